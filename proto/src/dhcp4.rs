@@ -1,0 +1,1 @@
+//! DHCPv4 client engine (RFC 2131). Being written.

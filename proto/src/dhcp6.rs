@@ -1,0 +1,1 @@
+//! DHCPv6 client engine (RFC 8415). Being written.
