@@ -119,18 +119,18 @@ impl Duid {
         }
         let d = Duid { bytes };
         match d.kind() {
-            DuidKind::Llt if d.bytes.len() < 9 => {
-                Err(DuidError::BadLayout("DUID-LLT needs type, time and an address"))
-            }
+            DuidKind::Llt if d.bytes.len() < 9 => Err(DuidError::BadLayout(
+                "DUID-LLT needs type, time and an address",
+            )),
             DuidKind::En if d.bytes.len() < 7 => Err(DuidError::BadLayout(
                 "DUID-EN needs an enterprise number and an identifier",
             )),
-            DuidKind::Ll if d.bytes.len() < 5 => {
-                Err(DuidError::BadLayout("DUID-LL needs a hardware type and an address"))
-            }
-            DuidKind::Uuid if d.bytes.len() != 18 => {
-                Err(DuidError::BadLayout("DUID-UUID must carry exactly 16 octets"))
-            }
+            DuidKind::Ll if d.bytes.len() < 5 => Err(DuidError::BadLayout(
+                "DUID-LL needs a hardware type and an address",
+            )),
+            DuidKind::Uuid if d.bytes.len() != 18 => Err(DuidError::BadLayout(
+                "DUID-UUID must carry exactly 16 octets",
+            )),
             _ => Ok(d),
         }
     }
@@ -288,7 +288,9 @@ impl FromStr for Iaid {
             }
             return Ok(Iaid(u32::from_be_bytes([b[0], b[1], b[2], b[3]])));
         }
-        s.parse::<u32>().map(Iaid).map_err(|_| DuidError::BadHex(s.into()))
+        s.parse::<u32>()
+            .map(Iaid)
+            .map_err(|_| DuidError::BadHex(s.into()))
     }
 }
 

@@ -78,7 +78,11 @@ impl Rng {
     /// A generator from a seed; a zero seed is replaced by a fixed non-zero constant.
     pub fn new(seed: u64) -> Self {
         Rng {
-            state: if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed },
+            state: if seed == 0 {
+                0x9E37_79B9_7F4A_7C15
+            } else {
+                seed
+            },
         }
     }
 

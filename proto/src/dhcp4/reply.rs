@@ -1,0 +1,437 @@
+//! Turning a decoded server message into something the state machine may act on.
+//!
+//! Every rule here drops the *whole* reply with a reason. Option values that are merely
+//! unusable (a host name with shell metacharacters, an MTU below 68, a malformed option
+//! 121) are dropped on their own, so a server with one odd option still gives a lease.
+
+use super::lease::{prefix_to_mask, MessageType, Route4};
+use super::wire::{opt, Message};
+use std::net::Ipv4Addr;
+
+/// Caps on list sizes: enough for every real network, small enough that a hostile server
+/// cannot make us hold or install thousands of entries.
+pub const MAX_ROUTERS: usize = 8;
+/// At most this many DNS servers are kept (resolv.conf uses 3).
+pub const MAX_DNS: usize = 8;
+/// At most this many NTP servers are kept.
+pub const MAX_NTP: usize = 8;
+/// At most this many option 121 routes are kept.
+pub const MAX_ROUTES: usize = 64;
+/// At most this many search domains are kept.
+pub const MAX_SEARCH: usize = 16;
+
+/// The parameters of an OFFER or ACK, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    pub(crate) prefix_len: Option<u8>,
+    pub(crate) routers: Vec<Ipv4Addr>,
+    pub(crate) dns: Vec<Ipv4Addr>,
+    pub(crate) domain: Option<String>,
+    pub(crate) search: Vec<String>,
+    pub(crate) hostname: Option<String>,
+    pub(crate) mtu: Option<u16>,
+    pub(crate) ntp: Vec<Ipv4Addr>,
+    pub(crate) routes: Vec<Route4>,
+    pub(crate) lease_secs: Option<u32>,
+    pub(crate) t1: Option<u32>,
+    pub(crate) t2: Option<u32>,
+}
+
+/// A reply that passed every check that does not depend on the client's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub(crate) kind: MessageType,
+    pub(crate) xid: u32,
+    pub(crate) chaddr: [u8; 6],
+    pub(crate) server: Ipv4Addr,
+    pub(crate) yiaddr: Ipv4Addr,
+    pub(crate) params: Params,
+    /// Non-fatal notes on options that were ignored, for the debug log.
+    pub(crate) ignored: Vec<&'static str>,
+}
+
+/// True for an address a server may give a host: not 0/8, broadcast, loopback,
+/// multicast, class E or link-local.
+pub fn is_usable_unicast(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    !(o[0] == 0
+        || ip.is_broadcast()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || o[0] >= 240
+        || ip.is_link_local())
+}
+
+/// The prefix length of a contiguous netmask, or `None` for a mask with holes.
+pub fn mask_to_prefix(mask: Ipv4Addr) -> Option<u8> {
+    let m = u32::from(mask);
+    let len = m.leading_ones();
+    if m.checked_shl(len).unwrap_or(0) != 0 {
+        return None;
+    }
+    Some(len as u8)
+}
+
+fn classful_prefix(ip: Ipv4Addr) -> u8 {
+    match ip.octets()[0] {
+        0..=127 => 8,
+        128..=191 => 16,
+        _ => 24,
+    }
+}
+
+/// The prefix to use for `yiaddr`: option 1, or the classful default.
+pub fn effective_prefix(params: &Params, yiaddr: Ipv4Addr) -> u8 {
+    params.prefix_len.unwrap_or_else(|| classful_prefix(yiaddr))
+}
+
+fn ip_list(v: &[u8], cap: usize, what: &'static str) -> Result<Vec<Ipv4Addr>, &'static str> {
+    if v.is_empty() || v.len() % 4 != 0 {
+        return Err(what);
+    }
+    Ok(v.chunks_exact(4)
+        .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
+        .filter(|ip| is_usable_unicast(*ip))
+        .take(cap)
+        .collect())
+}
+
+/// Validate a DNS name per RFC 1035 (letters, digits, hyphens; labels 1-63; total at most
+/// 253). A trailing dot is removed. Anything else (spaces, newlines, `;`, `$`, `` ` ``) is
+/// refused, so no name can smuggle text into resolv.conf or a log line.
+pub fn valid_dns_name(raw: &[u8]) -> Option<String> {
+    let s = core::str::from_utf8(raw).ok()?;
+    let s = s.trim_end_matches('\0');
+    let s = s.strip_suffix('.').unwrap_or(s);
+    if s.is_empty() || s.len() > 253 {
+        return None;
+    }
+    for label in s.split('.') {
+        let b = label.as_bytes();
+        if b.is_empty() || b.len() > 63 {
+            return None;
+        }
+        if !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-') {
+            return None;
+        }
+        if b[0] == b'-' || b[b.len() - 1] == b'-' {
+            return None;
+        }
+    }
+    Some(s.to_ascii_lowercase())
+}
+
+/// Decode option 121 (RFC 3442). Any malformed descriptor invalidates the option.
+pub fn classless_routes(v: &[u8]) -> Result<Vec<Route4>, &'static str> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let len = v[i];
+        if len > 32 {
+            return Err("option 121 prefix length above 32");
+        }
+        let sig = usize::from(len).div_ceil(8);
+        let need = 1 + sig + 4;
+        let d = v
+            .get(i..i + need)
+            .ok_or("option 121 descriptor truncated")?;
+        let mut dest = [0u8; 4];
+        dest[..sig].copy_from_slice(&d[1..1 + sig]);
+        let dest_u = u32::from_be_bytes(dest);
+        if dest_u & !prefix_to_mask(len) != 0 {
+            return Err("option 121 destination has bits beyond its prefix");
+        }
+        let gw = Ipv4Addr::new(d[1 + sig], d[2 + sig], d[3 + sig], d[4 + sig]);
+        if !gw.is_unspecified() && !is_usable_unicast(gw) {
+            return Err("option 121 gateway is not a unicast address");
+        }
+        if out.len() < MAX_ROUTES {
+            out.push(Route4 {
+                dest: Ipv4Addr::from(dest_u),
+                prefix_len: len,
+                gateway: gw,
+            });
+        }
+        i += need;
+    }
+    Ok(out)
+}
+
+/// Decode an RFC 1035 wire-format name list with compression (option 119, RFC 3397).
+pub fn search_list(v: &[u8]) -> Result<Vec<String>, &'static str> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < v.len() {
+        let (name, next) = read_name(v, pos)?;
+        if let Some(n) = valid_dns_name(name.as_bytes()) {
+            if out.len() < MAX_SEARCH && !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        pos = next;
+    }
+    Ok(out)
+}
+
+/// Read one name starting at `start`; returns it and where the next one starts.
+fn read_name(v: &[u8], start: usize) -> Result<(String, usize), &'static str> {
+    let mut name = String::new();
+    let mut pos = start;
+    let mut next = None;
+    let mut jumps = 0;
+    loop {
+        let len = *v.get(pos).ok_or("option 119 name truncated")?;
+        match len {
+            0 => {
+                return Ok((name, next.unwrap_or(pos + 1)));
+            }
+            l if l & 0xc0 == 0xc0 => {
+                let lo = *v.get(pos + 1).ok_or("option 119 pointer truncated")?;
+                let target = (usize::from(l & 0x3f) << 8) | usize::from(lo);
+                // Pointers must point backwards: this rules out every loop.
+                if target >= pos {
+                    return Err("option 119 pointer does not point backwards");
+                }
+                jumps += 1;
+                if jumps > 64 {
+                    return Err("option 119 too many pointers");
+                }
+                if next.is_none() {
+                    next = Some(pos + 2);
+                }
+                pos = target;
+            }
+            l if l & 0xc0 != 0 => return Err("option 119 reserved label type"),
+            l => {
+                let label = v
+                    .get(pos + 1..pos + 1 + usize::from(l))
+                    .ok_or("option 119 label truncated")?;
+                if !name.is_empty() {
+                    name.push('.');
+                }
+                // Non-UTF-8 labels become U+FFFD and then fail name validation.
+                name.push_str(&String::from_utf8_lossy(label));
+                if name.len() > 255 {
+                    return Err("option 119 name too long");
+                }
+                pos += 1 + usize::from(l);
+            }
+        }
+    }
+}
+
+impl Reply {
+    /// Validate a decoded message as a reply to this client. `client_id` is what we send
+    /// as option 61; a server that echoes a different one (RFC 6842) is not talking to us.
+    pub fn from_message(m: &Message, client_id: &[u8]) -> Result<Reply, &'static str> {
+        if m.op != 2 {
+            return Err("not a BOOTREPLY");
+        }
+        if m.htype != 1 || m.hlen != 6 {
+            return Err("hardware type is not Ethernet");
+        }
+        let kind = match m.option(opt::MESSAGE_TYPE) {
+            None => return Err("no DHCP message type (a BOOTP reply)"),
+            Some(v) => MessageType::from_code(v[0]).ok_or("unknown DHCP message type")?,
+        };
+        if !matches!(
+            kind,
+            MessageType::Offer | MessageType::Ack | MessageType::Nak
+        ) {
+            return Err("message type is not one a server sends a client");
+        }
+        let server = m.option_ip(opt::SERVER_ID).ok_or("no server identifier")?;
+        if !is_usable_unicast(server) {
+            return Err("server identifier is not a unicast address");
+        }
+        if let Some(echo) = m.option(opt::CLIENT_ID) {
+            if echo != client_id {
+                return Err("client identifier echoed by the server is not ours");
+            }
+        }
+        let mut chaddr = [0u8; 6];
+        chaddr.copy_from_slice(&m.chaddr[..6]);
+        let mut reply = Reply {
+            kind,
+            xid: m.xid,
+            chaddr,
+            server,
+            yiaddr: m.yiaddr,
+            params: Params {
+                prefix_len: None,
+                routers: vec![],
+                dns: vec![],
+                domain: None,
+                search: vec![],
+                hostname: None,
+                mtu: None,
+                ntp: vec![],
+                routes: vec![],
+                lease_secs: None,
+                t1: None,
+                t2: None,
+            },
+            ignored: vec![],
+        };
+        if kind == MessageType::Nak {
+            return Ok(reply);
+        }
+        if !is_usable_unicast(m.yiaddr) {
+            return Err("offered address is not a usable unicast address");
+        }
+        if m.yiaddr == server {
+            return Err("offered address is the server's own");
+        }
+        let p = &mut reply.params;
+        if let Some(mask) = m.option_ip(opt::SUBNET_MASK) {
+            let len = mask_to_prefix(mask).ok_or("subnet mask is not contiguous")?;
+            if !(1..=32).contains(&len) {
+                return Err("subnet mask of length 0");
+            }
+            p.prefix_len = Some(len);
+        }
+        match m.option_u32(opt::LEASE_TIME) {
+            Some(0xffff_ffff) => p.lease_secs = None,
+            Some(n) => p.lease_secs = Some(n),
+            None => return Err("no lease time"),
+        }
+        p.t1 = m.option_u32(opt::RENEWAL_TIME);
+        p.t2 = m.option_u32(opt::REBINDING_TIME);
+        if let Some(v) = m.option(opt::ROUTER) {
+            p.routers = ip_list(
+                v,
+                MAX_ROUTERS,
+                "router option length is not a multiple of 4",
+            )?;
+        }
+        if let Some(v) = m.option(opt::DNS) {
+            p.dns = ip_list(v, MAX_DNS, "DNS option length is not a multiple of 4")?;
+        }
+        if let Some(v) = m.option(opt::NTP) {
+            p.ntp = ip_list(v, MAX_NTP, "NTP option length is not a multiple of 4")?;
+        }
+        if let Some(v) = m.option(opt::DOMAIN) {
+            p.domain = valid_dns_name(v);
+            if p.domain.is_none() {
+                reply.ignored.push("domain name is not a valid DNS name");
+            }
+        }
+        if let Some(v) = m.option(opt::HOSTNAME) {
+            p.hostname = valid_dns_name(v);
+            if p.hostname.is_none() {
+                reply.ignored.push("host name is not a valid DNS name");
+            }
+        }
+        if let Some(mtu) = m.option_u16(opt::MTU) {
+            if mtu >= 68 {
+                p.mtu = Some(mtu);
+            } else {
+                reply.ignored.push("MTU below 68");
+            }
+        }
+        if let Some(v) = m.option(opt::CLASSLESS_ROUTES) {
+            match classless_routes(v) {
+                Ok(r) => p.routes = r,
+                Err(why) => reply.ignored.push(why),
+            }
+        }
+        if let Some(v) = m.option(opt::DOMAIN_SEARCH) {
+            match search_list(v) {
+                Ok(s) => p.search = s,
+                Err(why) => reply.ignored.push(why),
+            }
+        }
+        Ok(reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usable_unicast_rules() {
+        for bad in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+            "127.0.0.1",
+            "224.0.0.1",
+            "240.0.0.1",
+            "169.254.1.1",
+        ] {
+            assert!(!is_usable_unicast(bad.parse().unwrap()), "{bad}");
+        }
+        assert!(is_usable_unicast("10.1.2.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask_to_prefix("255.255.255.0".parse().unwrap()), Some(24));
+        assert_eq!(mask_to_prefix("255.255.255.255".parse().unwrap()), Some(32));
+        assert_eq!(mask_to_prefix("0.0.0.0".parse().unwrap()), Some(0));
+        assert_eq!(mask_to_prefix("255.0.255.0".parse().unwrap()), None);
+        assert_eq!(mask_to_prefix("255.255.255.1".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn dns_names_refuse_anything_but_ldh() {
+        assert_eq!(valid_dns_name(b"Example.COM."), Some("example.com".into()));
+        for bad in [
+            &b"a b"[..],
+            b"x;rm -rf /",
+            b"a\nnameserver 6.6.6.6",
+            b"$(reboot)",
+            b"-a.b",
+            b"a..b",
+            b"",
+            b"a_b",
+            &[b'a'; 64],
+        ] {
+            assert_eq!(
+                valid_dns_name(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let long = vec!["abcdefghi"; 30].join(".");
+        assert_eq!(valid_dns_name(long.as_bytes()), None);
+    }
+
+    #[test]
+    fn option_121() {
+        let v = [
+            24, 192, 168, 5, 10, 0, 0, 1, 0, 10, 0, 0, 254, 32, 1, 2, 3, 4, 0, 0, 0, 0,
+        ];
+        let r = classless_routes(&v).unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].dest, Ipv4Addr::new(192, 168, 5, 0));
+        assert_eq!(r[1].prefix_len, 0);
+        assert_eq!(r[2].gateway, Ipv4Addr::UNSPECIFIED);
+        assert!(classless_routes(&[33, 0, 0, 0, 0]).is_err());
+        assert!(classless_routes(&[24, 192, 168]).is_err());
+        assert!(classless_routes(&[8, 10, 0, 0, 0]).is_err());
+        assert!(classless_routes(&[24, 192, 168, 5, 224, 0, 0, 1]).is_err());
+        // A /9 with a bit set beyond the prefix is malformed.
+        assert!(classless_routes(&[9, 10, 0x40, 1, 2, 3, 4]).is_err());
+        assert!(classless_routes(&[8, 10, 1, 2, 3, 4]).is_ok());
+    }
+
+    #[test]
+    fn option_119_with_compression_and_loops() {
+        // "eng.example.com" then "example.com" as a pointer to offset 4.
+        let v = [
+            3, b'e', b'n', b'g', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 3, b'c', b'o', b'm',
+            0, 0xc0, 4,
+        ];
+        assert_eq!(
+            search_list(&v).unwrap(),
+            vec!["eng.example.com", "example.com"]
+        );
+        // A self-pointer would loop forever in a naive decoder.
+        assert!(search_list(&[0xc0, 0]).is_err());
+        assert!(search_list(&[3, b'a']).is_err());
+        assert!(search_list(&[0x80]).is_err());
+    }
+}

@@ -1,0 +1,1016 @@
+//! Virtual-clock scenarios: one per transition and per validation rule.
+
+use super::wire::{opt, Message, HEADER_LEN, MAGIC_COOKIE};
+use super::*;
+use proptest::prelude::*;
+
+const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
+const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xbb];
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 50);
+
+fn duid() -> Duid {
+    "00:04:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00"
+        .parse()
+        .unwrap()
+}
+
+fn config() -> Config {
+    let mut c = Config::new(ClientId::Rfc4361 {
+        iaid: Iaid(1),
+        duid: duid(),
+    });
+    c.seed = 42;
+    c
+}
+
+fn t(secs: u64) -> Instant {
+    Instant::from_secs(secs)
+}
+
+/// A reply builder standing in for a server.
+struct Reply {
+    kind: u8,
+    yiaddr: Ipv4Addr,
+    server: Option<Ipv4Addr>,
+    options: Vec<(u8, Vec<u8>)>,
+    xid: u32,
+    chaddr: [u8; 6],
+    op: u8,
+}
+
+impl Reply {
+    fn to(req: &Transmit4, kind: u8) -> Reply {
+        let m = Message::parse(&req.payload).unwrap();
+        let mut chaddr = [0; 6];
+        chaddr.copy_from_slice(&m.chaddr[..6]);
+        Reply {
+            kind,
+            yiaddr: if kind == 6 {
+                Ipv4Addr::UNSPECIFIED
+            } else {
+                ADDR
+            },
+            server: Some(SERVER),
+            options: vec![
+                (opt::SUBNET_MASK, vec![255, 255, 255, 0]),
+                (opt::LEASE_TIME, 3600u32.to_be_bytes().to_vec()),
+                (opt::ROUTER, vec![10, 0, 0, 1]),
+                (opt::DNS, vec![10, 0, 0, 1, 10, 0, 0, 2]),
+            ],
+            xid: m.xid,
+            chaddr,
+            op: 2,
+        }
+    }
+    fn opt(mut self, code: u8, v: &[u8]) -> Self {
+        self.options.retain(|(c, _)| *c != code);
+        self.options.push((code, v.to_vec()));
+        self
+    }
+    fn without(mut self, code: u8) -> Self {
+        self.options.retain(|(c, _)| *c != code);
+        self
+    }
+    fn bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; HEADER_LEN];
+        b[0] = self.op;
+        b[1] = 1;
+        b[2] = 6;
+        b[4..8].copy_from_slice(&self.xid.to_be_bytes());
+        b[16..20].copy_from_slice(&self.yiaddr.octets());
+        b[28..34].copy_from_slice(&self.chaddr);
+        b.extend_from_slice(&MAGIC_COOKIE);
+        b.extend_from_slice(&[opt::MESSAGE_TYPE, 1, self.kind]);
+        if let Some(s) = self.server {
+            b.push(opt::SERVER_ID);
+            b.push(4);
+            b.extend_from_slice(&s.octets());
+        }
+        for (c, v) in &self.options {
+            b.push(*c);
+            b.push(v.len() as u8);
+            b.extend_from_slice(v);
+        }
+        b.push(255);
+        b
+    }
+}
+
+fn msg(tx: &Transmit4) -> Message {
+    Message::parse(&tx.payload).unwrap()
+}
+
+fn mtype(tx: &Transmit4) -> u8 {
+    msg(tx).option(opt::MESSAGE_TYPE).unwrap()[0]
+}
+
+/// Run DISCOVER/OFFER/REQUEST/ACK at t=0 and return the client, bound.
+fn bound() -> Client {
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&r, 5).bytes());
+    assert!(matches!(c.poll_event(), Some(Event4::Bound(_))));
+    assert_eq!(c.state_name(), "BOUND");
+    c
+}
+
+#[test]
+fn full_exchange_binds_with_all_parameters() {
+    let mut c = Client::new(config(), t(0));
+    assert_eq!(c.state_name(), "INIT");
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert_eq!(d.kind, MessageType::Discover);
+    assert!(d.is_broadcast());
+    assert_eq!(d.src, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(d.chaddr, MAC_A);
+    assert!(d.payload.len() >= 300);
+    let m = msg(&d);
+    assert_eq!(&m.chaddr[..6], &MAC_A);
+    assert_eq!(m.option(opt::CLIENT_ID).unwrap(), c.client_id());
+    assert!(m
+        .option(opt::PARAM_REQUEST)
+        .unwrap()
+        .contains(&opt::CLASSLESS_ROUTES));
+    assert_eq!(c.state_name(), "SELECTING");
+
+    let offer = Reply::to(&d, 2)
+        .opt(opt::MTU, &1400u16.to_be_bytes())
+        .opt(opt::DOMAIN, b"lan")
+        .opt(
+            opt::CLASSLESS_ROUTES,
+            &[24, 192, 168, 9, 10, 0, 0, 1, 0, 10, 0, 0, 1],
+        );
+    c.handle_packet(t(0), &offer.bytes());
+    assert_eq!(c.last_drop(), None);
+    assert_eq!(c.state_name(), "REQUESTING");
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    let m = msg(&r);
+    assert_eq!(mtype(&r), 3);
+    assert_eq!(m.xid, msg(&d).xid, "REQUEST keeps the DISCOVER's xid");
+    assert_eq!(m.option_ip(opt::REQUESTED_IP), Some(ADDR));
+    assert_eq!(m.option_ip(opt::SERVER_ID), Some(SERVER));
+    let ack = Reply::to(&r, 5)
+        .opt(opt::MTU, &1400u16.to_be_bytes())
+        .opt(opt::DOMAIN, b"lan")
+        .opt(
+            opt::CLASSLESS_ROUTES,
+            &[24, 192, 168, 9, 10, 0, 0, 1, 0, 10, 0, 0, 1],
+        );
+    c.handle_packet(t(1), &ack.bytes());
+    let Some(Event4::Bound(l)) = c.poll_event() else {
+        panic!("no Bound")
+    };
+    assert_eq!(l.address, ADDR);
+    assert_eq!(l.prefix_len, 24);
+    assert_eq!(l.routers, vec![SERVER]);
+    assert_eq!(l.dns.len(), 2);
+    assert_eq!(l.mtu, Some(1400));
+    assert_eq!(l.domain.as_deref(), Some("lan"));
+    assert_eq!(l.routes.len(), 2);
+    assert_eq!(
+        (l.t1_secs, l.t2_secs, l.lease_secs),
+        (1800, 3150, Some(3600))
+    );
+    assert_eq!(l.chaddr, MAC_A);
+    assert_eq!(c.state_name(), "BOUND");
+    // Bound and idle: the only deadline is T1.
+    assert_eq!(c.poll_timeout(), Some(t(1800)));
+    assert!(c.poll_transmit(t(100), MAC_A).is_none());
+}
+
+#[test]
+fn discover_retransmits_with_rfc_backoff_and_jitter() {
+    let mut c = Client::new(config(), t(0));
+    let first = c.poll_transmit(t(0), MAC_A).unwrap();
+    let xid = msg(&first).xid;
+    let mut now = t(0);
+    let mut gaps = vec![];
+    for _ in 0..7 {
+        let next = c.poll_timeout().unwrap();
+        assert!(c
+            .poll_transmit(Instant::from_millis(next.as_millis() - 1), MAC_A)
+            .is_none());
+        let tx = c.poll_transmit(next, MAC_A).unwrap();
+        assert_eq!(msg(&tx).xid, xid, "retransmits keep the xid");
+        gaps.push((next - now).as_millis() as i64);
+        now = next;
+    }
+    for (gap, base) in gaps
+        .iter()
+        .zip([4000, 8000, 16000, 32000, 64000, 64000, 64000])
+    {
+        assert!((gap - base).abs() <= 1000, "gap {gap} vs {base}");
+    }
+}
+
+#[test]
+fn initial_interval_is_configurable() {
+    let mut cfg = config();
+    cfg.initial_interval = Duration::from_secs(2);
+    let mut c = Client::new(cfg, t(0));
+    c.poll_transmit(t(0), MAC_A).unwrap();
+    let next = c.poll_timeout().unwrap();
+    assert!((1000..=3000).contains(&next.as_millis()));
+}
+
+#[test]
+fn secs_field_counts_from_exchange_start() {
+    let mut c = Client::new(config(), t(0));
+    c.poll_transmit(t(0), MAC_A).unwrap();
+    let next = c.poll_timeout().unwrap();
+    let tx = c.poll_transmit(next, MAC_A).unwrap();
+    assert_eq!(u64::from(msg(&tx).secs), next.as_millis() / 1000);
+}
+
+#[test]
+fn chaddr_follows_the_mac_given_at_each_transmit() {
+    let mut c = Client::new(config(), t(0));
+    let d1 = c.poll_transmit(t(0), MAC_A).unwrap();
+    // The MAC changes while SELECTING: the next DISCOVER goes out at once, new MAC.
+    let d2 = c.poll_transmit(t(1), MAC_B).unwrap();
+    assert_eq!(d2.chaddr, MAC_B);
+    assert_eq!(&msg(&d2).chaddr[..6], &MAC_B);
+    assert_ne!(msg(&d1).xid, msg(&d2).xid);
+    // A late OFFER to the old chaddr/xid is dropped.
+    c.handle_packet(t(1), &Reply::to(&d1, 2).bytes());
+    assert!(c.last_drop().is_some());
+    c.handle_packet(t(1), &Reply::to(&d2, 2).bytes());
+    assert_eq!(c.state_name(), "REQUESTING");
+    // The MAC changes again while REQUESTING: the REQUEST carries the newest MAC.
+    let r = c.poll_transmit(t(1), MAC_A).unwrap();
+    assert_eq!(r.chaddr, MAC_A);
+    assert_eq!(mtype(&r), 3);
+    // Retransmits too.
+    let next = c.poll_timeout().unwrap();
+    let r2 = c.poll_transmit(next, MAC_B).unwrap();
+    assert_eq!(&msg(&r2).chaddr[..6], &MAC_B);
+    c.handle_packet(next, &Reply::to(&r2, 5).bytes());
+    let Some(Event4::Bound(l)) = c.poll_event() else {
+        panic!()
+    };
+    assert_eq!(l.chaddr, MAC_B);
+}
+
+#[test]
+fn mac_change_while_bound_reconfirms_the_same_address_without_deconfiguring() {
+    let mut c = bound();
+    let tx = c.poll_transmit(t(10), MAC_B).expect("immediate REQUEST");
+    assert_eq!(c.state_name(), "RECONFIRMING");
+    let m = msg(&tx);
+    assert_eq!(mtype(&tx), 3);
+    assert!(tx.is_broadcast());
+    assert_eq!(tx.chaddr, MAC_B);
+    assert_eq!(&m.chaddr[..6], &MAC_B);
+    assert_eq!(m.ciaddr, Ipv4Addr::UNSPECIFIED, "INIT-REBOOT style");
+    assert_eq!(m.option_ip(opt::REQUESTED_IP), Some(ADDR));
+    assert_eq!(m.option_ip(opt::SERVER_ID), None);
+    assert_eq!(
+        m.option(opt::CLIENT_ID).unwrap(),
+        c.client_id(),
+        "identity unchanged"
+    );
+    assert!(
+        c.poll_event().is_none(),
+        "no deconfiguration while re-confirming"
+    );
+    assert!(c.lease().is_some());
+    c.handle_packet(t(10), &Reply::to(&tx, 5).bytes());
+    let Some(Event4::Renewed(l)) = c.poll_event() else {
+        panic!("expected Renewed")
+    };
+    assert_eq!(l.address, ADDR);
+    assert_eq!(l.chaddr, MAC_B);
+    assert_eq!(c.state_name(), "BOUND");
+    assert!(c.poll_event().is_none());
+}
+
+#[test]
+fn mac_change_reconfirm_retransmits_then_obeys_t2_and_expiry() {
+    let mut c = bound();
+    let first = c.poll_transmit(t(10), MAC_B).unwrap();
+    let mut last = t(10);
+    let mut sent = vec![first];
+    while let Some(next) = c.poll_timeout() {
+        if next >= t(3150) {
+            break;
+        }
+        if let Some(tx) = c.poll_transmit(next, MAC_B) {
+            assert_eq!(tx.chaddr, MAC_B);
+            sent.push(tx);
+        }
+        assert!(next > last);
+        last = next;
+    }
+    assert!(sent.len() >= 5, "backoff retransmits: {}", sent.len());
+    assert!(
+        c.poll_event().is_none(),
+        "address kept while the lease is valid"
+    );
+    // At T2 the lease's own rules apply: REBINDING broadcast with ciaddr.
+    let rb = c.poll_transmit(t(3150), MAC_B).unwrap();
+    assert_eq!(c.state_name(), "REBINDING");
+    assert_eq!(msg(&rb).ciaddr, ADDR);
+    assert!(rb.is_broadcast());
+    // Expiry: the address is lost.
+    c.handle_timeout(t(3600));
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Lost {
+            reason: LostReason::Expired,
+            ..
+        })
+    ));
+    assert!(c.lease().is_none());
+    assert_eq!(c.state_name(), "SELECTING");
+}
+
+#[test]
+fn mac_change_then_nak_gives_up_the_address() {
+    let mut c = bound();
+    let tx = c.poll_transmit(t(10), MAC_B).unwrap();
+    c.handle_packet(t(10), &Reply::to(&tx, 6).bytes());
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Lost {
+            reason: LostReason::Nak,
+            ..
+        })
+    ));
+    assert_eq!(c.state_name(), "SELECTING");
+    assert_eq!(
+        c.poll_transmit(t(10), MAC_B).unwrap().kind,
+        MessageType::Discover
+    );
+}
+
+#[test]
+fn mac_change_during_renewing_and_rebinding_reconfirms() {
+    for at in [1800u64, 3150] {
+        let mut c = bound();
+        let tx = c.poll_transmit(t(at), MAC_A).unwrap();
+        assert_eq!(mtype(&tx), 3);
+        let again = c.poll_transmit(t(at + 1), MAC_B).unwrap();
+        assert_eq!(again.chaddr, MAC_B);
+        assert_eq!(msg(&again).option_ip(opt::REQUESTED_IP), Some(ADDR));
+        if at < 3150 {
+            assert_eq!(c.state_name(), "RECONFIRMING");
+        }
+        c.handle_packet(t(at + 1), &Reply::to(&again, 5).bytes());
+        assert!(matches!(c.poll_event(), Some(Event4::Renewed(_))));
+    }
+}
+
+#[test]
+fn renewing_unicasts_to_the_server_and_rebinding_broadcasts() {
+    let mut c = bound();
+    assert!(c.poll_transmit(t(1799), MAC_A).is_none());
+    let r = c.poll_transmit(t(1800), MAC_A).unwrap();
+    assert_eq!(c.state_name(), "RENEWING");
+    assert_eq!(r.dst, SERVER);
+    assert_eq!(r.src, ADDR);
+    let m = msg(&r);
+    assert_eq!(m.ciaddr, ADDR);
+    assert_eq!(
+        m.option_ip(opt::REQUESTED_IP),
+        None,
+        "RFC 2131 table 5: no option 50 in RENEWING"
+    );
+    assert_eq!(m.option_ip(opt::SERVER_ID), None);
+    // Retransmit after half the time to T2 (675 s).
+    assert_eq!(c.poll_timeout(), Some(t(1800 + 675)));
+    let r2 = c.poll_transmit(t(2475), MAC_A).unwrap();
+    assert_eq!(msg(&r2).xid, m.xid);
+    // Near T2 the minimum of 60 s applies and T2 wins.
+    let rb = c.poll_transmit(t(3150), MAC_A).unwrap();
+    assert_eq!(c.state_name(), "REBINDING");
+    assert!(rb.is_broadcast());
+    assert_ne!(msg(&rb).xid, m.xid);
+    c.handle_packet(t(3151), &Reply::to(&rb, 5).bytes());
+    let Some(Event4::Renewed(l)) = c.poll_event() else {
+        panic!()
+    };
+    assert_eq!(l.acquired, t(3150), "times count from the REQUEST");
+    assert_eq!(c.poll_timeout(), Some(t(3150 + 1800)));
+}
+
+#[test]
+fn renew_ack_with_new_address_is_a_change() {
+    let mut c = bound();
+    let r = c.poll_transmit(t(1800), MAC_A).unwrap();
+    let mut ack = Reply::to(&r, 5);
+    ack.yiaddr = Ipv4Addr::new(10, 0, 0, 77);
+    c.handle_packet(t(1800), &ack.bytes());
+    let Some(Event4::Changed { old, new }) = c.poll_event() else {
+        panic!()
+    };
+    assert_eq!(old.address, ADDR);
+    assert_eq!(new.address, Ipv4Addr::new(10, 0, 0, 77));
+}
+
+#[test]
+fn nak_in_each_state() {
+    // REQUESTING: back to SELECTING, nothing configured to lose.
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&r, 6).bytes());
+    assert_eq!(c.state_name(), "SELECTING");
+    assert!(c.poll_event().is_none());
+    // RENEWING and REBINDING: lost.
+    for at in [1800, 3150] {
+        let mut c = bound();
+        let r = c.poll_transmit(t(at), MAC_A).unwrap();
+        c.handle_packet(t(at), &Reply::to(&r, 6).bytes());
+        assert!(matches!(
+            c.poll_event(),
+            Some(Event4::Lost {
+                reason: LostReason::Nak,
+                ..
+            })
+        ));
+        assert_eq!(c.state_name(), "SELECTING");
+    }
+    // REBOOTING: lost.
+    let mut c = Client::from_saved(config(), saved_lease(), t(100));
+    let r = c.poll_transmit(t(100), MAC_A).unwrap();
+    c.handle_packet(t(100), &Reply::to(&r, 6).bytes());
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Lost {
+            reason: LostReason::Nak,
+            ..
+        })
+    ));
+    // SELECTING and BOUND: a NAK is not a reply to anything and is ignored.
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 6).bytes());
+    assert_eq!(c.state_name(), "SELECTING");
+    let mut c = bound();
+    c.handle_packet(t(5), &Reply::to(&d, 6).bytes());
+    assert_eq!(c.state_name(), "BOUND");
+    assert!(c.poll_event().is_none());
+}
+
+fn saved_lease() -> Lease4 {
+    let c = bound();
+    c.lease().unwrap().clone()
+}
+
+#[test]
+fn init_reboot_from_a_saved_lease_keeps_the_address() {
+    let saved = saved_lease();
+    let mut c = Client::from_saved(config(), saved, t(100));
+    assert_eq!(c.state_name(), "INIT-REBOOT");
+    assert_eq!(c.lease().unwrap().address, ADDR);
+    let r = c.poll_transmit(t(100), MAC_A).unwrap();
+    assert_eq!(c.state_name(), "REBOOTING");
+    let m = msg(&r);
+    assert_eq!(mtype(&r), 3);
+    assert!(r.is_broadcast());
+    assert_eq!(m.ciaddr, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(m.option_ip(opt::REQUESTED_IP), Some(ADDR));
+    assert_eq!(m.option_ip(opt::SERVER_ID), None);
+    c.handle_packet(t(100), &Reply::to(&r, 5).bytes());
+    assert!(
+        matches!(c.poll_event(), Some(Event4::Renewed(_))),
+        "same address: no remove/re-add"
+    );
+}
+
+#[test]
+fn init_reboot_silence_falls_back_to_discover_keeping_the_lease() {
+    let mut c = Client::from_saved(config(), saved_lease(), t(100));
+    c.poll_transmit(t(100), MAC_A).unwrap();
+    let mut now = t(100);
+    while now < t(110) {
+        now = c.poll_timeout().unwrap();
+        if let Some(tx) = c.poll_transmit(now, MAC_A) {
+            if tx.kind == MessageType::Discover {
+                break;
+            }
+        }
+    }
+    assert_eq!(c.state_name(), "SELECTING");
+    assert!(now <= t(110));
+    assert!(c.poll_event().is_none());
+    assert!(c.lease().is_some(), "still valid, still configured");
+    // An OFFER/ACK for the same address is a renewal of the configured lease.
+    let d = c.poll_transmit(c.poll_timeout().unwrap(), MAC_A).unwrap();
+    c.handle_packet(now, &Reply::to(&d, 2).bytes());
+    let r = c.poll_transmit(now, MAC_A).unwrap();
+    c.handle_packet(now, &Reply::to(&r, 5).bytes());
+    assert!(matches!(c.poll_event(), Some(Event4::Renewed(_))));
+}
+
+#[test]
+fn expired_saved_lease_starts_fresh() {
+    let c = Client::from_saved(config(), saved_lease(), t(4000));
+    assert_eq!(c.state_name(), "INIT");
+    assert!(c.lease().is_none());
+}
+
+#[test]
+fn t1_t2_repair() {
+    assert_eq!(repair_timers(3600, None, None), (1800, 3150));
+    assert_eq!(repair_timers(3600, Some(100), Some(200)), (100, 200));
+    // T1 >= T2: T1 repaired.
+    assert_eq!(repair_timers(3600, Some(3000), Some(2000)), (1800, 2000));
+    assert_eq!(repair_timers(3600, Some(3000), Some(1000)), (571, 1000));
+    // T2 >= lease: T2 repaired.
+    assert_eq!(repair_timers(3600, Some(1000), Some(4000)), (1000, 3150));
+    // Zeros.
+    assert_eq!(repair_timers(3600, Some(0), Some(0)), (1800, 3150));
+    for l in [60u32, 61, 1000, u32::MAX - 1] {
+        for t1 in [None, Some(0), Some(1), Some(l / 2), Some(l), Some(u32::MAX)] {
+            for t2 in [None, Some(0), Some(1), Some(l - 1), Some(l), Some(u32::MAX)] {
+                let (a, b) = repair_timers(l, t1, t2);
+                assert!(0 < a && a < b && b < l, "{l} {t1:?} {t2:?} -> {a} {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn ack_timers_are_repaired_and_short_leases_raised() {
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    let ack = Reply::to(&r, 5)
+        .opt(opt::LEASE_TIME, &5u32.to_be_bytes())
+        .opt(opt::RENEWAL_TIME, &50u32.to_be_bytes())
+        .opt(opt::REBINDING_TIME, &40u32.to_be_bytes());
+    c.handle_packet(t(0), &ack.bytes());
+    let Some(Event4::Bound(l)) = c.poll_event() else {
+        panic!()
+    };
+    assert_eq!(l.lease_secs, Some(MIN_LEASE_SECS));
+    assert!(l.t1_secs < l.t2_secs && l.t2_secs < MIN_LEASE_SECS);
+}
+
+#[test]
+fn infinite_lease_has_no_timers() {
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(
+        t(0),
+        &Reply::to(&r, 5).opt(opt::LEASE_TIME, &[255; 4]).bytes(),
+    );
+    let Some(Event4::Bound(l)) = c.poll_event() else {
+        panic!()
+    };
+    assert_eq!(l.lease_secs, None);
+    assert_eq!(c.poll_timeout(), None, "no wakeups when idle");
+    assert!(c.poll_transmit(t(10_000_000), MAC_A).is_none());
+}
+
+#[test]
+fn lease_expiry_while_rebinding_loses_the_address() {
+    let mut c = bound();
+    let mut now = t(0);
+    while let Some(next) = c.poll_timeout() {
+        now = next;
+        c.poll_transmit(now, MAC_A);
+        if c.lease().is_none() {
+            break;
+        }
+    }
+    assert_eq!(now, t(3600));
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Lost {
+            reason: LostReason::Expired,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn decline_sends_decline_and_waits_ten_seconds() {
+    let mut c = bound();
+    c.decline(t(5), Ipv4Addr::new(1, 2, 3, 4));
+    assert!(c.poll_event().is_none(), "not our address: ignored");
+    c.decline(t(5), ADDR);
+    let tx = c.poll_transmit(t(5), MAC_A).unwrap();
+    assert_eq!(tx.kind, MessageType::Decline);
+    let m = msg(&tx);
+    assert_eq!(m.option_ip(opt::REQUESTED_IP), Some(ADDR));
+    assert_eq!(m.option_ip(opt::SERVER_ID), Some(SERVER));
+    assert_eq!(m.ciaddr, Ipv4Addr::UNSPECIFIED);
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Lost {
+            reason: LostReason::Declined,
+            ..
+        })
+    ));
+    assert!(c.poll_transmit(t(14), MAC_A).is_none());
+    assert_eq!(
+        c.poll_transmit(t(15), MAC_A).unwrap().kind,
+        MessageType::Discover
+    );
+}
+
+#[test]
+fn release_unicasts_then_stops() {
+    let mut c = bound();
+    c.release(t(5));
+    let tx = c.poll_transmit(t(5), MAC_A).unwrap();
+    assert_eq!(tx.kind, MessageType::Release);
+    assert_eq!(tx.dst, SERVER);
+    assert_eq!(tx.src, ADDR);
+    let m = msg(&tx);
+    assert_eq!(m.ciaddr, ADDR);
+    assert_eq!(m.option_ip(opt::SERVER_ID), Some(SERVER));
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Lost {
+            reason: LostReason::Released,
+            ..
+        })
+    ));
+    assert_eq!(c.state_name(), "STOPPED");
+    assert!(c.poll_transmit(t(100), MAC_A).is_none());
+    assert_eq!(c.poll_timeout(), None);
+    c.start(t(200));
+    assert_eq!(
+        c.poll_transmit(t(200), MAC_A).unwrap().kind,
+        MessageType::Discover
+    );
+}
+
+#[test]
+fn link_down_pauses_and_link_up_reconfirms() {
+    let mut c = bound();
+    c.link_changed(t(5), false);
+    assert!(
+        c.poll_transmit(t(1900), MAC_A).is_none(),
+        "no transmit while down"
+    );
+    c.link_changed(t(1900), true);
+    let tx = c.poll_transmit(t(1900), MAC_A).unwrap();
+    assert_eq!(msg(&tx).option_ip(opt::REQUESTED_IP), Some(ADDR));
+    assert!(tx.is_broadcast());
+    // Without a lease, link up restarts DISCOVER at once.
+    let mut c = Client::new(config(), t(0));
+    c.poll_transmit(t(0), MAC_A).unwrap();
+    c.link_changed(t(1), false);
+    c.link_changed(t(2), true);
+    assert_eq!(
+        c.poll_transmit(t(2), MAC_A).unwrap().kind,
+        MessageType::Discover
+    );
+}
+
+#[test]
+fn timeout_and_retry_like_dhclient() {
+    let mut cfg = config();
+    cfg.timeout = Some(Duration::from_secs(10));
+    cfg.retry = Duration::from_secs(20);
+    let mut c = Client::new(cfg, t(0));
+    c.poll_transmit(t(0), MAC_A).unwrap();
+    c.poll_transmit(t(5), MAC_A);
+    c.handle_timeout(t(10));
+    assert_eq!(c.poll_event(), Some(Event4::Timeout));
+    assert_eq!(c.state_name(), "INIT");
+    assert_eq!(c.poll_timeout(), Some(t(30)));
+    assert_eq!(
+        c.poll_transmit(t(30), MAC_A).unwrap().kind,
+        MessageType::Discover
+    );
+}
+
+#[test]
+fn requesting_gives_up_after_four_requests() {
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    let mut kinds = vec![];
+    for _ in 0..5 {
+        let now = c.poll_timeout().unwrap();
+        kinds.push(c.poll_transmit(now, MAC_A).unwrap().kind);
+    }
+    assert_eq!(&kinds[..4], &[MessageType::Request; 4]);
+    assert_eq!(kinds[4], MessageType::Discover);
+}
+
+#[test]
+fn xid_changes_per_exchange() {
+    let mut c = bound();
+    let r1 = c.poll_transmit(t(1800), MAC_A).unwrap();
+    c.handle_packet(t(1800), &Reply::to(&r1, 5).bytes());
+    c.poll_event();
+    let r2 = c.poll_transmit(t(3600), MAC_A).unwrap();
+    assert_ne!(msg(&r1).xid, msg(&r2).xid);
+}
+
+/// One test per validation rule: each reply is dropped, with a reason, and changes nothing.
+#[test]
+fn validation_rules_drop_the_whole_reply() {
+    type Mutation = Box<dyn Fn(Reply) -> Reply>;
+    let setups: Vec<(&str, Mutation)> = vec![
+        (
+            "op",
+            Box::new(|mut r| {
+                r.op = 1;
+                r
+            }),
+        ),
+        (
+            "xid",
+            Box::new(|mut r| {
+                r.xid ^= 1;
+                r
+            }),
+        ),
+        (
+            "chaddr",
+            Box::new(|mut r| {
+                r.chaddr = MAC_B;
+                r
+            }),
+        ),
+        ("type", Box::new(|r| r.opt(opt::MESSAGE_TYPE, &[]))),
+        (
+            "server id",
+            Box::new(|mut r| {
+                r.server = None;
+                r
+            }),
+        ),
+        (
+            "server id bcast",
+            Box::new(|mut r| {
+                r.server = Some(Ipv4Addr::BROADCAST);
+                r
+            }),
+        ),
+        (
+            "other server",
+            Box::new(|mut r| {
+                r.server = Some(Ipv4Addr::new(10, 0, 0, 9));
+                r
+            }),
+        ),
+        (
+            "yiaddr 0",
+            Box::new(|mut r| {
+                r.yiaddr = Ipv4Addr::UNSPECIFIED;
+                r
+            }),
+        ),
+        (
+            "yiaddr bcast",
+            Box::new(|mut r| {
+                r.yiaddr = Ipv4Addr::BROADCAST;
+                r
+            }),
+        ),
+        (
+            "yiaddr loop",
+            Box::new(|mut r| {
+                r.yiaddr = Ipv4Addr::LOCALHOST;
+                r
+            }),
+        ),
+        (
+            "yiaddr mcast",
+            Box::new(|mut r| {
+                r.yiaddr = Ipv4Addr::new(239, 1, 1, 1);
+                r
+            }),
+        ),
+        (
+            "yiaddr class e",
+            Box::new(|mut r| {
+                r.yiaddr = Ipv4Addr::new(250, 1, 1, 1);
+                r
+            }),
+        ),
+        (
+            "yiaddr ll",
+            Box::new(|mut r| {
+                r.yiaddr = Ipv4Addr::new(169, 254, 1, 1);
+                r
+            }),
+        ),
+        (
+            "yiaddr server",
+            Box::new(|mut r| {
+                r.yiaddr = SERVER;
+                r
+            }),
+        ),
+        (
+            "yiaddr other",
+            Box::new(|mut r| {
+                r.yiaddr = Ipv4Addr::new(10, 0, 0, 99);
+                r
+            }),
+        ),
+        (
+            "mask",
+            Box::new(|r| r.opt(opt::SUBNET_MASK, &[255, 0, 255, 0])),
+        ),
+        (
+            "mask len",
+            Box::new(|r| r.opt(opt::SUBNET_MASK, &[255, 255, 255])),
+        ),
+        (
+            "lease len",
+            Box::new(|r| r.opt(opt::LEASE_TIME, &[0, 0, 1])),
+        ),
+        ("no lease", Box::new(|r| r.without(opt::LEASE_TIME))),
+        ("router len", Box::new(|r| r.opt(opt::ROUTER, &[10, 0, 0]))),
+        ("dns len", Box::new(|r| r.opt(opt::DNS, &[10, 0, 0, 1, 2]))),
+        ("mtu len", Box::new(|r| r.opt(opt::MTU, &[5]))),
+        ("client id", Box::new(|r| r.opt(opt::CLIENT_ID, &[1, 2, 3]))),
+        ("bootp", Box::new(|r| r.opt(opt::MESSAGE_TYPE, &[1]))),
+    ];
+    for (name, f) in setups {
+        let mut c = Client::new(config(), t(0));
+        let d = c.poll_transmit(t(0), MAC_A).unwrap();
+        c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+        let r = c.poll_transmit(t(0), MAC_A).unwrap();
+        let bad = f(Reply::to(&r, 5));
+        c.handle_packet(t(0), &bad.bytes());
+        assert!(c.last_drop().is_some(), "{name}: not dropped");
+        assert_eq!(c.state_name(), "REQUESTING", "{name}");
+        assert!(c.poll_event().is_none(), "{name}");
+    }
+}
+
+#[test]
+fn unusable_options_are_dropped_alone() {
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    let ack = Reply::to(&r, 5)
+        .opt(opt::HOSTNAME, b"x;reboot")
+        .opt(opt::DOMAIN, b"evil\nnameserver 6.6.6.6")
+        .opt(opt::MTU, &[0, 10])
+        .opt(opt::CLASSLESS_ROUTES, &[40, 1, 2, 3])
+        .opt(opt::DNS, &[0, 0, 0, 0, 255, 255, 255, 255, 10, 0, 0, 3]);
+    c.handle_packet(t(0), &ack.bytes());
+    let Some(Event4::Bound(l)) = c.poll_event() else {
+        panic!("{:?}", c.last_drop())
+    };
+    assert_eq!(l.hostname, None);
+    assert_eq!(l.domain, None);
+    assert_eq!(l.mtu, None);
+    assert!(l.routes.is_empty());
+    assert_eq!(l.dns, vec![Ipv4Addr::new(10, 0, 0, 3)]);
+}
+
+#[test]
+fn huge_lists_are_capped() {
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    let mut dns = vec![];
+    for i in 0..60u8 {
+        dns.extend_from_slice(&[10, 1, 0, i + 1]);
+    }
+    let ack = Reply::to(&r, 5).opt(opt::DNS, &dns).opt(opt::ROUTER, &dns);
+    c.handle_packet(t(0), &ack.bytes());
+    let Some(Event4::Bound(l)) = c.poll_event() else {
+        panic!()
+    };
+    assert_eq!(l.dns.len(), reply::MAX_DNS);
+    assert_eq!(l.routers.len(), reply::MAX_ROUTERS);
+}
+
+#[test]
+fn forcerenew_without_authentication_is_ignored() {
+    let mut c = bound();
+    let d = Transmit4 {
+        payload: {
+            let mut b = wire::Builder::request(1, 0, Ipv4Addr::UNSPECIFIED, MAC_A);
+            b.option(opt::MESSAGE_TYPE, &[9]);
+            let mut p = b.finish();
+            p[0] = 2;
+            p
+        },
+        src: SERVER,
+        dst: ADDR,
+        chaddr: MAC_A,
+        kind: MessageType::ForceRenew,
+    };
+    c.handle_packet(t(5), &d.payload);
+    assert!(c.last_drop().unwrap().contains("FORCERENEW"));
+    assert_eq!(c.state_name(), "BOUND");
+}
+
+#[test]
+fn offer_from_any_server_ack_only_from_the_selected() {
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    let mut o = Reply::to(&d, 2);
+    o.server = Some(Ipv4Addr::new(10, 0, 0, 2));
+    c.handle_packet(t(0), &o.bytes());
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert_eq!(
+        msg(&r).option_ip(opt::SERVER_ID),
+        Some(Ipv4Addr::new(10, 0, 0, 2))
+    );
+    c.handle_packet(t(0), &Reply::to(&r, 5).bytes());
+    assert_eq!(
+        c.last_drop(),
+        Some("reply from a server other than the one selected")
+    );
+}
+
+#[test]
+fn raw_client_id_is_sent_verbatim_and_hostname_vendor_included() {
+    let mut cfg = config();
+    cfg.client_id = ClientId::Raw(duid().as_bytes().to_vec());
+    cfg.hostname = Some("laptop".into());
+    cfg.vendor_class = Some(b"netbond".to_vec());
+    let mut c = Client::new(cfg, t(0));
+    let m = msg(&c.poll_transmit(t(0), MAC_A).unwrap());
+    assert_eq!(m.option(opt::CLIENT_ID).unwrap(), duid().as_bytes());
+    assert_eq!(m.option(opt::HOSTNAME).unwrap(), b"laptop");
+    assert_eq!(m.option(opt::VENDOR_CLASS).unwrap(), b"netbond");
+    assert_eq!(m.option_u16(opt::MAX_MESSAGE_SIZE), Some(1500));
+}
+
+#[test]
+fn rfc4361_client_id_carries_iaid_and_duid() {
+    let c = Client::new(config(), t(0));
+    let id = c.client_id();
+    assert_eq!(id[0], 0xff);
+    assert_eq!(&id[1..5], &[0, 0, 0, 1]);
+    assert_eq!(&id[5..], duid().as_bytes());
+}
+
+fn drive_to(state: usize) -> Client {
+    match state {
+        0 => Client::new(config(), t(0)),
+        1 => {
+            let mut c = Client::new(config(), t(0));
+            c.poll_transmit(t(0), MAC_A);
+            c
+        }
+        2 => {
+            let mut c = Client::new(config(), t(0));
+            let d = c.poll_transmit(t(0), MAC_A).unwrap();
+            c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+            c.poll_transmit(t(0), MAC_A);
+            c
+        }
+        3 => bound(),
+        4 => {
+            let mut c = bound();
+            c.poll_transmit(t(1800), MAC_A);
+            c
+        }
+        5 => {
+            let mut c = bound();
+            c.poll_transmit(t(3150), MAC_A);
+            c
+        }
+        6 => {
+            let mut c = Client::from_saved(config(), saved_lease(), t(100));
+            c.poll_transmit(t(100), MAC_A);
+            c
+        }
+        _ => {
+            let mut c = bound();
+            c.poll_transmit(t(10), MAC_B);
+            c
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(state in 0usize..8, bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
+        let mut c = drive_to(state);
+        c.handle_packet(t(2000), &bytes);
+        let _ = c.poll_transmit(t(2001), MAC_A);
+        let _ = c.poll_timeout();
+    }
+
+    #[test]
+    fn mutated_valid_replies_never_panic(state in 0usize..8, flips in proptest::collection::vec((0usize..400, any::<u8>()), 1..20), cut in 240usize..400) {
+        let mut c = drive_to(state);
+        let tx = c.poll_transmit(t(4000), MAC_A).or_else(|| c.poll_transmit(c.poll_timeout().unwrap_or(t(0)), MAC_A));
+        if let Some(tx) = tx {
+            let mut b = Reply::to(&tx, 5).opt(opt::CLASSLESS_ROUTES, &[24, 1, 2, 3, 4, 5, 6, 7]).opt(opt::DOMAIN_SEARCH, &[3, b'a', b'b', b'c', 0, 0xc0, 0]).bytes();
+            b.resize(400, 0);
+            for (i, v) in flips { b[i] = v; }
+            b.truncate(cut);
+            c.handle_packet(t(4000), &b);
+            let _ = c.poll_transmit(t(4001), MAC_B);
+        }
+    }
+}
