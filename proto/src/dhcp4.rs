@@ -1,1 +1,0 @@
-//! DHCPv4 client engine (RFC 2131). Being written.
