@@ -1,1 +1,25 @@
-fn main() {}
+//! netbond: one process for a kernel bond, DHCPv4 and DHCPv6 with a single stable
+//! identity, and wpa_supplicant control. See README.md.
+
+mod apply;
+mod cli;
+mod clock;
+mod config;
+mod daemon;
+mod hwaddr;
+mod identity;
+mod link;
+mod logging;
+mod packet;
+mod ra;
+mod resolv;
+mod shared;
+mod store;
+mod udp4;
+mod udp6;
+mod v4;
+mod v6;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,195 @@
+//! The command line: `netbond run`, `netbond check-config`, `netbond duid`.
+
+use crate::config::{valid_ifname, Config};
+use crate::daemon::{self, Overrides, RunOptions};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Default configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/netbond/netbond.toml";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "netbond",
+    version,
+    about = "Network agent: DHCPv4 + DHCPv6 with one stable identity that survives MAC changes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run in the foreground, logging to stderr.
+    Run {
+        /// The interface to configure (single-interface mode, no bond).
+        #[arg(long)]
+        iface: Option<String>,
+        /// Configuration file [default: /etc/netbond/netbond.toml when it exists].
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Lease store and DUID directory [default: /var/lib/netbond].
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Runtime directory [default: /run/netbond].
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
+        /// resolv.conf to write, or "none" [default: /etc/resolv.conf].
+        #[arg(long)]
+        resolv_conf: Option<String>,
+        /// Do not run the DHCPv4 client.
+        #[arg(long)]
+        no_dhcp4: bool,
+        /// Do not run the DHCPv6 client.
+        #[arg(long)]
+        no_dhcp6: bool,
+        /// error, warn, info, debug or trace (RUST_LOG overrides).
+        #[arg(long)]
+        log_level: Option<String>,
+    },
+    /// Check a configuration file and report the first error with its position.
+    CheckConfig {
+        /// The file [default: /etc/netbond/netbond.toml].
+        path: Option<PathBuf>,
+    },
+    /// Print the DUID netbond uses (from the config or the state dir).
+    Duid {
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// State directory [default: /var/lib/netbond].
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+}
+
+fn load_config(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), String> {
+    match path {
+        Some(p) => Config::load(p)
+            .map(|c| (c, Some(p.to_path_buf())))
+            .map_err(|e| e.to_string()),
+        None if Path::new(DEFAULT_CONFIG).exists() => {
+            let p = Path::new(DEFAULT_CONFIG);
+            Config::load(p)
+                .map(|c| (c, Some(p.to_path_buf())))
+                .map_err(|e| e.to_string())
+        }
+        None => Ok((Config::default(), None)),
+    }
+}
+
+/// Parse the command line and run it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            iface,
+            config,
+            state_dir,
+            run_dir,
+            resolv_conf,
+            no_dhcp4,
+            no_dhcp6,
+            log_level,
+        } => {
+            let (mut cfg, config_path) = match load_config(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("netbond: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let overrides = Overrides {
+                state_dir,
+                run_dir,
+                resolv_conf,
+                no_dhcp4,
+                no_dhcp6,
+            };
+            overrides.apply(&mut cfg);
+            crate::logging::init(log_level.as_deref().unwrap_or(&cfg.daemon.log_level));
+            let Some(ifname) = iface.or_else(|| cfg.interface.clone()) else {
+                eprintln!("netbond: no interface: give --iface NAME, or `interface = \"NAME\"` in the configuration");
+                return ExitCode::from(2);
+            };
+            if !valid_ifname(&ifname) {
+                eprintln!("netbond: {ifname:?} is not a valid interface name");
+                return ExitCode::from(2);
+            }
+            if !cfg.dhcp4.enabled && !cfg.dhcp6.enabled {
+                eprintln!("netbond: both DHCPv4 and DHCPv6 are disabled: nothing to do");
+                return ExitCode::from(2);
+            }
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("netbond: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let opts = RunOptions {
+                ifname,
+                config_path,
+                cfg,
+                overrides,
+            };
+            match rt.block_on(daemon::run(opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::CheckConfig { path } => {
+            let p = path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+            match Config::load(&p) {
+                Ok(_) => {
+                    println!("{}: OK", p.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Duid { config, state_dir } => {
+            let (mut cfg, _) = match load_config(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("netbond: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if let Some(d) = state_dir {
+                cfg.daemon.state_dir = d;
+            }
+            if let Some(d) = &cfg.identity.duid {
+                println!("{d}");
+                return ExitCode::SUCCESS;
+            }
+            match crate::store::Store::open(&cfg.daemon.state_dir)
+                .ok()
+                .and_then(|s| s.load_duid())
+            {
+                Some(d) => {
+                    println!("{d}");
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!(
+                        "netbond: no DUID yet in {} (one is made at the first `netbond run`)",
+                        cfg.daemon.state_dir.display()
+                    );
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! The configuration file (`/etc/netbond/netbond.toml`): every key, its default, and
+//! errors that name the file, line and column.
+//!
+//! Unknown keys are rejected (a typo must not silently fall back to a default), and
+//! values are checked after parsing so the message can say what is allowed.
+
+use netbond_proto::duid::{Duid, Iaid};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Paths and process behaviour.
+    pub daemon: DaemonConfig,
+    /// The host's DHCP identity.
+    pub identity: IdentityConfig,
+    /// Single-interface mode: the interface to run on (`--iface` overrides it).
+    pub interface: Option<String>,
+    /// The DHCPv4 client.
+    pub dhcp4: Dhcp4Config,
+    /// The DHCPv6 client.
+    pub dhcp6: Dhcp6Config,
+    /// DNS handling.
+    pub dns: DnsConfig,
+}
+
+/// `[daemon]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Lease store and DUID (`--state-dir`).
+    pub state_dir: PathBuf,
+    /// Control socket and supplicant sockets (`--run-dir`).
+    pub run_dir: PathBuf,
+    /// Send RELEASE (v4) and Release (v6) on SIGTERM/SIGINT.
+    pub release_on_stop: bool,
+    /// Remove the addresses, routes and DNS netbond configured when it stops. Turn off
+    /// to keep the network up across a restart of the service.
+    pub deconfigure_on_stop: bool,
+    /// Log level when `--log-level` and `RUST_LOG` are not given.
+    pub log_level: String,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            state_dir: PathBuf::from("/var/lib/netbond"),
+            run_dir: PathBuf::from("/run/netbond"),
+            release_on_stop: true,
+            deconfigure_on_stop: true,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// `[identity]`
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// A fixed DUID (colon hex). Default: generated once and kept in the state dir.
+    pub duid: Option<String>,
+    /// The IAID for the DHCPv4 client identifier and the DHCPv6 IA_NA. Default: a
+    /// stable hash of the interface name (never of a MAC, which a bond may change).
+    pub iaid: Option<String>,
+}
+
+/// What the DHCPv4 client sends as option 61.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientIdSetting {
+    /// RFC 4361: 0xff, IAID, DUID (the default).
+    Rfc4361,
+    /// The bare DUID octets, as the reference dhclient.conf sent them.
+    Duid,
+    /// Exact octets.
+    Raw(Vec<u8>),
+}
+
+/// `[dhcp4]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dhcp4Config {
+    /// Run the DHCPv4 client (`--no-dhcp4` turns it off).
+    pub enabled: bool,
+    /// `"rfc4361"`, `"duid"` or colon hex octets.
+    pub client_id: String,
+    /// Option 12 sent to the server.
+    pub hostname: Option<String>,
+    /// Option 60 sent to the server.
+    pub vendor_class: Option<String>,
+    /// First retransmission interval in seconds (RFC 2131: 4).
+    pub initial_interval: f64,
+    /// Longest retransmission interval in seconds (RFC 2131: 64).
+    pub max_interval: f64,
+    /// Seconds to try before giving up and waiting `retry`; 0 = never give up.
+    pub timeout: u64,
+    /// Seconds to wait after a timeout.
+    pub retry: u64,
+    /// Seconds to try INIT-REBOOT with a saved lease before DISCOVER.
+    pub reboot: u64,
+    /// Metric of the routes netbond adds.
+    pub route_metric: u32,
+    /// Accept option 121 routes shorter than /8 (other than the default route), which
+    /// can pull traffic away from a VPN (TunnelVision, CVE-2024-3661).
+    pub accept_wide_routes: bool,
+    /// Apply routers and option 121 routes.
+    pub use_routes: bool,
+    /// Apply the interface MTU from option 26.
+    pub use_mtu: bool,
+    /// Use DNS servers and domains from the server.
+    pub use_dns: bool,
+}
+
+impl Default for Dhcp4Config {
+    fn default() -> Self {
+        Dhcp4Config {
+            enabled: true,
+            client_id: "rfc4361".into(),
+            hostname: None,
+            vendor_class: None,
+            initial_interval: 4.0,
+            max_interval: 64.0,
+            timeout: 0,
+            retry: 300,
+            reboot: 10,
+            route_metric: 1024,
+            accept_wide_routes: false,
+            use_routes: true,
+            use_mtu: true,
+            use_dns: true,
+        }
+    }
+}
+
+/// How the DHCPv6 client decides what to do.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Dhcp6Mode {
+    /// Follow the router advertisement's M and O flags (the default).
+    #[default]
+    Auto,
+    /// Always ask for addresses.
+    Stateful,
+    /// Only ask for other configuration (Information-request).
+    Stateless,
+}
+
+/// `[dhcp6]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dhcp6Config {
+    /// Run the DHCPv6 client (`--no-dhcp6` turns it off).
+    pub enabled: bool,
+    /// `auto`, `stateful` or `stateless`.
+    pub mode: Dhcp6Mode,
+    /// Ask for a non-temporary address (IA_NA).
+    pub ia_na: bool,
+    /// Ask for a delegated prefix (IA_PD).
+    pub ia_pd: bool,
+    /// IAID of the IA_PD (default: the IA_NA's plus one).
+    pub iaid_pd: Option<String>,
+    /// Use the two-message exchange when the server agrees.
+    pub rapid_commit: bool,
+    /// Wait a random 0-1 s before the first Solicit (RFC 8415 SOL_MAX_DELAY). Off by
+    /// default: the delay is what makes dhcp6c slow, and it only matters when many
+    /// hosts power up at once.
+    pub solicit_delay: bool,
+    /// Ask for NTP servers (option 56).
+    pub request_ntp: bool,
+}
+
+impl Default for Dhcp6Config {
+    fn default() -> Self {
+        Dhcp6Config {
+            enabled: true,
+            mode: Dhcp6Mode::Auto,
+            ia_na: true,
+            ia_pd: false,
+            iaid_pd: None,
+            rapid_commit: true,
+            solicit_delay: false,
+            request_ntp: true,
+        }
+    }
+}
+
+/// `[dns]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// The resolv.conf to write (`--resolv-conf`); `"none"` leaves DNS alone.
+    pub resolv_conf: String,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            resolv_conf: "/etc/resolv.conf".into(),
+        }
+    }
+}
+
+/// A configuration error with its location when known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// The file, when the error came from one.
+    pub path: Option<PathBuf>,
+    /// 1-based line and column.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.path, self.position) {
+            (Some(p), Some((l, c))) => write!(f, "{}:{l}:{c}: {}", p.display(), self.message),
+            (Some(p), None) => write!(f, "{}: {}", p.display(), self.message),
+            (None, Some((l, c))) => write!(f, "line {l}, column {c}: {}", self.message),
+            (None, None) => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, col)
+}
+
+/// Find where `key = ...` is written, to point a value error at it.
+fn locate_key(text: &str, section: &str, key: &str) -> Option<(usize, usize)> {
+    let mut in_section = section.is_empty();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_section = t.trim_matches(|c| c == '[' || c == ']').trim() == section;
+            continue;
+        }
+        if in_section {
+            if let Some(rest) = t.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    let col = line.len() - line.trim_start().len() + 1;
+                    return Some((i + 1, col));
+                }
+            }
+        }
+    }
+    None
+}
+
+impl Config {
+    /// Parse and validate TOML text. `path` is only used in messages.
+    pub fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError {
+            path: path.map(Path::to_path_buf),
+            position: e.span().map(|s| line_col(text, s.start)),
+            message: e.message().trim().to_string(),
+        })?;
+        cfg.validate()
+            .map_err(|(section, key, message)| ConfigError {
+                path: path.map(Path::to_path_buf),
+                position: locate_key(text, section, key),
+                message: format!("[{section}] {key}: {message}"),
+            })?;
+        Ok(cfg)
+    }
+
+    /// Read a file; a missing file is an error naming it.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: Some(path.to_path_buf()),
+            position: None,
+            message: format!("cannot read the configuration: {e}"),
+        })?;
+        Config::parse(&text, Some(path))
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
+        if let Some(d) = &self.identity.duid {
+            d.parse::<Duid>()
+                .map_err(|e| ("identity", "duid", e.to_string()))?;
+        }
+        if let Some(i) = &self.identity.iaid {
+            i.parse::<Iaid>().map_err(|_| {
+                (
+                    "identity",
+                    "iaid",
+                    format!("{i:?} is not an IAID; use a number, 0x-hex, or 4 hex octets"),
+                )
+            })?;
+        }
+        if let Some(i) = &self.dhcp6.iaid_pd {
+            i.parse::<Iaid>()
+                .map_err(|_| ("dhcp6", "iaid_pd", format!("{i:?} is not an IAID")))?;
+        }
+        self.dhcp4_client_id()
+            .map_err(|m| ("dhcp4", "client_id", m))?;
+        let d4 = &self.dhcp4;
+        if !(0.5..=64.0).contains(&d4.initial_interval) {
+            return Err((
+                "dhcp4",
+                "initial_interval",
+                "must be between 0.5 and 64 seconds".into(),
+            ));
+        }
+        if !(d4.initial_interval..=3600.0).contains(&d4.max_interval) {
+            return Err((
+                "dhcp4",
+                "max_interval",
+                "must be at least initial_interval and at most 3600 seconds".into(),
+            ));
+        }
+        if let Some(h) = &d4.hostname {
+            if netbond_proto::dhcp4::reply::valid_dns_name(h.as_bytes()).is_none() {
+                return Err((
+                    "dhcp4",
+                    "hostname",
+                    "must be a DNS name: letters, digits, hyphens and dots".into(),
+                ));
+            }
+        }
+        if let Some(v) = &d4.vendor_class {
+            if v.is_empty() || v.len() > 255 {
+                return Err(("dhcp4", "vendor_class", "must be 1 to 255 bytes".into()));
+            }
+        }
+        if !matches!(
+            self.daemon.log_level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            return Err((
+                "daemon",
+                "log_level",
+                "must be one of error, warn, info, debug, trace".into(),
+            ));
+        }
+        if let Some(i) = &self.interface {
+            if !valid_ifname(i) {
+                return Err(("", "interface", format!("{i:?} is not an interface name")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The option 61 setting.
+    pub fn dhcp4_client_id(&self) -> Result<ClientIdSetting, String> {
+        match self.dhcp4.client_id.as_str() {
+            "rfc4361" => Ok(ClientIdSetting::Rfc4361),
+            "duid" => Ok(ClientIdSetting::Duid),
+            hex => netbond_proto::duid::parse_hex_octets(hex)
+                .map(ClientIdSetting::Raw)
+                .map_err(|_| {
+                    format!("{hex:?}: use \"rfc4361\", \"duid\", or colon-separated hex octets")
+                }),
+        }
+    }
+
+    /// Durations for the DHCPv4 engine.
+    pub fn dhcp4_timing(&self) -> (Duration, Duration, Option<Duration>, Duration, Duration) {
+        let d = &self.dhcp4;
+        (
+            Duration::from_secs_f64(d.initial_interval),
+            Duration::from_secs_f64(d.max_interval),
+            (d.timeout > 0).then(|| Duration::from_secs(d.timeout)),
+            Duration::from_secs(d.retry),
+            Duration::from_secs(d.reboot),
+        )
+    }
+}
+
+/// Linux interface names: 1-15 bytes, no '/', no whitespace, not "." or "..".
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("", None).unwrap();
+        assert_eq!(c, Config::default());
+        assert!(c.dhcp4.enabled && c.dhcp6.enabled);
+        assert_eq!(c.dhcp4.initial_interval, 4.0);
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../config/netbond.toml");
+        Config::parse(text, None).unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_position() {
+        let e = Config::parse(
+            "[dhcp4]\nhostname = \"a\"\nretyr = 5\n",
+            Some(Path::new("x.toml")),
+        )
+        .unwrap_err();
+        assert_eq!(e.position, Some((3, 1)));
+        assert!(e.message.contains("retyr"), "{e}");
+        assert!(e.to_string().starts_with("x.toml:3:1:"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_rejected_with_its_position() {
+        let e = Config::parse("[dhcp4]\nretry = \"soon\"\n", None).unwrap_err();
+        assert_eq!(e.position.map(|p| p.0), Some(2));
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_what_is_allowed() {
+        let e = Config::parse("[identity]\nduid = \"zz\"\n", None).unwrap_err();
+        assert_eq!(e.position, Some((2, 1)));
+        assert!(e.message.contains("duid"));
+        let e = Config::parse("[dhcp4]\n  initial_interval = 0.1\n", None).unwrap_err();
+        assert_eq!(e.position, Some((2, 3)));
+        assert!(e.message.contains("between 0.5 and 64"));
+        let e = Config::parse("[dhcp4]\nhostname = \"a b\"\n", None).unwrap_err();
+        assert!(e.message.contains("DNS name"));
+        let e = Config::parse("[dhcp4]\nclient_id = \"what\"\n", None).unwrap_err();
+        assert!(e.message.contains("rfc4361"));
+        let e = Config::parse("[dhcp6]\nmode = \"sometimes\"\n", None).unwrap_err();
+        assert_eq!(e.position.map(|p| p.0), Some(2));
+        let e = Config::parse("interface = \"../etc\"\n", None).unwrap_err();
+        assert!(e.message.contains("interface"));
+    }
+
+    #[test]
+    fn client_id_forms() {
+        let mut c = Config::default();
+        assert_eq!(c.dhcp4_client_id(), Ok(ClientIdSetting::Rfc4361));
+        c.dhcp4.client_id = "duid".into();
+        assert_eq!(c.dhcp4_client_id(), Ok(ClientIdSetting::Duid));
+        c.dhcp4.client_id = "01:02:03".into();
+        assert_eq!(c.dhcp4_client_id(), Ok(ClientIdSetting::Raw(vec![1, 2, 3])));
+    }
+
+    #[test]
+    fn ifnames() {
+        assert!(valid_ifname("bond0"));
+        assert!(valid_ifname("wlp3s0"));
+        assert!(!valid_ifname(""));
+        assert!(!valid_ifname("a/b"));
+        assert!(!valid_ifname("0123456789abcdef"));
+    }
+}

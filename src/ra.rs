@@ -1,0 +1,427 @@
+//! Router Advertisement watcher, to choose the DHCPv6 mode: the M flag
+//! (managed: addresses via DHCPv6) and the O flag (other configuration via
+//! stateless DHCPv6) of RAs on one interface.
+//!
+//! Uses a raw ICMPv6 socket. The kernel verifies the ICMPv6 checksum of every
+//! message delivered to a raw ICMPv6 socket (and computes it on send), so no
+//! checksum code is needed here. The remaining RFC 4861 section 6.1.2 checks
+//! are done in [`parse_ra`]: hop limit 255 (received with
+//! `IPV6_RECVHOPLIMIT`, which proves the RA was not forwarded by a router),
+//! link-local source, code 0, length >= 16, every option of nonzero length
+//! and within the message.
+//!
+//! Watching RAs does not interfere with the kernel's own RA processing
+//! (`accept_ra`): a raw socket gets a copy.
+
+use std::io;
+use std::mem;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::{AsRawFd, RawFd};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::io::unix::AsyncFd;
+
+const ND_ROUTER_SOLICIT: u8 = 133;
+const ND_ROUTER_ADVERT: u8 = 134;
+/// `ICMP6_FILTER` (<linux/icmpv6.h> `ICMPV6_FILTER`), not in every libc.
+const ICMP6_FILTER: libc::c_int = 1;
+/// All-routers multicast group, destination of Router Solicitations.
+const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
+
+/// What one valid Router Advertisement says about DHCPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaFlags {
+    /// M flag: addresses are available via DHCPv6 (stateful).
+    pub managed: bool,
+    /// O flag: other configuration (DNS, ...) is available via DHCPv6.
+    pub other: bool,
+    /// Link-local address of the advertising router.
+    pub router: Ipv6Addr,
+    /// Router lifetime; 0 means the router is not a default router.
+    pub lifetime_secs: u16,
+}
+
+/// Raw ICMPv6 socket receiving only Router Advertisements on one interface.
+#[derive(Debug)]
+pub struct RaWatcher {
+    fd: AsyncFd<Socket>,
+    ifindex: u32,
+    ifname: String,
+}
+
+impl RaWatcher {
+    /// Opens the watcher on `ifindex`/`ifname`.
+    ///
+    /// A raw socket receives from the moment it is created, before its
+    /// ICMPv6 type filter (only type 134 passes) and `SO_BINDTODEVICE` are
+    /// set; whatever got queued in that window (any ICMPv6 type, from any
+    /// interface) is drained at the end of `open`.
+    ///
+    /// Needs `CAP_NET_RAW`. Must be called within a tokio runtime with IO
+    /// enabled.
+    pub fn open(ifindex: u32, ifname: &str) -> io::Result<Self> {
+        let what = || format!("opening ICMPv6 socket for router advertisements on {ifname}");
+        let step = |e: io::Error, opt: &str| ctx(e, format!("{}: {opt}", what()));
+        let sock = Socket::new(Domain::IPV6, Type::RAW.cloexec(), Some(Protocol::ICMPV6))
+            .map_err(|e| ctx(e, what()))?;
+        sock.set_nonblocking(true).map_err(|e| ctx(e, what()))?;
+        set_icmp6_filter(&sock, ND_ROUTER_ADVERT).map_err(|e| step(e, "ICMP6_FILTER"))?;
+        sock.bind_device(Some(ifname.as_bytes()))
+            .map_err(|e| step(e, "SO_BINDTODEVICE"))?;
+        sock.set_recv_hoplimit_v6(true)
+            .map_err(|e| step(e, "IPV6_RECVHOPLIMIT"))?;
+        // Router Solicitations must leave with hop limit 255 (RFC 4861 6.1.1
+        // has receivers drop anything else).
+        sock.set_multicast_hops_v6(255)
+            .map_err(|e| step(e, "IPV6_MULTICAST_HOPS"))?;
+        sock.set_unicast_hops_v6(255)
+            .map_err(|e| step(e, "IPV6_UNICAST_HOPS"))?;
+        sock.set_multicast_if_v6(ifindex)
+            .map_err(|e| step(e, "IPV6_MULTICAST_IF"))?;
+        sock.set_multicast_loop_v6(false)
+            .map_err(|e| step(e, "IPV6_MULTICAST_LOOP"))?;
+
+        let mut buf = vec![0u8; 2048];
+        let mut drained = 0usize;
+        loop {
+            match recv_icmp(sock.as_raw_fd(), &mut buf) {
+                Ok(_) => drained += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(step(e, "draining")),
+            }
+        }
+        if drained > 0 {
+            tracing::debug!(ifname, drained, "discarded ICMPv6 queued before the filter");
+        }
+
+        // SAFETY: socket2::Socket owns its descriptor; it stays open and
+        // `as_raw_fd` returns that same descriptor until the Socket is
+        // dropped together with the AsyncFd.
+        let fd = unsafe { AsyncFd::register(sock) }.map_err(|e| ctx(e.into(), what()))?;
+        Ok(RaWatcher {
+            fd,
+            ifindex,
+            ifname: ifname.to_owned(),
+        })
+    }
+
+    /// Waits for the next valid Router Advertisement. Invalid ones are
+    /// skipped and logged at debug level.
+    pub async fn next(&self) -> io::Result<RaFlags> {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let mut guard = self
+                .fd
+                .readable()
+                .await
+                .map_err(|e| ctx(e, self.recv_ctx()))?;
+            let meta = match guard.try_io(|s| recv_icmp(s.as_raw_fd(), &mut buf)) {
+                Ok(Ok(meta)) => meta,
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(Err(e)) => return Err(ctx(e, self.recv_ctx())),
+                Err(_would_block) => continue,
+            };
+            let Some(src) = meta.src else {
+                tracing::debug!(ifname = %self.ifname, "dropping ICMPv6: no IPv6 source address");
+                continue;
+            };
+            if meta.truncated {
+                tracing::debug!(ifname = %self.ifname, %src, "dropping RA: truncated");
+                continue;
+            }
+            let msg = &buf[..meta.len.min(buf.len())];
+            match parse_ra(src, meta.hop_limit, msg) {
+                Ok(flags) => return Ok(flags),
+                Err(reason) => {
+                    tracing::debug!(ifname = %self.ifname, %src, "dropping RA: {reason}");
+                }
+            }
+        }
+    }
+
+    /// Sends a Router Solicitation to `ff02::2` (hop limit 255) so a router
+    /// answers at once instead of at its next periodic RA.
+    ///
+    /// Sent without a source link-layer address option; the kernel picks the
+    /// link-local source. While that address is still tentative this fails
+    /// with [`io::ErrorKind::AddrNotAvailable`]: retry later.
+    pub async fn send_router_solicitation(&self) -> io::Result<()> {
+        let dst = SocketAddrV6::new(ALL_ROUTERS, 0, 0, self.ifindex);
+        let addr = SockAddr::from(SocketAddr::V6(dst));
+        let rs = router_solicitation();
+        loop {
+            let mut guard = self
+                .fd
+                .writable()
+                .await
+                .map_err(|e| ctx(e, self.send_ctx()))?;
+            match guard.try_io(|s| s.get_ref().send_to(&rs, &addr)) {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => return Err(ctx(e, self.send_ctx())),
+                Err(_would_block) => {}
+            }
+        }
+    }
+
+    fn recv_ctx(&self) -> String {
+        format!("receiving router advertisements on {}", self.ifname)
+    }
+
+    fn send_ctx(&self) -> String {
+        format!("sending router solicitation on {}", self.ifname)
+    }
+}
+
+/// The 8-byte ICMPv6 Router Solicitation (type 133, code 0, checksum left
+/// for the kernel, reserved zero).
+pub fn router_solicitation() -> [u8; 8] {
+    [ND_ROUTER_SOLICIT, 0, 0, 0, 0, 0, 0, 0]
+}
+
+/// Validates an ICMPv6 message (starting at the ICMPv6 header) received
+/// from `src` with IPv6 hop limit `hop_limit`, as a Router Advertisement
+/// (RFC 4861 section 6.1.2; the checksum is the kernel's job). Never panics.
+pub fn parse_ra(src: Ipv6Addr, hop_limit: Option<u8>, msg: &[u8]) -> Result<RaFlags, &'static str> {
+    match hop_limit {
+        Some(255) => {}
+        Some(_) => return Err("hop limit is not 255"),
+        None => return Err("hop limit unknown"),
+    }
+    if src.segments()[0] & 0xffc0 != 0xfe80 {
+        return Err("source is not link-local");
+    }
+    if msg.len() < 16 {
+        return Err("shorter than 16 bytes");
+    }
+    if msg[0] != ND_ROUTER_ADVERT {
+        return Err("not a router advertisement");
+    }
+    if msg[1] != 0 {
+        return Err("ICMPv6 code is not 0");
+    }
+    let mut opts = &msg[16..];
+    while !opts.is_empty() {
+        if opts.len() < 2 {
+            return Err("truncated option");
+        }
+        let len = usize::from(opts[1]) * 8;
+        if len == 0 {
+            return Err("option with length 0");
+        }
+        if len > opts.len() {
+            return Err("option exceeds message");
+        }
+        opts = &opts[len..];
+    }
+    Ok(RaFlags {
+        managed: msg[5] & 0x80 != 0,
+        other: msg[5] & 0x40 != 0,
+        router: src,
+        lifetime_secs: u16::from_be_bytes([msg[6], msg[7]]),
+    })
+}
+
+/// Metadata of one received ICMPv6 message.
+struct IcmpMeta {
+    len: usize,
+    truncated: bool,
+    src: Option<Ipv6Addr>,
+    hop_limit: Option<u8>,
+}
+
+/// One `recvmsg` on the raw socket, collecting the source address and the
+/// `IPV6_HOPLIMIT` control message.
+fn recv_icmp(fd: RawFd, buf: &mut [u8]) -> io::Result<IcmpMeta> {
+    // SAFETY: all-zero is a valid sockaddr_in6 and msghdr.
+    let mut addr: libc::sockaddr_in6 = unsafe { mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // u64 elements keep the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 16];
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_name = (&mut addr as *mut libc::sockaddr_in6).cast();
+    msg.msg_namelen = mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = mem::size_of_val(&control) as _;
+
+    // SAFETY: every pointer in `msg` refers to a live local or to `buf`, with
+    // the lengths given; the kernel writes only within them.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+
+    let mut hop_limit = None;
+    // SAFETY: `msg` was filled by a successful recvmsg, so msg_control and
+    // msg_controllen describe valid cmsgs inside `control`; the CMSG macros
+    // stay within msg_controllen, and the int is read only when cmsg_len
+    // says it is present.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::IPPROTO_IPV6
+                && c.cmsg_type == libc::IPV6_HOPLIMIT
+                && c.cmsg_len as usize
+                    >= libc::CMSG_LEN(mem::size_of::<libc::c_int>() as u32) as usize
+            {
+                let v = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+                hop_limit = u8::try_from(v).ok();
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+
+    let src = (addr.sin6_family == libc::AF_INET6 as libc::sa_family_t)
+        .then(|| Ipv6Addr::from(addr.sin6_addr.s6_addr));
+    Ok(IcmpMeta {
+        len: n as usize,
+        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        src,
+        hop_limit,
+    })
+}
+
+/// Lets only ICMPv6 type `pass` through (Linux semantics: a set bit blocks).
+fn set_icmp6_filter(sock: &Socket, pass: u8) -> io::Result<()> {
+    let mut filter = [u32::MAX; 8];
+    filter[usize::from(pass >> 5)] &= !(1u32 << (pass & 31));
+    // SAFETY: passes a pointer to a live struct icmp6_filter (8 u32) with its
+    // exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_ICMPV6,
+            ICMP6_FILTER,
+            filter.as_ptr().cast(),
+            mem::size_of_val(&filter) as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Adds context to an error, keeping its kind, with a hint for missing
+/// privileges.
+fn ctx(e: io::Error, what: impl std::fmt::Display) -> io::Error {
+    let hint = if e.kind() == io::ErrorKind::PermissionDenied {
+        " (needs CAP_NET_RAW)"
+    } else {
+        ""
+    };
+    io::Error::new(e.kind(), format!("{what}: {e}{hint}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x1, 0x2, 0x3, 0x4);
+
+    /// An RA with the given flags byte and lifetime, plus a source
+    /// link-layer address option and a prefix information option.
+    fn ra(flags: u8, lifetime: u16) -> Vec<u8> {
+        let mut m = vec![134, 0, 0x12, 0x34, 64, flags];
+        m.extend_from_slice(&lifetime.to_be_bytes());
+        m.extend_from_slice(&[0; 8]); // reachable time, retrans timer
+        m.extend_from_slice(&[1, 1, 0x02, 0, 0, 0x11, 0x22, 0x33]); // SLLAO
+        let mut pio = vec![3, 4, 64, 0xc0];
+        pio.resize(32, 0);
+        m.extend_from_slice(&pio);
+        m
+    }
+
+    #[test]
+    fn flags() {
+        for (byte, m, o) in [
+            (0x00, false, false),
+            (0x80, true, false),
+            (0x40, false, true),
+            (0xc0, true, true),
+            (0x3f, false, false),
+        ] {
+            let f = parse_ra(LL, Some(255), &ra(byte, 1800)).unwrap();
+            assert_eq!(
+                f,
+                RaFlags {
+                    managed: m,
+                    other: o,
+                    router: LL,
+                    lifetime_secs: 1800
+                }
+            );
+        }
+        // Bare 16-byte RA, lifetime 0.
+        let f = parse_ra(LL, Some(255), &ra(0x80, 0)[..16]).unwrap();
+        assert!(f.managed);
+        assert_eq!(f.lifetime_secs, 0);
+    }
+
+    #[test]
+    fn rejections() {
+        let good = ra(0xc0, 600);
+        let global: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(parse_ra(LL, Some(64), &good), Err("hop limit is not 255"));
+        assert_eq!(parse_ra(LL, None, &good), Err("hop limit unknown"));
+        assert_eq!(
+            parse_ra(global, Some(255), &good),
+            Err("source is not link-local")
+        );
+        assert_eq!(
+            parse_ra(Ipv6Addr::UNSPECIFIED, Some(255), &good),
+            Err("source is not link-local")
+        );
+        let mut m = good.clone();
+        m[0] = 133;
+        assert_eq!(
+            parse_ra(LL, Some(255), &m),
+            Err("not a router advertisement")
+        );
+        let mut m = good.clone();
+        m[1] = 1;
+        assert_eq!(parse_ra(LL, Some(255), &m), Err("ICMPv6 code is not 0"));
+        let mut m = good.clone();
+        m[17] = 0;
+        assert_eq!(parse_ra(LL, Some(255), &m), Err("option with length 0"));
+        let mut m = good.clone();
+        m[17] = 9;
+        assert_eq!(parse_ra(LL, Some(255), &m), Err("option exceeds message"));
+        let mut m = good.clone();
+        m.push(1);
+        assert_eq!(parse_ra(LL, Some(255), &m), Err("truncated option"));
+    }
+
+    #[test]
+    fn truncations_never_panic() {
+        let good = ra(0xc0, 600);
+        for n in 0..good.len() {
+            let r = parse_ra(LL, Some(255), &good[..n]);
+            // Only cuts at option boundaries are valid.
+            assert_eq!(r.is_ok(), n == 16 || n == 24, "prefix {n}");
+        }
+        let mut m = good.clone();
+        for i in 0..m.len() {
+            for v in [0u8, 1, 0x80, 0xff] {
+                let old = m[i];
+                m[i] = v;
+                let _ = parse_ra(LL, Some(255), &m);
+                m[i] = old;
+            }
+        }
+    }
+
+    #[test]
+    fn solicitation_bytes() {
+        assert_eq!(router_solicitation(), [133, 0, 0, 0, 0, 0, 0, 0]);
+    }
+}

@@ -1,0 +1,88 @@
+//! State shared by the DHCPv4 and DHCPv6 drivers of one interface: where to apply
+//! configuration, the lease store, and the merged DNS picture.
+
+use crate::apply::Applier;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::resolv::{DnsState, ResolvConf};
+use crate::store::Store;
+use rtnetlink::Handle;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use tracing::warn;
+
+/// DNS data learned by one family.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dns4 {
+    /// Option 6.
+    pub servers: Vec<Ipv4Addr>,
+    /// Option 15.
+    pub domain: Option<String>,
+    /// Option 119.
+    pub search: Vec<String>,
+}
+
+/// DNS data learned by DHCPv6.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dns6 {
+    /// Option 23.
+    pub servers: Vec<Ipv6Addr>,
+    /// Option 24.
+    pub domains: Vec<String>,
+}
+
+/// Everything one interface's drivers share.
+pub struct Shared {
+    /// Interface name.
+    pub ifname: String,
+    /// Current kernel index, `None` while the interface does not exist.
+    pub ifindex: Option<u32>,
+    /// Netlink handle for lookups.
+    pub handle: Handle,
+    /// Applies addresses/routes to the current index.
+    pub applier: Option<Applier>,
+    /// Lease store.
+    pub store: Store,
+    /// Engine/wall clock bridge.
+    pub clock: Clock,
+    /// Effective configuration.
+    pub cfg: Config,
+    /// DNS from DHCPv4.
+    pub dns4: Dns4,
+    /// DNS from DHCPv6.
+    pub dns6: Dns6,
+    /// The resolv.conf writer, unless DNS is left alone.
+    pub resolv: Option<ResolvConf>,
+}
+
+impl Shared {
+    /// Write resolv.conf from both families (skipped when unchanged or disabled).
+    pub fn update_dns(&mut self) {
+        let Some(resolv) = self.resolv.as_mut() else {
+            return;
+        };
+        if !self.cfg.dhcp4.use_dns {
+            self.dns4 = Dns4::default();
+        }
+        let state = DnsState::merge(
+            &self.dns4.servers,
+            self.dns4.domain.as_deref(),
+            &self.dns4.search,
+            &self.dns6.servers,
+            &self.dns6.domains,
+            &self.ifname,
+        );
+        let empty =
+            state.v4_servers.is_empty() && state.v6_servers.is_empty() && state.domains.is_empty();
+        let result = if empty {
+            resolv.restore()
+        } else {
+            resolv.update(&state).map(|_| ())
+        };
+        if let Err(e) = result {
+            warn!(
+                "could not write {}: {e}; DNS settings are not applied (will retry on the next change)",
+                resolv.path().display()
+            );
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! The state directory: the persistent DUID and the last lease of each interface.
+//!
+//! Leases are kept so that after a restart or reboot the clients can ask for the same
+//! address again (DHCPv4 INIT-REBOOT, DHCPv6 Confirm/Rebind) and adopt the addresses
+//! still configured in the kernel instead of flushing them. A lease file is therefore
+//! a hint, never a requirement: anything wrong with one (corrupt, truncated by a crash
+//! on a file system without ordered writes, written by something else, oversized) is
+//! logged and ignored, and the client starts from scratch.
+//!
+//! Files are written atomically (temp file, fsync, rename, directory fsync) with mode
+//! 0600 in a 0700 directory: leases reveal the host's addresses and servers.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::net::Ipv6Addr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use netbond_proto::dhcp4::Lease4;
+use netbond_proto::Duid;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// The `format` tag of every lease file; files with another tag are ignored.
+pub const LEASE_FORMAT: &str = "netbond-lease-v1";
+
+/// Lease files larger than this are not read (a lease is well under 4 KiB).
+pub const MAX_LEASE_FILE: u64 = 64 * 1024;
+
+/// The DUID file is one line of at most 130 hex octets.
+const MAX_DUID_FILE: u64 = 1024;
+
+/// A DHCPv4 lease as persisted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedLease4 {
+    /// The lease. Its `acquired` field is relative to the engine clock of the process
+    /// that saved it and is meaningless after a restart; use `acquired_unix`.
+    pub lease: Lease4,
+    /// Wall-clock time (seconds since the Unix epoch) at which the lease was acquired,
+    /// so the daemon can rebase the lease onto its new engine clock.
+    pub acquired_unix: u64,
+}
+
+/// One IA_NA address of a DHCPv6 lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedAddr6 {
+    /// The address.
+    pub addr: Ipv6Addr,
+    /// Preferred lifetime in seconds from `acquired_unix` (0xffffffff = infinite).
+    pub preferred_secs: u32,
+    /// Valid lifetime in seconds from `acquired_unix` (0xffffffff = infinite).
+    pub valid_secs: u32,
+}
+
+/// One IA_PD delegated prefix of a DHCPv6 lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedPrefix6 {
+    /// The prefix (host bits zero).
+    pub prefix: Ipv6Addr,
+    /// Prefix length.
+    pub len: u8,
+    /// Preferred lifetime in seconds from `acquired_unix`.
+    pub preferred_secs: u32,
+    /// Valid lifetime in seconds from `acquired_unix`.
+    pub valid_secs: u32,
+}
+
+/// A DHCPv6 lease as persisted. Deliberately independent of the engine's lease type,
+/// so the file format does not change whenever the engine's internals do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedLease6 {
+    /// The server's DUID (Server Identifier option), colon-separated hex.
+    pub server_id: String,
+    /// IA_NA addresses.
+    pub addresses: Vec<SavedAddr6>,
+    /// IA_PD prefixes.
+    pub prefixes: Vec<SavedPrefix6>,
+    /// T1 in seconds.
+    pub t1: u32,
+    /// T2 in seconds.
+    pub t2: u32,
+    /// DNS servers (option 23).
+    pub dns: Vec<Ipv6Addr>,
+    /// Domain search list (option 24).
+    pub domains: Vec<String>,
+    /// NTP servers (option 56 addresses).
+    pub ntp: Vec<Ipv6Addr>,
+    /// Wall-clock acquisition time, seconds since the Unix epoch.
+    pub acquired_unix: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    format: String,
+    ifname: String,
+    lease: T,
+}
+
+/// Only the identifying fields, checked before the body is parsed.
+#[derive(Deserialize)]
+struct Header {
+    format: String,
+    ifname: String,
+}
+
+/// The state directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// Whether `name` is a plausible interface name that is safe to put in a file name:
+/// 1..=15 bytes (IFNAMSIZ - 1), no `/`, `:`, whitespace or control characters, and
+/// not `.`/`..` or containing `..`.
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && !name.contains("..")
+        && name != "."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
+}
+
+fn bad_ifname(name: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{name:?} is not a valid interface name"),
+    )
+}
+
+/// The temporary name used while atomically replacing `path`:
+/// `.<file name>.netbond.tmp.<pid>` in the same directory, so the rename cannot cross
+/// file systems.
+pub fn temp_path(path: &Path) -> io::Result<PathBuf> {
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no file name", path.display()),
+        )
+    })?;
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".netbond.tmp.{}", std::process::id()));
+    Ok(path.with_file_name(tmp))
+}
+
+/// fsync the directory containing `path`, making a rename in it durable.
+pub fn sync_parent(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+/// Replace `path` with `data` atomically with permissions `mode` (the umask does not
+/// apply): write a temp file in the same directory, fsync it, rename it over `path`,
+/// fsync the directory. On failure the temp file is removed and `path` is untouched.
+pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    let tmp = temp_path(path)?;
+    // A leftover from a crashed process with the same pid; create_new below also
+    // refuses to follow a symlink planted there.
+    let _ = fs::remove_file(&tmp);
+    let res = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.set_permissions(Permissions::from_mode(mode))?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("cannot write {}: {e}", path.display()),
+        ));
+    }
+    sync_parent(path)
+}
+
+/// Read at most `max` bytes of `path`. `Ok(None)` if it does not exist; an error
+/// string (for the log) if it is larger than `max` or unreadable.
+fn read_capped(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot open: {e}")),
+    };
+    let mut buf = Vec::new();
+    // Read one byte past the limit so a file that grows after a stat is still caught.
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if buf.len() as u64 > max {
+        return Err(format!("larger than {max} bytes"));
+    }
+    Ok(Some(buf))
+}
+
+impl Store {
+    /// Open (and create, mode 0700, if missing) the state directory.
+    pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
+        let dir = dir.into();
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
+            })?;
+        if !fs::metadata(&dir)?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        Ok(Store { dir })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn duid_path(&self) -> PathBuf {
+        self.dir.join("duid")
+    }
+
+    /// The persisted DUID, or `None` if there is none yet or the file is unusable
+    /// (logged). The caller then generates one and saves it.
+    pub fn load_duid(&self) -> Option<Duid> {
+        let path = self.duid_path();
+        let bytes = match read_capped(&path, MAX_DUID_FILE) {
+            Ok(Some(b)) => b,
+            Ok(None) => return None,
+            Err(why) => {
+                tracing::warn!(file = %path.display(), "ignoring DUID file: {why}");
+                return None;
+            }
+        };
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(t) => t.trim(),
+            Err(_) => {
+                tracing::warn!(file = %path.display(), "ignoring DUID file: not text");
+                return None;
+            }
+        };
+        match text.parse::<Duid>() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "ignoring DUID file: {e}");
+                None
+            }
+        }
+    }
+
+    /// Persist the DUID as one line of colon-separated hex.
+    pub fn save_duid(&self, duid: &Duid) -> io::Result<()> {
+        write_file_atomic(&self.duid_path(), format!("{duid}\n").as_bytes(), 0o600)
+    }
+
+    fn lease_path(&self, family: &str, ifname: &str) -> io::Result<PathBuf> {
+        if !valid_ifname(ifname) {
+            return Err(bad_ifname(ifname));
+        }
+        Ok(self.dir.join(format!("lease{family}-{ifname}.json")))
+    }
+
+    fn save<T: Serialize>(&self, family: &str, ifname: &str, lease: T) -> io::Result<()> {
+        let path = self.lease_path(family, ifname)?;
+        let env = Envelope {
+            format: LEASE_FORMAT.to_string(),
+            ifname: ifname.to_string(),
+            lease,
+        };
+        let mut json = serde_json::to_vec_pretty(&env).map_err(io::Error::other)?;
+        json.push(b'\n');
+        write_file_atomic(&path, &json, 0o600)
+    }
+
+    fn load<T: DeserializeOwned>(&self, family: &str, ifname: &str) -> Option<T> {
+        let path = match self.lease_path(family, ifname) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("not loading a lease: {e}");
+                return None;
+            }
+        };
+        let warn = |why: &str| {
+            tracing::warn!(file = %path.display(), "ignoring lease file: {why}");
+        };
+        let bytes = match read_capped(&path, MAX_LEASE_FILE) {
+            Ok(Some(b)) => b,
+            Ok(None) => return None,
+            Err(why) => {
+                warn(&why);
+                return None;
+            }
+        };
+        let header: Header = match serde_json::from_slice(&bytes) {
+            Ok(h) => h,
+            Err(e) => {
+                warn(&format!("not a netbond lease file ({e})"));
+                return None;
+            }
+        };
+        if header.format != LEASE_FORMAT {
+            warn(&format!(
+                "format {:?}, expected {LEASE_FORMAT:?}",
+                header.format
+            ));
+            return None;
+        }
+        if header.ifname != ifname {
+            warn(&format!(
+                "written for interface {:?}, not {ifname:?}",
+                header.ifname
+            ));
+            return None;
+        }
+        match serde_json::from_slice::<Envelope<T>>(&bytes) {
+            Ok(env) => Some(env.lease),
+            Err(e) => {
+                warn(&format!("malformed lease ({e})"));
+                None
+            }
+        }
+    }
+
+    fn remove(&self, family: &str, ifname: &str) -> io::Result<()> {
+        let path = self.lease_path(family, ifname)?;
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => sync_parent(&path),
+        }
+    }
+
+    /// Persist the DHCPv4 lease of `ifname` (`lease4-<ifname>.json`).
+    pub fn save_lease4(&self, ifname: &str, lease: &SavedLease4) -> io::Result<()> {
+        self.save("4", ifname, lease)
+    }
+
+    /// The saved DHCPv4 lease of `ifname`, if there is a usable one.
+    pub fn load_lease4(&self, ifname: &str) -> Option<SavedLease4> {
+        self.load("4", ifname)
+    }
+
+    /// Forget the DHCPv4 lease of `ifname` (after a release, NAK or expiry).
+    pub fn remove_lease4(&self, ifname: &str) -> io::Result<()> {
+        self.remove("4", ifname)
+    }
+
+    /// Persist the DHCPv6 lease of `ifname` (`lease6-<ifname>.json`).
+    pub fn save_lease6(&self, ifname: &str, lease: &SavedLease6) -> io::Result<()> {
+        self.save("6", ifname, lease)
+    }
+
+    /// The saved DHCPv6 lease of `ifname`, if there is a usable one.
+    pub fn load_lease6(&self, ifname: &str) -> Option<SavedLease6> {
+        self.load("6", ifname)
+    }
+
+    /// Forget the DHCPv6 lease of `ifname`.
+    pub fn remove_lease6(&self, ifname: &str) -> io::Result<()> {
+        self.remove("6", ifname)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netbond_proto::dhcp4::Route4;
+    use netbond_proto::Instant;
+    use std::net::Ipv4Addr;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "netbond-store-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    fn lease4() -> SavedLease4 {
+        SavedLease4 {
+            lease: Lease4 {
+                address: Ipv4Addr::new(192, 0, 2, 10),
+                prefix_len: 24,
+                server: Ipv4Addr::new(192, 0, 2, 1),
+                routers: vec![Ipv4Addr::new(192, 0, 2, 1)],
+                dns: vec![Ipv4Addr::new(192, 0, 2, 53)],
+                domain: Some("example.com".into()),
+                search: vec!["corp.example".into()],
+                hostname: None,
+                mtu: Some(1500),
+                ntp: vec![],
+                routes: vec![Route4 {
+                    dest: Ipv4Addr::new(10, 0, 0, 0),
+                    prefix_len: 8,
+                    gateway: Ipv4Addr::new(192, 0, 2, 254),
+                }],
+                lease_secs: Some(3600),
+                t1_secs: 1800,
+                t2_secs: 3150,
+                acquired: Instant::from_millis(12_345),
+                chaddr: [2, 0, 0, 0, 0, 1],
+            },
+            acquired_unix: 1_700_000_000,
+        }
+    }
+
+    fn lease6() -> SavedLease6 {
+        SavedLease6 {
+            server_id: "00:01:00:01:2e:2d:01:bd:02:00:00:00:00:01".into(),
+            addresses: vec![SavedAddr6 {
+                addr: "2001:db8::10".parse().unwrap(),
+                preferred_secs: 3600,
+                valid_secs: 7200,
+            }],
+            prefixes: vec![SavedPrefix6 {
+                prefix: "2001:db8:100::".parse().unwrap(),
+                len: 56,
+                preferred_secs: 3600,
+                valid_secs: 7200,
+            }],
+            t1: 1800,
+            t2: 2880,
+            dns: vec!["2001:db8::53".parse().unwrap()],
+            domains: vec!["example.com".into()],
+            ntp: vec![],
+            acquired_unix: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn open_creates_private_dir() {
+        let d = tmpdir("open").join("nested");
+        let s = Store::open(&d).unwrap();
+        assert_eq!(
+            fs::metadata(s.dir()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        Store::open(&d).unwrap(); // idempotent
+        fs::remove_dir_all(d.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn round_trips() {
+        let d = tmpdir("rt");
+        let s = Store::open(&d).unwrap();
+        assert_eq!(s.load_lease4("eth0"), None);
+        s.save_lease4("eth0", &lease4()).unwrap();
+        s.save_lease6("eth0", &lease6()).unwrap();
+        assert_eq!(s.load_lease4("eth0"), Some(lease4()));
+        assert_eq!(s.load_lease6("eth0"), Some(lease6()));
+        let p = d.join("lease4-eth0.json");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(text.contains("\"format\": \"netbond-lease-v1\""), "{text}");
+        assert!(text.contains("\"ifname\": \"eth0\""), "{text}");
+        // The other interface's lease is separate.
+        assert_eq!(s.load_lease4("eth1"), None);
+        s.remove_lease4("eth0").unwrap();
+        s.remove_lease4("eth0").unwrap();
+        assert_eq!(s.load_lease4("eth0"), None);
+        s.remove_lease6("eth0").unwrap();
+        // Only the lease files were ever there: no temp files left.
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 0);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn duid_round_trip_and_garbage() {
+        let d = tmpdir("duid");
+        let s = Store::open(&d).unwrap();
+        assert_eq!(s.load_duid(), None);
+        let duid = Duid::ll(1, &[2, 0, 0, 0, 0, 1]).unwrap();
+        s.save_duid(&duid).unwrap();
+        assert_eq!(
+            fs::read_to_string(d.join("duid")).unwrap(),
+            format!("{duid}\n")
+        );
+        assert_eq!(s.load_duid(), Some(duid));
+        fs::write(d.join("duid"), "zz:top\n").unwrap();
+        assert_eq!(s.load_duid(), None);
+        fs::write(d.join("duid"), vec![b'0'; 5000]).unwrap();
+        assert_eq!(s.load_duid(), None);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn bad_files_are_ignored() {
+        let d = tmpdir("bad");
+        let s = Store::open(&d).unwrap();
+        s.save_lease4("eth0", &lease4()).unwrap();
+        let p = d.join("lease4-eth0.json");
+        let good = fs::read(&p).unwrap();
+
+        // Truncated at every length: never a panic, never a lease.
+        for n in 0..good.len() - 2 {
+            fs::write(&p, &good[..n]).unwrap();
+            assert_eq!(s.load_lease4("eth0"), None, "truncated at {n}");
+        }
+        // Garbage.
+        fs::write(&p, b"\x00\xff\xfe garbage").unwrap();
+        assert_eq!(s.load_lease4("eth0"), None);
+        fs::write(&p, b"[1,2,3]").unwrap();
+        assert_eq!(s.load_lease4("eth0"), None);
+        // Wrong format tag.
+        let text = String::from_utf8(good.clone()).unwrap();
+        fs::write(&p, text.replace("netbond-lease-v1", "netbond-lease-v9")).unwrap();
+        assert_eq!(s.load_lease4("eth0"), None);
+        // Written for another interface (e.g. a file copied by hand).
+        fs::write(
+            &p,
+            text.replace("\"ifname\": \"eth0\"", "\"ifname\": \"eth1\""),
+        )
+        .unwrap();
+        assert_eq!(s.load_lease4("eth0"), None);
+        // A v6 lease under the v4 name.
+        s.save_lease6("eth0", &lease6()).unwrap();
+        fs::copy(d.join("lease6-eth0.json"), &p).unwrap();
+        assert_eq!(s.load_lease4("eth0"), None);
+        // Oversize, even if it would parse.
+        let mut big = text.clone().into_bytes();
+        big.truncate(big.len() - 2); // drop "}\n"
+        big.extend_from_slice(b", \"pad\": \"");
+        big.extend(std::iter::repeat_n(b'x', 70 * 1024));
+        big.extend_from_slice(b"\"}\n");
+        fs::write(&p, &big).unwrap();
+        assert_eq!(s.load_lease4("eth0"), None);
+        // And the good file still loads.
+        fs::write(&p, &good).unwrap();
+        assert_eq!(s.load_lease4("eth0"), Some(lease4()));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn hostile_ifnames_are_refused() {
+        let d = tmpdir("ifname");
+        let s = Store::open(&d).unwrap();
+        for bad in [
+            "",
+            "../etc",
+            "a/b",
+            "..",
+            ".",
+            "sixteen-chars-xx",
+            "a b",
+            "eth0\n",
+            "a:b",
+        ] {
+            assert!(!valid_ifname(bad), "{bad:?}");
+            assert!(s.save_lease4(bad, &lease4()).is_err(), "{bad:?}");
+            assert_eq!(s.load_lease4(bad), None);
+            assert!(s.remove_lease6(bad).is_err());
+        }
+        assert!(valid_ifname("bond0.100"));
+        assert!(valid_ifname("wlp0s20f3"));
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 0);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn unwritable_dir_is_an_error_not_a_panic() {
+        let d = tmpdir("ro");
+        let s = Store::open(&d).unwrap();
+        // Root ignores permission bits, so also make the directory vanish and turn
+        // into a file: every write must fail cleanly.
+        fs::set_permissions(&d, Permissions::from_mode(0o500)).unwrap();
+        let is_root = unsafe { libc::geteuid() } == 0;
+        if !is_root {
+            assert!(s.save_lease4("eth0", &lease4()).is_err());
+            assert!(s
+                .save_duid(&Duid::ll(1, &[2, 0, 0, 0, 0, 1]).unwrap())
+                .is_err());
+        }
+        fs::set_permissions(&d, Permissions::from_mode(0o700)).unwrap();
+        fs::remove_dir_all(&d).unwrap();
+        fs::write(&d, b"not a dir").unwrap();
+        let e = s.save_lease4("eth0", &lease4()).unwrap_err();
+        assert!(e.to_string().contains("lease4-eth0.json"), "{e}");
+        assert!(s.save_lease6("eth0", &lease6()).is_err());
+        assert_eq!(s.load_lease4("eth0"), None);
+        assert!(Store::open(&d).is_err());
+        fs::remove_file(&d).unwrap();
+    }
+}

@@ -1,0 +1,471 @@
+//! The DHCPv4 driver: connects the sans-IO engine to the packet socket, the UDP socket
+//! for unicast renewals, rtnetlink (addresses, routes, MTU), resolv.conf and the lease
+//! store. Protocol decisions live in `netbond_proto::dhcp4`; this file only carries them
+//! out.
+
+use crate::apply::{classify_route, RoutePolicy};
+use crate::hwaddr::{current_mac, fmt_mac};
+use crate::packet::{PacketSocket, Received};
+use crate::shared::{Dns4, Shared};
+use crate::store::SavedLease4;
+use crate::udp4::Udp4Socket;
+use netbond_proto::dhcp4::{
+    prefix_to_mask, Client, ClientId, Config as EngineConfig, Event4, Lease4, Transmit4,
+};
+use netbond_proto::duid::{Duid, Iaid};
+use netbond_proto::Instant;
+use std::io;
+use std::net::Ipv4Addr;
+use tracing::{debug, info, warn};
+
+/// A route as installed: destination, prefix length, gateway.
+type Route = (Ipv4Addr, u8, Option<Ipv4Addr>);
+
+/// The DHCPv4 side of one interface.
+pub struct V4Driver {
+    engine: Client,
+    packet: Option<PacketSocket>,
+    /// The lease whose address, routes and MTU are in the kernel now.
+    applied: Option<Lease4>,
+    applied_routes: Vec<Route>,
+    /// A saved lease to put back on the interface at the first pump (restart).
+    restore: Option<Lease4>,
+    /// When a MAC change started a re-confirmation, to log how long it took.
+    reconfirm_since: Option<std::time::Instant>,
+    last_state: &'static str,
+}
+
+/// Build the engine's configuration from the file's.
+pub fn engine_config(sh: &Shared, duid: &Duid, iaid: Iaid) -> EngineConfig {
+    use crate::config::ClientIdSetting;
+    let client_id = match sh.cfg.dhcp4_client_id() {
+        Ok(ClientIdSetting::Duid) => ClientId::Raw(duid.as_bytes().to_vec()),
+        Ok(ClientIdSetting::Raw(b)) => ClientId::Raw(b),
+        _ => ClientId::Rfc4361 {
+            iaid,
+            duid: duid.clone(),
+        },
+    };
+    let mut c = EngineConfig::new(client_id);
+    let (initial, max, timeout, retry, reboot) = sh.cfg.dhcp4_timing();
+    c.initial_interval = initial;
+    c.max_interval = max;
+    c.timeout = timeout;
+    c.retry = retry;
+    c.reboot = reboot;
+    c.hostname = sh.cfg.dhcp4.hostname.clone();
+    c.vendor_class = sh
+        .cfg
+        .dhcp4
+        .vendor_class
+        .as_ref()
+        .map(|v| v.as_bytes().to_vec());
+    c.seed = rand::random();
+    c
+}
+
+impl V4Driver {
+    /// A driver starting from the saved lease when there is a valid one.
+    pub fn new(sh: &Shared, duid: &Duid, iaid: Iaid) -> Self {
+        let cfg = engine_config(sh, duid, iaid);
+        let now = sh.clock.now();
+        let saved = sh.store.load_lease4(&sh.ifname).map(|s| {
+            let mut lease = s.lease;
+            lease.acquired = sh.clock.engine_from_unix(s.acquired_unix);
+            lease
+        });
+        let engine = match saved {
+            Some(lease) => {
+                info!(
+                    "dhcp4: {}: saved lease {}/{} from {}: confirming it (INIT-REBOOT)",
+                    sh.ifname, lease.address, lease.prefix_len, lease.server
+                );
+                Client::from_saved(cfg, lease, now)
+            }
+            None => Client::new(cfg, now),
+        };
+        let restore = engine.lease().cloned();
+        V4Driver {
+            engine,
+            packet: None,
+            applied: None,
+            applied_routes: Vec::new(),
+            restore,
+            reconfirm_since: None,
+            last_state: "",
+        }
+    }
+
+    /// Open the packet socket on a (new) interface index.
+    pub fn open(&mut self, ifindex: u32, ifname: &str) {
+        match PacketSocket::open(ifindex) {
+            Ok(s) => self.packet = Some(s),
+            Err(e) => warn!("dhcp4: {ifname}: {e}"),
+        }
+    }
+
+    /// The interface vanished: its sockets and addresses are gone with it.
+    pub fn interface_gone(&mut self, now: Instant) {
+        self.packet = None;
+        self.applied = None;
+        self.applied_routes.clear();
+        // Whatever the engine holds must be put back when the interface returns.
+        self.restore = self.engine.lease().cloned();
+        self.engine.link_changed(now, false);
+    }
+
+    /// Carrier change; a socket that failed is reopened when the link comes up.
+    pub fn link_changed(&mut self, now: Instant, up: bool, ifindex: u32, ifname: &str) {
+        if up && self.packet.is_none() {
+            self.open(ifindex, ifname);
+        }
+        self.engine.link_changed(now, up);
+    }
+
+    /// The socket to wait on, if open.
+    pub fn socket(&self) -> Option<&PacketSocket> {
+        self.packet.as_ref()
+    }
+
+    /// The next engine deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.engine.poll_timeout()
+    }
+
+    /// Engine state name, for status.
+    pub fn state_name(&self) -> &'static str {
+        self.engine.state_name()
+    }
+
+    /// The lease, for status.
+    pub fn lease(&self) -> Option<&Lease4> {
+        self.engine.lease()
+    }
+
+    /// A frame arrived on the packet socket (or it failed).
+    pub fn on_receive(&mut self, now: Instant, ifname: &str, rx: io::Result<Received>) {
+        match rx {
+            Ok(rx) => {
+                self.engine.handle_packet(now, &rx.payload);
+                if let Some(why) = self.engine.last_drop() {
+                    debug!(
+                        "dhcp4: {ifname}: dropped a packet from {}: {why}",
+                        rx.src_ip
+                    );
+                }
+            }
+            // The link went down under the socket: a one-off pending error.
+            Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
+                debug!("dhcp4: {ifname}: {e}");
+            }
+            Err(e) => {
+                warn!(
+                    "dhcp4: {ifname}: packet socket failed: {e}; reopening when the link is back"
+                );
+                self.packet = None;
+            }
+        }
+    }
+
+    /// Ask for a renewal now.
+    pub fn renew(&mut self, now: Instant) {
+        self.engine.renew(now);
+    }
+
+    /// Send what is due and apply what changed.
+    pub async fn pump(&mut self, sh: &mut Shared) {
+        if let Some(lease) = self.restore.take() {
+            if let Some(index) = sh.ifindex {
+                // After a crash or `kill -9` the address is still there: say so, since
+                // keeping it (replace in place, never remove and re-add) is the point.
+                let present = crate::apply::list_addrs4(&sh.handle, index)
+                    .await
+                    .map(|v| v.contains(&(lease.address, lease.prefix_len)))
+                    .unwrap_or(false);
+                info!(
+                    "dhcp4: {}: {} {}/{} while it is confirmed",
+                    sh.ifname,
+                    if present { "keeping" } else { "restoring" },
+                    lease.address,
+                    lease.prefix_len
+                );
+                self.apply(sh, &lease, true).await;
+            } else {
+                self.restore = Some(lease);
+            }
+        }
+        let now = sh.clock.now();
+        loop {
+            let mac = match current_mac(&sh.ifname) {
+                Ok(m) => m,
+                Err(_) => {
+                    // No interface: run timers (expiry) but send nothing.
+                    self.engine.handle_timeout(now);
+                    break;
+                }
+            };
+            let Some(tx) = self.engine.poll_transmit(now, mac) else {
+                break;
+            };
+            self.send(sh, &tx).await;
+        }
+        let state = self.engine.state_name();
+        if state != self.last_state {
+            debug!("dhcp4: {}: state {} -> {state}", sh.ifname, self.last_state);
+            if state == "RECONFIRMING" && self.reconfirm_since.is_none() {
+                self.reconfirm_since = Some(std::time::Instant::now());
+            }
+            self.last_state = state;
+        }
+        while let Some(ev) = self.engine.poll_event() {
+            self.on_event(sh, ev).await;
+        }
+    }
+
+    async fn send(&mut self, sh: &Shared, tx: &Transmit4) {
+        let what = format!("{:?}", tx.kind).to_uppercase();
+        let result = if tx.is_broadcast() {
+            match &self.packet {
+                Some(p) => p.send(tx.chaddr, tx.src, tx.dst, &tx.payload).await,
+                None => Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "no packet socket",
+                )),
+            }
+        } else {
+            match Udp4Socket::open(&sh.ifname, tx.src) {
+                Ok(s) => s.send(tx.dst, &tx.payload).await,
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(()) => debug!(
+                "dhcp4: {}: sent {what} to {} chaddr {}",
+                sh.ifname,
+                tx.dst,
+                fmt_mac(&tx.chaddr)
+            ),
+            Err(e) => warn!(
+                "dhcp4: {}: could not send {what} to {}: {e}",
+                sh.ifname, tx.dst
+            ),
+        }
+    }
+
+    async fn on_event(&mut self, sh: &mut Shared, ev: Event4) {
+        match ev {
+            Event4::Bound(l) => {
+                info!(
+                    "dhcp4: {}: bound {}/{} from {} (lease {}) chaddr {}",
+                    sh.ifname,
+                    l.address,
+                    l.prefix_len,
+                    l.server,
+                    fmt_lease(l.lease_secs),
+                    fmt_mac(&l.chaddr)
+                );
+                self.apply(sh, &l, false).await;
+            }
+            Event4::Renewed(l) => {
+                if let Some(t) = self.reconfirm_since.take() {
+                    info!(
+                        "dhcp4: {}: re-confirmed {} from new MAC {} in {} ms",
+                        sh.ifname,
+                        l.address,
+                        fmt_mac(&l.chaddr),
+                        t.elapsed().as_millis()
+                    );
+                } else {
+                    info!(
+                        "dhcp4: {}: renewed {}/{} from {} (lease {})",
+                        sh.ifname,
+                        l.address,
+                        l.prefix_len,
+                        l.server,
+                        fmt_lease(l.lease_secs)
+                    );
+                }
+                self.apply(sh, &l, false).await;
+            }
+            Event4::Changed { old, new } => {
+                info!(
+                    "dhcp4: {}: address changed {} -> {}/{}",
+                    sh.ifname, old.address, new.address, new.prefix_len
+                );
+                self.apply(sh, &new, false).await;
+                if let Some(a) = &sh.applier {
+                    if let Err(e) = a.del_addr4(old.address, old.prefix_len).await {
+                        warn!("dhcp4: {}: {e}", sh.ifname);
+                    }
+                }
+            }
+            Event4::Lost { lease, reason } => {
+                self.reconfirm_since = None;
+                info!("dhcp4: {}: lost {} ({reason:?})", sh.ifname, lease.address);
+                self.deconfigure(sh, &lease).await;
+                if let Err(e) = sh.store.remove_lease4(&sh.ifname) {
+                    warn!(
+                        "dhcp4: {}: could not remove the saved lease: {e}",
+                        sh.ifname
+                    );
+                }
+            }
+            Event4::Timeout => {
+                warn!(
+                    "dhcp4: {}: no lease after the configured timeout; retrying in {} s",
+                    sh.ifname, sh.cfg.dhcp4.retry
+                );
+            }
+        }
+    }
+
+    /// Put `l` in the kernel, replacing in place: an unchanged address is updated, never
+    /// removed and re-added.
+    async fn apply(&mut self, sh: &mut Shared, l: &Lease4, restoring: bool) {
+        let now = sh.clock.now();
+        let Some(a) = sh.applier.as_ref() else { return };
+        let valid = l.remaining_secs(now);
+        if let Err(e) = a
+            .add_or_replace_addr4(l.address, l.prefix_len, l.broadcast(), valid, valid)
+            .await
+        {
+            warn!("dhcp4: {}: {e}", sh.ifname);
+        }
+        if sh.cfg.dhcp4.use_mtu {
+            if let Some(mtu) = l.mtu {
+                if let Err(e) = a.set_mtu(u32::from(mtu)).await {
+                    warn!("dhcp4: {}: {e}", sh.ifname);
+                }
+            }
+        }
+        let wanted = if sh.cfg.dhcp4.use_routes {
+            self.wanted_routes(sh, l)
+        } else {
+            Vec::new()
+        };
+        for r in &wanted {
+            if let Err(e) = a.replace_route4(r.0, r.1, r.2, Some(l.address)).await {
+                warn!("dhcp4: {}: {e}", sh.ifname);
+            }
+        }
+        for old in &self.applied_routes {
+            if !wanted.contains(old) {
+                if let Err(e) = a.del_route4(old.0, old.1, old.2).await {
+                    warn!("dhcp4: {}: {e}", sh.ifname);
+                }
+            }
+        }
+        self.applied_routes = wanted;
+        self.applied = Some(l.clone());
+        sh.dns4 = Dns4 {
+            servers: l.dns.clone(),
+            domain: l.domain.clone(),
+            search: l.search.clone(),
+        };
+        sh.update_dns();
+        if !restoring {
+            let saved = SavedLease4 {
+                lease: l.clone(),
+                acquired_unix: sh.clock.unix_time(l.acquired),
+            };
+            if let Err(e) = sh.store.save_lease4(&sh.ifname, &saved) {
+                warn!(
+                    "dhcp4: {}: could not save the lease in {}: {e}; it will not survive a restart",
+                    sh.ifname,
+                    sh.store.dir().display()
+                );
+            }
+        }
+    }
+
+    fn wanted_routes(&self, sh: &Shared, l: &Lease4) -> Vec<Route> {
+        let mut out = Vec::new();
+        if l.routes.is_empty() {
+            // RFC 3442: option 3 only when there is no option 121.
+            if let Some(gw) = l.routers.first() {
+                out.push((Ipv4Addr::UNSPECIFIED, 0, Some(*gw)));
+            }
+            return out;
+        }
+        for r in &l.routes {
+            match classify_route(r.dest, r.prefix_len, sh.cfg.dhcp4.accept_wide_routes) {
+                RoutePolicy::Accept => {
+                    let gw = (!r.gateway.is_unspecified()).then_some(r.gateway);
+                    // A gateway outside our subnet needs an on-link host route first,
+                    // or the kernel refuses the route ("Nexthop has invalid gateway").
+                    if let Some(g) = gw {
+                        let mask = prefix_to_mask(l.prefix_len);
+                        let on_subnet = u32::from(g) & mask == u32::from(l.address) & mask;
+                        let host = (g, 32, None);
+                        if !on_subnet && !out.contains(&host) {
+                            out.push(host);
+                        }
+                    }
+                    let route = (r.dest, r.prefix_len, gw);
+                    if !out.contains(&route) {
+                        out.push(route);
+                    }
+                }
+                RoutePolicy::RefuseWide => warn!(
+                    "dhcp4: {}: refused route {}/{} via {}: it would take over traffic beyond the local network (TunnelVision); set [dhcp4] accept_wide_routes = true to allow",
+                    sh.ifname, r.dest, r.prefix_len, r.gateway
+                ),
+                RoutePolicy::Invalid => warn!(
+                    "dhcp4: {}: ignored malformed route {}/{}",
+                    sh.ifname, r.dest, r.prefix_len
+                ),
+            }
+        }
+        out
+    }
+
+    async fn deconfigure(&mut self, sh: &mut Shared, lease: &Lease4) {
+        if let Some(a) = sh.applier.as_ref() {
+            for r in &self.applied_routes {
+                if let Err(e) = a.del_route4(r.0, r.1, r.2).await {
+                    debug!("dhcp4: {}: {e}", sh.ifname);
+                }
+            }
+            if let Err(e) = a.del_addr4(lease.address, lease.prefix_len).await {
+                warn!("dhcp4: {}: {e}", sh.ifname);
+            }
+        }
+        self.applied_routes.clear();
+        self.applied = None;
+        sh.dns4 = Dns4::default();
+        sh.update_dns();
+    }
+
+    /// Stop: release (when configured) while the address is still there, then remove
+    /// what was configured (when configured).
+    pub async fn shutdown(&mut self, sh: &mut Shared) {
+        let now = sh.clock.now();
+        if sh.cfg.daemon.release_on_stop {
+            self.engine.release(now);
+            if let Ok(mac) = current_mac(&sh.ifname) {
+                while let Some(tx) = self.engine.poll_transmit(now, mac) {
+                    self.send(sh, &tx).await;
+                }
+            }
+        } else {
+            self.engine.stop();
+        }
+        while let Some(ev) = self.engine.poll_event() {
+            if let Event4::Lost { lease, .. } = ev {
+                if sh.cfg.daemon.deconfigure_on_stop {
+                    self.deconfigure(sh, &lease).await;
+                }
+                if sh.cfg.daemon.release_on_stop {
+                    let _ = sh.store.remove_lease4(&sh.ifname);
+                }
+            }
+        }
+    }
+}
+
+fn fmt_lease(secs: Option<u32>) -> String {
+    match secs {
+        Some(s) => format!("{s} s"),
+        None => "infinite".into(),
+    }
+}

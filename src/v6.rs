@@ -1,0 +1,496 @@
+//! The DHCPv6 driver: connects the sans-IO engine to the UDP 546 socket, the router
+//! advertisement watcher (which picks stateful or stateless mode), rtnetlink, resolv.conf
+//! and the lease store.
+
+use crate::config::Dhcp6Mode;
+use crate::ra::{RaFlags, RaWatcher};
+use crate::shared::{Dns6, Shared};
+use crate::store::{SavedAddr6, SavedLease6, SavedPrefix6};
+use crate::udp6::{is_address_not_ready, Udp6Socket};
+use netbond_proto::dhcp6::{
+    Addr6, Client, Config as EngineConfig, Event6, Lease6, ModeSetting, Prefix6, Transmit6,
+};
+use netbond_proto::duid::{parse_hex_octets, write_hex, Duid, Iaid};
+use netbond_proto::Instant;
+use std::io;
+use std::net::Ipv6Addr;
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// Router solicitations sent while waiting for the first RA (RFC 4861: 3).
+const MAX_RS: u32 = 3;
+/// RFC 4861 RTR_SOLICITATION_INTERVAL.
+const RS_INTERVAL: Duration = Duration::from_secs(4);
+/// How soon to retry a send refused because the link-local address is still tentative.
+const NOT_READY_RETRY: Duration = Duration::from_millis(100);
+
+/// The DHCPv6 side of one interface.
+pub struct V6Driver {
+    engine: Client,
+    udp: Option<Udp6Socket>,
+    ra: Option<RaWatcher>,
+    /// Addresses now in the kernel.
+    applied: Vec<Addr6>,
+    restore: Option<Lease6>,
+    rs_sent: u32,
+    next_rs: Option<Instant>,
+    seen_ra: bool,
+    /// A transmit that failed because no link-local address was usable yet.
+    held: Option<(Transmit6, Instant)>,
+    last_state: &'static str,
+}
+
+fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
+    let c = &sh.cfg.dhcp6;
+    let iaid_pd = c
+        .iaid_pd
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(Iaid(iaid.0.wrapping_add(1)));
+    EngineConfig {
+        iaid_na: c.ia_na.then_some(iaid),
+        iaid_pd: c.ia_pd.then_some(iaid_pd),
+        rapid_commit: c.rapid_commit,
+        mode: match c.mode {
+            Dhcp6Mode::Auto => ModeSetting::Auto,
+            Dhcp6Mode::Stateful => ModeSetting::Stateful,
+            Dhcp6Mode::Stateless => ModeSetting::Stateless,
+        },
+        solicit_delay: c.solicit_delay,
+        request_ntp: c.request_ntp,
+        seed: rand::random(),
+    }
+}
+
+fn to_saved(sh: &Shared, l: &Lease6) -> SavedLease6 {
+    let mut server_id = String::new();
+    let _ = write_hex(&mut server_id, &l.server_id);
+    SavedLease6 {
+        server_id,
+        addresses: l
+            .addresses
+            .iter()
+            .map(|a| SavedAddr6 {
+                addr: a.addr,
+                preferred_secs: a.preferred,
+                valid_secs: a.valid,
+            })
+            .collect(),
+        prefixes: l
+            .prefixes
+            .iter()
+            .map(|p| SavedPrefix6 {
+                prefix: p.prefix,
+                len: p.len,
+                preferred_secs: p.preferred,
+                valid_secs: p.valid,
+            })
+            .collect(),
+        t1: l.t1,
+        t2: l.t2,
+        dns: l.dns.clone(),
+        domains: l.domains.clone(),
+        ntp: l.ntp.clone(),
+        acquired_unix: sh.clock.unix_time(l.acquired),
+    }
+}
+
+fn from_saved(sh: &Shared, s: SavedLease6) -> Option<Lease6> {
+    Some(Lease6 {
+        server_id: parse_hex_octets(&s.server_id).ok()?,
+        addresses: s
+            .addresses
+            .iter()
+            .map(|a| Addr6 {
+                addr: a.addr,
+                preferred: a.preferred_secs,
+                valid: a.valid_secs,
+            })
+            .collect(),
+        prefixes: s
+            .prefixes
+            .iter()
+            .map(|p| Prefix6 {
+                prefix: p.prefix,
+                len: p.len,
+                preferred: p.preferred_secs,
+                valid: p.valid_secs,
+            })
+            .collect(),
+        t1: s.t1,
+        t2: s.t2,
+        dns: s.dns,
+        domains: s.domains,
+        ntp: s.ntp,
+        acquired: sh.clock.engine_from_unix(s.acquired_unix),
+    })
+}
+
+/// Seconds left of a lifetime counted from `acquired` (None = infinite).
+fn left(acquired: Instant, now: Instant, secs: u32) -> Option<u32> {
+    if secs == u32::MAX {
+        return None;
+    }
+    let gone = (now - acquired).as_secs();
+    Some(u64::from(secs).saturating_sub(gone) as u32)
+}
+
+impl V6Driver {
+    /// A driver, starting with Confirm when a saved lease is still valid.
+    pub fn new(sh: &Shared, duid: &Duid, iaid: Iaid) -> Self {
+        let cfg = engine_config(sh, iaid);
+        let now = sh.clock.now();
+        let saved = sh
+            .store
+            .load_lease6(&sh.ifname)
+            .and_then(|s| from_saved(sh, s));
+        let engine = match saved {
+            Some(l) if !l.addresses.is_empty() => {
+                info!(
+                    "dhcp6: {}: saved lease with {} address(es): confirming it",
+                    sh.ifname,
+                    l.addresses.len()
+                );
+                Client::from_saved(cfg, duid.clone(), l, now)
+            }
+            _ => Client::new(cfg, duid.clone(), now),
+        };
+        let restore = engine.lease().cloned();
+        V6Driver {
+            engine,
+            udp: None,
+            ra: None,
+            applied: Vec::new(),
+            restore,
+            rs_sent: 0,
+            next_rs: None,
+            seen_ra: false,
+            held: None,
+            last_state: "",
+        }
+    }
+
+    /// Open the sockets on a (new) interface index.
+    pub fn open(&mut self, ifindex: u32, ifname: &str, now: Instant) {
+        match Udp6Socket::open(ifindex, ifname) {
+            Ok(s) => self.udp = Some(s),
+            Err(e) => warn!("dhcp6: {ifname}: {e}"),
+        }
+        match RaWatcher::open(ifindex, ifname) {
+            Ok(s) => self.ra = Some(s),
+            Err(e) => warn!("dhcp6: {ifname}: cannot watch router advertisements: {e}"),
+        }
+        self.rs_sent = 0;
+        self.seen_ra = false;
+        self.next_rs = Some(now);
+    }
+
+    /// The interface vanished.
+    pub fn interface_gone(&mut self, now: Instant) {
+        self.udp = None;
+        self.ra = None;
+        self.next_rs = None;
+        self.held = None;
+        self.applied.clear();
+        self.restore = self.engine.lease().cloned();
+        self.engine.link_changed(now, false);
+    }
+
+    /// Carrier change.
+    pub fn link_changed(&mut self, now: Instant, up: bool, ifindex: u32, ifname: &str) {
+        if up && (self.udp.is_none() || self.ra.is_none()) {
+            self.open(ifindex, ifname, now);
+        }
+        self.engine.link_changed(now, up);
+        if up {
+            self.rs_sent = 0;
+            self.next_rs = Some(now);
+        }
+    }
+
+    /// The UDP socket to wait on.
+    pub fn socket(&self) -> Option<&Udp6Socket> {
+        self.udp.as_ref()
+    }
+
+    /// The RA socket to wait on.
+    pub fn ra_socket(&self) -> Option<&RaWatcher> {
+        self.ra.as_ref()
+    }
+
+    /// Engine state name.
+    pub fn state_name(&self) -> &'static str {
+        self.engine.state_name()
+    }
+
+    /// The lease, for status.
+    pub fn lease(&self) -> Option<&Lease6> {
+        self.engine.lease()
+    }
+
+    /// The next deadline: the engine's, a pending RS, or a held transmit.
+    pub fn deadline(&self) -> Option<Instant> {
+        [
+            self.engine.poll_timeout(),
+            self.next_rs,
+            self.held.as_ref().map(|h| h.1),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// A datagram (or an error) from UDP 546.
+    pub fn on_receive(
+        &mut self,
+        now: Instant,
+        ifname: &str,
+        rx: io::Result<(std::net::SocketAddrV6, Vec<u8>)>,
+    ) {
+        match rx {
+            Ok((_, bytes)) => self.engine.handle_packet(now, &bytes),
+            Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => debug!("dhcp6: {ifname}: {e}"),
+            Err(e) => {
+                warn!("dhcp6: {ifname}: socket failed: {e}; reopening when the link is back");
+                self.udp = None;
+            }
+        }
+    }
+
+    /// A router advertisement (or an error) from the RA watcher.
+    pub fn on_ra(&mut self, now: Instant, ifname: &str, ra: io::Result<RaFlags>) {
+        match ra {
+            Ok(f) => {
+                if !self.seen_ra {
+                    info!(
+                        "dhcp6: {ifname}: router {} advertises managed={} other={}",
+                        f.router, f.managed, f.other
+                    );
+                }
+                self.seen_ra = true;
+                self.next_rs = None;
+                self.engine.ra_flags(now, f.managed, f.other);
+            }
+            Err(e) => debug!("dhcp6: {ifname}: RA socket: {e}"),
+        }
+    }
+
+    /// A kernel report that DAD failed for one of our addresses.
+    pub fn dad_failed(&mut self, now: Instant, ifname: &str, addr: Ipv6Addr) {
+        if self.applied.iter().any(|a| a.addr == addr) {
+            warn!("dhcp6: {ifname}: duplicate address detection failed for {addr}: declining it");
+            self.applied.retain(|a| a.addr != addr);
+            self.engine.decline(now, addr);
+        }
+    }
+
+    /// Send what is due and apply what changed.
+    pub async fn pump(&mut self, sh: &mut Shared) {
+        let now = sh.clock.now();
+        if let Some(lease) = self.restore.take() {
+            if sh.applier.is_some() {
+                self.apply(sh, &lease, true).await;
+            } else {
+                self.restore = Some(lease);
+            }
+        }
+        if self.next_rs.is_some_and(|t| now >= t) {
+            self.send_rs(sh, now).await;
+        }
+        if let Some((tx, at)) = self.held.take() {
+            if now >= at {
+                self.send(sh, tx, now).await;
+            } else {
+                self.held = Some((tx, at));
+            }
+        }
+        while self.held.is_none() {
+            let Some(tx) = self.engine.poll_transmit(now) else {
+                break;
+            };
+            self.send(sh, tx, now).await;
+        }
+        let state = self.engine.state_name();
+        if state != self.last_state {
+            debug!("dhcp6: {}: state {} -> {state}", sh.ifname, self.last_state);
+            self.last_state = state;
+        }
+        while let Some(ev) = self.engine.poll_event() {
+            self.on_event(sh, ev).await;
+        }
+    }
+
+    async fn send_rs(&mut self, sh: &Shared, now: Instant) {
+        let Some(ra) = &self.ra else {
+            self.next_rs = None;
+            return;
+        };
+        match ra.send_router_solicitation().await {
+            Ok(()) => {
+                self.rs_sent += 1;
+                debug!("dhcp6: {}: sent router solicitation", sh.ifname);
+                self.next_rs = (self.rs_sent < MAX_RS).then(|| now + RS_INTERVAL);
+            }
+            // No usable link-local address yet (DAD still running): try again soon.
+            Err(e) if is_address_not_ready(&e) || e.raw_os_error() == Some(libc::ENETUNREACH) => {
+                self.next_rs = Some(now + NOT_READY_RETRY)
+            }
+            Err(e) => {
+                debug!("dhcp6: {}: router solicitation: {e}", sh.ifname);
+                self.next_rs = None;
+            }
+        }
+    }
+
+    async fn send(&mut self, sh: &Shared, tx: Transmit6, now: Instant) {
+        let Some(udp) = &self.udp else { return };
+        match udp.send(&tx.payload).await {
+            Ok(()) => debug!("dhcp6: {}: sent {:?}", sh.ifname, tx.msg_type),
+            Err(e) if is_address_not_ready(&e) => {
+                // The link-local address is still tentative: try again shortly rather
+                // than waiting out a full retransmission interval.
+                self.held = Some((tx, now + NOT_READY_RETRY));
+            }
+            Err(e) => warn!(
+                "dhcp6: {}: could not send {:?}: {e}",
+                sh.ifname, tx.msg_type
+            ),
+        }
+    }
+
+    async fn on_event(&mut self, sh: &mut Shared, ev: Event6) {
+        match ev {
+            Event6::Bound(l) => {
+                info!("dhcp6: {}: bound {}", sh.ifname, fmt_addrs(&l));
+                self.apply(sh, &l, false).await;
+            }
+            Event6::Renewed(l) => {
+                info!("dhcp6: {}: renewed {}", sh.ifname, fmt_addrs(&l));
+                self.apply(sh, &l, false).await;
+            }
+            Event6::Lost { lease, reason } => {
+                info!(
+                    "dhcp6: {}: lost {} ({reason:?})",
+                    sh.ifname,
+                    fmt_addrs(&lease)
+                );
+                self.remove(sh, &lease.addresses).await;
+                if self.engine.lease().is_none() {
+                    sh.dns6 = Dns6::default();
+                    sh.update_dns();
+                    if let Err(e) = sh.store.remove_lease6(&sh.ifname) {
+                        warn!(
+                            "dhcp6: {}: could not remove the saved lease: {e}",
+                            sh.ifname
+                        );
+                    }
+                }
+            }
+            Event6::Info(i) => {
+                info!(
+                    "dhcp6: {}: stateless configuration: {} DNS server(s), {} domain(s)",
+                    sh.ifname,
+                    i.dns.len(),
+                    i.domains.len()
+                );
+                sh.dns6 = Dns6 {
+                    servers: i.dns,
+                    domains: i.domains,
+                };
+                sh.update_dns();
+            }
+            Event6::Dropped(why) => debug!("dhcp6: {}: dropped: {why}", sh.ifname),
+        }
+    }
+
+    async fn apply(&mut self, sh: &mut Shared, l: &Lease6, restoring: bool) {
+        let now = sh.clock.now();
+        if let Some(a) = sh.applier.as_ref() {
+            for addr in &l.addresses {
+                let valid = left(l.acquired, now, addr.valid);
+                let preferred = left(l.acquired, now, addr.preferred);
+                if valid == Some(0) {
+                    continue;
+                }
+                if let Err(e) = a
+                    .add_or_replace_addr6(addr.addr, 128, valid, preferred, true)
+                    .await
+                {
+                    warn!("dhcp6: {}: {e}", sh.ifname);
+                }
+            }
+        }
+        let gone: Vec<Addr6> = self
+            .applied
+            .iter()
+            .filter(|old| !l.addresses.iter().any(|a| a.addr == old.addr))
+            .copied()
+            .collect();
+        self.remove(sh, &gone).await;
+        self.applied = l.addresses.clone();
+        sh.dns6 = Dns6 {
+            servers: l.dns.clone(),
+            domains: l.domains.clone(),
+        };
+        sh.update_dns();
+        if !restoring {
+            if let Err(e) = sh.store.save_lease6(&sh.ifname, &to_saved(sh, l)) {
+                warn!(
+                    "dhcp6: {}: could not save the lease in {}: {e}; it will not survive a restart",
+                    sh.ifname,
+                    sh.store.dir().display()
+                );
+            }
+        }
+    }
+
+    async fn remove(&mut self, sh: &Shared, addrs: &[Addr6]) {
+        if let Some(a) = sh.applier.as_ref() {
+            for addr in addrs {
+                if let Err(e) = a.del_addr6(addr.addr, 128).await {
+                    warn!("dhcp6: {}: {e}", sh.ifname);
+                }
+            }
+        }
+        self.applied
+            .retain(|x| !addrs.iter().any(|a| a.addr == x.addr));
+    }
+
+    /// Stop: Release when configured, then remove the addresses when configured.
+    pub async fn shutdown(&mut self, sh: &mut Shared) {
+        let now = sh.clock.now();
+        if sh.cfg.daemon.release_on_stop && self.engine.lease().is_some() {
+            self.engine.release(now);
+            // One Release is sent; RFC 8415 18.2.7 lets a client that is going away
+            // skip the retransmissions.
+            if let Some(tx) = self.engine.poll_transmit(now) {
+                self.send(sh, tx, now).await;
+            }
+            let _ = sh.store.remove_lease6(&sh.ifname);
+        }
+        while self.engine.poll_event().is_some() {}
+        if sh.cfg.daemon.deconfigure_on_stop {
+            let applied = self.applied.clone();
+            self.remove(sh, &applied).await;
+            sh.dns6 = Dns6::default();
+        }
+    }
+}
+
+fn fmt_addrs(l: &Lease6) -> String {
+    let mut parts: Vec<String> = l
+        .addresses
+        .iter()
+        .map(|a| format!("{}/128", a.addr))
+        .collect();
+    parts.extend(
+        l.prefixes
+            .iter()
+            .map(|p| format!("prefix {}/{}", p.prefix, p.len)),
+    );
+    if parts.is_empty() {
+        "nothing".into()
+    } else {
+        parts.join(", ")
+    }
+}
