@@ -110,7 +110,18 @@ pub fn main() -> ExitCode {
             };
             overrides.apply(&mut cfg);
             crate::logging::init(log_level.as_deref().unwrap_or(&cfg.daemon.log_level));
-            let Some(ifname) = iface.or_else(|| cfg.interface.clone()) else {
+            if let Some(b) = &cfg.bond {
+                if iface.as_deref().is_some_and(|i| i != b.name) {
+                    eprintln!(
+                        "netbond: --iface {} conflicts with [bond] name = {:?}: in bond mode DHCP runs on the bond",
+                        iface.unwrap_or_default(),
+                        b.name
+                    );
+                    return ExitCode::from(2);
+                }
+            }
+            let bond_name = cfg.bond.as_ref().map(|b| b.name.clone());
+            let Some(ifname) = bond_name.or(iface).or_else(|| cfg.interface.clone()) else {
                 eprintln!("netbond: no interface: give --iface NAME, or `interface = \"NAME\"` in the configuration");
                 return ExitCode::from(2);
             };

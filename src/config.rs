@@ -26,6 +26,71 @@ pub struct Config {
     pub dhcp6: Dhcp6Config,
     /// DNS handling.
     pub dns: DnsConfig,
+    /// Bond mode: when present, netbond creates (or adopts) this bond, enslaves the
+    /// matching ports as they appear, and runs DHCP on the bond.
+    pub bond: Option<BondConfig>,
+}
+
+/// `[bond]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BondConfig {
+    /// The bond's name.
+    pub name: String,
+    /// Only `active-backup` is supported: one port carries traffic, the rest wait.
+    pub mode: String,
+    /// `active` (the bond takes the active port's MAC: required for Wi-Fi ports, which
+    /// cannot send with another MAC), `none` or `follow`. Only settable at creation.
+    pub fail_over_mac: String,
+    /// MII link monitoring interval in milliseconds.
+    pub miimon: u32,
+    /// The preferred port (like the reference setup's PRI / primary.conf). Default: the
+    /// first wired port (`en*`, `eth*`) that is enslaved.
+    pub primary: Option<String>,
+    /// When the primary comes back: `always` (switch back), `better` or `failure`.
+    pub primary_reselect: String,
+    /// Ports: interface names, globs (`en*`, `wl*`) or MAC addresses.
+    pub ports: Vec<String>,
+    /// A bond of this name already exists: `adopt` it (differences are logged) or
+    /// `refuse` to start.
+    pub existing: String,
+    /// Leave the bond in place when netbond stops (ports stay enslaved).
+    pub keep_on_stop: bool,
+}
+
+impl Default for BondConfig {
+    fn default() -> Self {
+        BondConfig {
+            name: "bond0".into(),
+            mode: "active-backup".into(),
+            fail_over_mac: "active".into(),
+            miimon: 100,
+            primary: None,
+            primary_reselect: "always".into(),
+            ports: vec!["en*".into(), "eth*".into(), "wl*".into()],
+            existing: "adopt".into(),
+            keep_on_stop: false,
+        }
+    }
+}
+
+impl BondConfig {
+    /// `fail_over_mac` as the kernel's number.
+    pub fn fail_over_mac_value(&self) -> u8 {
+        match self.fail_over_mac.as_str() {
+            "none" => 0,
+            "follow" => 2,
+            _ => 1,
+        }
+    }
+    /// `primary_reselect` as the kernel's number.
+    pub fn primary_reselect_value(&self) -> u8 {
+        match self.primary_reselect.as_str() {
+            "better" => 1,
+            "failure" => 2,
+            _ => 0,
+        }
+    }
 }
 
 /// `[daemon]`
@@ -344,6 +409,50 @@ impl Config {
                 "must be one of error, warn, info, debug, trace".into(),
             ));
         }
+        if let Some(b) = &self.bond {
+            if !valid_ifname(&b.name) {
+                return Err((
+                    "bond",
+                    "name",
+                    format!("{:?} is not an interface name", b.name),
+                ));
+            }
+            if b.mode != "active-backup" {
+                return Err(("bond", "mode", "only \"active-backup\" is supported".into()));
+            }
+            if !matches!(b.fail_over_mac.as_str(), "active" | "none" | "follow") {
+                return Err((
+                    "bond",
+                    "fail_over_mac",
+                    "must be \"active\", \"none\" or \"follow\"".into(),
+                ));
+            }
+            if !matches!(b.primary_reselect.as_str(), "always" | "better" | "failure") {
+                return Err((
+                    "bond",
+                    "primary_reselect",
+                    "must be \"always\", \"better\" or \"failure\"".into(),
+                ));
+            }
+            if !matches!(b.existing.as_str(), "adopt" | "refuse") {
+                return Err(("bond", "existing", "must be \"adopt\" or \"refuse\"".into()));
+            }
+            if b.miimon == 0 || b.miimon > 60_000 {
+                return Err((
+                    "bond",
+                    "miimon",
+                    "must be 1 to 60000 ms (MII monitoring is how failover is detected)".into(),
+                ));
+            }
+            if b.ports.is_empty() {
+                return Err(("bond", "ports", "list at least one port pattern".into()));
+            }
+            if let Some(p) = &b.primary {
+                if !valid_ifname(p) {
+                    return Err(("bond", "primary", format!("{p:?} is not an interface name")));
+                }
+            }
+        }
         if let Some(i) = &self.interface {
             if !valid_ifname(i) {
                 return Err(("", "interface", format!("{i:?} is not an interface name")));
@@ -441,6 +550,21 @@ mod tests {
         assert_eq!(e.position.map(|p| p.0), Some(2));
         let e = Config::parse("interface = \"../etc\"\n", None).unwrap_err();
         assert!(e.message.contains("interface"));
+    }
+
+    #[test]
+    fn bond_section() {
+        let c = Config::parse("[bond]\nprimary = \"eth0\"\n", None).unwrap();
+        let b = c.bond.unwrap();
+        assert_eq!(b.name, "bond0");
+        assert_eq!(b.fail_over_mac_value(), 1);
+        assert_eq!(b.primary.as_deref(), Some("eth0"));
+        let e = Config::parse("[bond]\nmode = \"802.3ad\"\n", None).unwrap_err();
+        assert_eq!(e.position, Some((2, 1)));
+        assert!(e.message.contains("active-backup"));
+        let e = Config::parse("[bond]\nports = []\n", None).unwrap_err();
+        assert!(e.message.contains("port"));
+        assert!(Config::parse("[bond]\nprimry = \"x\"\n", None).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! quiet link nothing is pending but the renewal deadline: no periodic wakeups.
 
 use crate::apply::{addr_events, AddrEvent, Applier};
+use crate::bond::BondManager;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::identity;
@@ -159,6 +160,15 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
     let mut sigusr1 = signal(SignalKind::user_defined1()).map_err(|e| e.to_string())?;
     let mut sigusr2 = signal(SignalKind::user_defined2()).map_err(|e| e.to_string())?;
 
+    let mut bond = sh
+        .cfg
+        .bond
+        .clone()
+        .map(|b| BondManager::new(b, handle.clone()));
+    if let Some(b) = bond.as_mut() {
+        b.ensure().await?;
+    }
+
     let mut carrier = false;
     match link::get_link_by_name(&handle, &ifname).await {
         Ok(Some(info)) => {
@@ -207,6 +217,9 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 if let Some(d) = v6.as_mut() {
                     d.shutdown(&mut sh).await;
                 }
+                if let Some(b) = bond.as_mut() {
+                    b.teardown().await;
+                }
                 if sh.cfg.daemon.deconfigure_on_stop {
                     if let Some(r) = sh.resolv.as_mut() {
                         if let Err(e) = r.restore() {
@@ -228,7 +241,17 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             Wake::Link(None) => {
                 return Err("the netlink link event stream ended; restart netbond".into());
             }
-            Wake::Link(Some(ev)) => on_link(&mut sh, &mut v4, &mut v6, &mut carrier, ev).await,
+            Wake::Link(Some(ev)) => {
+                if let Some(b) = bond.as_mut() {
+                    if b.on_link(&ev).await {
+                        // Deleted from outside: build it again, as a unit restart would.
+                        if let Err(e) = b.recreate().await {
+                            error!("{e}");
+                        }
+                    }
+                }
+                on_link(&mut sh, &mut v4, &mut v6, &mut carrier, ev).await
+            }
             Wake::Addr(None) => {
                 return Err("the netlink address event stream ended; restart netbond".into());
             }

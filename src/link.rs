@@ -38,6 +38,92 @@ pub struct LinkInfo {
     pub mtu: u32,
     /// Index of the controller (bond/bridge master) this interface is enslaved to.
     pub controller: Option<u32>,
+    /// The link kind (`IFLA_INFO_KIND`: "bond", "veth", ...), when the kernel says.
+    pub kind: Option<String>,
+    /// Bond settings and state, when this interface is a bond.
+    pub bond: Option<BondInfo>,
+    /// Port state, when this interface is a bond port.
+    pub bond_port: Option<BondPortInfo>,
+}
+
+/// What the kernel reports about a bond (the `/proc/net/bonding` header).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BondInfo {
+    /// Bonding mode number (1 = active-backup).
+    pub mode: Option<u8>,
+    /// `fail_over_mac`: 0 none, 1 active, 2 follow.
+    pub fail_over_mac: Option<u8>,
+    /// MII monitoring interval in ms.
+    pub miimon: Option<u32>,
+    /// Index of the active port.
+    pub active_port: Option<u32>,
+    /// Index of the configured primary.
+    pub primary: Option<u32>,
+    /// `primary_reselect`: 0 always, 1 better, 2 failure.
+    pub primary_reselect: Option<u8>,
+}
+
+/// What the kernel reports about one bond port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BondPortInfo {
+    /// True when this port is the active one.
+    pub active: bool,
+    /// MII status is up.
+    pub mii_up: bool,
+    /// Link failures counted by the bond.
+    pub link_failures: u32,
+    /// The port's permanent hardware address.
+    pub perm_mac: Option<[u8; 6]>,
+}
+
+fn parse_link_info(infos: &[rtnetlink::packet_route::link::LinkInfo], out: &mut LinkInfo) {
+    use rtnetlink::packet_route::link::{
+        BondPortState, InfoBond, InfoBondPort, InfoData, InfoKind, InfoPortData, LinkInfo as Nl,
+        MiiStatus,
+    };
+    for i in infos {
+        match i {
+            Nl::Kind(k) => {
+                out.kind = Some(match k {
+                    InfoKind::Bond => "bond".to_string(),
+                    InfoKind::Veth => "veth".to_string(),
+                    InfoKind::Bridge => "bridge".to_string(),
+                    other => format!("{other:?}").to_lowercase(),
+                })
+            }
+            Nl::Data(InfoData::Bond(items)) => {
+                let mut b = BondInfo::default();
+                for it in items {
+                    match it {
+                        InfoBond::Mode(m) => b.mode = Some(u8::from(*m)),
+                        InfoBond::FailOverMac(f) => b.fail_over_mac = Some(u8::from(*f)),
+                        InfoBond::MiiMon(m) => b.miimon = Some(*m),
+                        InfoBond::ActivePort(p) if *p != 0 => b.active_port = Some(*p),
+                        InfoBond::Primary(p) if *p != 0 => b.primary = Some(*p),
+                        InfoBond::PrimaryReselect(r) => b.primary_reselect = Some(u8::from(*r)),
+                        _ => {}
+                    }
+                }
+                out.bond = Some(b);
+            }
+            Nl::PortData(InfoPortData::BondPort(items)) => {
+                let mut p = BondPortInfo::default();
+                for it in items {
+                    match it {
+                        InfoBondPort::BondPortState(BondPortState::Active) => p.active = true,
+                        InfoBondPort::MiiStatus(MiiStatus::Up) => p.mii_up = true,
+                        InfoBondPort::LinkFailureCount(n) => p.link_failures = *n,
+                        InfoBondPort::PermHwaddr(a) => {
+                            p.perm_mac = <[u8; 6]>::try_from(a.as_slice()).ok()
+                        }
+                        _ => {}
+                    }
+                }
+                out.bond_port = Some(p);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A change on the link multicast group.
@@ -197,6 +283,9 @@ pub fn parse_link(msg: &LinkMessage) -> Option<LinkInfo> {
         carrier: flags.contains(LinkFlags::LowerUp),
         mtu: 0,
         controller: None,
+        kind: None,
+        bond: None,
+        bond_port: None,
     };
     let mut oper_up = false;
     for attr in &msg.attributes {
@@ -206,6 +295,7 @@ pub fn parse_link(msg: &LinkMessage) -> Option<LinkInfo> {
             LinkAttribute::Mtu(m) => info.mtu = *m,
             LinkAttribute::Controller(c) if *c != 0 => info.controller = Some(*c),
             LinkAttribute::OperState(State::Up) => oper_up = true,
+            LinkAttribute::LinkInfo(infos) => parse_link_info(infos, &mut info),
             _ => {}
         }
     }
@@ -233,6 +323,19 @@ async fn get_one(
 pub async fn get_link_by_name(handle: &Handle, name: &str) -> Result<Option<LinkInfo>, NlError> {
     let req = handle.link().get().match_name(name);
     get_one(req, name.to_string()).await
+}
+
+/// Every interface in this namespace.
+pub async fn list_links(handle: &Handle) -> Result<Vec<LinkInfo>, NlError> {
+    let mut stream = handle.link().get().execute();
+    let mut out = Vec::new();
+    loop {
+        match stream.try_next().await {
+            Ok(Some(msg)) => out.extend(parse_link(&msg)),
+            Ok(None) => return Ok(out),
+            Err(e) => return Err(NlError::from_rtnl("list links", "all", e)),
+        }
+    }
 }
 
 /// Set `IFF_UP` on an interface (like `ip link set dev X up`).
