@@ -1,6 +1,7 @@
 //! The command line: `netbond run`, `netbond check-config`, `netbond duid`.
 
 use crate::config::{valid_ifname, Config};
+use crate::control::{self, Family, Request};
 use crate::daemon::{self, Overrides, RunOptions};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,47 @@ enum Command {
         #[arg(long)]
         log_level: Option<String>,
     },
+    /// Show the interface, bond, leases, identity (from the running daemon).
+    Status {
+        /// Machine-readable output (stable; see README).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: DaemonAt,
+    },
+    /// Renew the lease(s) now.
+    Renew {
+        #[command(flatten)]
+        family: FamilyArgs,
+        #[command(flatten)]
+        at: DaemonAt,
+    },
+    /// Release the lease(s) and stop the client(s) until `start`.
+    Release {
+        #[command(flatten)]
+        family: FamilyArgs,
+        #[command(flatten)]
+        at: DaemonAt,
+    },
+    /// Stop or start the DHCPv4 client alone.
+    Dhcp4 {
+        /// stop or start
+        action: StopStart,
+        #[command(flatten)]
+        at: DaemonAt,
+    },
+    /// Stop or start the DHCPv6 client alone.
+    Dhcp6 {
+        /// stop or start
+        action: StopStart,
+        #[command(flatten)]
+        at: DaemonAt,
+    },
+    /// Make the running daemon re-read its configuration (like SIGHUP).
+    Reload {
+        #[command(flatten)]
+        at: DaemonAt,
+    },
     /// Check a configuration file and report the first error with its position.
     CheckConfig {
         /// The file [default: /etc/netbond/netbond.toml].
@@ -63,6 +105,76 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+}
+
+/// Where the running daemon's control socket is.
+#[derive(clap::Args, Debug)]
+struct DaemonAt {
+    /// The daemon's run directory [default: /run/netbond].
+    #[arg(long, default_value = "/run/netbond")]
+    run_dir: PathBuf,
+    /// The interface (accepted for symmetry with the daemon; one daemon serves one).
+    iface: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct FamilyArgs {
+    /// DHCPv4 only.
+    #[arg(long, conflicts_with = "v6")]
+    v4: bool,
+    /// DHCPv6 only.
+    #[arg(long)]
+    v6: bool,
+}
+
+impl FamilyArgs {
+    fn family(&self) -> Family {
+        match (self.v4, self.v6) {
+            (true, false) => Family::V4,
+            (false, true) => Family::V6,
+            _ => Family::Both,
+        }
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum StopStart {
+    Stop,
+    Start,
+}
+
+/// Send one request to the daemon and print the outcome.
+fn client(at: &DaemonAt, req: Request, json: bool) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("netbond: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(control::call(&at.run_dir, &req)) {
+        Err(e) => {
+            eprintln!("netbond: {e}");
+            ExitCode::from(3)
+        }
+        Ok(resp) if !resp.ok => {
+            eprintln!("netbond: {}", resp.error.unwrap_or_default());
+            ExitCode::from(1)
+        }
+        Ok(resp) => {
+            match (&resp.status, json) {
+                (Some(s), true) => {
+                    println!("{}", serde_json::to_string_pretty(s).unwrap_or_default())
+                }
+                (Some(s), false) => print!("{}", crate::status::render(s)),
+                (None, _) => println!("{}", resp.message.unwrap_or_default()),
+            }
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 fn load_config(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), String> {
@@ -157,6 +269,24 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Command::Status { json, at } => client(&at, Request::Status, json),
+        Command::Renew { family, at } => client(
+            &at,
+            Request::Renew {
+                family: family.family(),
+            },
+            false,
+        ),
+        Command::Release { family, at } => client(
+            &at,
+            Request::Release {
+                family: family.family(),
+            },
+            false,
+        ),
+        Command::Dhcp4 { action, at } => client(&at, stop_start(action, Family::V4), false),
+        Command::Dhcp6 { action, at } => client(&at, stop_start(action, Family::V6), false),
+        Command::Reload { at } => client(&at, Request::Reload, false),
         Command::CheckConfig { path } => {
             let p = path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
             match Config::load(&p) {
@@ -202,5 +332,12 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn stop_start(a: StopStart, family: Family) -> Request {
+    match a {
+        StopStart::Stop => Request::Stop { family },
+        StopStart::Start => Request::Start { family },
     }
 }

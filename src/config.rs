@@ -29,6 +29,17 @@ pub struct Config {
     /// Bond mode: when present, netbond creates (or adopts) this bond, enslaves the
     /// matching ports as they appear, and runs DHCP on the bond.
     pub bond: Option<BondConfig>,
+    /// The control socket.
+    pub control: ControlConfig,
+}
+
+/// `[control]`
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// A group whose members may run `netbond status` (the socket becomes 0660 with
+    /// this group). Commands that change state still need root.
+    pub group: Option<String>,
 }
 
 /// `[bond]`

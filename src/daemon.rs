@@ -11,6 +11,7 @@ use crate::apply::{addr_events, AddrEvent, Applier};
 use crate::bond::BondManager;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::control::{Family, Request, Response};
 use crate::identity;
 use crate::link::{self, LinkEvent, LinkInfo};
 use crate::resolv::ResolvConf;
@@ -85,6 +86,7 @@ enum Wake {
     V6(std::io::Result<(std::net::SocketAddrV6, Vec<u8>)>),
     Ra(std::io::Result<crate::ra::RaFlags>),
     Timer,
+    Control(Option<crate::control::Pending>),
 }
 
 /// Await `f` if there is one, otherwise never complete.
@@ -169,6 +171,22 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         b.ensure().await?;
     }
 
+    let group = match sh.cfg.control.group.as_deref() {
+        Some(g) => Some(gid_of(g).ok_or_else(|| {
+            format!("[control] group {g:?} does not exist; create it or remove the setting")
+        })?),
+        None => None,
+    };
+    let mut control = match crate::control::listen(&sh.cfg.daemon.run_dir, group) {
+        Ok(rx) => Some(rx),
+        Err(e) => {
+            return Err(format!(
+                "cannot open the control socket in {}: {e}",
+                sh.cfg.daemon.run_dir.display()
+            ))
+        }
+    };
+
     let mut carrier = false;
     match link::get_link_by_name(&handle, &ifname).await {
         Ok(Some(info)) => {
@@ -206,17 +224,23 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             rx = maybe(v6.as_ref().and_then(V6Driver::socket).map(|s| s.recv())) => Wake::V6(rx),
             ra = maybe(v6.as_ref().and_then(V6Driver::ra_socket).map(|s| s.next())) => Wake::Ra(ra),
             _ = maybe(sleep) => Wake::Timer,
+            req = maybe(control.as_mut().map(|c| c.recv())) => Wake::Control(req),
         };
         let now = sh.clock.now();
         match wake {
             Wake::Stop(sig) => {
                 info!("{sig}: stopping");
+                let (release, deconfigure) = (
+                    sh.cfg.daemon.release_on_stop,
+                    sh.cfg.daemon.deconfigure_on_stop,
+                );
                 if let Some(d) = v4.as_mut() {
-                    d.shutdown(&mut sh).await;
+                    d.shutdown(&mut sh, release, deconfigure).await;
                 }
                 if let Some(d) = v6.as_mut() {
-                    d.shutdown(&mut sh).await;
+                    d.shutdown(&mut sh, release, deconfigure).await;
                 }
+                let _ = std::fs::remove_file(crate::control::socket_path(&sh.cfg.daemon.run_dir));
                 if let Some(b) = bond.as_mut() {
                     b.teardown().await;
                 }
@@ -282,6 +306,84 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 }
             }
             Wake::Timer => {}
+            Wake::Control(None) => control = None,
+            Wake::Control(Some((req, reply))) => {
+                let resp = match req {
+                    Request::Reload => {
+                        reload(&mut sh, config_path.as_deref(), &overrides);
+                        Response::done(
+                            "configuration reloaded (see the log for what needs a restart)",
+                        )
+                    }
+                    Request::Status => {
+                        let mut r = Response::done("status");
+                        let bond_status = match bond.as_ref() {
+                            Some(b) => Some(b.status_json().await),
+                            None => None,
+                        };
+                        r.status = Some(status_json(
+                            &sh,
+                            &duid,
+                            iaid,
+                            v4.as_ref(),
+                            v6.as_ref(),
+                            bond_status,
+                        ));
+                        r
+                    }
+                    Request::Renew { family } => {
+                        let mut done = Vec::new();
+                        if family != Family::V6 {
+                            if let Some(d) = v4.as_mut() {
+                                d.renew(now);
+                                done.push("dhcp4");
+                            }
+                        }
+                        if family != Family::V4 {
+                            if let Some(d) = v6.as_mut() {
+                                d.renew(now);
+                                done.push("dhcp6");
+                            }
+                        }
+                        done_or_disabled(done, "renewing")
+                    }
+                    Request::Release { family } | Request::Stop { family } => {
+                        let mut done = Vec::new();
+                        if family != Family::V6 {
+                            if let Some(d) = v4.as_mut() {
+                                d.shutdown(&mut sh, true, true).await;
+                                done.push("dhcp4");
+                            }
+                        }
+                        if family != Family::V4 {
+                            if let Some(d) = v6.as_mut() {
+                                d.shutdown(&mut sh, true, true).await;
+                                done.push("dhcp6");
+                            }
+                        }
+                        done_or_disabled(done, "released and stopped")
+                    }
+                    Request::Start { family } => {
+                        let mut done = Vec::new();
+                        if family != Family::V6 {
+                            if let Some(d) = v4.as_mut() {
+                                d.start(now);
+                                done.push("dhcp4");
+                            }
+                        }
+                        if family != Family::V4 {
+                            if let Some(d) = v6.as_mut() {
+                                if d.is_stopped() {
+                                    d.start(&sh, &duid, iaid);
+                                }
+                                done.push("dhcp6");
+                            }
+                        }
+                        done_or_disabled(done, "started")
+                    }
+                };
+                let _ = reply.send(resp);
+            }
         }
     }
 }
@@ -408,6 +510,53 @@ fn detach(
     if let Some(d) = v6.as_mut() {
         d.interface_gone(now);
     }
+}
+
+fn done_or_disabled(done: Vec<&str>, what: &str) -> Response {
+    if done.is_empty() {
+        Response::fail("that client is disabled in the configuration")
+    } else {
+        Response::done(format!("{}: {what}", done.join(", ")))
+    }
+}
+
+/// The numeric gid of a group name.
+fn gid_of(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getgrnam takes a valid C string and returns NULL or a pointer into
+    // static storage that we read at once, before any other call could reuse it.
+    let gr = unsafe { libc::getgrnam(c.as_ptr()) };
+    if gr.is_null() {
+        None
+    } else {
+        // SAFETY: non-null result of getgrnam.
+        Some(unsafe { (*gr).gr_gid })
+    }
+}
+
+/// `netbond status --json`: a stable, documented shape (see README).
+fn status_json(
+    sh: &Shared,
+    duid: &netbond_proto::Duid,
+    iaid: netbond_proto::Iaid,
+    v4: Option<&V4Driver>,
+    v6: Option<&V6Driver>,
+    bond: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let now = sh.clock.now();
+    let mac = crate::hwaddr::current_mac(&sh.ifname).ok();
+    serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "interface": {
+            "name": sh.ifname,
+            "index": sh.ifindex,
+            "mac": mac.map(|m| crate::hwaddr::fmt_mac(&m)),
+        },
+        "identity": { "duid": duid.to_string(), "iaid": iaid.to_string() },
+        "dhcp4": v4.map(|d| d.status_json(now)),
+        "dhcp6": v6.map(|d| d.status_json(now)),
+        "bond": bond,
+    })
 }
 
 /// SIGUSR1: one log line per client with its state and lease (until the control

@@ -438,9 +438,9 @@ impl V4Driver {
 
     /// Stop: release (when configured) while the address is still there, then remove
     /// what was configured (when configured).
-    pub async fn shutdown(&mut self, sh: &mut Shared) {
+    pub async fn shutdown(&mut self, sh: &mut Shared, release: bool, deconfigure: bool) {
         let now = sh.clock.now();
-        if sh.cfg.daemon.release_on_stop {
+        if release {
             self.engine.release(now);
             if let Ok(mac) = current_mac(&sh.ifname) {
                 while let Some(tx) = self.engine.poll_transmit(now, mac) {
@@ -452,14 +452,42 @@ impl V4Driver {
         }
         while let Some(ev) = self.engine.poll_event() {
             if let Event4::Lost { lease, .. } = ev {
-                if sh.cfg.daemon.deconfigure_on_stop {
+                if deconfigure {
                     self.deconfigure(sh, &lease).await;
                 }
-                if sh.cfg.daemon.release_on_stop {
+                if release {
                     let _ = sh.store.remove_lease4(&sh.ifname);
                 }
             }
         }
+    }
+
+    /// Start again after [`V4Driver::shutdown`] (the `dhcp4 start` command).
+    pub fn start(&mut self, now: Instant) {
+        self.engine.start(now);
+    }
+
+    /// The lease as JSON for `netbond status`.
+    pub fn status_json(&self, now: Instant) -> serde_json::Value {
+        let lease = self.engine.lease().map(|l| {
+            serde_json::json!({
+                "address": l.address.to_string(),
+                "prefix_len": l.prefix_len,
+                "server": l.server.to_string(),
+                "routers": l.routers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "domain": l.domain,
+                "search": l.search,
+                "mtu": l.mtu,
+                "lease_secs": l.lease_secs,
+                "remaining_secs": l.remaining_secs(now),
+                "t1_secs": l.t1_secs,
+                "t2_secs": l.t2_secs,
+                "chaddr": fmt_mac(&l.chaddr),
+                "routes": l.routes.iter().map(|r| format!("{}/{} via {}", r.dest, r.prefix_len, r.gateway)).collect::<Vec<_>>(),
+            })
+        });
+        serde_json::json!({ "state": self.engine.state_name(), "lease": lease })
     }
 }
 

@@ -38,6 +38,8 @@ pub struct V6Driver {
     /// A transmit that failed because no link-local address was usable yet.
     held: Option<(Transmit6, Instant)>,
     last_state: &'static str,
+    /// Stopped by command: send nothing until `start`.
+    stopped: bool,
 }
 
 fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
@@ -167,6 +169,7 @@ impl V6Driver {
             seen_ra: false,
             held: None,
             last_state: "",
+            stopped: false,
         }
     }
 
@@ -230,6 +233,9 @@ impl V6Driver {
 
     /// The next deadline: the engine's, a pending RS, or a held transmit.
     pub fn deadline(&self) -> Option<Instant> {
+        if self.stopped {
+            return None;
+        }
         [
             self.engine.poll_timeout(),
             self.next_rs,
@@ -286,6 +292,9 @@ impl V6Driver {
 
     /// Send what is due and apply what changed.
     pub async fn pump(&mut self, sh: &mut Shared) {
+        if self.stopped {
+            return;
+        }
         let now = sh.clock.now();
         if let Some(lease) = self.restore.take() {
             if sh.applier.is_some() {
@@ -457,9 +466,10 @@ impl V6Driver {
     }
 
     /// Stop: Release when configured, then remove the addresses when configured.
-    pub async fn shutdown(&mut self, sh: &mut Shared) {
+    pub async fn shutdown(&mut self, sh: &mut Shared, release: bool, deconfigure: bool) {
         let now = sh.clock.now();
-        if sh.cfg.daemon.release_on_stop && self.engine.lease().is_some() {
+        self.stopped = true;
+        if release && self.engine.lease().is_some() {
             self.engine.release(now);
             // One Release is sent; RFC 8415 18.2.7 lets a client that is going away
             // skip the retransmissions.
@@ -469,11 +479,58 @@ impl V6Driver {
             let _ = sh.store.remove_lease6(&sh.ifname);
         }
         while self.engine.poll_event().is_some() {}
-        if sh.cfg.daemon.deconfigure_on_stop {
+        if deconfigure {
             let applied = self.applied.clone();
             self.remove(sh, &applied).await;
             sh.dns6 = Dns6::default();
+            sh.update_dns();
         }
+    }
+
+    /// Start again after [`V6Driver::shutdown`] (the `dhcp6 start` command): a fresh
+    /// engine with the same identity, on the sockets already open.
+    pub fn start(&mut self, sh: &Shared, duid: &Duid, iaid: Iaid) {
+        let now = sh.clock.now();
+        self.engine = Client::new(engine_config(sh, iaid), duid.clone(), now);
+        self.stopped = false;
+        self.restore = None;
+        self.seen_ra = false;
+        self.rs_sent = 0;
+        self.next_rs = Some(now);
+    }
+
+    /// True after a stop, until `start`.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Renew now.
+    pub fn renew(&mut self, now: Instant) {
+        self.engine.renew(now);
+    }
+
+    /// The lease as JSON for `netbond status`.
+    pub fn status_json(&self, now: Instant) -> serde_json::Value {
+        let lease = self.engine.lease().map(|l| {
+            let mut server = String::new();
+            let _ = write_hex(&mut server, &l.server_id);
+            serde_json::json!({
+                "server_duid": server,
+                "addresses": l.addresses.iter().map(|a| serde_json::json!({
+                    "address": a.addr.to_string(),
+                    "valid_secs_left": left(l.acquired, now, a.valid),
+                    "preferred_secs_left": left(l.acquired, now, a.preferred),
+                })).collect::<Vec<_>>(),
+                "prefixes": l.prefixes.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect::<Vec<_>>(),
+                "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "domains": l.domains,
+                "ntp": l.ntp.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        });
+        serde_json::json!({
+            "state": if self.stopped { "stopped" } else { self.engine.state_name() },
+            "lease": lease,
+        })
     }
 }
 

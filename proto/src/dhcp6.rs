@@ -609,6 +609,16 @@ impl Client {
         ));
     }
 
+    /// Renew now (the `netbond renew` command): from Bound, send Renew at once; in
+    /// stateless mode, send Information-request at once. Otherwise nothing to do.
+    pub fn renew(&mut self, now: Instant) {
+        match self.state {
+            State::Bound => self.start_renew(now),
+            State::InfoBound { .. } => self.start_info(now),
+            _ => {}
+        }
+    }
+
     /// Run due timers and return the next message to send, if one is due now.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit6> {
         // Each pass either returns or changes state; a handful of passes always suffices.

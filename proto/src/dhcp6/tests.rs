@@ -1597,3 +1597,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn renew_on_demand_sends_renew_at_once() {
+    let mut now = Instant::ZERO;
+    let (mut c, l) = bound_client(&mut now);
+    now += Duration::from_secs(10);
+    c.renew(now);
+    let t = c.poll_transmit(now).expect("Renew at once, not at T1");
+    assert_eq!(t.msg_type, MessageType::Renew);
+    assert_eq!(parsed(&t).server_id.as_deref(), Some(SRV));
+    c.handle_packet(now, &Srv::new(SRV).reply(&t.payload));
+    match events(&mut c).as_slice() {
+        [Event6::Renewed(n)] => assert_eq!(n.addresses[0].addr, l.addresses[0].addr),
+        other => panic!("expected Renewed, got {other:?}"),
+    }
+}

@@ -1,0 +1,133 @@
+//! Human-readable rendering of `netbond status` (the JSON form is the stable one).
+
+use serde_json::Value;
+use std::fmt::Write;
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn list(v: &Value) -> String {
+    match v.as_array() {
+        Some(a) if !a.is_empty() => a.iter().map(s).collect::<Vec<_>>().join(", "),
+        _ => "-".into(),
+    }
+}
+
+/// Render the status object.
+pub fn render(st: &Value) -> String {
+    let mut o = String::new();
+    let i = &st["interface"];
+    let _ = writeln!(
+        o,
+        "Interface: {} (index {}, MAC {})",
+        s(&i["name"]),
+        s(&i["index"]),
+        s(&i["mac"])
+    );
+    let _ = writeln!(
+        o,
+        "Identity:  DUID {}  IAID {}",
+        s(&st["identity"]["duid"]),
+        s(&st["identity"]["iaid"])
+    );
+    let b = &st["bond"];
+    if !b.is_null() {
+        let _ = writeln!(
+            o,
+            "Bond:      {} mode {} fail_over_mac {} miimon {} ms, primary {}, active {} (MAC {})",
+            s(&b["name"]),
+            s(&b["mode"]),
+            s(&b["fail_over_mac"]),
+            s(&b["miimon_ms"]),
+            s(&b["primary"]),
+            s(&b["active_port"]),
+            s(&b["mac"])
+        );
+        for p in b["ports"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                o,
+                "  port {:<10} {:<7} MII {:<4} failures {}  MAC {} (permanent {})",
+                s(&p["name"]),
+                s(&p["state"]),
+                s(&p["mii_status"]),
+                s(&p["link_failures"]),
+                s(&p["mac"]),
+                s(&p["permanent_mac"])
+            );
+        }
+    }
+    let d4 = &st["dhcp4"];
+    if d4.is_null() {
+        let _ = writeln!(o, "DHCPv4:    disabled");
+    } else {
+        let l = &d4["lease"];
+        if l.is_null() {
+            let _ = writeln!(o, "DHCPv4:    {} (no lease)", s(&d4["state"]));
+        } else {
+            let _ = writeln!(
+                o,
+                "DHCPv4:    {} {}/{} from {}, {} s left (lease {} s)",
+                s(&d4["state"]),
+                s(&l["address"]),
+                s(&l["prefix_len"]),
+                s(&l["server"]),
+                s(&l["remaining_secs"]),
+                s(&l["lease_secs"])
+            );
+            let _ = writeln!(
+                o,
+                "           routers {}  DNS {}",
+                list(&l["routers"]),
+                list(&l["dns"])
+            );
+        }
+    }
+    let d6 = &st["dhcp6"];
+    if d6.is_null() {
+        let _ = writeln!(o, "DHCPv6:    disabled");
+    } else {
+        let l = &d6["lease"];
+        if l.is_null() {
+            let _ = writeln!(o, "DHCPv6:    {} (no lease)", s(&d6["state"]));
+        } else {
+            let _ = writeln!(
+                o,
+                "DHCPv6:    {} from server {}",
+                s(&d6["state"]),
+                s(&l["server_duid"])
+            );
+            for a in l["addresses"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    o,
+                    "           {} valid {} s preferred {} s",
+                    s(&a["address"]),
+                    s(&a["valid_secs_left"]),
+                    s(&a["preferred_secs_left"])
+                );
+            }
+            let _ = writeln!(o, "           DNS {}", list(&l["dns"]));
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn renders_a_minimal_status() {
+        let v = serde_json::json!({
+            "interface": {"name": "eth0", "index": 2, "mac": "02:00:00:00:00:01"},
+            "identity": {"duid": "00:04", "iaid": "0x1"},
+            "dhcp4": {"state": "BOUND", "lease": {"address": "10.0.0.5", "prefix_len": 24, "server": "10.0.0.1", "remaining_secs": 100, "lease_secs": 120, "routers": ["10.0.0.1"], "dns": []}},
+            "dhcp6": null, "bond": null
+        });
+        let out = super::render(&v);
+        assert!(out.contains("10.0.0.5/24 from 10.0.0.1"));
+        assert!(out.contains("DHCPv6:    disabled"));
+    }
+}
