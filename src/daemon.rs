@@ -87,6 +87,7 @@ enum Wake {
     Ra(std::io::Result<crate::ra::RaFlags>),
     Timer,
     Control(Option<crate::control::Pending>),
+    Watchdog,
 }
 
 /// Await `f` if there is one, otherwise never complete.
@@ -187,6 +188,9 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         }
     };
 
+    // Only when systemd asked for a watchdog does netbond wake up periodically.
+    let mut watchdog = crate::notify::watchdog_interval().map(tokio::time::interval);
+
     let mut carrier = false;
     match link::get_link_by_name(&handle, &ifname).await {
         Ok(Some(info)) => {
@@ -197,12 +201,19 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         Err(e) => return Err(format!("cannot look up {ifname}: {e}")),
     }
 
+    crate::notify::notify(&format!("READY=1\nSTATUS=running on {ifname}"));
+    let mut last_status = String::new();
     loop {
         if let Some(d) = v4.as_mut() {
             d.pump(&mut sh).await;
         }
         if let Some(d) = v6.as_mut() {
             d.pump(&mut sh).await;
+        }
+        let status = short_status(v4.as_ref(), v6.as_ref());
+        if status != last_status {
+            crate::notify::notify(&format!("STATUS={ifname}: {status}"));
+            last_status = status;
         }
         let deadline = [
             v4.as_ref().and_then(V4Driver::deadline),
@@ -225,11 +236,13 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             ra = maybe(v6.as_ref().and_then(V6Driver::ra_socket).map(|s| s.next())) => Wake::Ra(ra),
             _ = maybe(sleep) => Wake::Timer,
             req = maybe(control.as_mut().map(|c| c.recv())) => Wake::Control(req),
+            _ = maybe(watchdog.as_mut().map(|w| w.tick())) => Wake::Watchdog,
         };
         let now = sh.clock.now();
         match wake {
             Wake::Stop(sig) => {
                 info!("{sig}: stopping");
+                crate::notify::notify("STOPPING=1");
                 let (release, deconfigure) = (
                     sh.cfg.daemon.release_on_stop,
                     sh.cfg.daemon.deconfigure_on_stop,
@@ -306,6 +319,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 }
             }
             Wake::Timer => {}
+            Wake::Watchdog => crate::notify::notify("WATCHDOG=1"),
             Wake::Control(None) => control = None,
             Wake::Control(Some((req, reply))) => {
                 let resp = match req {
@@ -510,6 +524,19 @@ fn detach(
     if let Some(d) = v6.as_mut() {
         d.interface_gone(now);
     }
+}
+
+/// One line for systemd's STATUS=.
+fn short_status(v4: Option<&V4Driver>, v6: Option<&V6Driver>) -> String {
+    let a = match v4.and_then(V4Driver::lease) {
+        Some(l) => format!("v4 {}/{}", l.address, l.prefix_len),
+        None => format!("v4 {}", v4.map_or("off", V4Driver::state_name)),
+    };
+    let b = match v6.and_then(V6Driver::lease) {
+        Some(l) if !l.addresses.is_empty() => format!("v6 {}", l.addresses[0].addr),
+        _ => format!("v6 {}", v6.map_or("off", V6Driver::state_name)),
+    };
+    format!("{a}, {b}")
 }
 
 fn done_or_disabled(done: Vec<&str>, what: &str) -> Response {

@@ -12,6 +12,7 @@ mod hwaddr;
 mod identity;
 mod link;
 mod logging;
+mod notify;
 mod packet;
 mod ra;
 mod resolv;
