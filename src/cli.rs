@@ -50,6 +50,9 @@ enum Command {
         #[arg(long)]
         log_level: Option<String>,
     },
+    /// Build a throwaway lab (namespaces, dnsmasq; a bond when the kernel has one), show
+    /// a failover live, and clean up. Touches nothing of the host's network.
+    Demo,
     /// Show the interface, bond, leases, identity (from the running daemon).
     Status {
         /// Machine-readable output (stable; see README).
@@ -269,6 +272,7 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Command::Demo => crate::demo::main(),
         Command::Status { json, at } => client(&at, Request::Status, json),
         Command::Renew { family, at } => client(
             &at,

@@ -8,6 +8,7 @@ mod clock;
 mod config;
 mod control;
 mod daemon;
+mod demo;
 mod hwaddr;
 mod identity;
 mod link;

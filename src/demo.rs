@@ -1,0 +1,306 @@
+//! `netbond demo`: a throwaway lab that shows a failover live, then cleans up.
+//!
+//! Two network namespaces joined by veth pairs: a "LAN" with a bridge and dnsmasq, and
+//! a "host" where netbond runs. When the kernel has the bonding driver the host gets a
+//! real bond of two ports and the demo unplugs the primary; otherwise it shows the same
+//! mechanism on one interface by changing its MAC while the server (through nftables,
+//! when available) hears only the new MAC. Nothing outside the two namespaces is
+//! touched, and only processes the demo started are stopped, by PID.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+struct Lab {
+    lan: String,
+    host: String,
+    dir: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            // SAFETY: kill(2) on the PID of our own child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for c in &mut self.children {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = run("ip", &["netns", "del", &self.host]);
+        let _ = run("ip", &["netns", "del", &self.lan]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        println!("\nlab removed (namespaces {} and {})", self.lan, self.host);
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {cmd}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{cmd} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn ns(ns: &str, args: &[&str]) -> Result<String, String> {
+    let mut full = vec!["netns", "exec", ns];
+    full.extend_from_slice(args);
+    run("ip", &full)
+}
+
+fn have(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+        .unwrap_or(false)
+}
+
+fn wait_log(path: &Path, needle: &str, timeout: Duration) -> Option<String> {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return Some(line.to_string());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn section(title: &str) {
+    println!("\n=== {title}");
+}
+
+/// Run the demo; returns the process exit code.
+pub fn main() -> ExitCode {
+    match demo() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netbond demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(
+            "the demo builds network namespaces: run it as root (sudo netbond demo)".into(),
+        );
+    }
+    for (cmd, pkg) in [("ip", "iproute2"), ("dnsmasq", "dnsmasq-base")] {
+        if !have(cmd) {
+            return Err(format!("{cmd} is missing: apt-get install {pkg}"));
+        }
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = exe.to_string_lossy().into_owned();
+    let id = std::process::id();
+    let dir = std::env::temp_dir().join(format!("netbond-demo-{id}"));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut lab = Lab {
+        lan: format!("nbdemo-lan-{id}"),
+        host: format!("nbdemo-host-{id}"),
+        dir: dir.clone(),
+        children: Vec::new(),
+    };
+    let (lan, host) = (lab.lan.clone(), lab.host.clone());
+    section("building the lab");
+    run("ip", &["netns", "add", &lan])?;
+    run("ip", &["netns", "add", &host])?;
+    ns(&lan, &["ip", "link", "add", "br0", "type", "bridge"])?;
+    ns(&lan, &["ip", "addr", "add", "10.123.0.1/24", "dev", "br0"])?;
+    ns(&lan, &["ip", "addr", "add", "fd12:3::1/64", "dev", "br0"])?;
+    ns(&lan, &["ip", "link", "set", "br0", "up"])?;
+    ns(&lan, &["ip", "link", "set", "lo", "up"])?;
+    ns(&host, &["ip", "link", "set", "lo", "up"])?;
+    for i in 0..2 {
+        let (l, h) = (format!("lan{i}"), format!("eth{i}"));
+        run(
+            "ip",
+            &[
+                "-n", &lan, "link", "add", &l, "type", "veth", "peer", "name", &h, "netns", &host,
+            ],
+        )?;
+        ns(&lan, &["ip", "link", "set", &l, "master", "br0", "up"])?;
+    }
+    let leases = dir.join("leases");
+    let dnsmasq = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lan,
+            "dnsmasq",
+            "-k",
+            "-C",
+            "/dev/null",
+            "--port=0",
+            "--no-ping",
+        ])
+        .args([
+            "--bind-interfaces",
+            "--interface=br0",
+            "--dhcp-authoritative",
+        ])
+        .args(["--dhcp-range=10.123.0.50,10.123.0.150,255.255.255.0,2m"])
+        .args(["--dhcp-range=fd12:3::100,fd12:3::1ff,64,2m", "--enable-ra"])
+        .arg(format!("--dhcp-leasefile={}", leases.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start dnsmasq: {e}"))?;
+    lab.children.push(dnsmasq);
+    println!("LAN namespace {lan}: bridge br0 10.123.0.1/24 + fd12:3::1/64, dnsmasq");
+
+    // A real bond when this kernel has the driver; the MAC-change fallback otherwise.
+    let bond = ns(&host, &["ip", "link", "add", "probe0", "type", "bond"]).is_ok();
+    if bond {
+        let _ = ns(&host, &["ip", "link", "del", "probe0"]);
+    }
+    let config = dir.join("netbond.toml");
+    let iface = if bond { "bond0" } else { "eth0" };
+    let mut toml = String::from("[dhcp6]\nmode = \"stateful\"\n");
+    if bond {
+        toml.push_str("[bond]\nname = \"bond0\"\nprimary = \"eth0\"\nports = [\"eth*\"]\n");
+        println!(
+            "host namespace {host}: eth0 + eth1 (the kernel has bonding: netbond will bond them)"
+        );
+    } else {
+        ns(&host, &["ip", "link", "set", "eth1", "down"])?;
+        println!(
+            "host namespace {host}: eth0 (this kernel has no bonding driver: the failover is shown as the MAC change a bond makes)"
+        );
+    }
+    std::fs::write(&config, toml).map_err(|e| e.to_string())?;
+    let log = dir.join("netbond.log");
+    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let run_dir = dir.join("run");
+    let run_dir_s = run_dir.to_string_lossy().into_owned();
+    let mut args = vec![
+        "netns".to_string(),
+        "exec".into(),
+        host.clone(),
+        exe.clone(),
+        "run".into(),
+    ];
+    if !bond {
+        args.extend(["--iface".into(), iface.into()]);
+    }
+    args.extend([
+        "--config".into(),
+        config.to_string_lossy().into_owned(),
+        "--state-dir".into(),
+        dir.join("state").to_string_lossy().into_owned(),
+        "--run-dir".into(),
+        run_dir_s.clone(),
+        "--resolv-conf".into(),
+        dir.join("resolv.conf").to_string_lossy().into_owned(),
+    ]);
+    let child = Command::new("ip")
+        .args(&args)
+        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("cannot start netbond: {e}"))?;
+    lab.children.push(child);
+
+    section("netbond starting");
+    let t0 = Instant::now();
+    let bound = wait_log(&log, "dhcp4: ", Duration::from_secs(20))
+        .and_then(|_| wait_log(&log, "bound", Duration::from_secs(20)))
+        .ok_or("no DHCPv4 lease within 20 s; see the log above")?;
+    println!("{bound}");
+    println!("(lease after {} ms)", t0.elapsed().as_millis());
+    if let Some(l) = wait_log(&log, "dhcp6: ", Duration::from_secs(5))
+        .and_then(|_| wait_log(&log, "dhcp6: ".to_string().as_str(), Duration::from_secs(5)))
+    {
+        let _ = l;
+    }
+    let _ = wait_log(&log, "/128", Duration::from_secs(5));
+    let status = || {
+        let out = Command::new(&exe)
+            .args(["status", "--run-dir", &run_dir_s])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        print!("{out}");
+    };
+    section("netbond status");
+    status();
+
+    section(if bond {
+        "failover: unplugging the primary (lan0 down)"
+    } else {
+        "failover: the interface's MAC changes, the server hears only the new MAC"
+    });
+    let t1 = Instant::now();
+    if bond {
+        ns(&lan, &["ip", "link", "set", "lan0", "down"])?;
+    } else {
+        let old = ns(&host, &["cat", "/sys/class/net/eth0/address"])?
+            .trim()
+            .to_string();
+        if have("nft") {
+            ns(&lan, &["nft", "add", "table", "netdev", "nbdemo"])?;
+            let chain = "{ type filter hook ingress device lan0 priority 0 ; }";
+            ns(
+                &lan,
+                &["nft", "add", "chain", "netdev", "nbdemo", "drop_old", chain],
+            )?;
+            let rule = [
+                "nft", "add", "rule", "netdev", "nbdemo", "drop_old", "ether", "saddr", &old,
+                "drop",
+            ];
+            ns(&lan, &rule)?;
+        }
+        ns(
+            &host,
+            &["ip", "link", "set", "eth0", "address", "02:de:40:00:00:02"],
+        )?;
+    }
+    match wait_log(&log, "re-confirmed", Duration::from_secs(20)) {
+        Some(l) => println!(
+            "{l}\n(seen by the demo {} ms after the change)",
+            t1.elapsed().as_millis()
+        ),
+        None => println!("no re-confirmation within 20 s: see {}", log.display()),
+    }
+    section("netbond status after the failover");
+    status();
+
+    section("stopping netbond (SIGTERM: release, deconfigure)");
+    if let Some(c) = lab.children.get_mut(1) {
+        // SAFETY: our own child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let _ = c.wait();
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    for l in text
+        .lines()
+        .rev()
+        .take(3)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        println!("{l}");
+    }
+    Ok(())
+}
