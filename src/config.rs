@@ -119,6 +119,12 @@ pub struct DaemonConfig {
     pub deconfigure_on_stop: bool,
     /// Log level when `--log-level` and `RUST_LOG` are not given.
     pub log_level: String,
+    /// After setup, keep only CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE and
+    /// set no_new_privs.
+    pub drop_privileges: bool,
+    /// Also switch to this user after setup (the state and run dirs are handed to it;
+    /// the resolv.conf target must be writable by it).
+    pub user: Option<String>,
 }
 
 impl Default for DaemonConfig {
@@ -129,6 +135,8 @@ impl Default for DaemonConfig {
             release_on_stop: true,
             deconfigure_on_stop: true,
             log_level: "info".into(),
+            drop_privileges: true,
+            user: None,
         }
     }
 }

@@ -201,6 +201,17 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         Err(e) => return Err(format!("cannot look up {ifname}: {e}")),
     }
 
+    if sh.cfg.daemon.drop_privileges {
+        let user = sh.cfg.daemon.user.clone();
+        if let Some(name) = &user {
+            hand_dirs_to(&sh, name);
+        }
+        crate::privs::drop_privileges(user.as_deref())?;
+        debug!(
+            "privileges dropped; effective capabilities {:#x}",
+            crate::privs::effective_caps().unwrap_or(0)
+        );
+    }
     crate::notify::notify(&format!("READY=1\nSTATUS=running on {ifname}"));
     let mut last_status = String::new();
     loop {
@@ -523,6 +534,32 @@ fn detach(
     }
     if let Some(d) = v6.as_mut() {
         d.interface_gone(now);
+    }
+}
+
+/// Give the state and run dirs to the unprivileged user netbond is about to become.
+fn hand_dirs_to(sh: &Shared, user: &str) {
+    let c = match std::ffi::CString::new(user) {
+        Ok(c) => c,
+        Err(_) => return,
+    };
+    // SAFETY: getpwnam with a valid C string; the result is read at once.
+    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+    if pw.is_null() {
+        return;
+    }
+    // SAFETY: non-null result of getpwnam.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    for dir in [&sh.cfg.daemon.state_dir, &sh.cfg.daemon.run_dir] {
+        let mut paths = vec![dir.clone()];
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            paths.extend(rd.flatten().map(|e| e.path()));
+        }
+        for p in paths {
+            if let Err(e) = std::os::unix::fs::chown(&p, Some(uid), Some(gid)) {
+                warn!("cannot hand {} to {user}: {e}", p.display());
+            }
+        }
     }
 }
 

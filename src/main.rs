@@ -15,6 +15,7 @@ mod link;
 mod logging;
 mod notify;
 mod packet;
+mod privs;
 mod ra;
 mod resolv;
 mod shared;

@@ -6,6 +6,7 @@
 //! its own lab (namespaces, dnsmasq, temp dir), so they run in parallel.
 
 mod lab;
+mod operate;
 mod pcap;
 
 use std::fs;
