@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::control::{Family, Request, Response};
 use crate::identity;
 use crate::link::{self, LinkEvent, LinkInfo};
-use crate::resolv::ResolvConf;
+use crate::resolv::{DnsSink, ResolvConf};
 use crate::shared::{Dns4, Dns6, Shared};
 use crate::store::Store;
 use crate::v4::V4Driver;
@@ -132,7 +132,11 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
 
     let resolv = match cfg.dns.resolv_conf.as_str() {
         "none" | "" => None,
-        p => Some(ResolvConf::new(p)),
+        "resolvectl" => Some(DnsSink::Resolved {
+            ifname: ifname.clone(),
+            last: None,
+        }),
+        p => Some(DnsSink::File(ResolvConf::new(p))),
     };
     let mut sh = Shared {
         ifname: ifname.clone(),
@@ -271,7 +275,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 if sh.cfg.daemon.deconfigure_on_stop {
                     if let Some(r) = sh.resolv.as_mut() {
                         if let Err(e) = r.restore() {
-                            warn!("could not restore {}: {e}", r.path().display());
+                            warn!("could not restore {}: {e}", r.describe());
                         }
                     }
                 }

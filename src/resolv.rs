@@ -311,6 +311,85 @@ impl ResolvConf {
     }
 }
 
+/// Where DNS settings go: a resolv.conf file, or systemd-resolved through `resolvectl`
+/// (per-link servers and domains; `resolvectl revert` on stop). Both get only the
+/// validated servers and domains of [`nameservers`] and [`search_domains`].
+pub enum DnsSink {
+    /// Write this file.
+    File(ResolvConf),
+    /// Hand the data to systemd-resolved for this link.
+    Resolved {
+        /// The link.
+        ifname: String,
+        /// What was last handed over, to skip no-op calls.
+        last: Option<(Vec<String>, Vec<String>)>,
+    },
+}
+
+fn resolvectl(args: &[&str]) -> io::Result<()> {
+    let out = std::process::Command::new("resolvectl")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "resolvectl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+impl DnsSink {
+    /// Where the data goes, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            DnsSink::File(r) => r.path().display().to_string(),
+            DnsSink::Resolved { ifname, .. } => format!("systemd-resolved (link {ifname})"),
+        }
+    }
+
+    /// Apply `state`.
+    pub fn update(&mut self, state: &DnsState) -> io::Result<()> {
+        match self {
+            DnsSink::File(r) => r.update(state).map(|_| ()),
+            DnsSink::Resolved { ifname, last } => {
+                let servers: Vec<String> = nameservers(state)
+                    .into_iter()
+                    .map(|s| s.split('%').next().unwrap_or_default().to_string())
+                    .collect();
+                let domains = search_domains(state);
+                if last.as_ref() == Some(&(servers.clone(), domains.clone())) {
+                    return Ok(());
+                }
+                let mut a = vec!["dns", ifname.as_str()];
+                a.extend(servers.iter().map(String::as_str));
+                resolvectl(&a)?;
+                let mut a = vec!["domain", ifname.as_str()];
+                a.extend(domains.iter().map(String::as_str));
+                resolvectl(&a)?;
+                *last = Some((servers, domains));
+                Ok(())
+            }
+        }
+    }
+
+    /// Undo: restore the original file, or revert the link in systemd-resolved.
+    pub fn restore(&mut self) -> io::Result<()> {
+        match self {
+            DnsSink::File(r) => r.restore(),
+            DnsSink::Resolved { ifname, last } => {
+                if last.take().is_some() {
+                    resolvectl(&["revert", ifname.as_str()])?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

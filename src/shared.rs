@@ -4,7 +4,7 @@
 use crate::apply::Applier;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::resolv::{DnsState, ResolvConf};
+use crate::resolv::{DnsSink, DnsState};
 use crate::store::Store;
 use rtnetlink::Handle;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -50,8 +50,8 @@ pub struct Shared {
     pub dns4: Dns4,
     /// DNS from DHCPv6.
     pub dns6: Dns6,
-    /// The resolv.conf writer, unless DNS is left alone.
-    pub resolv: Option<ResolvConf>,
+    /// Where DNS goes, unless it is left alone.
+    pub resolv: Option<DnsSink>,
 }
 
 impl Shared {
@@ -76,12 +76,12 @@ impl Shared {
         let result = if empty {
             resolv.restore()
         } else {
-            resolv.update(&state).map(|_| ())
+            resolv.update(&state)
         };
         if let Err(e) = result {
             warn!(
-                "could not write {}: {e}; DNS settings are not applied (will retry on the next change)",
-                resolv.path().display()
+                "could not update DNS in {}: {e}; DNS settings are not applied (will retry on the next change)",
+                resolv.describe()
             );
         }
     }
