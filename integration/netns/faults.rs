@@ -1,0 +1,258 @@
+//! Faults: nothing is lost and nothing panics when the world misbehaves around netbond.
+
+use crate::lab::{self, DnsmasqOpts, Lab, TIMEOUT};
+use crate::{start_bound, wait_nb};
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::thread;
+use std::time::{Duration, Instant};
+
+fn fd_count(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn proc_field(pid: u32, name: &str) -> u64 {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    get(11) + get(12)
+}
+
+#[test]
+fn garbage_and_truncated_lease_files_are_ignored() {
+    let mut lab = Lab::new("garbage");
+    let state = lab.path("state");
+    fs::create_dir_all(&state).unwrap();
+    fs::write(state.join("lease4-c0.json"), b"\x00\xffnot json at all {{{").unwrap();
+    fs::write(
+        state.join("lease6-c0.json"),
+        b"{\"format\":\"netbond-lease-v1\",\"ifn",
+    )
+    .unwrap();
+    fs::write(state.join("duid"), b"zz:zz\n").unwrap();
+    let (mut nb, _a) = start_bound(&mut lab, DnsmasqOpts::default(), &[]);
+    wait_nb(&mut nb, TIMEOUT, "a DHCPv6 address", || {
+        lab.addr6_in(0x100, 0x1ff)
+    });
+    let log = nb.log();
+    assert!(
+        log.contains("lease4-c0.json"),
+        "the bad v4 lease file was not named:\n{log}"
+    );
+    assert!(
+        log.contains("lease6-c0.json"),
+        "the bad v6 lease file was not named:\n{log}"
+    );
+    nb.assert_alive();
+    // The good lease replaced the garbage.
+    let saved = fs::read_to_string(state.join("lease4-c0.json")).unwrap();
+    assert!(saved.contains("netbond-lease-v1"), "{saved}");
+}
+
+#[test]
+fn read_only_state_dir_warns_and_keeps_running() {
+    let mut lab = Lab::new("rostate");
+    let (mut nb, a) = start_bound(&mut lab, DnsmasqOpts::default(), &["--no-dhcp6"]);
+    let state = lab.path("state");
+    // netbond runs without CAP_DAC_OVERRIDE after setup, so mode bits bind it too.
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o500)).unwrap();
+    let o = std::process::Command::new(lab::netbond_bin())
+        .args(["renew", "--run-dir"])
+        .arg(lab.path("run"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let warned = lab::wait_until(TIMEOUT, || nb.log().contains("could not save the lease"));
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(
+        warned,
+        "no warning about the read-only state dir:\n{}",
+        nb.log()
+    );
+    nb.assert_alive();
+    assert_eq!(
+        lab.addr4_in(50, 150).map(|x| x.addr),
+        Some(a),
+        "address lost"
+    );
+}
+
+#[test]
+fn interface_renamed_and_back() {
+    let mut lab = Lab::new("rename");
+    let (mut nb, a) = start_bound(&mut lab, DnsmasqOpts::default(), &["--no-dhcp6"]);
+    lab.ip(&lab.cns.clone(), &["link", "set", "c0", "down"]);
+    lab.ip(&lab.cns.clone(), &["link", "set", "c0", "name", "c9"]);
+    assert!(
+        lab::wait_until(TIMEOUT, || nb.log().contains("renamed")),
+        "rename not noticed:\n{}",
+        nb.log()
+    );
+    nb.assert_alive();
+    lab.ip(&lab.cns.clone(), &["link", "set", "c9", "name", "c0"]);
+    lab.ip(&lab.cns.clone(), &["link", "set", "c0", "up"]);
+    let back = wait_nb(&mut nb, TIMEOUT, "an address after the rename back", || {
+        lab.addr4_in(50, 150)
+    });
+    assert_eq!(back.addr, a, "same address after the interface came back");
+}
+
+#[test]
+fn kill_9_at_random_points_then_restart_reuses_the_lease() {
+    let mut lab = Lab::new("kill9");
+    lab.start_dnsmasq(DnsmasqOpts::default());
+    let mut first = None;
+    for (i, delay_ms) in [5u64, 30, 80, 200, 700].into_iter().enumerate() {
+        let mut nb = lab.start_netbond(&["--no-dhcp6"]);
+        thread::sleep(Duration::from_millis(delay_ms));
+        nb.kill(libc::SIGKILL);
+        assert!(
+            nb.wait_exit(Duration::from_secs(5)).is_some(),
+            "run {i}: not killed"
+        );
+    }
+    let mut nb = lab.start_netbond(&["--no-dhcp6"]);
+    let a = wait_nb(&mut nb, TIMEOUT, "a lease after the kills", || {
+        lab.addr4_in(50, 150)
+    });
+    first.get_or_insert(a.addr);
+    thread::sleep(Duration::from_millis(300));
+    let v4: Vec<_> = lab.addrs4();
+    assert_eq!(v4.len(), 1, "duplicate addresses on c0: {v4:?}");
+    // dnsmasq handed out one address for our one identity.
+    let leases = lab.leases();
+    assert_eq!(
+        leases.v4.len(),
+        1,
+        "more than one v4 lease at the server: {:?}",
+        leases.v4
+    );
+}
+
+#[test]
+fn thousands_of_link_flaps_leak_nothing() {
+    let mut lab = Lab::new("flaps");
+    let (mut nb, a) = start_bound(&mut lab, DnsmasqOpts::default(), &["--no-dhcp6"]);
+    let batch = lab.path("flaps.batch");
+    let mut script = String::new();
+    for _ in 0..1000 {
+        script.push_str("link set c0 down\nlink set c0 up\n");
+    }
+    fs::write(&batch, script).unwrap();
+    // Two rounds let the allocator and the netlink buffers reach their working size
+    // (a burst of 2000 events is queued at once); growth over three more rounds
+    // would be a leak.
+    let flap = |lab: &Lab, nb: &mut crate::lab::Netbond| {
+        lab.ip(&lab.cns.clone(), &["-batch", batch.to_str().unwrap()]);
+        wait_nb(nb, TIMEOUT, "an address after the flaps", || {
+            lab.addr4_in(50, 150)
+        });
+    };
+    flap(&lab, &mut nb);
+    flap(&lab, &mut nb);
+    thread::sleep(Duration::from_millis(500));
+    let fds0 = fd_count(nb.pid);
+    let rss0 = proc_field(nb.pid, "VmRSS:");
+    flap(&lab, &mut nb);
+    flap(&lab, &mut nb);
+    lab.ip(&lab.cns.clone(), &["-batch", batch.to_str().unwrap()]);
+    let back = wait_nb(&mut nb, TIMEOUT, "an address after the flaps", || {
+        lab.addr4_in(50, 150)
+    });
+    assert_eq!(back.addr, a);
+    thread::sleep(Duration::from_millis(500));
+    nb.assert_alive();
+    let fds1 = fd_count(nb.pid);
+    let rss1 = proc_field(nb.pid, "VmRSS:");
+    eprintln!("fds {fds0} -> {fds1}, VmRSS {rss0} kB -> {rss1} kB");
+    assert!(
+        fds1 <= fds0 + 2,
+        "file descriptors grew from {fds0} to {fds1}"
+    );
+    assert!(rss1 <= rss0 + 2560, "RSS grew from {rss0} kB to {rss1} kB");
+}
+
+#[test]
+fn a_flood_of_bogus_packets_does_not_stop_a_valid_exchange() {
+    let mut lab = Lab::new("flood");
+    lab.start_dnsmasq(DnsmasqOpts::default());
+    // 10,000 bogus DHCP-looking replies per second to 255.255.255.255:68 from the
+    // server side, for the whole test.
+    let sns = lab.sns.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let flooder = thread::spawn(move || {
+        let ns = fs::File::open(format!("/run/netns/{sns}")).unwrap();
+        // SAFETY: setns only changes this thread's network namespace.
+        assert_eq!(
+            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.set_broadcast(true).unwrap();
+        let mut pkt = vec![0u8; 300];
+        pkt[0] = 2;
+        pkt[1] = 1;
+        pkt[2] = 6;
+        pkt[236..240].copy_from_slice(&[99, 130, 83, 99]);
+        pkt[240..243].copy_from_slice(&[53, 1, 5]);
+        let mut sent = 0u64;
+        let start = Instant::now();
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed)
+            && start.elapsed() < Duration::from_secs(30)
+        {
+            for _ in 0..100 {
+                pkt[4..8].copy_from_slice(&(sent as u32).to_be_bytes());
+                let _ = sock.send_to(&pkt, "255.255.255.255:68");
+                sent += 1;
+            }
+            // ~10,000 per second.
+            let due = start + Duration::from_micros(sent * 100);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                thread::sleep(wait);
+            }
+        }
+        sent
+    });
+    thread::sleep(Duration::from_millis(500));
+    let mut nb = lab.start_netbond(&["--no-dhcp6"]);
+    let t0 = Instant::now();
+    let cpu0 = cpu_ticks(nb.pid);
+    let a = wait_nb(&mut nb, TIMEOUT, "a lease during the flood", || {
+        lab.addr4_in(50, 150)
+    });
+    eprintln!("leased {} after {:?} under the flood", a.addr, t0.elapsed());
+    thread::sleep(Duration::from_secs(2));
+    let wall = t0.elapsed().as_secs_f64();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let cpu = (cpu_ticks(nb.pid) - cpu0) as f64 / hz;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = flooder.join().unwrap();
+    eprintln!("flood: {sent} packets; netbond used {cpu:.2} s CPU in {wall:.2} s");
+    assert!(sent > 10_000, "the flood did not run ({sent} packets)");
+    assert!(
+        cpu < wall * 0.9,
+        "netbond used {cpu:.2} s of CPU in {wall:.2} s"
+    );
+    nb.assert_alive();
+    assert!(
+        proc_field(nb.pid, "VmRSS:") < 16 * 1024,
+        "memory grew under the flood"
+    );
+}
