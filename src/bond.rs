@@ -289,10 +289,14 @@ impl BondManager {
         if self.primary_set == Some(port) {
             return;
         }
-        let msg = LinkBond::new(&self.cfg.name)
-            .index(bond)
-            .primary(port)
-            .build();
+        // By index only: a message that also names the bond reads as a rename, which
+        // the kernel refuses for an up interface (EBUSY) after applying the option.
+        let msg = rtnetlink::LinkMessageBuilder::<LinkBond>::new_with_info_kind(
+            rtnetlink::packet_route::link::InfoKind::Bond,
+        )
+        .index(bond)
+        .primary(port)
+        .build();
         match self.handle.link().change(msg).execute().await {
             Ok(()) => {
                 info!(
@@ -344,7 +348,9 @@ impl BondManager {
                     if self.ports.insert(info.index, info.name.clone()).is_none() {
                         info!("{}: {} joined", self.cfg.name, info.name);
                     }
-                } else if self.ports.remove(&info.index).is_some() {
+                } else if !info.is_port && self.ports.remove(&info.index).is_some() {
+                    // While a port is being enslaved the kernel sends events with the
+                    // port flag but no controller yet: only both missing means it left.
                     info!("{}: {} left the bond", self.cfg.name, info.name);
                 } else {
                     self.consider(info).await;
@@ -450,6 +456,7 @@ mod tests {
             carrier: true,
             mtu: 1500,
             controller: None,
+            is_port: false,
             kind: None,
             bond: None,
             bond_port: None,

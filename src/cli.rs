@@ -94,6 +94,37 @@ enum Command {
         #[command(flatten)]
         at: DaemonAt,
     },
+    /// Convert a classic dhclient/dhcp6c/bonding setup into a netbond.toml, keeping the
+    /// exact DUID so the DHCP servers' fixed addresses still match.
+    Import {
+        /// dhclient.conf [default: /etc/dhclient.conf, else /etc/dhcp/dhclient.conf].
+        #[arg(long, value_name = "PATH")]
+        dhclient_conf: Option<PathBuf>,
+        /// WIDE dhcp6c.conf [default: /etc/wide-dhcpv6/dhcp6c.conf].
+        #[arg(long, value_name = "PATH")]
+        dhcp6c_conf: Option<PathBuf>,
+        /// dhcp6c's DUID file [default: /var/lib/dhcpv6/dhcp6c_duid].
+        #[arg(long, value_name = "PATH")]
+        dhcp6c_duid: Option<PathBuf>,
+        /// The bond primary: PRI=ifname [default: /etc/primary.conf].
+        #[arg(long, value_name = "PATH")]
+        primary: Option<PathBuf>,
+        /// The classic master unit [default: /etc/systemd/system/master@.service].
+        #[arg(long, value_name = "PATH")]
+        master_unit: Option<PathBuf>,
+        /// Bonding module options [default: /etc/modprobe.d/bonding.conf].
+        #[arg(long, value_name = "PATH")]
+        bonding_conf: Option<PathBuf>,
+        /// wpa_supplicant.conf [default: /etc/wpa_supplicant/wpa_supplicant.conf].
+        #[arg(long, value_name = "PATH")]
+        wpa_conf: Option<PathBuf>,
+        /// Where to write the configuration; "-" is standard output.
+        #[arg(long, short, value_name = "PATH", default_value = "-")]
+        output: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check a configuration file and report the first error with its position.
     CheckConfig {
         /// The file [default: /etc/netbond/netbond.toml].
@@ -273,6 +304,33 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Demo => crate::demo::main(),
+        Command::Import {
+            dhclient_conf,
+            dhcp6c_conf,
+            dhcp6c_duid,
+            primary,
+            master_unit,
+            bonding_conf,
+            wpa_conf,
+            output,
+            force,
+        } => {
+            let mut src = crate::import::ImportSources::defaults();
+            for (slot, given) in [
+                (&mut src.dhclient_conf, dhclient_conf),
+                (&mut src.dhcp6c_conf, dhcp6c_conf),
+                (&mut src.dhcp6c_duid, dhcp6c_duid),
+                (&mut src.primary_conf, primary),
+                (&mut src.master_unit, master_unit),
+                (&mut src.bonding_conf, bonding_conf),
+                (&mut src.wpa_conf, wpa_conf),
+            ] {
+                if given.is_some() {
+                    *slot = given;
+                }
+            }
+            crate::import::cli(&src, &output, force)
+        }
         Command::Status { json, at } => client(&at, Request::Status, json),
         Command::Renew { family, at } => client(
             &at,

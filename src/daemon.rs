@@ -19,7 +19,7 @@ use crate::shared::{Dns4, Dns6, Shared};
 use crate::store::Store;
 use crate::v4::V4Driver;
 use crate::v6::V6Driver;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -293,16 +293,28 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             Wake::Link(None) => {
                 return Err("the netlink link event stream ended; restart netbond".into());
             }
-            Wake::Link(Some(ev)) => {
-                if let Some(b) = bond.as_mut() {
-                    if b.on_link(&ev).await {
-                        // Deleted from outside: build it again, as a unit restart would.
-                        if let Err(e) = b.recreate().await {
-                            error!("{e}");
-                        }
+            Wake::Link(Some(first)) => {
+                // Take every event already queued and coalesce: a burst (a flapping
+                // cable, a bond enslaving ports) costs one pass, and the backlog (and
+                // the memory it holds) cannot build up behind slow per-event work.
+                let mut batch = vec![first];
+                while batch.len() < 4096 {
+                    match link_stream.next().now_or_never() {
+                        Some(Some(ev)) => batch.push(ev),
+                        _ => break,
                     }
                 }
-                on_link(&mut sh, &mut v4, &mut v6, &mut carrier, ev).await
+                for ev in coalesce(batch) {
+                    if let Some(b) = bond.as_mut() {
+                        if b.on_link(&ev).await {
+                            // Deleted from outside: build it again, as a restart would.
+                            if let Err(e) = b.recreate().await {
+                                error!("{e}");
+                            }
+                        }
+                    }
+                    on_link(&mut sh, &mut v4, &mut v6, &mut carrier, ev).await
+                }
             }
             Wake::Addr(None) => {
                 return Err("the netlink address event stream ended; restart netbond".into());
@@ -415,6 +427,34 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             }
         }
     }
+}
+
+/// Coalesce a burst of link events. The kernel sends an interface's full state each
+/// time, so a run of `New` events for the same interface collapses to its last one,
+/// except that a carrier change inside the run is kept as one down/up (or up/down)
+/// pair: the engines must still see that the link flapped. Deletions and events of
+/// other interfaces keep their order.
+fn coalesce(batch: Vec<LinkEvent>) -> Vec<LinkEvent> {
+    let mut out: Vec<LinkEvent> = Vec::with_capacity(batch.len().min(64));
+    for ev in batch {
+        if let LinkEvent::New(info) = &ev {
+            let same = |e: &LinkEvent| matches!(e, LinkEvent::New(p) if p.index == info.index);
+            let carrier = |e: &LinkEvent| matches!(e, LinkEvent::New(p) if p.carrier);
+            if let Some(prev) = out.last() {
+                if same(prev) && carrier(prev) == info.carrier {
+                    out.pop();
+                } else if same(prev) && out.len() >= 2 && same(&out[out.len() - 2]) {
+                    // [x, prev, ev] with x.carrier == ev.carrier: x is superseded.
+                    let n = out.len();
+                    if carrier(&out[n - 2]) == info.carrier {
+                        out.remove(n - 2);
+                    }
+                }
+            }
+        }
+        out.push(ev);
+    }
+    out
 }
 
 /// The interface exists (at start or after re-creation): open sockets on its index.
@@ -705,5 +745,60 @@ fn reload(sh: &mut Shared, path: Option<&std::path::Path>, overrides: &Overrides
             path.display(),
             restart.join(", ")
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(index: u32, carrier: bool) -> LinkEvent {
+        LinkEvent::New(LinkInfo {
+            index,
+            name: format!("if{index}"),
+            mac: None,
+            up: true,
+            carrier,
+            mtu: 1500,
+            controller: None,
+            is_port: false,
+            kind: None,
+            bond: None,
+            bond_port: None,
+        })
+    }
+
+    fn carriers(v: &[LinkEvent]) -> Vec<(u32, bool)> {
+        v.iter()
+            .map(|e| match e {
+                LinkEvent::New(i) => (i.index, i.carrier),
+                LinkEvent::Deleted { index, .. } => (*index, false),
+                LinkEvent::Overrun => (0, false),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_of_flaps_becomes_one_flap() {
+        let mut burst = Vec::new();
+        for _ in 0..1000 {
+            burst.push(new(2, false));
+            burst.push(new(2, true));
+        }
+        assert_eq!(carriers(&coalesce(burst)), vec![(2, false), (2, true)]);
+        // Same state repeated: one event.
+        let same = vec![new(2, true), new(2, true), new(2, true)];
+        assert_eq!(carriers(&coalesce(same)), vec![(2, true)]);
+        // Other interfaces and deletions keep their place.
+        let mixed = vec![
+            new(2, true),
+            new(3, true),
+            new(2, false),
+            LinkEvent::Deleted {
+                index: 3,
+                name: "if3".into(),
+            },
+        ];
+        assert_eq!(coalesce(mixed).len(), 4);
     }
 }

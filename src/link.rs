@@ -38,6 +38,9 @@ pub struct LinkInfo {
     pub mtu: u32,
     /// Index of the controller (bond/bridge master) this interface is enslaved to.
     pub controller: Option<u32>,
+    /// IFF_SLAVE: the interface is a port of some controller (set before
+    /// `controller` is reported during enslavement).
+    pub is_port: bool,
     /// The link kind (`IFLA_INFO_KIND`: "bond", "veth", ...), when the kernel says.
     pub kind: Option<String>,
     /// Bond settings and state, when this interface is a bond.
@@ -283,6 +286,7 @@ pub fn parse_link(msg: &LinkMessage) -> Option<LinkInfo> {
         carrier: flags.contains(LinkFlags::LowerUp),
         mtu: 0,
         controller: None,
+        is_port: flags.contains(LinkFlags::Port),
         kind: None,
         bond: None,
         bond_port: None,

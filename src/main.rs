@@ -11,6 +11,7 @@ mod daemon;
 mod demo;
 mod hwaddr;
 mod identity;
+mod import;
 mod link;
 mod logging;
 mod notify;

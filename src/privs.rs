@@ -15,7 +15,6 @@ use std::io;
 const CAP_NET_BIND_SERVICE: u32 = 10;
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_NET_RAW: u32 = 13;
-const CAP_SETPCAP: u32 = 8;
 /// The capabilities netbond keeps.
 pub const KEPT: [u32; 3] = [CAP_NET_ADMIN, CAP_NET_RAW, CAP_NET_BIND_SERVICE];
 
@@ -100,6 +99,12 @@ pub fn drop_privileges(user: Option<&str>) -> Result<(), String> {
         if KEPT.contains(&cap) {
             continue;
         }
+        // Already outside the bounding set (systemd's CapabilityBoundingSet=): nothing
+        // to drop, and dropping it again would need CAP_SETPCAP, which we may lack.
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) } == 0 {
+            continue;
+        }
         // SAFETY: prctl with integer arguments.
         let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
         if rc != 0 {
@@ -111,7 +116,6 @@ pub fn drop_privileges(user: Option<&str>) -> Result<(), String> {
             }
         }
     }
-    let _ = CAP_SETPCAP;
     if let Some(name) = user {
         let (uid, gid) = user_ids(name).ok_or_else(|| {
             format!("[daemon] user {name:?} does not exist; create it or remove the setting")

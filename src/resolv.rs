@@ -216,7 +216,39 @@ pub fn render(state: &DnsState) -> String {
 /// the new one, never a partial one, even across a crash (temp file in the same
 /// directory, fsync, rename, fsync of the directory).
 pub fn write_atomic(path: &Path, content: &str) -> io::Result<()> {
-    crate::store::write_file_atomic(path, content.as_bytes(), 0o644)
+    match crate::store::write_file_atomic(path, content.as_bytes(), 0o644) {
+        Ok(()) => Ok(()),
+        // The directory is read-only but the file itself may be writable (systemd's
+        // ProtectSystem=strict with ReadWritePaths=/etc/resolv.conf bind-mounts just the
+        // file; a rename over a mount point is EBUSY): rewrite it in place instead.
+        Err(e)
+            if path.exists()
+                && matches!(
+                    e.kind(),
+                    io::ErrorKind::ReadOnlyFilesystem
+                        | io::ErrorKind::ResourceBusy
+                        | io::ErrorKind::PermissionDenied
+                ) =>
+        {
+            write_in_place(path, content).map_err(|e2| {
+                io::Error::new(
+                    e2.kind(),
+                    format!("{e}; rewriting it in place failed too: {e2}"),
+                )
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn write_in_place(path: &Path, content: &str) -> io::Result<()> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()
 }
 
 /// What was at the path before netbond first wrote it.

@@ -123,9 +123,10 @@ pub fn netbond_cmd(ns: &str, iface: &str, dir: &Path, extra: &[&str]) -> Command
         .arg(dir.join("state"))
         .arg("--run-dir")
         .arg(dir.join("run"))
-        .arg("--resolv-conf")
-        .arg(dir.join("resolv.conf"))
         .args(["--log-level", "debug"]);
+    if !extra.iter().any(|a| *a == "--resolv-conf") {
+        cmd.arg("--resolv-conf").arg(dir.join("resolv.conf"));
+    }
     if !own_config {
         let conf = dir.join("netbond.toml");
         if !conf.exists() {

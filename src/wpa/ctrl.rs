@@ -62,14 +62,45 @@ pub(crate) fn check_ifname(ifname: &str) -> io::Result<()> {
 pub struct WpaCtrl {
     ifname: String,
     server: PathBuf,
-    cmd: UnixDatagram,
+    run_dir: PathBuf,
+    /// The command socket; the lock serialises requests so replies cannot be mixed up.
+    cmd: Mutex<CmdSocket>,
     ev: UnixDatagram,
-    cmd_path: PathBuf,
     ev_path: PathBuf,
-    /// Serialises requests (and holds the reply buffer) so replies cannot be mixed up.
-    cmd_buf: Mutex<Vec<u8>>,
     /// Serialises reads of the event socket.
     ev_buf: Mutex<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct CmdSocket {
+    sock: UnixDatagram,
+    path: PathBuf,
+    buf: Vec<u8>,
+    /// A request was sent and its reply not read (it timed out or was cancelled). The
+    /// protocol has no request ids, so a late reply could be taken for the next one's:
+    /// the next request first moves to a fresh socket, and the late reply goes nowhere.
+    tainted: bool,
+}
+
+/// A new unique client socket path: `<run_dir>/wpa-<ifname>-<pid>-<n>-<kind>`.
+fn client_path(run_dir: &Path, ifname: &str, kind: &str) -> io::Result<PathBuf> {
+    let n = SOCKET_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let p = run_dir.join(format!("wpa-{ifname}-{}-{n}-{kind}", std::process::id()));
+    check_sun_path(&p)?;
+    Ok(p)
+}
+
+fn check_sun_path(p: &Path) -> io::Result<()> {
+    if p.as_os_str().len() > MAX_SUN_PATH {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is too long for a UNIX socket name ({MAX_SUN_PATH} bytes at most)",
+                p.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Bind a datagram socket at `path` (removing a stale file first), mode 0600, connected
@@ -132,21 +163,9 @@ impl WpaCtrl {
             .mode(0o700)
             .create(run_dir)
             .map_err(|e| ctx(e, format!("cannot create {}", run_dir.display())))?;
-        let n = SOCKET_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let base = format!("wpa-{ifname}-{}-{n}", std::process::id());
-        let cmd_path = run_dir.join(format!("{base}-cmd"));
-        let ev_path = run_dir.join(format!("{base}-ev"));
-        for p in [&cmd_path, &ev_path, &server] {
-            if p.as_os_str().len() > MAX_SUN_PATH {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "{} is too long for a UNIX socket name ({MAX_SUN_PATH} bytes at most)",
-                        p.display()
-                    ),
-                ));
-            }
-        }
+        check_sun_path(&server)?;
+        let cmd_path = client_path(run_dir, ifname, "cmd")?;
+        let ev_path = client_path(run_dir, ifname, "ev")?;
         let cmd = bind_connected(&cmd_path, &server, ifname)?;
         let ev = match bind_connected(&ev_path, &server, ifname) {
             Ok(s) => s,
@@ -159,11 +178,15 @@ impl WpaCtrl {
         Ok(WpaCtrl {
             ifname: ifname.to_string(),
             server,
-            cmd,
+            run_dir: run_dir.to_path_buf(),
+            cmd: Mutex::new(CmdSocket {
+                sock: cmd,
+                path: cmd_path,
+                buf: vec![0; MAX_REPLY],
+                tainted: false,
+            }),
             ev,
-            cmd_path,
             ev_path,
-            cmd_buf: Mutex::new(vec![0; MAX_REPLY]),
             ev_buf: Mutex::new(vec![0; MAX_EVENT_LEN + 1]),
         })
     }
@@ -234,8 +257,25 @@ impl WpaCtrl {
 
     /// Send one command and return the reply text (as sent, usually ending in `\n`).
     pub async fn request(&self, cmd: &str, timeout: Duration) -> io::Result<String> {
-        let mut buf = self.cmd_buf.lock().await;
-        self.exchange(&self.cmd, &mut buf, cmd, timeout).await
+        let mut guard = self.cmd.lock().await;
+        let c = &mut *guard;
+        if c.tainted {
+            let path = client_path(&self.run_dir, &self.ifname, "cmd")?;
+            let sock = bind_connected(&path, &self.server, &self.ifname)?;
+            let _ = std::fs::remove_file(&c.path);
+            debug!(
+                "{}: new command socket {} after an unanswered request",
+                self.ifname,
+                path.display()
+            );
+            c.sock = sock;
+            c.path = path;
+            c.tainted = false;
+        }
+        c.tainted = true; // until the reply is in (stays set if this future is dropped)
+        let r = self.exchange(&c.sock, &mut c.buf, cmd, timeout).await;
+        c.tainted = matches!(&r, Err(e) if e.kind() == io::ErrorKind::TimedOut);
+        r
     }
 
     /// Send a command whose answer must be `OK`.
@@ -340,7 +380,7 @@ impl Drop for WpaCtrl {
         // Best effort DETACH without waiting for the reply; the supplicant also forgets a
         // monitor whose socket file has gone.
         let _ = self.ev.try_send(b"DETACH");
-        let _ = std::fs::remove_file(&self.cmd_path);
+        let _ = std::fs::remove_file(&self.cmd.get_mut().path);
         let _ = std::fs::remove_file(&self.ev_path);
     }
 }
@@ -391,6 +431,8 @@ pub struct WpaMonitor {
     keepalive: Option<Duration>,
     next_ping: Instant,
     failures: u32,
+    /// A failed `request` dropped the connection: report it from the next `next`.
+    pending_down: Option<String>,
 }
 
 impl WpaMonitor {
@@ -409,6 +451,7 @@ impl WpaMonitor {
             keepalive: Some(Duration::from_secs(10)),
             next_ping: now,
             failures: 0,
+            pending_down: None,
         }
     }
 
@@ -441,16 +484,18 @@ impl WpaMonitor {
         self.ctrl.is_some()
     }
 
-    /// Drop the connection and try again after `after`, with the backoff reset.
+    /// Drop the connection and try again after `after`, with the backoff reset. Nothing
+    /// is reported for this (the caller knows).
     pub fn reset(&mut self, after: Duration) {
+        self.pending_down = None;
         self.ctrl = None;
         self.delay = self.min_delay;
         self.failures = 0;
         self.next_try = Instant::now() + after;
     }
 
-    /// Send a request on the current connection. A failure drops the connection (the
-    /// next `next` call reconnects).
+    /// Send a request on the current connection. A failure drops the connection: the
+    /// next `next` call reports `Down` first, then reconnects.
     pub async fn request(&mut self, cmd: &str, timeout: Duration) -> io::Result<String> {
         let Some(ctrl) = &self.ctrl else {
             return Err(io::Error::new(
@@ -463,6 +508,7 @@ impl WpaMonitor {
             Err(e) => {
                 debug!("{}: dropping the control connection: {e}", self.ifname);
                 self.reset(Duration::ZERO);
+                self.pending_down = Some(e.to_string());
                 Err(e)
             }
         }
@@ -478,6 +524,9 @@ impl WpaMonitor {
     /// Wait for the next thing to report. Loops (sleeping between attempts) while the
     /// supplicant cannot be reached; use inside `select!`.
     pub async fn next(&mut self) -> MonitorEvent {
+        if let Some(why) = self.pending_down.take() {
+            return MonitorEvent::Down(why);
+        }
         loop {
             let Some(ctrl) = &self.ctrl else {
                 tokio::time::sleep_until(self.next_try).await;
@@ -582,7 +631,8 @@ mod tests {
             std::fs::create_dir_all(&ctrl_dir).unwrap();
             let server = UnixDatagram::bind(ctrl_dir.join("wlan0")).unwrap();
             let ctrl = WpaCtrl::connect(&ctrl_dir, "wlan0", &run_dir).unwrap();
-            let mode = std::fs::metadata(&ctrl.cmd_path).unwrap().permissions().mode();
+            let cmd_path = ctrl.cmd.lock().await.path.clone();
+            let mode = std::fs::metadata(&cmd_path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
             let srv = tokio::spawn(async move {
                 let mut buf = [0u8; 256];
@@ -602,15 +652,24 @@ mod tests {
                     .send_to(b"wpa_state=COMPLETED\nssid=x\n", &from)
                     .await
                     .unwrap();
-                // SCAN: never answered (timeout), and the late answer must not be taken
-                // as the reply to the next request.
+                // SCAN: not answered in time. Its late answer is sent when the next
+                // request arrives, as a supplicant woken from SIGSTOP does: it must not
+                // be taken for that request's reply.
                 let (n, _) = server.recv_from(&mut buf).await.unwrap();
                 assert_eq!(&buf[..n], b"SCAN");
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                server.send_to(b"FAIL-BUSY\n", &from).await.unwrap();
-                let (n, _) = server.recv_from(&mut buf).await.unwrap();
+                let (n, from2) = server.recv_from(&mut buf).await.unwrap();
                 assert_eq!(&buf[..n], b"PING");
-                server.send_to(b"PONG\n", &from).await.unwrap();
+                let from2 = from2.as_pathname().unwrap().to_path_buf();
+                assert_ne!(from, from2, "a fresh command socket after the timeout");
+                assert!(!from.exists(), "the old command socket file is gone");
+                let _ = server.send_to(b"FAIL-BUSY\n", &from).await;
+                server.send_to(b"PONG\n", &from2).await.unwrap();
+                let (n, _) = server.recv_from(&mut buf).await.unwrap();
+                assert_eq!(&buf[..n], b"STATUS");
+                server
+                    .send_to(b"wpa_state=SCANNING\n", &from2)
+                    .await
+                    .unwrap();
             });
             ctrl.ping().await.unwrap();
             let st = ctrl.status().await.unwrap();
@@ -624,17 +683,22 @@ mod tests {
                 e.to_string(),
                 "wpa_supplicant on wlan0 did not answer SCAN within 200 ms"
             );
-            tokio::time::sleep(Duration::from_millis(200)).await;
             ctrl.ping().await.unwrap();
+            assert_eq!(ctrl.status().await.unwrap()["wpa_state"], "SCANNING");
             srv.await.unwrap();
-            let (c, e) = (ctrl.cmd_path.clone(), ctrl.ev_path.clone());
+            let c = ctrl.cmd.lock().await.path.clone();
+            let e = ctrl.ev_path.clone();
+            assert_eq!(std::fs::read_dir(&run_dir).unwrap().count(), 2);
             assert!(c.exists() && e.exists());
             drop(ctrl);
             assert!(!c.exists() && !e.exists());
             // Nobody listening: a clear error.
             std::fs::remove_file(ctrl_dir.join("wlan0")).unwrap();
             let err = WpaCtrl::connect(&ctrl_dir, "wlan0", &run_dir).unwrap_err();
-            assert!(err.to_string().contains("no wpa_supplicant control socket"), "{err}");
+            assert!(
+                err.to_string().contains("no wpa_supplicant control socket"),
+                "{err}"
+            );
             assert_eq!(std::fs::read_dir(&run_dir).unwrap().count(), 0);
             let _ = std::fs::remove_dir_all(&dir);
         });

@@ -455,7 +455,13 @@ mod tests {
         );
         // Quote left open: still parsed, no panic.
         let e = parse_event(b"<3>CTRL-EVENT-SSID-TEMP-DISABLED id=1 ssid=\"abc reason=X");
-        assert!(matches!(e, WpaEvent::SsidTempDisabled { network_id: Some(1), .. }));
+        assert!(matches!(
+            e,
+            WpaEvent::SsidTempDisabled {
+                network_id: Some(1),
+                ..
+            }
+        ));
         let e = parse_event(b"<3>CTRL-EVENT-EAP-FAILURE EAP authentication failed");
         assert_eq!(
             e,
@@ -466,14 +472,26 @@ mod tests {
         );
         let e = parse_event(b"<3>WPA: 4-Way Handshake failed - pre-shared key may be incorrect");
         assert!(matches!(e, WpaEvent::AuthFailed { .. }));
-        assert_eq!(parse_event(b"<3>WPA: Key negotiation completed"), WpaEvent::Other("WPA: Key negotiation completed".into()));
+        assert_eq!(
+            parse_event(b"<3>WPA: Key negotiation completed"),
+            WpaEvent::Other("WPA: Key negotiation completed".into())
+        );
     }
 
     #[test]
     fn simple_events() {
-        assert_eq!(parse_event(b"<2>CTRL-EVENT-TERMINATING "), WpaEvent::Terminating);
-        assert_eq!(parse_event(b"<2>CTRL-EVENT-TERMINATING"), WpaEvent::Terminating);
-        assert_eq!(parse_event(b"<2>CTRL-EVENT-SCAN-RESULTS "), WpaEvent::ScanResults);
+        assert_eq!(
+            parse_event(b"<2>CTRL-EVENT-TERMINATING "),
+            WpaEvent::Terminating
+        );
+        assert_eq!(
+            parse_event(b"<2>CTRL-EVENT-TERMINATING"),
+            WpaEvent::Terminating
+        );
+        assert_eq!(
+            parse_event(b"<2>CTRL-EVENT-SCAN-RESULTS "),
+            WpaEvent::ScanResults
+        );
         assert_eq!(
             parse_event(b"<3>CTRL-EVENT-SCAN-STARTED "),
             WpaEvent::Other("CTRL-EVENT-SCAN-STARTED".into())
@@ -481,7 +499,10 @@ mod tests {
         assert_eq!(parse_event(b""), WpaEvent::Other(String::new()));
         assert_eq!(parse_event(b"<"), WpaEvent::Other("<".into()));
         assert_eq!(parse_event(b"<999>x"), WpaEvent::Other("x".into()));
-        assert_eq!(parse_event(b"<99999999>x"), WpaEvent::Other("<99999999>x".into()));
+        assert_eq!(
+            parse_event(b"<99999999>x"),
+            WpaEvent::Other("<99999999>x".into())
+        );
         assert_eq!(
             parse_event(b"<3>evil\nCTRL-EVENT-CONNECTED\x1b[2J"),
             WpaEvent::Other("evil\\nCTRL-EVENT-CONNECTED\\u{1b}[2J".into())
@@ -529,7 +550,9 @@ mod tests {
         }
         // Random byte mutations, insertions of quotes, '=', '<', '>', spaces, non-UTF-8.
         let mut rng = Lcg(0x5eed);
-        let specials = [b'"', b'=', b'<', b'>', b' ', b'[', b']', b'\\', 0xff, 0xc3, 0, b'\n'];
+        let specials = [
+            b'"', b'=', b'<', b'>', b' ', b'[', b']', b'\\', 0xff, 0xc3, 0, b'\n',
+        ];
         for _ in 0..20_000 {
             let mut v = SAMPLES[(rng.next() as usize) % SAMPLES.len()].to_vec();
             for _ in 0..(rng.next() % 6) {
@@ -623,7 +646,10 @@ mod tests {
             config_ctrl_dir("# c\nctrl_interface=DIR=/run/x GROUP=wheel\n"),
             Some("/run/x".into())
         );
-        assert_eq!(config_ctrl_dir("ctrl_interface=\"/run/q\"\n"), Some("/run/q".into()));
+        assert_eq!(
+            config_ctrl_dir("ctrl_interface=\"/run/q\"\n"),
+            Some("/run/q".into())
+        );
         assert_eq!(config_ctrl_dir("#ctrl_interface=/run/x\nap_scan=1\n"), None);
         assert_eq!(config_ctrl_dir("ctrl_interface=udp\n"), None);
         assert_eq!(

@@ -22,7 +22,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, Interest};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
@@ -181,7 +181,10 @@ impl WpaHandle {
     fn gone(&self) -> io::Error {
         io::Error::new(
             io::ErrorKind::BrokenPipe,
-            format!("the wpa_supplicant supervisor for {} has ended", self.ifname),
+            format!(
+                "the wpa_supplicant supervisor for {} has ended",
+                self.ifname
+            ),
         )
     }
 
@@ -250,7 +253,8 @@ impl WpaHandle {
         self.call(Command::Stop).await
     }
 
-    /// Start again after `stop` (at once, backoff reset).
+    /// Start again after `stop` (at once, backoff reset); nothing if running. An error
+    /// says the child could not be spawned (netbond keeps retrying with backoff).
     pub async fn start(&self) -> io::Result<()> {
         self.call(Command::Start).await
     }
@@ -268,7 +272,13 @@ pub struct WpaSupervisor {
     wanted: bool,
     restart_at: Option<Instant>,
     backoff: Duration,
+    /// When to re-read `STATUS` after an event. Deferred a little so that events that
+    /// come in a burst (DISCONNECTED then TERMINATING) are all read first.
+    status_due: Option<Instant>,
 }
+
+/// Delay of the deferred `STATUS` refresh.
+const STATUS_DEFER: Duration = Duration::from_millis(100);
 
 impl WpaSupervisor {
     /// Start the supervisor task on the current tokio runtime. `run_dir` is netbond's
@@ -295,6 +305,7 @@ impl WpaSupervisor {
             wanted: config.start,
             restart_at: None,
             backoff: RESTART_MIN,
+            status_due: None,
         };
         let handle = WpaHandle {
             ifname: config.ifname,
@@ -313,21 +324,29 @@ impl WpaSupervisor {
 
     async fn run(mut self) {
         if self.wanted {
-            self.begin();
+            // A failure is logged and retried with backoff.
+            let _ = self.begin();
         }
         loop {
-            let monitor_active = self.wanted && (self.supervise().is_none() || self.child.is_some());
+            let monitor_active =
+                self.wanted && (self.supervise().is_none() || self.child.is_some());
+            let status_due = self.status_due.filter(|_| self.monitor.is_up());
             tokio::select! {
+                biased;
                 cmd = self.cmd_rx.recv() => match cmd {
                     Some(cmd) => self.handle(cmd).await,
                     None => break,
                 },
                 status = wait_child(&mut self.child) => self.on_child_exit(status),
+                ev = self.monitor.next(), if monitor_active => self.on_monitor(ev).await,
                 _ = sleep_until_opt(self.restart_at) => {
                     self.restart_at = None;
-                    self.start_child();
+                    let _ = self.start_child(); // logged, retried
                 }
-                ev = self.monitor.next(), if monitor_active => self.on_monitor(ev).await,
+                _ = sleep_until_opt(status_due) => {
+                    self.status_due = None;
+                    self.refresh_status().await;
+                }
             }
         }
         if let Err(e) = self.stop().await {
@@ -336,19 +355,25 @@ impl WpaSupervisor {
         debug!("{}: wpa_supplicant supervisor ended", self.ifname);
     }
 
-    /// Start (Supervise) or begin connecting (Attach).
-    fn begin(&mut self) {
-        self.wanted = true;
+    /// Start (Supervise) or begin connecting (Attach); nothing if already running. An
+    /// error means the child could not be spawned (a retry is scheduled).
+    fn begin(&mut self) -> io::Result<()> {
+        let was_wanted = std::mem::replace(&mut self.wanted, true);
         if self.supervise().is_some() {
-            self.backoff = RESTART_MIN;
-            self.restart_at = None;
             if self.child.is_none() {
-                self.start_child();
+                self.backoff = RESTART_MIN;
+                self.restart_at = None;
+                return self.start_child();
             }
-        } else {
+        } else if !(was_wanted && self.monitor.is_up()) {
             self.monitor.reset(Duration::ZERO);
-            self.set_state(|s| s.supplicant = SupplicantState::Restarting { retry_in: Duration::ZERO });
+            self.set_state(|s| {
+                s.supplicant = SupplicantState::Restarting {
+                    retry_in: Duration::ZERO,
+                }
+            });
         }
+        Ok(())
     }
 
     fn set_state(&self, f: impl FnOnce(&mut WpaState)) {
@@ -368,7 +393,9 @@ impl WpaSupervisor {
             .ctrl_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CTRL_DIR));
-        let dir_str = dir.to_str().filter(|d| !d.contains(['\n', '"']) && d.starts_with('/'));
+        let dir_str = dir
+            .to_str()
+            .filter(|d| !d.contains(['\n', '"']) && d.starts_with('/'));
         let Some(dir_str) = dir_str else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -382,18 +409,19 @@ impl WpaSupervisor {
             self.ifname
         );
         std::fs::create_dir_all(&self.run_dir)?;
-        std::fs::write(&extra, text)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", extra.display())))?;
+        std::fs::write(&extra, text).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot write {}: {e}", extra.display()))
+        })?;
         Ok((dir, Some(extra)))
     }
 
-    fn start_child(&mut self) {
+    fn start_child(&mut self) -> io::Result<()> {
         let Some(sc) = self.supervise().cloned() else {
-            return;
+            return Ok(());
         };
-        let result = self
-            .prepare_ctrl_dir(&sc)
-            .and_then(|(dir, extra)| Child::spawn(&sc, &self.ifname, extra.as_deref()).map(|c| (dir, c)));
+        let result = self.prepare_ctrl_dir(&sc).and_then(|(dir, extra)| {
+            Child::spawn(&sc, &self.ifname, extra.as_deref()).map(|c| (dir, c))
+        });
         match result {
             Ok((dir, child)) => {
                 info!(
@@ -410,6 +438,7 @@ impl WpaSupervisor {
                     s.supplicant = SupplicantState::Running { pid: Some(pid) };
                     s.control_connected = false;
                 });
+                Ok(())
             }
             Err(e) => {
                 let delay = self.next_backoff(Duration::ZERO);
@@ -420,6 +449,7 @@ impl WpaSupervisor {
                     fmt_duration(delay)
                 );
                 self.schedule_restart(delay);
+                Err(e)
             }
         }
     }
@@ -482,7 +512,10 @@ impl WpaSupervisor {
         let completed = wpa_state == "COMPLETED";
         self.set_state(|s| {
             s.connected_bssid = st.get("bssid").filter(|_| completed).cloned();
-            s.ssid = st.get("ssid").filter(|_| completed).cloned();
+            s.ssid = st
+                .get("ssid")
+                .filter(|v| completed && !v.is_empty())
+                .cloned();
             s.wpa_state = wpa_state;
         });
     }
@@ -515,7 +548,11 @@ impl WpaSupervisor {
                     }
                     WpaEvent::Disconnected { .. } => {
                         info!("{ifname}: wpa_supplicant: {}", ev.summary());
-                        self.refresh_status().await;
+                        self.set_state(|s| {
+                            s.connected_bssid = None;
+                            s.ssid = None;
+                        });
+                        self.status_due = Some(Instant::now() + STATUS_DEFER);
                     }
                     WpaEvent::Terminating => {
                         info!("{ifname}: wpa_supplicant is terminating");
@@ -523,7 +560,7 @@ impl WpaSupervisor {
                     }
                     WpaEvent::AuthFailed { .. } | WpaEvent::SsidTempDisabled { .. } => {
                         info!("{ifname}: wpa_supplicant: {}", ev.summary());
-                        self.refresh_status().await;
+                        self.status_due = Some(Instant::now() + STATUS_DEFER);
                     }
                     WpaEvent::ScanResults | WpaEvent::Other(_) => {
                         debug!("{ifname}: wpa_supplicant: {}", ev.summary());
@@ -536,6 +573,7 @@ impl WpaSupervisor {
     }
 
     fn lost_control(&mut self) {
+        self.status_due = None;
         let attach = self.supervise().is_none();
         self.set_state(|s| {
             s.control_connected = false;
@@ -579,8 +617,7 @@ impl WpaSupervisor {
                 let _ = reply.send(r);
             }
             Command::Start(reply) => {
-                self.begin();
-                let _ = reply.send(Ok(()));
+                let _ = reply.send(self.begin());
             }
         }
     }
@@ -605,11 +642,21 @@ impl WpaSupervisor {
                     if done {
                         break;
                     }
-                    let name = if sig == libc::SIGTERM { "SIGTERM" } else { "SIGKILL" };
-                    if asked || sig == libc::SIGKILL {
-                        warn!("{}: wpa_supplicant (pid {pid}) still running; sending {name}", self.ifname);
+                    let name = if sig == libc::SIGTERM {
+                        "SIGTERM"
                     } else {
-                        debug!("{}: sending {name} to wpa_supplicant (pid {pid})", self.ifname);
+                        "SIGKILL"
+                    };
+                    if asked || sig == libc::SIGKILL {
+                        warn!(
+                            "{}: wpa_supplicant (pid {pid}) still running; sending {name}",
+                            self.ifname
+                        );
+                    } else {
+                        debug!(
+                            "{}: sending {name} to wpa_supplicant (pid {pid})",
+                            self.ifname
+                        );
                     }
                     child.signal(sig);
                     done = child.wait_for(STOP_STEP).await.is_some();
@@ -702,7 +749,11 @@ impl Child {
         drop(cmd); // closes our copies of the pipe's write end
         let pid = proc.id();
         let pidfd = pidfd_open(pid)
-            .and_then(AsyncFd::new)
+            .and_then(|fd| {
+                // SAFETY: the OwnedFd is a valid pidfd, owned by the AsyncFd from now on.
+                unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+                    .map_err(io::Error::from)
+            })
             .map_err(|e| debug!("pidfd for {pid}: {e}; polling instead"))
             .ok();
         let tail = Arc::new(Mutex::new(VecDeque::new()));
@@ -717,7 +768,10 @@ impl Child {
     }
 
     fn tail(&self) -> Vec<String> {
-        self.tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default()
+        self.tail
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Wait for exit and reap. Cancel-safe.
@@ -758,7 +812,10 @@ impl Drop for Child {
         // Only when the supervisor task is dropped without stopping (runtime shutdown,
         // abort): do not leave wpa_supplicant behind.
         if let Ok(None) = self.proc.try_wait() {
-            warn!("wpa_supplicant (pid {}) left running; sending SIGTERM", self.pid);
+            warn!(
+                "wpa_supplicant (pid {}) left running; sending SIGTERM",
+                self.pid
+            );
             self.signal(libc::SIGTERM);
         }
     }
@@ -797,7 +854,7 @@ fn forward_output(fd: OwnedFd, ifname: String, pid: u32, tail: Arc<Mutex<VecDequ
         let mut rx = rx;
         let mut buf = vec![0u8; 4096];
         let mut pending: Vec<u8> = Vec::new();
-        let mut emit = |line: &[u8]| {
+        let emit = |line: &[u8]| {
             let line = parse::sanitize(line, parse::MAX_EVENT_LEN);
             if line.is_empty() {
                 return;
@@ -858,6 +915,7 @@ mod tests {
                 wanted: true,
                 restart_at: None,
                 backoff: RESTART_MIN,
+                status_due: None,
             };
             let short = Duration::from_secs(5);
             let seq: Vec<u64> = (0..9).map(|_| s.next_backoff(short).as_secs()).collect();
@@ -870,7 +928,13 @@ mod tests {
     #[test]
     fn exit_descriptions() {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(describe_exit(ExitStatus::from_raw(255 << 8)), "exited with status 255");
-        assert_eq!(describe_exit(ExitStatus::from_raw(9)), "was killed by signal 9");
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(255 << 8)),
+            "exited with status 255"
+        );
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(9)),
+            "was killed by signal 9"
+        );
     }
 }

@@ -401,9 +401,18 @@ impl Client {
         if self.lease.is_some() {
             let ex = self.new_exchange(now);
             self.state = State::Reconfirming(ex);
-        } else {
-            self.acquiring_since = None;
-            self.start_discover(now);
+            return;
+        }
+        self.acquiring_since = None;
+        match &mut self.state {
+            // Mid-exchange: send again now with a fresh backoff but the same xid, so a
+            // reply to what was already sent still counts (a short carrier blip, or a
+            // stale "down" event, must not cost a whole exchange).
+            State::Selecting(ex) | State::Requesting(ex, _) => {
+                ex.next_tx = now;
+                ex.attempts = 0;
+            }
+            _ => self.start_discover(now),
         }
     }
 

@@ -658,15 +658,30 @@ fn link_down_pauses_and_link_up_reconfirms() {
     let tx = c.poll_transmit(t(1900), MAC_A).unwrap();
     assert_eq!(msg(&tx).option_ip(opt::REQUESTED_IP), Some(ADDR));
     assert!(tx.is_broadcast());
-    // Without a lease, link up restarts DISCOVER at once.
+    // Without a lease, link up sends the DISCOVER again at once, same xid, so a late
+    // OFFER to the first one still counts.
     let mut c = Client::new(config(), t(0));
-    c.poll_transmit(t(0), MAC_A).unwrap();
+    let d1 = c.poll_transmit(t(0), MAC_A).unwrap();
     c.link_changed(t(1), false);
     c.link_changed(t(2), true);
-    assert_eq!(
-        c.poll_transmit(t(2), MAC_A).unwrap().kind,
-        MessageType::Discover
-    );
+    let d2 = c.poll_transmit(t(2), MAC_A).unwrap();
+    assert_eq!(d2.kind, MessageType::Discover);
+    assert_eq!(msg(&d1).xid, msg(&d2).xid);
+    c.handle_packet(t(2), &Reply::to(&d1, 2).bytes());
+    assert_eq!(c.state_name(), "REQUESTING");
+    // The backoff restarted from the initial interval.
+    let mut c = Client::new(config(), t(0));
+    c.poll_transmit(t(0), MAC_A).unwrap();
+    for _ in 0..3 {
+        let at = c.poll_timeout().unwrap();
+        c.poll_transmit(at, MAC_A).unwrap();
+    }
+    let now = c.poll_timeout().unwrap();
+    c.link_changed(now, false);
+    c.link_changed(now, true);
+    c.poll_transmit(now, MAC_A).unwrap();
+    let gap = (c.poll_timeout().unwrap() - now).as_millis();
+    assert!((3000..=5000).contains(&gap), "{gap}");
 }
 
 #[test]
