@@ -89,6 +89,16 @@ enum Command {
         #[command(flatten)]
         at: DaemonAt,
     },
+    /// Control a wireless port's wpa_supplicant.
+    Wifi {
+        /// The wireless interface.
+        iface: String,
+        /// status, reconfigure, reassociate, scan, stop or start
+        action: WifiActionArg,
+        /// The daemon's run directory [default: /run/netbond].
+        #[arg(long, default_value = "/run/netbond")]
+        run_dir: PathBuf,
+    },
     /// Make the running daemon re-read its configuration (like SIGHUP).
     Reload {
         #[command(flatten)]
@@ -169,6 +179,16 @@ impl FamilyArgs {
             _ => Family::Both,
         }
     }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum WifiActionArg {
+    Status,
+    Reconfigure,
+    Reassociate,
+    Scan,
+    Stop,
+    Start,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -349,6 +369,26 @@ pub fn main() -> ExitCode {
         Command::Dhcp4 { action, at } => client(&at, stop_start(action, Family::V4), false),
         Command::Dhcp6 { action, at } => client(&at, stop_start(action, Family::V6), false),
         Command::Reload { at } => client(&at, Request::Reload, false),
+        Command::Wifi {
+            iface,
+            action,
+            run_dir,
+        } => {
+            use crate::wifi::WifiAction as A;
+            let action = match action {
+                WifiActionArg::Status => A::Status,
+                WifiActionArg::Reconfigure => A::Reconfigure,
+                WifiActionArg::Reassociate => A::Reassociate,
+                WifiActionArg::Scan => A::Scan,
+                WifiActionArg::Stop => A::Stop,
+                WifiActionArg::Start => A::Start,
+            };
+            let at = DaemonAt {
+                run_dir,
+                iface: None,
+            };
+            client(&at, Request::Wifi { iface, action }, false)
+        }
         Command::CheckConfig { path } => {
             let p = path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
             match Config::load(&p) {

@@ -31,6 +31,46 @@ pub struct Config {
     pub bond: Option<BondConfig>,
     /// The control socket.
     pub control: ControlConfig,
+    /// Wireless ports: one `[[wifi]]` table per interface whose wpa_supplicant netbond
+    /// runs (or follows).
+    pub wifi: Vec<WifiConfig>,
+}
+
+/// `[[wifi]]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WifiConfig {
+    /// The wireless interface, e.g. `wlan0`.
+    pub iface: String,
+    /// `supervise`: netbond starts wpa_supplicant for the interface when it appears,
+    /// restarts it when it crashes, stops it when the interface goes. `attach`: someone
+    /// else runs it; netbond follows its control socket in `ctrl_dir`.
+    #[serde(default = "default_wifi_mode")]
+    pub mode: String,
+    /// wpa_supplicant's configuration file (`-c`); required with `supervise`.
+    pub config: Option<PathBuf>,
+    /// Driver list (`-D`), as the classic unit used.
+    #[serde(default = "default_wifi_driver")]
+    pub driver: String,
+    /// The control directory. Default: the config file's `ctrl_interface`, else
+    /// `/run/wpa_supplicant`.
+    pub ctrl_dir: Option<PathBuf>,
+    /// The wpa_supplicant binary.
+    pub binary: Option<PathBuf>,
+    /// Turn off the legacy 802.11b bitrates (1, 2, 5.5, 11 Mb/s) on 2.4 GHz, like the
+    /// classic unit's `iw set bitrates legacy-2.4 6 9 12 18 24 36 48 54`.
+    #[serde(default)]
+    pub disable_legacy_rates: bool,
+    /// Coverage distance in metres (`iw phy set distance`).
+    pub distance: Option<u32>,
+}
+
+fn default_wifi_mode() -> String {
+    "supervise".into()
+}
+
+fn default_wifi_driver() -> String {
+    "nl80211,wext,wired".into()
 }
 
 /// `[control]`
@@ -472,6 +512,39 @@ impl Config {
                 }
             }
         }
+        for w in &self.wifi {
+            if !valid_ifname(&w.iface) {
+                return Err((
+                    "wifi",
+                    "iface",
+                    format!("{:?} is not an interface name", w.iface),
+                ));
+            }
+            match w.mode.as_str() {
+                "supervise" if w.config.is_none() => {
+                    return Err((
+                        "wifi",
+                        "config",
+                        format!(
+                            "[[wifi]] {}: mode \"supervise\" needs the wpa_supplicant config file",
+                            w.iface
+                        ),
+                    ))
+                }
+                "supervise" | "attach" => {}
+                _ => return Err(("wifi", "mode", "must be \"supervise\" or \"attach\"".into())),
+            }
+            if w.driver.is_empty() || w.driver.contains(char::is_whitespace) {
+                return Err((
+                    "wifi",
+                    "driver",
+                    "a comma-separated driver list, e.g. \"nl80211,wext\"".into(),
+                ));
+            }
+            if w.distance.is_some_and(|d| d > 100_000) {
+                return Err(("wifi", "distance", "at most 100000 m".into()));
+            }
+        }
         if let Some(i) = &self.interface {
             if !valid_ifname(i) {
                 return Err(("", "interface", format!("{i:?} is not an interface name")));
@@ -584,6 +657,22 @@ mod tests {
         let e = Config::parse("[bond]\nports = []\n", None).unwrap_err();
         assert!(e.message.contains("port"));
         assert!(Config::parse("[bond]\nprimry = \"x\"\n", None).is_err());
+    }
+
+    #[test]
+    fn wifi_tables() {
+        let c = Config::parse(
+            "[[wifi]]\niface = \"wlan0\"\nconfig = \"/etc/wpa.conf\"\n[[wifi]]\niface = \"wlan1\"\nmode = \"attach\"\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.wifi.len(), 2);
+        assert_eq!(c.wifi[0].driver, "nl80211,wext,wired");
+        assert_eq!(c.wifi[1].mode, "attach");
+        let e = Config::parse("[[wifi]]\niface = \"wlan0\"\n", None).unwrap_err();
+        assert!(e.message.contains("config file"), "{e}");
+        assert!(Config::parse("[[wifi]]\niface = \"wlan0\"\nmode = \"x\"\n", None).is_err());
+        assert!(Config::parse("[[wifi]]\niface = \"wlan0\"\nssid = \"x\"\n", None).is_err());
     }
 
     #[test]

@@ -62,12 +62,26 @@ pub enum Request {
     },
     /// Re-read the configuration file (like SIGHUP).
     Reload,
+    /// A wpa_supplicant command for one wireless port.
+    Wifi {
+        /// The wireless interface.
+        iface: String,
+        /// What to do.
+        action: crate::wifi::WifiAction,
+    },
 }
 
 impl Request {
     /// True for commands that change state (they need a privileged peer).
     pub fn changes_state(&self) -> bool {
-        !matches!(self, Request::Status)
+        !matches!(
+            self,
+            Request::Status
+                | Request::Wifi {
+                    action: crate::wifi::WifiAction::Status,
+                    ..
+                }
+        )
     }
 }
 

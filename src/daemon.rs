@@ -175,6 +175,16 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
     if let Some(b) = bond.as_mut() {
         b.ensure().await?;
     }
+    // Wireless ports: start a supplicant for each that exists now (after the bond has
+    // enslaved it); hot-plugged ones follow on link events.
+    let mut wifi =
+        crate::wifi::WifiManager::new(sh.cfg.wifi.clone(), sh.cfg.daemon.run_dir.clone());
+    if !wifi.is_empty() {
+        match link::list_links(&handle).await {
+            Ok(links) => wifi.start_existing(&links),
+            Err(e) => warn!("cannot list interfaces for [[wifi]]: {e}"),
+        }
+    }
 
     let group = match sh.cfg.control.group.as_deref() {
         Some(g) => Some(gid_of(g).ok_or_else(|| {
@@ -269,6 +279,9 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                     d.shutdown(&mut sh, release, deconfigure).await;
                 }
                 let _ = std::fs::remove_file(crate::control::socket_path(&sh.cfg.daemon.run_dir));
+                // Supplicants stop after the leases were released (the classic units
+                // were ordered the same way), before the bond goes.
+                wifi.shutdown().await;
                 if let Some(b) = bond.as_mut() {
                     b.teardown().await;
                 }
@@ -313,6 +326,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                             }
                         }
                     }
+                    wifi.on_link(&ev);
                     on_link(&mut sh, &mut v4, &mut v6, &mut carrier, ev).await
                 }
             }
@@ -362,14 +376,10 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                             Some(b) => Some(b.status_json().await),
                             None => None,
                         };
-                        r.status = Some(status_json(
-                            &sh,
-                            &duid,
-                            iaid,
-                            v4.as_ref(),
-                            v6.as_ref(),
-                            bond_status,
-                        ));
+                        let mut st =
+                            status_json(&sh, &duid, iaid, v4.as_ref(), v6.as_ref(), bond_status);
+                        st["wifi"] = wifi.status_json();
+                        r.status = Some(st);
                         r
                     }
                     Request::Renew { family } => {
@@ -404,6 +414,10 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                         }
                         done_or_disabled(done, "released and stopped")
                     }
+                    Request::Wifi { iface, action } => match wifi.command(&iface, action).await {
+                        Ok(m) => Response::done(m),
+                        Err(e) => Response::fail(e),
+                    },
                     Request::Start { family } => {
                         let mut done = Vec::new();
                         if family != Family::V6 {

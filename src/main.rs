@@ -14,6 +14,7 @@ mod identity;
 mod import;
 mod link;
 mod logging;
+mod nl80211;
 mod notify;
 mod packet;
 mod privs;
@@ -26,6 +27,8 @@ mod udp4;
 mod udp6;
 mod v4;
 mod v6;
+mod wifi;
+mod wpa;
 
 fn main() -> std::process::ExitCode {
     cli::main()

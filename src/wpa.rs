@@ -9,19 +9,12 @@
 //! restarts a crashed supplicant with backoff, and keeps an ATTACHed control connection
 //! for events; wpa_cli and wpa_gui keep working beside it.
 
-// The daemon does not call this API yet: remove this allow when it does.
-#![allow(dead_code, unused_imports)]
-
 mod ctrl;
 mod parse;
 mod supervisor;
 
-pub use ctrl::{MonitorEvent, WpaCtrl, WpaMonitor, DEFAULT_TIMEOUT};
-pub use parse::{
-    config_ctrl_dir, parse_event, parse_scan_results, parse_status, ScanResult, WpaEvent,
-    MAX_EVENT_LEN,
-};
+
 pub use supervisor::{
-    SuperviseConfig, SupplicantState, WpaConfig, WpaHandle, WpaMode, WpaState, WpaSupervisor,
+    SuperviseConfig, SupplicantState, WpaConfig, WpaHandle, WpaMode, WpaSupervisor,
     DEFAULT_CTRL_DIR,
 };

@@ -124,7 +124,7 @@ pub fn netbond_cmd(ns: &str, iface: &str, dir: &Path, extra: &[&str]) -> Command
         .arg("--run-dir")
         .arg(dir.join("run"))
         .args(["--log-level", "debug"]);
-    if !extra.iter().any(|a| *a == "--resolv-conf") {
+    if !extra.contains(&"--resolv-conf") {
         cmd.arg("--resolv-conf").arg(dir.join("resolv.conf"));
     }
     if !own_config {

@@ -146,6 +146,8 @@ fn connect_error(e: io::Error, server: &Path, ifname: &str) -> io::Error {
     io::Error::new(e.kind(), msg)
 }
 
+// The whole control protocol is exposed; the daemon does not call every verb.
+#[allow(dead_code)]
 impl WpaCtrl {
     /// Connect to `<ctrl_dir>/<ifname>`. Binds `<run_dir>/wpa-<ifname>-<pid>-<n>-cmd` and
     /// `-ev` (mode 0600; `run_dir` is created 0700 if missing). Must be called inside a
@@ -435,6 +437,8 @@ pub struct WpaMonitor {
     pending_down: Option<String>,
 }
 
+// The whole control protocol is exposed; the daemon does not call every verb.
+#[allow(dead_code)]
 impl WpaMonitor {
     /// A monitor that tries to connect at once.
     pub fn new(ctrl_dir: &Path, ifname: &str, run_dir: &Path) -> WpaMonitor {
