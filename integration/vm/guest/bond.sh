@@ -79,6 +79,7 @@ check "startup: no 'set primary on bond0 failed' warning" eval "! grep -q 'set p
 
 # ======================================================================== 2
 step "2. failover: lan0 down -> eth1"
+cat /proc/net/bonding/$BOND > $W/bonding-before-failover.txt 2>&1
 ip -o monitor address > $W/ipmon.txt 2>&1 & MON_PID=$!
 sleep 0.3      # let the monitor subscribe
 dn_mark; nb_mark; now_cs; T_DOWN=$_NOW
@@ -98,6 +99,8 @@ else not_ok "netbond logged 're-confirmed $A4 from new MAC $M1 in N ms'"; fi
 check "failover: no DHCPDISCOVER (the address was kept, not re-acquired)" eval "! dn_has 'DHCPDISCOVER(br0)'"
 is "$(addr4_in $BOND)" "$A4" "failover: bond0 still has $A4"
 check "failover: lan -> $A4 ping" lan_ping "$A4"
+cat /proc/net/bonding/$BOND > $W/bonding-after-failover.txt 2>&1
+"$NETBOND_BIN" status --run-dir $W/run > $W/status-after-failover.txt 2>&1 || true
 
 # ======================================================================== 3
 step "3. failback: lan0 up -> eth0"
