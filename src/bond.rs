@@ -97,6 +97,17 @@ impl BondManager {
                 self.note_bond_state(l);
             }
         }
+        // The primary first (then wired ports): the bond takes its MAC from the first
+        // port, and starting on the primary's avoids a MAC change and a carrier blip.
+        let mut links = links;
+        let primary = self.cfg.primary.clone();
+        links.sort_by_key(|l| {
+            (
+                primary.as_deref() != Some(l.name.as_str()),
+                !is_wired(&l.name),
+                l.index,
+            )
+        });
         for l in links {
             if l.controller.is_some() && l.controller == self.index {
                 info!("{name}: {} is already a port", l.name);

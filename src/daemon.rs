@@ -88,6 +88,7 @@ enum Wake {
     Timer,
     Control(Option<crate::control::Pending>),
     Watchdog,
+    Wifi(Option<String>),
 }
 
 /// Await `f` if there is one, otherwise never complete.
@@ -262,6 +263,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             _ = maybe(sleep) => Wake::Timer,
             req = maybe(control.as_mut().map(|c| c.recv())) => Wake::Control(req),
             _ = maybe(watchdog.as_mut().map(|w| w.tick())) => Wake::Watchdog,
+            w = wifi.next_connected() => Wake::Wifi(w),
         };
         let now = sh.clock.now();
         match wake {
@@ -361,6 +363,16 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             }
             Wake::Timer => {}
             Wake::Watchdog => crate::notify::notify("WATCHDOG=1"),
+            Wake::Wifi(None) => {}
+            Wake::Wifi(Some(port)) => {
+                // A Wi-Fi port has carrier as soon as it associates, before the 4-way
+                // handshake lets data through: a DISCOVER or REQUEST sent in that gap is
+                // lost. Now that the port is authorised, send again at once (same xid).
+                debug!("wifi: {port}: authorised; resending any DHCPv4 message in flight");
+                if let Some(d) = v4.as_mut() {
+                    d.resend_now(now);
+                }
+            }
             Wake::Control(None) => control = None,
             Wake::Control(Some((req, reply))) => {
                 let resp = match req {
@@ -550,9 +562,6 @@ async fn on_link(
             // A MAC change needs no handling here: the DHCPv4 driver reads the MAC before
             // every transmit and the engine re-confirms on a difference. Waking the loop
             // (which this event did) is what makes it happen at once.
-            if let Some(mac) = info.mac {
-                debug!("{}: MAC now {}", info.name, crate::hwaddr::fmt_mac(&mac));
-            }
         }
         LinkEvent::New(info) if Some(info.index) == sh.ifindex => {
             // Renamed away from our name: treat as gone.

@@ -167,6 +167,12 @@ impl V4Driver {
         }
     }
 
+    /// Send the message of the exchange in flight again now, keeping its xid (a Wi-Fi
+    /// port just became able to carry it).
+    pub fn resend_now(&mut self, now: Instant) {
+        self.engine.resend_now(now);
+    }
+
     /// Ask for a renewal now.
     pub fn renew(&mut self, now: Instant) {
         self.engine.renew(now);

@@ -23,6 +23,9 @@ pub struct WifiManager {
     cfgs: Vec<WifiConfig>,
     run_dir: PathBuf,
     running: BTreeMap<String, Running>,
+    /// Interfaces whose supplicant just reached COMPLETED (port authorised).
+    connected_tx: tokio::sync::mpsc::UnboundedSender<String>,
+    connected_rx: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 /// What `netbond wifi IFACE ACTION` asks for.
@@ -46,10 +49,13 @@ pub enum WifiAction {
 impl WifiManager {
     /// A manager for these ports; nothing runs until the interfaces are seen.
     pub fn new(cfgs: Vec<WifiConfig>, run_dir: PathBuf) -> Self {
+        let (connected_tx, connected_rx) = tokio::sync::mpsc::unbounded_channel();
         WifiManager {
             cfgs,
             run_dir,
             running: BTreeMap::new(),
+            connected_tx,
+            connected_rx,
         }
     }
 
@@ -103,8 +109,32 @@ impl WifiManager {
             },
             self.run_dir.clone(),
         );
+        // Report each transition to COMPLETED to the daemon loop; the watcher ends with
+        // the supervisor (its sender is dropped).
+        let mut rx = handle.subscribe();
+        let tx = self.connected_tx.clone();
+        let name = cfg.iface.clone();
+        tokio::spawn(async move {
+            let mut was = false;
+            while rx.changed().await.is_ok() {
+                let now = rx.borrow_and_update().wpa_state == "COMPLETED";
+                if now && !was && tx.send(name.clone()).is_err() {
+                    break;
+                }
+                was = now;
+            }
+        });
         self.running
             .insert(cfg.iface.clone(), Running { handle, task });
+    }
+
+    /// The next interface whose supplicant became COMPLETED; pending forever when no
+    /// wireless port is configured.
+    pub async fn next_connected(&mut self) -> Option<String> {
+        if self.cfgs.is_empty() {
+            return std::future::pending().await;
+        }
+        self.connected_rx.recv().await
     }
 
     /// Start supplicants for configured interfaces that exist now (at startup).

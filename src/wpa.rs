@@ -13,7 +13,6 @@ mod ctrl;
 mod parse;
 mod supervisor;
 
-
 pub use supervisor::{
     SuperviseConfig, SupplicantState, WpaConfig, WpaHandle, WpaMode, WpaSupervisor,
     DEFAULT_CTRL_DIR,

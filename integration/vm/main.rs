@@ -10,9 +10,9 @@
 //!
 //! The VMs are heavy (TCG on 2 cores), so the tests take a global lock and run one at
 //! a time. Timings measured under TCG (2 cores): vm_smoke ~10 s, vm_bond ~22-27 s
-//! (41 s on a cold page cache), both ~37 s; the first run ever adds ~20 s to install
-//! QEMU and download the kernel (~70 MB, cached in `$NETBOND_VM_CACHE`, default
-//! `/var/tmp/netbond-vm`).
+//! (41 s on a cold page cache), vm_wifi ~29 s, all three ~57 s; the first run ever
+//! adds ~20 s to install QEMU (and hostapd/iw for vm_wifi) and download the kernel
+//! (~70 MB, cached in `$NETBOND_VM_CACHE`, default `/var/tmp/netbond-vm`).
 //!
 //! Run: `cargo test --test vm -- --nocapture` (as root). Results, logs and the guest's
 //! files (netbond.log, dnsmasq.log, the br0 capture) land in
@@ -126,4 +126,14 @@ fn vm_smoke() {
 #[test]
 fn vm_bond() {
     run_guest("bond", "integration/vm/guest/bond.sh");
+}
+
+/// Wi-Fi as a bond port (mac80211_hwsim station + hostapd AP bridged into the LAN,
+/// wpa_supplicant supervised by netbond): failover to Wi-Fi and back with the same
+/// addresses, wpa_cli beside netbond, the `wifi` CLI, supplicant killed, wlan0 deleted
+/// and re-created, start with only Wi-Fi. run-vm.sh installs hostapd, wpasupplicant
+/// and iw on the host when missing (the guest runs the host's userland).
+#[test]
+fn vm_wifi() {
+    run_guest("wifi", "integration/vm/guest/wifi.sh");
 }

@@ -28,7 +28,8 @@
 #
 # Host needs (installed with apt-get when missing, as root): qemu-system-x86,
 # kmod (depmod, modprobe), busybox-static, xz-utils, and for the guest scripts,
-# which run the host's own userland: iproute2, dnsmasq-base, tcpdump (optional).
+# which run the host's own userland: iproute2, dnsmasq-base, tcpdump (optional), and
+# whatever the guest script lists on a '# vm-host-tools: CMD=PKG ...' line.
 { # one block: bash parses the whole script before running it (safe to edit during a run)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -69,6 +70,13 @@ command -v xz >/dev/null                 || need+=(xz-utils)
 command -v ip >/dev/null                 || need+=(iproute2)
 command -v dnsmasq >/dev/null            || need+=(dnsmasq-base)   # -base: no host service
 [ -e /usr/share/qemu/qboot.rom ] || [ -e /usr/share/seabios/qboot.rom ] || need+=(qemu-system-data)
+# More host tools a guest script declares with a line '# vm-host-tools: CMD=PKG ...'
+# (e.g. wifi.sh: hostapd=hostapd wpa_supplicant=wpasupplicant iw=iw).
+for d in $(sed -n 's/^# vm-host-tools:[[:space:]]*//p' "$SCRIPT"); do
+  c=${d%%=*}; p=${d#*=}
+  command -v "$c" >/dev/null || [ -x "/usr/sbin/$c" ] || [ -x "/sbin/$c" ] \
+    || [[ " ${need[*]} " == *" $p "* ]] || need+=("$p")
+done
 if [ ${#need[@]} -gt 0 ]; then
   [ "${NETBOND_VM_NO_APT:-0}" = 1 ] && die "missing host packages: ${need[*]} (NETBOND_VM_NO_APT=1)"
   log "installing ${need[*]}"

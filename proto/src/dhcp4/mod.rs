@@ -416,6 +416,25 @@ impl Client {
         }
     }
 
+    /// Send the pending message of the current exchange now, with the same xid and a
+    /// fresh backoff: for when the caller knows the previous transmission could not have
+    /// reached anyone (a Wi-Fi port that had carrier but was not yet authorised).
+    /// Nothing happens outside an exchange (BOUND, INIT, STOPPED).
+    pub fn resend_now(&mut self, now: Instant) {
+        match &mut self.state {
+            State::Selecting(ex)
+            | State::Requesting(ex, _)
+            | State::Rebooting(ex)
+            | State::Reconfirming(ex)
+                if ex.last_tx.is_some() =>
+            {
+                ex.next_tx = now;
+                ex.attempts = 0;
+            }
+            _ => {}
+        }
+    }
+
     /// The caller found `address` in use by another host (ARP probe or DAD): send a
     /// DECLINE, drop the lease, and start over after [`DECLINE_BACKOFF`].
     pub fn decline(&mut self, now: Instant, address: Ipv4Addr) {

@@ -685,6 +685,22 @@ fn link_down_pauses_and_link_up_reconfirms() {
 }
 
 #[test]
+fn resend_now_keeps_the_xid_and_restarts_the_backoff() {
+    let mut c = Client::new(config(), t(0));
+    let d1 = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert!(c.poll_transmit(t(1), MAC_A).is_none());
+    c.resend_now(t(1));
+    let d2 = c.poll_transmit(t(1), MAC_A).unwrap();
+    assert_eq!(msg(&d1).xid, msg(&d2).xid);
+    let gap = (c.poll_timeout().unwrap() - t(1)).as_millis();
+    assert!((3000..=5000).contains(&gap), "{gap}");
+    // Bound: nothing to resend.
+    let mut b = bound();
+    b.resend_now(t(5));
+    assert!(b.poll_transmit(t(5), MAC_A).is_none());
+}
+
+#[test]
 fn timeout_and_retry_like_dhclient() {
     let mut cfg = config();
     cfg.timeout = Some(Duration::from_secs(10));
