@@ -152,6 +152,13 @@ impl V4Driver {
                         "dhcp4: {ifname}: dropped a packet from {}: {why}",
                         rx.src_ip
                     );
+                } else {
+                    for why in self.engine.ignored_options() {
+                        warn!(
+                            "dhcp4: {ifname}: ignored an option from {}: {why}",
+                            rx.src_ip
+                        );
+                    }
                 }
             }
             // The link went down under the socket: a one-off pending error.

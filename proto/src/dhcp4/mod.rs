@@ -42,6 +42,8 @@ pub const DECLINE_BACKOFF: Duration = Duration::from_secs(10);
 pub const MIN_LEASE_SECS: u32 = 60;
 /// RFC 2131 4.4.5: in RENEWING and REBINDING never wait less than this between tries.
 pub const MIN_RENEW_RETRY: Duration = Duration::from_secs(60);
+/// The shortest renewal time accepted from a server (see [`repair_timers`]).
+pub const MIN_T1_SECS: u32 = 30;
 /// REQUESTs in REQUESTING before going back to DISCOVER.
 pub const MAX_REQUEST_ATTEMPTS: u32 = 4;
 
@@ -174,6 +176,8 @@ pub struct Client {
     events: VecDeque<Event4>,
     rng: Rng,
     last_drop: Option<&'static str>,
+    /// Option values the last accepted OFFER/ACK carried but that were unusable.
+    ignored: Vec<&'static str>,
 }
 
 impl Client {
@@ -193,6 +197,7 @@ impl Client {
             events: VecDeque::new(),
             rng,
             last_drop: None,
+            ignored: Vec::new(),
         }
     }
 
@@ -238,6 +243,13 @@ impl Client {
     /// Why the last packet handed to [`Client::handle_packet`] was dropped, if it was.
     pub fn last_drop(&self) -> Option<&'static str> {
         self.last_drop
+    }
+
+    /// Option values of the last accepted OFFER or ACK that were dropped as unusable
+    /// (a host name with shell metacharacters, an MTU below 68, a malformed option 121),
+    /// each with the reason, for the caller's log. Cleared by every accepted reply.
+    pub fn ignored_options(&self) -> &[&'static str] {
+        &self.ignored
     }
 
     /// The next configuration change for the caller.
@@ -683,6 +695,7 @@ impl Client {
             return Err("FORCERENEW ignored: it is only honoured with authentication (RFC 6704), which is not configured");
         }
         let reply = Reply::from_message(&msg, &self.client_id)?;
+        let ignored = reply.ignored.clone();
         let ex = match &self.state {
             State::Selecting(ex)
             | State::Requesting(ex, _)
@@ -713,6 +726,8 @@ impl Client {
                     ex.started = old.started;
                 }
                 self.state = State::Requesting(ex, offer);
+                // Reported once, from the ACK that actually configures the values.
+                self.ignored.clear();
                 Ok(())
             }
             (State::Selecting(_), _) => Err("not an OFFER while selecting"),
@@ -732,6 +747,7 @@ impl Client {
             }
             (_, MessageType::Ack) => {
                 self.accept_ack(now, reply, sent_at, ex_chaddr);
+                self.ignored = ignored;
                 Ok(())
             }
             _ => Err("unexpected message type"),
@@ -804,16 +820,20 @@ fn schedule_half_remaining(ex: &mut Exchange, now: Instant, until: Option<Instan
 }
 
 /// T1 and T2 from options 58/59, defaulting to 0.5 and 0.875 of the lease and repaired
-/// so that 0 < T1 < T2 < lease.
+/// so that 0 < T1 < T2 < lease. T1 is also kept at or above [`MIN_T1_SECS`] (or half
+/// the lease when that is shorter), so a server cannot make the client renew every
+/// second.
 pub fn repair_timers(lease: u32, t1: Option<u32>, t2: Option<u32>) -> (u32, u32) {
     let def_t1 = lease / 2;
     let def_t2 = (u64::from(lease) * 7 / 8) as u32;
+    let floor = MIN_T1_SECS.min(def_t1).max(1);
     let t2 = match t2 {
-        Some(t) if t > 1 && t < lease => t,
+        Some(t) if t > floor && t < lease => t,
         _ => def_t2,
     };
     let t1 = match t1 {
-        Some(t) if t > 0 && t < t2 => t,
+        Some(t) if t >= floor && t < t2 => t,
+        Some(t) if t > 0 && t < floor && floor < t2 => floor,
         _ if def_t1 < t2 => def_t1,
         _ => ((u64::from(t2) * 4 / 7) as u32).max(1),
     };

@@ -525,6 +525,15 @@ fn t1_t2_repair() {
     assert_eq!(repair_timers(3600, Some(1000), Some(4000)), (1000, 3150));
     // Zeros.
     assert_eq!(repair_timers(3600, Some(0), Some(0)), (1800, 3150));
+    // A tiny T1 would renew every second: raised to the floor.
+    assert_eq!(repair_timers(3600, Some(1), None), (MIN_T1_SECS, 3150));
+    assert_eq!(repair_timers(60, Some(1), Some(2)), (30, 52));
+    for l in [60u32, 61, 100, 1000] {
+        for t1 in 0..l {
+            let (a, _) = repair_timers(l, Some(t1), None);
+            assert!(a >= MIN_T1_SECS.min(l / 2), "{l} {t1} -> {a}");
+        }
+    }
     for l in [60u32, 61, 1000, u32::MAX - 1] {
         for t1 in [None, Some(0), Some(1), Some(l / 2), Some(l), Some(u32::MAX)] {
             for t2 in [None, Some(0), Some(1), Some(l - 1), Some(l), Some(u32::MAX)] {
@@ -895,6 +904,13 @@ fn unusable_options_are_dropped_alone() {
         panic!("{:?}", c.last_drop())
     };
     assert_eq!(l.hostname, None);
+    assert!(
+        c.ignored_options()
+            .contains(&"host name is not a valid DNS name"),
+        "{:?}",
+        c.ignored_options()
+    );
+
     assert_eq!(l.domain, None);
     assert_eq!(l.mtu, None);
     assert!(l.routes.is_empty());
