@@ -30,7 +30,9 @@ command -v tcpdump >/dev/null   || need+=(tcpdump)
 if [ "$want_vm" = 1 ]; then
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
   command -v depmod >/dev/null             || need+=(kmod)
-  command -v busybox >/dev/null            || need+=(busybox-static)
+  # The VM's initramfs needs a static busybox.
+  { command -v busybox >/dev/null && ! ldd "$(command -v busybox)" >/dev/null 2>&1; } || need+=(busybox-static)
+  command -v xz >/dev/null                 || need+=(xz-utils)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
@@ -41,6 +43,20 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+
+# Fuzz smoke: every cargo-fuzz target for a bounded time, so they cannot rot. The long
+# runs and their figures are in fuzz/README.md.
+command -v c++ >/dev/null || { apt-get install -y -qq g++ >/dev/null; }
+bash fuzz/run-smoke.sh "${NETBOND_FUZZ_SECS:-15}"
+
+# Benchmark smoke: one iteration of each measurement against the peers, so the
+# harness cannot rot. Not a pass/fail on the numbers (see integration/bench/README.md).
+if [ -x integration/bench/run.sh ]; then
+  integration/bench/run.sh --smoke
+fi
+
+# Last, so its summary closes the output: unit tests, the netns tier, the hostile
+# server tier, and (unless --no-vm) the VM tier with a real kernel bond and Wi-Fi.
 if [ "$want_vm" = 1 ]; then
   cargo test --workspace
 else
