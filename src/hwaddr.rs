@@ -23,7 +23,7 @@ pub fn current_mac(ifname: &str) -> io::Result<[u8; 6]> {
     }
     // SAFETY: SIOCGIFHWADDR reads ifr_name and writes ifr_hwaddr inside `req`, which
     // lives for the whole call; the fd is a valid socket.
-    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) };
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR as _, &mut req) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }

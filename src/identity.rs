@@ -22,12 +22,19 @@ pub fn load_or_create_duid(cfg: &Config, store: &Store) -> Duid {
     }
     let d = Duid::uuid(machine_uuid().unwrap_or_else(random_uuid));
     info!(duid = %d, "generated a new DUID");
-    if let Err(e) = store.save_duid(&d) {
-        warn!(
-            "could not save the DUID in {}: {e}; a new one will be made at the next start",
-            store.dir().display()
-        );
-    }
+    // Saving means two fsyncs (file and directory), milliseconds on a slow disk: keep
+    // them off the path to the first DISCOVER. Losing the save to a crash only costs a
+    // regeneration, which gives the same DUID whenever /etc/machine-id exists.
+    let store = store.clone();
+    let saved = d.clone();
+    std::thread::spawn(move || {
+        if let Err(e) = store.save_duid(&saved) {
+            warn!(
+                "could not save the DUID in {}: {e}; a new one will be made at the next start",
+                store.dir().display()
+            );
+        }
+    });
     d
 }
 

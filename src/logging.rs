@@ -7,10 +7,10 @@
 
 use std::fmt;
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::EnvFilter;
 
 /// Formats events as `<priority>message` for journald.
 struct Journald;
@@ -42,11 +42,21 @@ where
     }
 }
 
+/// The level from `RUST_LOG` (a plain level name; netbond has one target, so
+/// per-module directives are not needed, and leaving out the regex-based filter keeps
+/// the binary small), else `level`, else info.
+pub fn level_filter(env: Option<&str>, level: &str) -> LevelFilter {
+    let parse = |s: &str| s.trim().parse::<LevelFilter>().ok();
+    env.and_then(parse)
+        .or_else(|| parse(level))
+        .unwrap_or(LevelFilter::INFO)
+}
+
 /// Install the subscriber. `RUST_LOG` wins over `level`.
 pub fn init(level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let env = std::env::var("RUST_LOG").ok();
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(level_filter(env.as_deref(), level))
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(false);
@@ -59,6 +69,20 @@ pub fn init(level: &str) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn level_from_env_or_config() {
+        use tracing_subscriber::filter::LevelFilter;
+        assert_eq!(
+            super::level_filter(Some("debug"), "info"),
+            LevelFilter::DEBUG
+        );
+        assert_eq!(
+            super::level_filter(Some("nonsense"), "warn"),
+            LevelFilter::WARN
+        );
+        assert_eq!(super::level_filter(None, "bogus"), LevelFilter::INFO);
+    }
+
     #[test]
     fn priorities_follow_syslog() {
         use tracing::Level;

@@ -162,7 +162,7 @@ impl V4Driver {
                 }
             }
             // The link went down under the socket: a one-off pending error.
-            Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
+            Err(e) if e.kind() == io::ErrorKind::NetworkDown => {
                 debug!("dhcp4: {ifname}: {e}");
             }
             Err(e) => {

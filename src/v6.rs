@@ -27,6 +27,8 @@ const NOT_READY_RETRY: Duration = Duration::from_millis(100);
 /// The DHCPv6 side of one interface.
 pub struct V6Driver {
     engine: Client,
+    /// Router solicitations are only worth sending when the RA decides the mode.
+    follow_ra: bool,
     udp: Option<Udp6Socket>,
     ra: Option<RaWatcher>,
     /// Addresses now in the kernel.
@@ -159,6 +161,7 @@ impl V6Driver {
         };
         let restore = engine.lease().cloned();
         V6Driver {
+            follow_ra: sh.cfg.dhcp6.mode == Dhcp6Mode::Auto,
             engine,
             udp: None,
             ra: None,
@@ -185,7 +188,7 @@ impl V6Driver {
         }
         self.rs_sent = 0;
         self.seen_ra = false;
-        self.next_rs = Some(now);
+        self.next_rs = self.follow_ra.then_some(now);
     }
 
     /// The interface vanished.
@@ -207,7 +210,7 @@ impl V6Driver {
         self.engine.link_changed(now, up);
         if up {
             self.rs_sent = 0;
-            self.next_rs = Some(now);
+            self.next_rs = self.follow_ra.then_some(now);
         }
     }
 
@@ -255,7 +258,7 @@ impl V6Driver {
     ) {
         match rx {
             Ok((_, bytes)) => self.engine.handle_packet(now, &bytes),
-            Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => debug!("dhcp6: {ifname}: {e}"),
+            Err(e) if e.kind() == std::io::ErrorKind::NetworkDown => debug!("dhcp6: {ifname}: {e}"),
             Err(e) => {
                 warn!("dhcp6: {ifname}: socket failed: {e}; reopening when the link is back");
                 self.udp = None;
@@ -341,9 +344,7 @@ impl V6Driver {
                 self.next_rs = (self.rs_sent < MAX_RS).then(|| now + RS_INTERVAL);
             }
             // No usable link-local address yet (DAD still running): try again soon.
-            Err(e) if is_address_not_ready(&e) || e.raw_os_error() == Some(libc::ENETUNREACH) => {
-                self.next_rs = Some(now + NOT_READY_RETRY)
-            }
+            Err(e) if not_ready(&e) => self.next_rs = Some(now + NOT_READY_RETRY),
             Err(e) => {
                 debug!("dhcp6: {}: router solicitation: {e}", sh.ifname);
                 self.next_rs = None;
@@ -355,9 +356,9 @@ impl V6Driver {
         let Some(udp) = &self.udp else { return };
         match udp.send(&tx.payload).await {
             Ok(()) => debug!("dhcp6: {}: sent {:?}", sh.ifname, tx.msg_type),
-            Err(e) if is_address_not_ready(&e) => {
-                // The link-local address is still tentative: try again shortly rather
-                // than waiting out a full retransmission interval.
+            Err(e) if not_ready(&e) => {
+                // No usable link-local address yet (tentative, or the link just came
+                // up): try again shortly rather than waiting out a retransmission.
                 self.held = Some((tx, now + NOT_READY_RETRY));
             }
             Err(e) => warn!(
@@ -496,7 +497,7 @@ impl V6Driver {
         self.restore = None;
         self.seen_ra = false;
         self.rs_sent = 0;
-        self.next_rs = Some(now);
+        self.next_rs = self.follow_ra.then_some(now);
     }
 
     /// True after a stop, until `start`.
@@ -532,6 +533,13 @@ impl V6Driver {
             "lease": lease,
         })
     }
+}
+
+/// The link cannot send IPv6 yet: its link-local address is tentative
+/// (EADDRNOTAVAIL) or it has just come up (ENETUNREACH until the kernel adds the
+/// link-local route).
+fn not_ready(e: &io::Error) -> bool {
+    is_address_not_ready(e) || e.kind() == io::ErrorKind::NetworkUnreachable
 }
 
 fn fmt_addrs(l: &Lease6) -> String {
