@@ -236,6 +236,9 @@ pub struct Dhcp4Config {
     pub use_mtu: bool,
     /// Use DNS servers and domains from the server.
     pub use_dns: bool,
+    /// Probe a new address with ARP (RFC 5227) while already using it, and decline it
+    /// (DHCPDECLINE) if another host answers.
+    pub conflict_detection: bool,
 }
 
 impl Default for Dhcp4Config {
@@ -255,6 +258,7 @@ impl Default for Dhcp4Config {
             use_routes: true,
             use_mtu: true,
             use_dns: true,
+            conflict_detection: true,
         }
     }
 }

@@ -89,6 +89,7 @@ enum Wake {
     Control(Option<crate::control::Pending>),
     Watchdog,
     Wifi(Option<String>),
+    Arp(std::io::Result<crate::arp::Arp>),
 }
 
 /// Await `f` if there is one, otherwise never complete.
@@ -264,6 +265,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             req = maybe(control.as_mut().map(|c| c.recv())) => Wake::Control(req),
             _ = maybe(watchdog.as_mut().map(|w| w.tick())) => Wake::Watchdog,
             w = wifi.next_connected() => Wake::Wifi(w),
+            a = maybe(v4.as_ref().and_then(V4Driver::arp_socket).map(|s| s.recv())) => Wake::Arp(a),
         };
         let now = sh.clock.now();
         match wake {
@@ -363,6 +365,11 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             }
             Wake::Timer => {}
             Wake::Watchdog => crate::notify::notify("WATCHDOG=1"),
+            Wake::Arp(a) => {
+                if let Some(d) = v4.as_mut() {
+                    d.on_arp(now, &ifname, a);
+                }
+            }
             Wake::Wifi(None) => {}
             Wake::Wifi(Some(port)) => {
                 // A Wi-Fi port has carrier as soon as it associates, before the 4-way

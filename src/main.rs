@@ -2,6 +2,7 @@
 //! identity, and wpa_supplicant control. See README.md.
 
 mod apply;
+mod arp;
 mod bond;
 mod cli;
 mod clock;

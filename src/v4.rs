@@ -18,6 +18,23 @@ use std::io;
 use std::net::Ipv4Addr;
 use tracing::{debug, info, warn};
 
+/// ARP probes sent for a new address (RFC 5227 PROBE_NUM).
+const PROBES: u8 = 3;
+/// Between probes (shorter than RFC 5227's 1-2 s: the address is already in use, the
+/// probes only look for a conflict).
+const PROBE_GAP: std::time::Duration = std::time::Duration::from_millis(300);
+/// How long after the first probe answers count.
+const PROBE_WINDOW: std::time::Duration = std::time::Duration::from_millis(1200);
+
+/// A conflict check in progress for a newly bound address.
+struct Probe {
+    sock: crate::arp::ArpSocket,
+    addr: Ipv4Addr,
+    sent: u8,
+    next: Option<Instant>,
+    until: Instant,
+}
+
 /// A route as installed: destination, prefix length, gateway.
 type Route = (Ipv4Addr, u8, Option<Ipv4Addr>);
 
@@ -33,6 +50,7 @@ pub struct V4Driver {
     /// When a MAC change started a re-confirmation, to log how long it took.
     reconfirm_since: Option<std::time::Instant>,
     last_state: &'static str,
+    probe: Option<Probe>,
 }
 
 /// Build the engine's configuration from the file's.
@@ -93,6 +111,7 @@ impl V4Driver {
             restore,
             reconfirm_since: None,
             last_state: "",
+            probe: None,
         }
     }
 
@@ -127,9 +146,84 @@ impl V4Driver {
         self.packet.as_ref()
     }
 
-    /// The next engine deadline.
+    /// The next engine deadline (or probe step).
     pub fn deadline(&self) -> Option<Instant> {
-        self.engine.poll_timeout()
+        let probe = self
+            .probe
+            .as_ref()
+            .map(|p| p.next.unwrap_or(p.until).min(p.until));
+        [self.engine.poll_timeout(), probe]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The ARP socket of a conflict check in progress.
+    pub fn arp_socket(&self) -> Option<&crate::arp::ArpSocket> {
+        self.probe.as_ref().map(|p| &p.sock)
+    }
+
+    /// An ARP packet (or an error) during a conflict check.
+    pub fn on_arp(&mut self, now: Instant, ifname: &str, rx: io::Result<crate::arp::Arp>) {
+        let Some(p) = self.probe.as_ref() else { return };
+        match rx {
+            Ok(arp) => {
+                let mine = current_mac(ifname).ok().into_iter().collect::<Vec<_>>();
+                if arp.conflicts(p.addr, &mine) {
+                    warn!(
+                        "dhcp4: {ifname}: address conflict: {} is in use by {}; declining it",
+                        p.addr,
+                        fmt_mac(&arp.sha)
+                    );
+                    let addr = p.addr;
+                    self.probe = None;
+                    self.engine.decline(now, addr);
+                }
+            }
+            Err(e) => {
+                debug!("dhcp4: {ifname}: ARP socket: {e}; conflict check abandoned");
+                self.probe = None;
+            }
+        }
+    }
+
+    fn start_probe(&mut self, sh: &Shared, addr: Ipv4Addr) {
+        self.probe = None;
+        if !sh.cfg.dhcp4.conflict_detection {
+            return;
+        }
+        let Some(index) = sh.ifindex else { return };
+        match crate::arp::ArpSocket::open(index) {
+            Ok(sock) => {
+                let now = sh.clock.now();
+                self.probe = Some(Probe {
+                    sock,
+                    addr,
+                    sent: 0,
+                    next: Some(now),
+                    until: now + PROBE_WINDOW,
+                });
+            }
+            Err(e) => debug!("dhcp4: {}: no conflict check: {e}", sh.ifname),
+        }
+    }
+
+    fn run_probe(&mut self, sh: &Shared, now: Instant) {
+        let Some(p) = self.probe.as_mut() else { return };
+        if now >= p.until {
+            debug!("dhcp4: {}: no conflict for {}", sh.ifname, p.addr);
+            self.probe = None;
+            return;
+        }
+        if p.next.is_some_and(|t| now >= t) {
+            if let Ok(mac) = current_mac(&sh.ifname) {
+                if let Err(e) = p.sock.send(crate::arp::Arp::probe(mac, p.addr)) {
+                    debug!("dhcp4: {}: ARP probe: {e}", sh.ifname);
+                }
+            }
+            p.sent += 1;
+            p.next = (p.sent < PROBES).then(|| now + PROBE_GAP);
+        }
     }
 
     /// Engine state name, for status.
@@ -208,6 +302,7 @@ impl V4Driver {
             }
         }
         let now = sh.clock.now();
+        self.run_probe(sh, now);
         loop {
             let mac = match current_mac(&sh.ifname) {
                 Ok(m) => m,
@@ -278,6 +373,8 @@ impl V4Driver {
                     fmt_mac(&l.chaddr)
                 );
                 self.apply(sh, &l, false).await;
+                self.start_probe(sh, l.address);
+                self.run_probe(sh, sh.clock.now());
             }
             Event4::Renewed(l) => {
                 if let Some(t) = self.reconfirm_since.take() {
@@ -306,6 +403,8 @@ impl V4Driver {
                     sh.ifname, old.address, new.address, new.prefix_len
                 );
                 self.apply(sh, &new, false).await;
+                self.start_probe(sh, new.address);
+                self.run_probe(sh, sh.clock.now());
                 if let Some(a) = &sh.applier {
                     if let Err(e) = a.del_addr4(old.address, old.prefix_len).await {
                         warn!("dhcp4: {}: {e}", sh.ifname);
@@ -314,6 +413,7 @@ impl V4Driver {
             }
             Event4::Lost { lease, reason } => {
                 self.reconfirm_since = None;
+                self.probe = None;
                 info!("dhcp4: {}: lost {} ({reason:?})", sh.ifname, lease.address);
                 self.deconfigure(sh, &lease).await;
                 if let Err(e) = sh.store.remove_lease4(&sh.ifname) {

@@ -283,3 +283,135 @@ fn resolv_conf_in_a_read_only_directory_is_rewritten_in_place() {
     assert!(written, "resolv.conf not rewritten in place:\n{}", nb.log());
     nb.assert_alive();
 }
+
+/// From the server side, answer ARP for the first address anyone probes (RFC 5227
+/// probe: sender 0.0.0.0) with a fake MAC, as a host already using it would. Returns
+/// the claimed address once known.
+fn arp_defender(
+    sns: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> thread::JoinHandle<Option<[u8; 4]>> {
+    thread::spawn(move || {
+        let ns = fs::File::open(format!("/run/netns/{sns}")).unwrap();
+        // SAFETY: setns only changes this thread's network namespace.
+        assert_eq!(
+            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        let proto = (0x0806u16).to_be() as i32;
+        // SAFETY: plain socket calls on descriptors this thread owns.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, proto) };
+        assert!(
+            fd >= 0,
+            "packet socket: {}",
+            std::io::Error::last_os_error()
+        );
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 100_000,
+        };
+        let ifindex = unsafe { libc::if_nametoindex(c"s0".as_ptr()) };
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as u32,
+            );
+        }
+        let fake = [0x02, 0xde, 0xad, 0xbe, 0xef, 0x01];
+        let mut claimed: Option<[u8; 4]> = None;
+        let mut buf = [0u8; 64];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 28 || buf[6..8] != [0, 1] {
+                continue;
+            }
+            let spa = [buf[14], buf[15], buf[16], buf[17]];
+            let tpa = [buf[24], buf[25], buf[26], buf[27]];
+            if spa != [0, 0, 0, 0] {
+                continue; // only probes
+            }
+            if claimed.is_none() {
+                claimed = Some(tpa);
+            }
+            if claimed != Some(tpa) {
+                continue;
+            }
+            let mut reply = [0u8; 28];
+            reply[..6].copy_from_slice(&[0, 1, 8, 0, 6, 4]);
+            reply[6..8].copy_from_slice(&[0, 2]);
+            reply[8..14].copy_from_slice(&fake);
+            reply[14..18].copy_from_slice(&tpa);
+            reply[18..24].copy_from_slice(&buf[8..14]);
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_protocol = 0x0806u16.to_be();
+            sll.sll_ifindex = ifindex as i32;
+            sll.sll_halen = 6;
+            sll.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+            unsafe {
+                libc::sendto(
+                    fd,
+                    reply.as_ptr().cast(),
+                    reply.len(),
+                    0,
+                    (&sll as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
+            }
+        }
+        unsafe { libc::close(fd) };
+        claimed
+    })
+}
+
+#[test]
+fn an_address_in_use_is_declined_and_another_one_obtained() {
+    let mut lab = Lab::new("conflict");
+    lab.start_dnsmasq(DnsmasqOpts::default());
+    lab.capture();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let defender = arp_defender(lab.sns.clone(), stop.clone());
+    thread::sleep(Duration::from_millis(200));
+    let mut nb = lab.start_netbond(&["--no-dhcp6"]);
+    assert!(
+        lab::wait_until(TIMEOUT, || nb.log().contains("address conflict")),
+        "the conflict was not detected:\n{}",
+        nb.log()
+    );
+    // RFC 2131 3.1.5: at least 10 s before trying again; then a different address.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut got = None;
+    while Instant::now() < deadline {
+        nb.assert_alive();
+        if nb.log().matches("dhcp4: c0: bound").count() >= 2 {
+            got = lab.addr4_in(50, 150);
+            if got.is_some() {
+                break;
+            }
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let claimed = defender.join().unwrap().expect("netbond never probed");
+    let claimed = std::net::Ipv4Addr::from(claimed);
+    let got = got.unwrap_or_else(|| panic!("no second lease:\n{}", nb.log()));
+    assert_ne!(
+        got.addr, claimed,
+        "netbond kept (or got back) the address in use"
+    );
+    let pkts = lab.stop_capture();
+    assert!(
+        !crate::v4_sent(&pkts, 4).is_empty(),
+        "no DHCPDECLINE at the server:\n{}",
+        crate::pcap::summary(&pkts)
+    );
+    assert_eq!(
+        lab.addrs4().len(),
+        1,
+        "stale address left: {:?}",
+        lab.addrs4()
+    );
+}
