@@ -22,7 +22,12 @@ const MAX_RS: u32 = 3;
 /// RFC 4861 RTR_SOLICITATION_INTERVAL.
 const RS_INTERVAL: Duration = Duration::from_secs(4);
 /// How soon to retry a send refused because the link-local address is still tentative.
-const NOT_READY_RETRY: Duration = Duration::from_millis(100);
+/// First retry after a send refused because the link cannot carry IPv6 yet (the link
+/// just came up: its multicast route or link-local address is a moment away); doubled
+/// on each refusal up to [`NOT_READY_MAX`].
+const NOT_READY_RETRY: Duration = Duration::from_millis(2);
+/// Longest wait between such retries.
+const NOT_READY_MAX: Duration = Duration::from_millis(200);
 
 /// The DHCPv6 side of one interface.
 pub struct V6Driver {
@@ -39,6 +44,8 @@ pub struct V6Driver {
     seen_ra: bool,
     /// A transmit that failed because no link-local address was usable yet.
     held: Option<(Transmit6, Instant)>,
+    /// The current wait for a not-ready link (see [`NOT_READY_RETRY`]).
+    not_ready_wait: Duration,
     last_state: &'static str,
     /// Stopped by command: send nothing until `start`.
     stopped: bool,
@@ -171,6 +178,7 @@ impl V6Driver {
             next_rs: None,
             seen_ra: false,
             held: None,
+            not_ready_wait: NOT_READY_RETRY,
             last_state: "",
             stopped: false,
         }
@@ -332,6 +340,13 @@ impl V6Driver {
         }
     }
 
+    /// The wait before retrying a send the link refused, doubling each time.
+    fn backoff_not_ready(&mut self) -> Duration {
+        let w = self.not_ready_wait;
+        self.not_ready_wait = (w * 2).min(NOT_READY_MAX);
+        w
+    }
+
     async fn send_rs(&mut self, sh: &Shared, now: Instant) {
         let Some(ra) = &self.ra else {
             self.next_rs = None;
@@ -344,7 +359,7 @@ impl V6Driver {
                 self.next_rs = (self.rs_sent < MAX_RS).then(|| now + RS_INTERVAL);
             }
             // No usable link-local address yet (DAD still running): try again soon.
-            Err(e) if not_ready(&e) => self.next_rs = Some(now + NOT_READY_RETRY),
+            Err(e) if not_ready(&e) => self.next_rs = Some(now + self.backoff_not_ready()),
             Err(e) => {
                 debug!("dhcp6: {}: router solicitation: {e}", sh.ifname);
                 self.next_rs = None;
@@ -355,11 +370,15 @@ impl V6Driver {
     async fn send(&mut self, sh: &Shared, tx: Transmit6, now: Instant) {
         let Some(udp) = &self.udp else { return };
         match udp.send(&tx.payload).await {
-            Ok(()) => debug!("dhcp6: {}: sent {:?}", sh.ifname, tx.msg_type),
+            Ok(()) => {
+                self.not_ready_wait = NOT_READY_RETRY;
+                debug!("dhcp6: {}: sent {:?}", sh.ifname, tx.msg_type)
+            }
             Err(e) if not_ready(&e) => {
                 // No usable link-local address yet (tentative, or the link just came
                 // up): try again shortly rather than waiting out a retransmission.
-                self.held = Some((tx, now + NOT_READY_RETRY));
+                let wait = self.backoff_not_ready();
+                self.held = Some((tx, now + wait));
             }
             Err(e) => warn!(
                 "dhcp6: {}: could not send {:?}: {e}",

@@ -598,8 +598,11 @@ CLIENT_SYSCTLS = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accep
                   "net.ipv4.conf.all.arp_notify=1"]
 
 
+# Reset before every run, per interface: dhcpcd changes some of these and leaves them
+# (accept_dad among them, which would put DAD into every later client's time).
 IFACE_SYSCTLS = ["net.ipv6.conf.default.addr_gen_mode=0", "net.ipv6.conf.default.accept_ra=1",
-                 "net.ipv6.conf.default.disable_ipv6=0"]
+                 "net.ipv6.conf.default.disable_ipv6=0", "net.ipv6.conf.default.accept_dad=0",
+                 "net.ipv6.conf.default.autoconf=0"]
 
 
 class Lab:
