@@ -57,9 +57,14 @@ fi
 
 # Last, so its summary closes the output: unit tests, the netns tier, the hostile
 # server tier, and (unless --no-vm) the VM tier with a real kernel bond and Wi-Fi.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 if [ "$want_vm" = 1 ]; then
-  cargo test --workspace
+  cargo test --workspace 2>&1 | tee "$log"
 else
   echo "integration/test.sh: --no-vm: the VM tier (tests/vm) is not run"
-  cargo test --workspace -- --skip vm_
+  cargo test --workspace -- --skip vm_ 2>&1 | tee "$log"
 fi
+# One closing line for the whole suite (cargo prints one per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

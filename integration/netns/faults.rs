@@ -415,3 +415,42 @@ fn an_address_in_use_is_declined_and_another_one_obtained() {
         lab.addrs4()
     );
 }
+
+#[test]
+fn full_state_dir_warns_and_keeps_running() {
+    let mut lab = Lab::new("fullstate");
+    lab.start_dnsmasq(DnsmasqOpts::default());
+    // A 16 KiB tmpfs as the state dir, filled before netbond starts. The mount lives
+    // only in the mount namespace `ip netns exec` makes for this command.
+    let state = lab.path("tinystate");
+    fs::create_dir_all(&state).unwrap();
+    let st = state.to_str().unwrap().to_string();
+    let run = lab.path("run").to_str().unwrap().to_string();
+    let resolv = lab.path("resolv.conf").to_str().unwrap().to_string();
+    let script = format!(
+        "mount -t tmpfs -o size=16k tmpfs {st} && \
+         (dd if=/dev/zero of={st}/fill bs=1k count=64 2>/dev/null || true) && \
+         exec {} run --iface c0 --no-dhcp6 --state-dir {st} --run-dir {run} --resolv-conf {resolv} --log-level debug",
+        lab::netbond_bin().display()
+    );
+    let log_path = lab.path("fullstate.log");
+    let log = fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.cns, "sh", "-c", &script])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let bound = lab::wait_until(TIMEOUT, || lab.addr4_in(50, 150).is_some());
+    let text = || fs::read_to_string(&log_path).unwrap_or_default();
+    let warned = lab::wait_until(Duration::from_secs(5), || {
+        text().contains("could not save the lease")
+    });
+    let alive = child.try_wait().unwrap().is_none();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    assert!(bound, "no lease with a full state dir:\n{}", text());
+    assert!(warned, "no warning about the full state dir:\n{}", text());
+    assert!(alive, "netbond died on a full state dir:\n{}", text());
+}

@@ -9,6 +9,31 @@
 //! - [`dhcp4`]: the RFC 2131 client state machine with an RFC 4361 client identifier.
 //! - [`dhcp6`]: the RFC 8415 client.
 //! - [`time`]: the engine's clock type and the random source.
+//!
+//! # Example: one identity for both families, and a DHCPv4 engine driven by hand
+//!
+//! ```
+//! use netbond_proto::dhcp4::{Client, ClientId, Config, MessageType};
+//! use netbond_proto::{Duid, Iaid, Instant};
+//!
+//! // The DUID the reference setup's dhclient.conf and dhcp6c shared.
+//! let duid: Duid = "00:02:00:02:2e:2d:01:bd:c3:92:9a:44:2a:c4".parse().unwrap();
+//! let iaid = Iaid::from_name("bond0");
+//! let mut client = Client::new(Config::new(ClientId::Rfc4361 { iaid, duid: duid.clone() }), Instant::ZERO);
+//!
+//! // The first transmit is a broadcast DISCOVER built with the MAC given right now.
+//! let mac = [0x02, 0, 0, 0, 0, 1];
+//! let tx = client.poll_transmit(Instant::ZERO, mac).unwrap();
+//! assert_eq!(tx.kind, MessageType::Discover);
+//! assert!(tx.is_broadcast());
+//! assert_eq!(tx.chaddr, mac);
+//! // Its client identifier is 0xff, the IAID, then the very same DUID DHCPv6 sends.
+//! assert_eq!(client.client_id()[0], 0xff);
+//! assert_eq!(&client.client_id()[5..], duid.as_bytes());
+//! // Nothing more until the first retransmission, 4 s (+/- 1 s) later.
+//! assert!(client.poll_transmit(Instant::from_millis(2_000), mac).is_none());
+//! assert!(client.poll_timeout().unwrap() >= Instant::from_millis(3_000));
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

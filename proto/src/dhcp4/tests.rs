@@ -397,6 +397,24 @@ fn renewing_unicasts_to_the_server_and_rebinding_broadcasts() {
 }
 
 #[test]
+fn a_renewal_answered_by_another_server_moves_the_lease_to_it() {
+    let mut c = bound();
+    let r = c.poll_transmit(t(1800), MAC_A).unwrap();
+    let mut ack = Reply::to(&r, 5);
+    ack.server = Some(Ipv4Addr::new(10, 0, 0, 2));
+    c.handle_packet(t(1800), &ack.bytes());
+    let Some(Event4::Renewed(l)) = c.poll_event() else {
+        panic!("{:?}", c.last_drop())
+    };
+    assert_eq!(l.address, ADDR);
+    assert_eq!(l.server, Ipv4Addr::new(10, 0, 0, 2));
+    // The next renewal is unicast to the server that answered.
+    let next = c.poll_timeout().unwrap();
+    let r2 = c.poll_transmit(next, MAC_A).unwrap();
+    assert_eq!(r2.dst, Ipv4Addr::new(10, 0, 0, 2));
+}
+
+#[test]
 fn renew_ack_with_new_address_is_a_change() {
     let mut c = bound();
     let r = c.poll_transmit(t(1800), MAC_A).unwrap();
