@@ -166,3 +166,32 @@ fn runs_with_only_the_three_network_capabilities() {
     assert_eq!(field("CapBnd:"), 0x3400, "bounding set");
     assert_eq!(field("NoNewPrivs:"), 1, "no_new_privs");
 }
+
+#[test]
+fn runs_as_a_dedicated_user_with_only_the_network_capabilities() {
+    let mut lab = Lab::new("user");
+    lab.write_config("[daemon]\nuser = \"nobody\"\n");
+    let (nb, _a) = start_bound(&mut lab, DnsmasqOpts::default(), &["--no-dhcp6"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", nb.pid)).unwrap();
+    let line = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name}"))
+            .to_string()
+    };
+    let uids: Vec<u32> = line("Uid:")
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(
+        uids.iter().all(|u| *u == 65534),
+        "not running as nobody: {uids:?}"
+    );
+    let eff = u64::from_str_radix(line("CapEff:").split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_eq!(eff, 0x3400, "effective capabilities as nobody");
+    // Still able to do its job: a renewal over the control socket works.
+    let o = cli(&lab, &["renew", "--v4"]);
+    assert!(o.status.success(), "{o:?}");
+}
