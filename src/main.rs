@@ -20,6 +20,7 @@ mod notify;
 mod packet;
 mod privs;
 mod ra;
+mod recvmsg;
 mod resolv;
 mod shared;
 mod status;

@@ -441,53 +441,17 @@ struct FrameMeta {
 /// One `recvmsg` on the packet socket, collecting `sll_pkttype` and the
 /// `PACKET_AUXDATA` status.
 fn recv_frame(fd: RawFd, buf: &mut [u8]) -> io::Result<FrameMeta> {
-    // SAFETY: all-zero is a valid sockaddr_ll and msghdr.
-    let mut addr: libc::sockaddr_ll = unsafe { mem::zeroed() };
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // u64 elements keep the control buffer aligned for cmsghdr.
-    let mut control = [0u64; 16];
-    // SAFETY: as above.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_name = (&mut addr as *mut libc::sockaddr_ll).cast();
-    msg.msg_namelen = mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = mem::size_of_val(&control) as _;
-
-    // SAFETY: every pointer in `msg` refers to a live local or to `buf`, with
-    // the lengths given; the kernel writes only within them.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-
-    let mut status = 0u32;
-    // SAFETY: `msg` was filled by a successful recvmsg, so msg_control and
-    // msg_controllen describe valid cmsgs inside `control`; the CMSG macros
-    // stay within msg_controllen, and we read the u32 only when cmsg_len
-    // says it is present.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            let c = &*cmsg;
-            if c.cmsg_level == libc::SOL_PACKET
-                && c.cmsg_type == PACKET_AUXDATA
-                && c.cmsg_len as usize >= libc::CMSG_LEN(4) as usize
-            {
-                status = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u32>());
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-
+    let r = crate::recvmsg::recv_with_cmsg::<libc::sockaddr_ll>(
+        fd,
+        buf,
+        libc::SOL_PACKET,
+        PACKET_AUXDATA,
+    )?;
+    let status = r.cmsg_u32.unwrap_or(0);
     Ok(FrameMeta {
-        len: n as usize,
-        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
-        pkttype: addr.sll_pkttype,
+        len: r.len,
+        truncated: r.truncated,
+        pkttype: r.addr.sll_pkttype,
         csum_unverifiable: status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID) != 0,
     })
 }

@@ -234,58 +234,20 @@ struct IcmpMeta {
 /// One `recvmsg` on the raw socket, collecting the source address and the
 /// `IPV6_HOPLIMIT` control message.
 fn recv_icmp(fd: RawFd, buf: &mut [u8]) -> io::Result<IcmpMeta> {
-    // SAFETY: all-zero is a valid sockaddr_in6 and msghdr.
-    let mut addr: libc::sockaddr_in6 = unsafe { mem::zeroed() };
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // u64 elements keep the control buffer aligned for cmsghdr.
-    let mut control = [0u64; 16];
-    // SAFETY: as above.
-    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-    msg.msg_name = (&mut addr as *mut libc::sockaddr_in6).cast();
-    msg.msg_namelen = mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = mem::size_of_val(&control) as _;
-
-    // SAFETY: every pointer in `msg` refers to a live local or to `buf`, with
-    // the lengths given; the kernel writes only within them.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-
-    let mut hop_limit = None;
-    // SAFETY: `msg` was filled by a successful recvmsg, so msg_control and
-    // msg_controllen describe valid cmsgs inside `control`; the CMSG macros
-    // stay within msg_controllen, and the int is read only when cmsg_len
-    // says it is present.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            let c = &*cmsg;
-            if c.cmsg_level == libc::IPPROTO_IPV6
-                && c.cmsg_type == libc::IPV6_HOPLIMIT
-                && c.cmsg_len as usize
-                    >= libc::CMSG_LEN(mem::size_of::<libc::c_int>() as u32) as usize
-            {
-                let v = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
-                hop_limit = u8::try_from(v).ok();
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-
-    let src = (addr.sin6_family == libc::AF_INET6 as libc::sa_family_t)
-        .then(|| Ipv6Addr::from(addr.sin6_addr.s6_addr));
+    let r = crate::recvmsg::recv_with_cmsg::<libc::sockaddr_in6>(
+        fd,
+        buf,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_HOPLIMIT,
+    )?;
+    let src = (r.addr.sin6_family == libc::AF_INET6 as libc::sa_family_t)
+        .then(|| Ipv6Addr::from(r.addr.sin6_addr.s6_addr));
     Ok(IcmpMeta {
-        len: n as usize,
-        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        len: r.len,
+        truncated: r.truncated,
         src,
-        hop_limit,
+        // The kernel passes an int.
+        hop_limit: r.cmsg_u32.and_then(|v| u8::try_from(v as i32).ok()),
     })
 }
 

@@ -1,0 +1,79 @@
+//! One `recvmsg(2)` with a source address and control messages: the part the packet
+//! socket (PACKET_AUXDATA) and the router-advertisement socket (IPV6_HOPLIMIT) share.
+
+use std::io;
+use std::mem;
+use std::os::fd::RawFd;
+
+/// What one `recvmsg` returned besides the data.
+pub struct Received<A> {
+    /// Bytes written into the buffer.
+    pub len: usize,
+    /// The datagram was longer than the buffer (MSG_TRUNC).
+    pub truncated: bool,
+    /// The source address as the kernel filled it in.
+    pub addr: A,
+    /// The first 4-byte value of the wanted control message, if present.
+    pub cmsg_u32: Option<u32>,
+}
+
+/// Receive one datagram into `buf`, with a source address of type `A` (a plain C
+/// sockaddr struct such as `sockaddr_ll` or `sockaddr_in6`) and the 4-byte payload of
+/// the control message `(level, kind)`, if the kernel sent one.
+pub fn recv_with_cmsg<A: Copy>(
+    fd: RawFd,
+    buf: &mut [u8],
+    level: libc::c_int,
+    kind: libc::c_int,
+) -> io::Result<Received<A>> {
+    // SAFETY: the sockaddr types used here (sockaddr_ll, sockaddr_in6) and msghdr
+    // are plain C structs for which all-zero is a valid value.
+    let mut addr: A = unsafe { mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // u64 elements keep the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 16];
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_name = (&mut addr as *mut A).cast();
+    msg.msg_namelen = mem::size_of::<A>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = mem::size_of_val(&control) as _;
+
+    // SAFETY: every pointer in `msg` refers to a live local or to `buf`, with the
+    // lengths given; the kernel writes only within them.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+
+    let mut value = None;
+    // SAFETY: `msg` was filled by a successful recvmsg, so msg_control and
+    // msg_controllen describe valid cmsgs inside `control`; the CMSG macros stay
+    // within msg_controllen, and the u32 is read only when cmsg_len says it is there.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == level
+                && c.cmsg_type == kind
+                && c.cmsg_len as usize >= libc::CMSG_LEN(4) as usize
+            {
+                value = Some(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(cmsg).cast::<u32>(),
+                ));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok(Received {
+        len: n as usize,
+        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        addr,
+        cmsg_u32: value,
+    })
+}
