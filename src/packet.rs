@@ -441,7 +441,7 @@ struct FrameMeta {
 /// One `recvmsg` on the packet socket, collecting `sll_pkttype` and the
 /// `PACKET_AUXDATA` status.
 fn recv_frame(fd: RawFd, buf: &mut [u8]) -> io::Result<FrameMeta> {
-    let r = crate::recvmsg::recv_with_cmsg::<libc::sockaddr_ll>(
+    let r = crate::sock::recv_with_cmsg::<libc::sockaddr_ll>(
         fd,
         buf,
         libc::SOL_PACKET,
@@ -496,15 +496,9 @@ fn set_int_opt(
     }
 }
 
-/// Adds context to an error, keeping its kind, with a hint for missing
-/// privileges.
+/// Adds context to an error (see [`crate::sock::ctx`]).
 fn ctx(e: io::Error, what: impl std::fmt::Display) -> io::Error {
-    let hint = if e.kind() == io::ErrorKind::PermissionDenied {
-        " (needs CAP_NET_RAW)"
-    } else {
-        ""
-    };
-    io::Error::new(e.kind(), format!("{what}: {e}{hint}"))
+    crate::sock::ctx(e, what, "CAP_NET_RAW")
 }
 
 #[cfg(test)]

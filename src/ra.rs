@@ -234,7 +234,7 @@ struct IcmpMeta {
 /// One `recvmsg` on the raw socket, collecting the source address and the
 /// `IPV6_HOPLIMIT` control message.
 fn recv_icmp(fd: RawFd, buf: &mut [u8]) -> io::Result<IcmpMeta> {
-    let r = crate::recvmsg::recv_with_cmsg::<libc::sockaddr_in6>(
+    let r = crate::sock::recv_with_cmsg::<libc::sockaddr_in6>(
         fd,
         buf,
         libc::IPPROTO_IPV6,
@@ -273,15 +273,9 @@ fn set_icmp6_filter(sock: &Socket, pass: u8) -> io::Result<()> {
     }
 }
 
-/// Adds context to an error, keeping its kind, with a hint for missing
-/// privileges.
+/// Adds context to an error (see [`crate::sock::ctx`]).
 fn ctx(e: io::Error, what: impl std::fmt::Display) -> io::Error {
-    let hint = if e.kind() == io::ErrorKind::PermissionDenied {
-        " (needs CAP_NET_RAW)"
-    } else {
-        ""
-    };
-    io::Error::new(e.kind(), format!("{what}: {e}{hint}"))
+    crate::sock::ctx(e, what, "CAP_NET_RAW")
 }
 
 #[cfg(test)]

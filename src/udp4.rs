@@ -79,13 +79,7 @@ impl Udp4Socket {
     }
 }
 
-/// Adds context to an error, keeping its kind, with a hint for missing
-/// privileges.
+/// Adds context to an error (see [`crate::sock::ctx`]).
 fn ctx(e: io::Error, what: impl std::fmt::Display) -> io::Error {
-    let hint = if e.kind() == io::ErrorKind::PermissionDenied {
-        " (needs CAP_NET_RAW and CAP_NET_BIND_SERVICE)"
-    } else {
-        ""
-    };
-    io::Error::new(e.kind(), format!("{what}: {e}{hint}"))
+    crate::sock::ctx(e, what, "CAP_NET_RAW and CAP_NET_BIND_SERVICE")
 }

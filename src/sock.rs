@@ -1,9 +1,21 @@
-//! One `recvmsg(2)` with a source address and control messages: the part the packet
-//! socket (PACKET_AUXDATA) and the router-advertisement socket (IPV6_HOPLIMIT) share.
+//! What the socket drivers share: one `recvmsg(2)` with a source address and a control
+//! message (the packet socket's PACKET_AUXDATA, the RA socket's IPV6_HOPLIMIT), and
+//! errors that say what was being done.
 
 use std::io;
 use std::mem;
 use std::os::fd::RawFd;
+
+/// Adds what was being done to an error, keeping its kind, and names the capabilities
+/// `needs` when the kernel refused for lack of privilege.
+pub fn ctx(e: io::Error, what: impl std::fmt::Display, needs: &str) -> io::Error {
+    let hint = if e.kind() == io::ErrorKind::PermissionDenied {
+        format!(" (needs {needs})")
+    } else {
+        String::new()
+    };
+    io::Error::new(e.kind(), format!("{what}: {e}{hint}"))
+}
 
 /// What one `recvmsg` returned besides the data.
 pub struct Received<A> {
