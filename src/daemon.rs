@@ -230,6 +230,8 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
     }
     crate::notify::notify(&format!("READY=1\nSTATUS=running on {ifname}"));
     let mut last_status = String::new();
+    // STATUS= lines are only worth building when systemd listens.
+    let notify_status = std::env::var_os("NOTIFY_SOCKET").is_some();
     loop {
         if let Some(d) = v4.as_mut() {
             d.pump(&mut sh).await;
@@ -237,10 +239,12 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         if let Some(d) = v6.as_mut() {
             d.pump(&mut sh).await;
         }
-        let status = short_status(v4.as_ref(), v6.as_ref());
-        if status != last_status {
-            crate::notify::notify(&format!("STATUS={ifname}: {status}"));
-            last_status = status;
+        if notify_status {
+            let status = short_status(v4.as_ref(), v6.as_ref());
+            if status != last_status {
+                crate::notify::notify(&format!("STATUS={ifname}: {status}"));
+                last_status = status;
+            }
         }
         let deadline = [
             v4.as_ref().and_then(V4Driver::deadline),
@@ -525,6 +529,7 @@ fn attach(sh: &mut Shared, v4: &mut Option<V4Driver>, v6: &mut Option<V6Driver>,
         });
     }
     if let Some(d) = v4.as_mut() {
+        d.note_link_mac(info.mac);
         d.open(info.index, &info.name);
         d.link_changed(now, info.carrier, info.index, &info.name);
     }
@@ -544,6 +549,9 @@ async fn on_link(
     let now = sh.clock.now();
     match ev {
         LinkEvent::New(info) if info.name == sh.ifname => {
+            if let Some(d) = v4.as_mut() {
+                d.note_link_mac(info.mac);
+            }
             if sh.ifindex != Some(info.index) {
                 if sh.ifindex.is_some() {
                     info!("{}: re-created with index {}", info.name, info.index);
@@ -586,6 +594,11 @@ async fn on_link(
             warn!("netlink link events were lost; re-reading {}", sh.ifname);
             match link::get_link_by_name(&sh.handle, &sh.ifname).await {
                 Ok(Some(info)) if Some(info.index) != sh.ifindex => attach(sh, v4, v6, &info),
+                Ok(Some(info)) => {
+                    if let Some(d) = v4.as_mut() {
+                        d.note_link_mac(info.mac);
+                    }
+                }
                 Ok(None) if sh.ifindex.is_some() => detach(sh, v4, v6, now),
                 Ok(_) => {}
                 Err(e) => error!("{e}"),

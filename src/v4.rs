@@ -51,6 +51,11 @@ pub struct V4Driver {
     reconfirm_since: Option<std::time::Instant>,
     last_state: &'static str,
     probe: Option<Probe>,
+    /// The MAC netlink last reported for the interface, and the one last handed to the
+    /// engine: when they agree and nothing is due, a wakeup (a stray packet, say) needs
+    /// no MAC read and no transmit attempt.
+    link_mac: Option<[u8; 6]>,
+    engine_mac: Option<[u8; 6]>,
 }
 
 /// Build the engine's configuration from the file's.
@@ -112,6 +117,8 @@ impl V4Driver {
             reconfirm_since: None,
             last_state: "",
             probe: None,
+            link_mac: None,
+            engine_mac: None,
         }
     }
 
@@ -131,6 +138,11 @@ impl V4Driver {
         // Whatever the engine holds must be put back when the interface returns.
         self.restore = self.engine.lease().cloned();
         self.engine.link_changed(now, false);
+    }
+
+    /// The interface's MAC as netlink reports it (at attach and on every RTM_NEWLINK).
+    pub fn note_link_mac(&mut self, mac: Option<[u8; 6]>) {
+        self.link_mac = mac;
     }
 
     /// Carrier change; a socket that failed is reopened when the link comes up.
@@ -303,19 +315,26 @@ impl V4Driver {
         }
         let now = sh.clock.now();
         self.run_probe(sh, now);
-        loop {
-            let mac = match current_mac(&sh.ifname) {
-                Ok(m) => m,
-                Err(_) => {
-                    // No interface: run timers (expiry) but send nothing.
-                    self.engine.handle_timeout(now);
+        let due = self.engine.poll_timeout().is_some_and(|t| t <= now);
+        let mac_moved = self.link_mac.is_some() && self.link_mac != self.engine_mac;
+        let idle = !due && !mac_moved && self.engine_mac.is_some();
+        if !idle {
+            loop {
+                // Re-read right before building: an RTM_NEWLINK may still be in flight.
+                let mac = match current_mac(&sh.ifname) {
+                    Ok(m) => m,
+                    Err(_) => {
+                        // No interface: run timers (expiry) but send nothing.
+                        self.engine.handle_timeout(now);
+                        break;
+                    }
+                };
+                self.engine_mac = Some(mac);
+                let Some(tx) = self.engine.poll_transmit(now, mac) else {
                     break;
-                }
-            };
-            let Some(tx) = self.engine.poll_transmit(now, mac) else {
-                break;
-            };
-            self.send(sh, &tx).await;
+                };
+                self.send(sh, &tx).await;
+            }
         }
         let state = self.engine.state_name();
         if state != self.last_state {
