@@ -223,17 +223,22 @@ fn demo() -> Result<(), String> {
 
     section("netbond starting");
     let t0 = Instant::now();
-    let bound = wait_log(&log, "dhcp4: ", Duration::from_secs(20))
-        .and_then(|_| wait_log(&log, "bound", Duration::from_secs(20)))
-        .ok_or("no DHCPv4 lease within 20 s; see the log above")?;
+    let bound = wait_log(
+        &log,
+        &format!("dhcp4: {iface}: bound"),
+        Duration::from_secs(20),
+    )
+    .ok_or("no DHCPv4 lease within 20 s; see the log above")?;
     println!("{bound}");
     println!("(lease after {} ms)", t0.elapsed().as_millis());
-    if let Some(l) = wait_log(&log, "dhcp6: ", Duration::from_secs(5))
-        .and_then(|_| wait_log(&log, "dhcp6: ".to_string().as_str(), Duration::from_secs(5)))
-    {
-        let _ = l;
+    // Give DHCPv6 a moment too, so the status below shows both families.
+    if let Some(l) = wait_log(
+        &log,
+        &format!("dhcp6: {iface}: bound"),
+        Duration::from_secs(5),
+    ) {
+        println!("{l}");
     }
-    let _ = wait_log(&log, "/128", Duration::from_secs(5));
     let status = || {
         let out = Command::new(&exe)
             .args(["status", "--run-dir", &run_dir_s])
