@@ -80,6 +80,11 @@ impl BondManager {
         }
     }
 
+    /// The bond's interface name.
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
     /// Create the bond, or adopt an existing one per `existing`; then enslave every
     /// matching interface that exists already.
     pub async fn ensure(&mut self) -> Result<(), String> {

@@ -1,6 +1,6 @@
 //! The command line: `netbond run`, `netbond check-config`, `netbond duid`.
 
-use crate::config::{valid_ifname, Config};
+use crate::config::Config;
 use crate::control::{self, Family, Request};
 use crate::daemon::{self, Overrides, RunOptions};
 use clap::{Parser, Subcommand};
@@ -25,9 +25,10 @@ struct Cli {
 enum Command {
     /// Run in the foreground, logging to stderr.
     Run {
-        /// The interface to configure (single-interface mode, no bond).
-        #[arg(long)]
-        iface: Option<String>,
+        /// An interface to configure; repeat it (or give a comma list) to serve several
+        /// from one process. In bond mode, extra interfaces beside the bond.
+        #[arg(long, value_delimiter = ',')]
+        iface: Vec<String>,
         /// Configuration file [default: /etc/netbond/netbond.toml when it exists].
         #[arg(long)]
         config: Option<PathBuf>,
@@ -157,7 +158,7 @@ struct DaemonAt {
     /// The daemon's run directory [default: /run/netbond].
     #[arg(long, default_value = "/run/netbond")]
     run_dir: PathBuf,
-    /// The interface (accepted for symmetry with the daemon; one daemon serves one).
+    /// One of the daemon's interfaces [default: all of them].
     iface: Option<String>,
 }
 
@@ -276,25 +277,13 @@ pub fn main() -> ExitCode {
             };
             overrides.apply(&mut cfg);
             crate::logging::init(log_level.as_deref().unwrap_or(&cfg.daemon.log_level));
-            if let Some(b) = &cfg.bond {
-                if iface.as_deref().is_some_and(|i| i != b.name) {
-                    eprintln!(
-                        "netbond: --iface {} conflicts with [bond] name = {:?}: in bond mode DHCP runs on the bond",
-                        iface.unwrap_or_default(),
-                        b.name
-                    );
+            let ifnames = match cfg.managed_interfaces(&iface) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("netbond: {e}");
                     return ExitCode::from(2);
                 }
-            }
-            let bond_name = cfg.bond.as_ref().map(|b| b.name.clone());
-            let Some(ifname) = bond_name.or(iface).or_else(|| cfg.interface.clone()) else {
-                eprintln!("netbond: no interface: give --iface NAME, or `interface = \"NAME\"` in the configuration");
-                return ExitCode::from(2);
             };
-            if !valid_ifname(&ifname) {
-                eprintln!("netbond: {ifname:?} is not a valid interface name");
-                return ExitCode::from(2);
-            }
             if !cfg.dhcp4.enabled && !cfg.dhcp6.enabled {
                 eprintln!("netbond: both DHCPv4 and DHCPv6 are disabled: nothing to do");
                 return ExitCode::from(2);
@@ -310,7 +299,7 @@ pub fn main() -> ExitCode {
                 }
             };
             let opts = RunOptions {
-                ifname,
+                ifnames,
                 config_path,
                 cfg,
                 overrides,
@@ -351,23 +340,28 @@ pub fn main() -> ExitCode {
             }
             crate::import::cli(&src, &output, force)
         }
-        Command::Status { json, at } => client(&at, Request::Status, json),
-        Command::Renew { family, at } => client(
-            &at,
-            Request::Renew {
-                family: family.family(),
-            },
-            false,
-        ),
-        Command::Release { family, at } => client(
-            &at,
-            Request::Release {
-                family: family.family(),
-            },
-            false,
-        ),
-        Command::Dhcp4 { action, at } => client(&at, stop_start(action, Family::V4), false),
-        Command::Dhcp6 { action, at } => client(&at, stop_start(action, Family::V6), false),
+        Command::Status { json, at } => {
+            let iface = at.iface.clone();
+            client(&at, Request::Status { iface }, json)
+        }
+        Command::Renew { family, at } => {
+            let iface = at.iface.clone();
+            let family = family.family();
+            client(&at, Request::Renew { family, iface }, false)
+        }
+        Command::Release { family, at } => {
+            let iface = at.iface.clone();
+            let family = family.family();
+            client(&at, Request::Release { family, iface }, false)
+        }
+        Command::Dhcp4 { action, at } => {
+            let req = stop_start(action, Family::V4, at.iface.clone());
+            client(&at, req, false)
+        }
+        Command::Dhcp6 { action, at } => {
+            let req = stop_start(action, Family::V6, at.iface.clone());
+            client(&at, req, false)
+        }
         Command::Reload { at } => client(&at, Request::Reload, false),
         Command::Wifi {
             iface,
@@ -437,9 +431,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn stop_start(a: StopStart, family: Family) -> Request {
+fn stop_start(a: StopStart, family: Family, iface: Option<String>) -> Request {
     match a {
-        StopStart::Stop => Request::Stop { family },
-        StopStart::Start => Request::Start { family },
+        StopStart::Stop => Request::Stop { family, iface },
+        StopStart::Start => Request::Start { family, iface },
     }
 }

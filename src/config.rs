@@ -20,6 +20,10 @@ pub struct Config {
     pub identity: IdentityConfig,
     /// Single-interface mode: the interface to run on (`--iface` overrides it).
     pub interface: Option<String>,
+    /// Multi-interface mode: more interfaces for the same process, each with its own
+    /// DHCPv4/DHCPv6 clients (same DUID, its own IAID). With `interface` too, that one
+    /// comes first. In bond mode these are extra interfaces beside the bond.
+    pub interfaces: Vec<String>,
     /// The DHCPv4 client.
     pub dhcp4: Dhcp4Config,
     /// The DHCPv6 client.
@@ -554,7 +558,59 @@ impl Config {
                 return Err(("", "interface", format!("{i:?} is not an interface name")));
             }
         }
+        for i in &self.interfaces {
+            if !valid_ifname(i) {
+                return Err(("", "interfaces", format!("{i:?} is not an interface name")));
+            }
+        }
         Ok(())
+    }
+
+    /// The interfaces `netbond run` manages, in order: the bond (in bond mode), then
+    /// `from_cli` (`--iface`, repeatable) when given, else `interface` and `interfaces`.
+    /// Duplicates are dropped. An error, for the user, when the list is empty or names
+    /// a bond port (DHCP on a port would fight the bond's).
+    pub fn managed_interfaces(&self, from_cli: &[String]) -> Result<Vec<String>, String> {
+        let mut wanted: Vec<String> = if from_cli.is_empty() {
+            self.interface
+                .iter()
+                .chain(&self.interfaces)
+                .cloned()
+                .collect()
+        } else {
+            from_cli.to_vec()
+        };
+        if let Some(b) = &self.bond {
+            wanted.retain(|n| *n != b.name);
+            if let Some(port) = wanted
+                .iter()
+                .find(|n| b.ports.iter().any(|p| crate::bond::glob_match(p, n)))
+            {
+                return Err(format!(
+                    "{port} matches [bond] ports {:?}: it is a port of {}, and DHCP runs on the bond; \
+                     remove it from --iface/interfaces or from the ports",
+                    b.ports, b.name
+                ));
+            }
+            wanted.insert(0, b.name.clone());
+        }
+        let mut out: Vec<String> = Vec::with_capacity(wanted.len());
+        for n in wanted {
+            if !valid_ifname(&n) {
+                return Err(format!("{n:?} is not a valid interface name"));
+            }
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        if out.is_empty() {
+            return Err(
+                "no interface: give --iface NAME (repeatable), or `interface = \"NAME\"` \
+                        or `interfaces = [...]` in the configuration"
+                    .into(),
+            );
+        }
+        Ok(out)
     }
 
     /// The option 61 setting.

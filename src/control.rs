@@ -36,29 +36,45 @@ pub enum Family {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum Request {
-    /// Everything about the interface, bond, leases and identity.
-    Status,
+    /// Everything about the interface(s), bond, leases and identity.
+    Status {
+        /// One managed interface (default: all).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iface: Option<String>,
+    },
     /// Renew the lease(s) now.
     Renew {
         /// Which client.
         #[serde(default)]
         family: Family,
+        /// One managed interface (default: all).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iface: Option<String>,
     },
     /// Release the lease(s) and stop the client(s) until `start`.
     Release {
         /// Which client.
         #[serde(default)]
         family: Family,
+        /// One managed interface (default: all).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iface: Option<String>,
     },
     /// Stop a client: release its lease and remove its configuration.
     Stop {
         /// Which client.
         family: Family,
+        /// One managed interface (default: all).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iface: Option<String>,
     },
     /// Start a stopped client.
     Start {
         /// Which client.
         family: Family,
+        /// One managed interface (default: all).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iface: Option<String>,
     },
     /// Re-read the configuration file (like SIGHUP).
     Reload,
@@ -76,7 +92,7 @@ impl Request {
     pub fn changes_state(&self) -> bool {
         !matches!(
             self,
-            Request::Status
+            Request::Status { .. }
                 | Request::Wifi {
                     action: crate::wifi::WifiAction::Status,
                     ..
@@ -267,20 +283,29 @@ mod tests {
     #[test]
     fn wire_format_is_stable() {
         assert_eq!(
-            serde_json::to_string(&Request::Status).unwrap(),
+            serde_json::to_string(&Request::Status { iface: None }).unwrap(),
             r#"{"cmd":"status"}"#
         );
+        let r: Request = serde_json::from_str(r#"{"cmd":"status"}"#).unwrap();
+        assert_eq!(r, Request::Status { iface: None });
         let r: Request = serde_json::from_str(r#"{"cmd":"renew","family":"v4"}"#).unwrap();
-        assert_eq!(r, Request::Renew { family: Family::V4 });
-        let r: Request = serde_json::from_str(r#"{"cmd":"renew"}"#).unwrap();
         assert_eq!(
             r,
             Request::Renew {
-                family: Family::Both
+                family: Family::V4,
+                iface: None
+            }
+        );
+        let r: Request = serde_json::from_str(r#"{"cmd":"renew","iface":"eth1"}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::Renew {
+                family: Family::Both,
+                iface: Some("eth1".into())
             }
         );
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"format-disk"}"#).is_err());
-        assert!(!Request::Status.changes_state());
+        assert!(!Request::Status { iface: None }.changes_state());
         assert!(Request::Reload.changes_state());
     }
 
@@ -305,7 +330,9 @@ mod tests {
         server.await.unwrap();
         // A second daemon on the same run dir is refused while the first listens.
         assert!(listen(&dir, None).is_err());
-        let missing = call(&dir.join("nope"), &Request::Status).await.unwrap_err();
+        let missing = call(&dir.join("nope"), &Request::Status { iface: None })
+            .await
+            .unwrap_err();
         assert!(missing.contains("not running"), "{missing}");
         let _ = std::fs::remove_dir_all(&dir);
     }

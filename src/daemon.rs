@@ -1,35 +1,36 @@
-//! The daemon loop for one interface (single-interface mode: the dhclient replacement
-//! and container case).
+//! The daemon: what is process-wide, for one interface or many.
 //!
-//! One current-thread task waits on every source at once: the packet socket, UDP 546,
-//! router advertisements, link and address events from netlink, signals, and the
-//! engines' next deadline. Each wakeup becomes an input to an engine; then both engines
-//! are pumped (transmits first, then configuration events). With a bound lease and a
-//! quiet link nothing is pending but the renewal deadline: no periodic wakeups.
+//! This loop owns the signals, the netlink link and address event streams, the control
+//! socket, the bond and the Wi-Fi supplicants. Each managed interface runs in its own
+//! task (`iface.rs`) with its sockets, engines and deadline; this loop routes to it the
+//! events that concern it (by name and index) and the control requests. All of it runs
+//! on one thread. With bound leases and quiet links nothing is pending but the renewal
+//! deadlines: no periodic wakeups.
 
-use crate::apply::{addr_events, AddrEvent, Applier};
+use crate::apply::{addr_events, AddrEvent};
 use crate::bond::BondManager;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::{Family, Request, Response};
 use crate::identity;
-use crate::link::{self, LinkEvent, LinkInfo};
+use crate::iface::{Iface, IfaceHandle, Mail, StatusBoard};
+use crate::link::{self, LinkEvent};
 use crate::resolv::{DnsSink, ResolvConf};
 use crate::shared::{Dns4, Dns6, Shared};
 use crate::store::Store;
-use crate::v4::V4Driver;
-use crate::v6::V6Driver;
 use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{debug, error, info, warn};
 
 /// Everything `netbond run` needs to start.
 pub struct RunOptions {
-    /// The interface to manage.
-    pub ifname: String,
+    /// The interfaces to manage, in order of preference (the first one gets the lowest
+    /// route metric and, with a resolv.conf file, writes DNS).
+    pub ifnames: Vec<String>,
     /// The configuration file, for SIGHUP reloads.
     pub config_path: Option<PathBuf>,
     /// The effective configuration (file + command line).
@@ -82,14 +83,9 @@ enum Wake {
     Renew,
     Link(Option<LinkEvent>),
     Addr(Option<AddrEvent>),
-    V4(std::io::Result<crate::packet::Received>),
-    V6(std::io::Result<(std::net::SocketAddrV6, Vec<u8>)>),
-    Ra(std::io::Result<crate::ra::RaFlags>),
-    Timer,
     Control(Option<crate::control::Pending>),
     Watchdog,
     Wifi(Option<String>),
-    Arp(std::io::Result<crate::arp::Arp>),
 }
 
 /// Await `f` if there is one, otherwise never complete.
@@ -103,7 +99,7 @@ async fn maybe<F: Future>(f: Option<F>) -> F::Output {
 /// Run until SIGTERM/SIGINT. Errors are setup failures, already phrased for the user.
 pub async fn run(opts: RunOptions) -> Result<(), String> {
     let RunOptions {
-        ifname,
+        ifnames,
         config_path,
         cfg,
         overrides,
@@ -116,11 +112,19 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         )
     })?;
     let duid = identity::load_or_create_duid(&cfg, &store);
-    let iaid = identity::iaid(&cfg, &ifname);
-    info!(
-        "netbond {} on {ifname}: DUID {duid}, IAID {iaid}",
-        env!("CARGO_PKG_VERSION")
-    );
+    match ifnames.as_slice() {
+        [one] => info!(
+            "netbond {} on {one}: DUID {duid}, IAID {}",
+            env!("CARGO_PKG_VERSION"),
+            identity::iaid(&cfg, one)
+        ),
+        many => info!(
+            "netbond {} on {} interfaces ({}): DUID {duid}",
+            env!("CARGO_PKG_VERSION"),
+            many.len(),
+            abbreviate(many)
+        ),
+    }
 
     // Subscribe before the first lookup so no change in between is missed.
     let (link_conn, mut link_stream) =
@@ -132,95 +136,101 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
     let (conn, handle) = link::connect().map_err(|e| format!("cannot open netlink: {e}"))?;
     tokio::spawn(conn);
 
-    let resolv = match cfg.dns.resolv_conf.as_str() {
-        "none" | "" => None,
-        "resolvectl" => Some(DnsSink::Resolved {
-            ifname: ifname.clone(),
-            last: None,
-        }),
-        p => Some(DnsSink::File(ResolvConf::new(p))),
-    };
-    let mut sh = Shared {
-        ifname: ifname.clone(),
-        ifindex: None,
-        handle: handle.clone(),
-        applier: None,
-        store,
-        clock,
-        cfg,
-        dns4: Dns4::default(),
-        dns6: Dns6::default(),
-        resolv,
-    };
-    let mut v4 = sh
-        .cfg
-        .dhcp4
-        .enabled
-        .then(|| V4Driver::new(&sh, &duid, iaid));
-    let mut v6 = sh
-        .cfg
-        .dhcp6
-        .enabled
-        .then(|| V6Driver::new(&sh, &duid, iaid));
-
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut sigusr1 = signal(SignalKind::user_defined1()).map_err(|e| e.to_string())?;
     let mut sigusr2 = signal(SignalKind::user_defined2()).map_err(|e| e.to_string())?;
 
-    let mut bond = sh
-        .cfg
+    let mut bond = cfg
         .bond
         .clone()
         .map(|b| BondManager::new(b, handle.clone()));
     if let Some(b) = bond.as_mut() {
         b.ensure().await?;
     }
+    // One dump for every interface (after the bond exists and has its ports).
+    let links = link::list_links(&handle)
+        .await
+        .map_err(|e| format!("cannot list network interfaces: {e}"))?;
     // Wireless ports: start a supplicant for each that exists now (after the bond has
     // enslaved it); hot-plugged ones follow on link events.
-    let mut wifi =
-        crate::wifi::WifiManager::new(sh.cfg.wifi.clone(), sh.cfg.daemon.run_dir.clone());
+    let mut wifi = crate::wifi::WifiManager::new(cfg.wifi.clone(), cfg.daemon.run_dir.clone());
     if !wifi.is_empty() {
-        match link::list_links(&handle).await {
-            Ok(links) => wifi.start_existing(&links),
-            Err(e) => warn!("cannot list interfaces for [[wifi]]: {e}"),
-        }
+        wifi.start_existing(&links);
     }
 
-    let group = match sh.cfg.control.group.as_deref() {
+    let group = match cfg.control.group.as_deref() {
         Some(g) => Some(gid_of(g).ok_or_else(|| {
             format!("[control] group {g:?} does not exist; create it or remove the setting")
         })?),
         None => None,
     };
-    let mut control = match crate::control::listen(&sh.cfg.daemon.run_dir, group) {
+    let mut control = match crate::control::listen(&cfg.daemon.run_dir, group) {
         Ok(rx) => Some(rx),
         Err(e) => {
             return Err(format!(
                 "cannot open the control socket in {}: {e}",
-                sh.cfg.daemon.run_dir.display()
+                cfg.daemon.run_dir.display()
             ))
         }
     };
 
     // Only when systemd asked for a watchdog does netbond wake up periodically.
     let mut watchdog = crate::notify::watchdog_interval().map(tokio::time::interval);
+    // STATUS= lines are only worth building when systemd listens.
+    let board = std::env::var_os("NOTIFY_SOCKET")
+        .is_some()
+        .then(|| StatusBoard::new(&ifnames));
 
-    let mut carrier = false;
-    match link::get_link_by_name(&handle, &ifname).await {
-        Ok(Some(info)) => {
-            attach(&mut sh, &mut v4, &mut v6, &info);
-            carrier = info.carrier;
+    // Every interface's drivers, attached (sockets open) before privileges go.
+    let mut cfg = Arc::new(cfg);
+    let mut pending = Vec::with_capacity(ifnames.len());
+    for (slot, name) in ifnames.iter().enumerate() {
+        let resolv = match cfg.dns.resolv_conf.as_str() {
+            "none" | "" => None,
+            // systemd-resolved keeps DNS per link: every interface reports its own.
+            "resolvectl" => Some(DnsSink::Resolved {
+                ifname: name.clone(),
+                last: None,
+            }),
+            // One resolv.conf: the first interface listed owns it.
+            p if slot == 0 => Some(DnsSink::File(ResolvConf::new(p))),
+            _ => None,
+        };
+        let sh = Shared {
+            ifname: name.clone(),
+            ifindex: None,
+            handle: handle.clone(),
+            applier: None,
+            store: store.clone(),
+            clock,
+            cfg: cfg.clone(),
+            route_metric: cfg
+                .dhcp4
+                .route_metric
+                .saturating_add(u32::try_from(slot).unwrap_or(u32::MAX)),
+            dns4: Dns4::default(),
+            dns6: Dns6::default(),
+            resolv,
+        };
+        let iaid = identity::iaid(&cfg, name);
+        if ifnames.len() > 1 {
+            debug!("{name}: IAID {iaid}");
         }
-        Ok(None) => info!("{ifname} does not exist yet; waiting for it to appear"),
-        Err(e) => return Err(format!("cannot look up {ifname}: {e}")),
+        let mut iface = Iface::new(sh, duid.clone(), iaid, slot, board.clone());
+        match links.iter().find(|l| l.name == *name) {
+            Some(info) => iface.attach(info),
+            None => info!("{name} does not exist yet; waiting for it to appear"),
+        }
+        pending.push(iface);
     }
+    drop(links);
 
-    if sh.cfg.daemon.drop_privileges {
-        let user = sh.cfg.daemon.user.clone();
+    if cfg.daemon.drop_privileges {
+        let user = cfg.daemon.user.clone();
         if let Some(name) = &user {
-            hand_dirs_to(&sh, name);
+            hand_dirs_to(&cfg, name);
         }
         crate::privs::drop_privileges(user.as_deref())?;
         debug!(
@@ -228,32 +238,12 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             crate::privs::effective_caps().unwrap_or(0)
         );
     }
-    crate::notify::notify(&format!("READY=1\nSTATUS=running on {ifname}"));
-    let mut last_status = String::new();
-    // STATUS= lines are only worth building when systemd listens.
-    let notify_status = std::env::var_os("NOTIFY_SOCKET").is_some();
+    let mut ifaces: Vec<IfaceHandle> = pending.into_iter().map(Iface::spawn).collect();
+    crate::notify::notify(&format!(
+        "READY=1\nSTATUS=running on {}",
+        abbreviate(&ifnames)
+    ));
     loop {
-        if let Some(d) = v4.as_mut() {
-            d.pump(&mut sh).await;
-        }
-        if let Some(d) = v6.as_mut() {
-            d.pump(&mut sh).await;
-        }
-        if notify_status {
-            let status = short_status(v4.as_ref(), v6.as_ref());
-            if status != last_status {
-                crate::notify::notify(&format!("STATUS={ifname}: {status}"));
-                last_status = status;
-            }
-        }
-        let deadline = [
-            v4.as_ref().and_then(V4Driver::deadline),
-            v6.as_ref().and_then(V6Driver::deadline),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let sleep = deadline.map(|d| tokio::time::sleep_until(sh.clock.tokio_instant(d)));
         let wake = tokio::select! {
             _ = sigterm.recv() => Wake::Stop("SIGTERM"),
             _ = sigint.recv() => Wake::Stop("SIGINT"),
@@ -262,53 +252,48 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             _ = sigusr2.recv() => Wake::Renew,
             ev = link_stream.next() => Wake::Link(ev),
             ev = addr_stream.next() => Wake::Addr(ev),
-            rx = maybe(v4.as_ref().and_then(V4Driver::socket).map(|s| s.recv())) => Wake::V4(rx),
-            rx = maybe(v6.as_ref().and_then(V6Driver::socket).map(|s| s.recv())) => Wake::V6(rx),
-            ra = maybe(v6.as_ref().and_then(V6Driver::ra_socket).map(|s| s.next())) => Wake::Ra(ra),
-            _ = maybe(sleep) => Wake::Timer,
             req = maybe(control.as_mut().map(|c| c.recv())) => Wake::Control(req),
             _ = maybe(watchdog.as_mut().map(|w| w.tick())) => Wake::Watchdog,
             w = wifi.next_connected() => Wake::Wifi(w),
-            a = maybe(v4.as_ref().and_then(V4Driver::arp_socket).map(|s| s.recv())) => Wake::Arp(a),
         };
-        let now = sh.clock.now();
         match wake {
             Wake::Stop(sig) => {
                 info!("{sig}: stopping");
                 crate::notify::notify("STOPPING=1");
-                let (release, deconfigure) = (
-                    sh.cfg.daemon.release_on_stop,
-                    sh.cfg.daemon.deconfigure_on_stop,
-                );
-                if let Some(d) = v4.as_mut() {
-                    d.shutdown(&mut sh, release, deconfigure).await;
-                }
-                if let Some(d) = v6.as_mut() {
-                    d.shutdown(&mut sh, release, deconfigure).await;
-                }
-                let _ = std::fs::remove_file(crate::control::socket_path(&sh.cfg.daemon.run_dir));
+                let (release, deconfigure) =
+                    (cfg.daemon.release_on_stop, cfg.daemon.deconfigure_on_stop);
+                futures::future::join_all(
+                    ifaces.iter_mut().map(|h| h.shutdown(release, deconfigure)),
+                )
+                .await;
+                let _ = std::fs::remove_file(crate::control::socket_path(&cfg.daemon.run_dir));
                 // Supplicants stop after the leases were released (the classic units
                 // were ordered the same way), before the bond goes.
                 wifi.shutdown().await;
                 if let Some(b) = bond.as_mut() {
                     b.teardown().await;
                 }
-                if sh.cfg.daemon.deconfigure_on_stop {
-                    if let Some(r) = sh.resolv.as_mut() {
-                        if let Err(e) = r.restore() {
-                            warn!("could not restore {}: {e}", r.describe());
-                        }
-                    }
-                }
                 info!("stopped");
                 return Ok(());
             }
-            Wake::Reload => reload(&mut sh, config_path.as_deref(), &overrides),
-            Wake::Status => log_status(&sh, v4.as_ref(), v6.as_ref()),
+            Wake::Reload => {
+                if let Some(new) = reload(&cfg, config_path.as_deref(), &overrides) {
+                    cfg = Arc::new(new);
+                    for h in &ifaces {
+                        h.send(Mail::Config(cfg.clone()));
+                    }
+                }
+            }
+            Wake::Status => {
+                for h in &ifaces {
+                    h.send(Mail::LogStatus);
+                }
+            }
             Wake::Renew => {
                 info!("SIGUSR2: renewing now");
-                if let Some(d) = v4.as_mut() {
-                    d.renew(now);
+                for h in &ifaces {
+                    let (tx, _) = tokio::sync::oneshot::channel();
+                    h.send(Mail::Renew(Family::V4, tx));
                 }
             }
             Wake::Link(None) => {
@@ -335,7 +320,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                         }
                     }
                     wifi.on_link(&ev);
-                    on_link(&mut sh, &mut v4, &mut v6, &mut carrier, ev).await
+                    route_link(&handle, &mut ifaces, ev).await;
                 }
             }
             Wake::Addr(None) => {
@@ -346,121 +331,183 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 addr: IpAddr::V6(a),
                 dad_failed: true,
                 ..
-            })) if Some(ifindex) == sh.ifindex => {
-                if let Some(d) = v6.as_mut() {
-                    d.dad_failed(now, &ifname, a);
+            })) => {
+                for h in ifaces.iter().filter(|h| h.index == Some(ifindex)) {
+                    h.send(Mail::DadFailed(a));
                 }
             }
             Wake::Addr(Some(_)) => {}
-            Wake::V4(rx) => {
-                if let Some(d) = v4.as_mut() {
-                    d.on_receive(now, &ifname, rx);
-                }
-            }
-            Wake::V6(rx) => {
-                if let Some(d) = v6.as_mut() {
-                    d.on_receive(now, &ifname, rx);
-                }
-            }
-            Wake::Ra(ra) => {
-                if let Some(d) = v6.as_mut() {
-                    d.on_ra(now, &ifname, ra);
-                }
-            }
-            Wake::Timer => {}
             Wake::Watchdog => crate::notify::notify("WATCHDOG=1"),
-            Wake::Arp(a) => {
-                if let Some(d) = v4.as_mut() {
-                    d.on_arp(now, &ifname, a);
-                }
-            }
             Wake::Wifi(None) => {}
             Wake::Wifi(Some(port)) => {
-                // A Wi-Fi port has carrier as soon as it associates, before the 4-way
-                // handshake lets data through: a DISCOVER or REQUEST sent in that gap is
-                // lost. Now that the port is authorised, send again at once (same xid).
-                debug!("wifi: {port}: authorised; resending any DHCPv4 message in flight");
-                if let Some(d) = v4.as_mut() {
-                    d.resend_now(now);
+                // The port's own interface when it is managed, else the bond it is in.
+                let bond_name = bond.as_ref().map(|b| b.name().to_string());
+                for h in ifaces
+                    .iter()
+                    .filter(|h| h.name == port || Some(&h.name) == bond_name.as_ref())
+                {
+                    h.send(Mail::ResendNow);
                 }
             }
             Wake::Control(None) => control = None,
             Wake::Control(Some((req, reply))) => {
                 let resp = match req {
                     Request::Reload => {
-                        reload(&mut sh, config_path.as_deref(), &overrides);
+                        if let Some(new) = reload(&cfg, config_path.as_deref(), &overrides) {
+                            cfg = Arc::new(new);
+                            for h in &ifaces {
+                                h.send(Mail::Config(cfg.clone()));
+                            }
+                        }
                         Response::done(
                             "configuration reloaded (see the log for what needs a restart)",
                         )
                     }
-                    Request::Status => {
-                        let mut r = Response::done("status");
-                        let bond_status = match bond.as_ref() {
-                            Some(b) => Some(b.status_json().await),
-                            None => None,
-                        };
-                        let mut st =
-                            status_json(&sh, &duid, iaid, v4.as_ref(), v6.as_ref(), bond_status);
-                        st["wifi"] = wifi.status_json();
-                        r.status = Some(st);
-                        r
+                    Request::Status { iface } => match select(&ifaces, iface.as_deref()) {
+                        Err(e) => Response::fail(e),
+                        Ok(chosen) => {
+                            let mut all = Vec::with_capacity(chosen.len());
+                            for h in chosen {
+                                if let Some(st) = h.ask(Mail::Status).await {
+                                    all.push(st);
+                                }
+                            }
+                            let bond_status = match bond.as_ref() {
+                                Some(b) => Some(b.status_json().await),
+                                None => None,
+                            };
+                            let mut r = Response::done("status");
+                            r.status = Some(status_json(all, bond_status, wifi.status_json()));
+                            r
+                        }
+                    },
+                    Request::Renew { family, iface } => {
+                        ask_each(&ifaces, iface.as_deref(), "renewing", |tx| {
+                            Mail::Renew(family, tx)
+                        })
+                        .await
                     }
-                    Request::Renew { family } => {
-                        let mut done = Vec::new();
-                        if family != Family::V6 {
-                            if let Some(d) = v4.as_mut() {
-                                d.renew(now);
-                                done.push("dhcp4");
-                            }
-                        }
-                        if family != Family::V4 {
-                            if let Some(d) = v6.as_mut() {
-                                d.renew(now);
-                                done.push("dhcp6");
-                            }
-                        }
-                        done_or_disabled(done, "renewing")
+                    Request::Release { family, iface } | Request::Stop { family, iface } => {
+                        ask_each(&ifaces, iface.as_deref(), "released and stopped", |tx| {
+                            Mail::Stop(family, tx)
+                        })
+                        .await
                     }
-                    Request::Release { family } | Request::Stop { family } => {
-                        let mut done = Vec::new();
-                        if family != Family::V6 {
-                            if let Some(d) = v4.as_mut() {
-                                d.shutdown(&mut sh, true, true).await;
-                                done.push("dhcp4");
-                            }
-                        }
-                        if family != Family::V4 {
-                            if let Some(d) = v6.as_mut() {
-                                d.shutdown(&mut sh, true, true).await;
-                                done.push("dhcp6");
-                            }
-                        }
-                        done_or_disabled(done, "released and stopped")
+                    Request::Start { family, iface } => {
+                        ask_each(&ifaces, iface.as_deref(), "started", |tx| {
+                            Mail::Start(family, tx)
+                        })
+                        .await
                     }
                     Request::Wifi { iface, action } => match wifi.command(&iface, action).await {
                         Ok(m) => Response::done(m),
                         Err(e) => Response::fail(e),
                     },
-                    Request::Start { family } => {
-                        let mut done = Vec::new();
-                        if family != Family::V6 {
-                            if let Some(d) = v4.as_mut() {
-                                d.start(now);
-                                done.push("dhcp4");
-                            }
-                        }
-                        if family != Family::V4 {
-                            if let Some(d) = v6.as_mut() {
-                                if d.is_stopped() {
-                                    d.start(&sh, &duid, iaid);
-                                }
-                                done.push("dhcp6");
-                            }
-                        }
-                        done_or_disabled(done, "started")
-                    }
                 };
                 let _ = reply.send(resp);
+            }
+        }
+    }
+}
+
+/// "a, b, c" for a few names, "a, b, c, ... (N)" for many (log lines stay short).
+fn abbreviate(names: &[String]) -> String {
+    if names.len() <= 4 {
+        names.join(", ")
+    } else {
+        format!("{}, ... ({} in all)", names[..3].join(", "), names.len())
+    }
+}
+
+/// The interfaces a control request is about: the named one, or all.
+fn select<'a>(
+    ifaces: &'a [IfaceHandle],
+    name: Option<&str>,
+) -> Result<Vec<&'a IfaceHandle>, String> {
+    match name {
+        None => Ok(ifaces.iter().collect()),
+        Some(n) => match ifaces.iter().find(|h| h.name == n) {
+            Some(h) => Ok(vec![h]),
+            None => Err(format!(
+                "netbond does not manage {n:?}; it manages {}",
+                abbreviate(&ifaces.iter().map(|h| h.name.clone()).collect::<Vec<_>>())
+            )),
+        },
+    }
+}
+
+/// Send one request to each chosen interface and summarise what was done.
+async fn ask_each(
+    ifaces: &[IfaceHandle],
+    name: Option<&str>,
+    what: &str,
+    mail: impl Fn(tokio::sync::oneshot::Sender<Vec<&'static str>>) -> Mail,
+) -> Response {
+    let chosen = match select(ifaces, name) {
+        Ok(c) => c,
+        Err(e) => return Response::fail(e),
+    };
+    let mut done: Vec<&'static str> = Vec::new();
+    let mut count = 0usize;
+    for h in &chosen {
+        if let Some(d) = h.ask(&mail).await {
+            count += usize::from(!d.is_empty());
+            for c in d {
+                if !done.contains(&c) {
+                    done.push(c);
+                }
+            }
+        }
+    }
+    if done.is_empty() {
+        Response::fail("that client is disabled in the configuration")
+    } else if chosen.len() == 1 {
+        Response::done(format!("{}: {what}", done.join(", ")))
+    } else {
+        Response::done(format!("{}: {what} on {count} interfaces", done.join(", ")))
+    }
+}
+
+/// Hand a link event to the interfaces it concerns: by name (the interface, whatever
+/// its index now) and by index (a rename away from a managed name).
+async fn route_link(handle: &rtnetlink::Handle, ifaces: &mut [IfaceHandle], ev: LinkEvent) {
+    match ev {
+        LinkEvent::New(info) => {
+            for h in ifaces.iter_mut() {
+                if h.name == info.name {
+                    h.index = Some(info.index);
+                    h.send(Mail::Link(Box::new(info.clone())));
+                } else if h.index == Some(info.index) {
+                    h.index = None;
+                    h.send(Mail::RenamedAway(info.name.clone()));
+                }
+            }
+        }
+        LinkEvent::Deleted { index, .. } => {
+            for h in ifaces.iter_mut().filter(|h| h.index == Some(index)) {
+                h.index = None;
+                h.send(Mail::Deleted);
+            }
+        }
+        LinkEvent::Overrun => {
+            warn!("netlink link events were lost; re-reading the interfaces");
+            match link::list_links(handle).await {
+                Ok(links) => {
+                    for h in ifaces.iter_mut() {
+                        match links.iter().find(|l| l.name == h.name) {
+                            Some(info) => {
+                                h.index = Some(info.index);
+                                h.send(Mail::Link(Box::new(info.clone())));
+                            }
+                            None if h.index.is_some() => {
+                                h.index = None;
+                                h.send(Mail::Deleted);
+                            }
+                            None => {}
+                        }
+                    }
+                }
+                Err(e) => error!("cannot list network interfaces after lost events: {e}"),
             }
         }
     }
@@ -494,138 +541,8 @@ fn coalesce(batch: Vec<LinkEvent>) -> Vec<LinkEvent> {
     out
 }
 
-/// The interface exists (at start or after re-creation): open sockets on its index.
-fn attach(sh: &mut Shared, v4: &mut Option<V4Driver>, v6: &mut Option<V6Driver>, info: &LinkInfo) {
-    info!(
-        "{}: index {}, MAC {}, {}",
-        info.name,
-        info.index,
-        info.mac
-            .map(|m| crate::hwaddr::fmt_mac(&m))
-            .unwrap_or_else(|| "none".into()),
-        if info.carrier {
-            "carrier up"
-        } else {
-            "no carrier"
-        }
-    );
-    sh.ifindex = Some(info.index);
-    sh.applier = Some(Applier::new(
-        sh.handle.clone(),
-        info.index,
-        info.name.clone(),
-        sh.cfg.dhcp4.route_metric,
-    ));
-    let now = sh.clock.now();
-    if !info.up {
-        // Bring it up: a DHCP client on a down interface can only wait.
-        let handle = sh.handle.clone();
-        let index = info.index;
-        let name = info.name.clone();
-        tokio::spawn(async move {
-            if let Err(e) = link::set_link_up(&handle, index).await {
-                warn!("{name}: could not set the interface up: {e}");
-            }
-        });
-    }
-    if let Some(d) = v4.as_mut() {
-        d.note_link_mac(info.mac);
-        d.open(info.index, &info.name);
-        d.link_changed(now, info.carrier, info.index, &info.name);
-    }
-    if let Some(d) = v6.as_mut() {
-        d.open(info.index, &info.name, now);
-        d.link_changed(now, info.carrier, info.index, &info.name);
-    }
-}
-
-async fn on_link(
-    sh: &mut Shared,
-    v4: &mut Option<V4Driver>,
-    v6: &mut Option<V6Driver>,
-    carrier: &mut bool,
-    ev: LinkEvent,
-) {
-    let now = sh.clock.now();
-    match ev {
-        LinkEvent::New(info) if info.name == sh.ifname => {
-            if let Some(d) = v4.as_mut() {
-                d.note_link_mac(info.mac);
-            }
-            if sh.ifindex != Some(info.index) {
-                if sh.ifindex.is_some() {
-                    info!("{}: re-created with index {}", info.name, info.index);
-                }
-                attach(sh, v4, v6, &info);
-                *carrier = info.carrier;
-                return;
-            }
-            if info.carrier != *carrier {
-                info!(
-                    "{}: carrier {}",
-                    info.name,
-                    if info.carrier { "up" } else { "down" }
-                );
-                *carrier = info.carrier;
-                if let Some(d) = v4.as_mut() {
-                    d.link_changed(now, info.carrier, info.index, &info.name);
-                }
-                if let Some(d) = v6.as_mut() {
-                    d.link_changed(now, info.carrier, info.index, &info.name);
-                }
-            }
-            // A MAC change needs no handling here: the DHCPv4 driver reads the MAC before
-            // every transmit and the engine re-confirms on a difference. Waking the loop
-            // (which this event did) is what makes it happen at once.
-        }
-        LinkEvent::New(info) if Some(info.index) == sh.ifindex => {
-            // Renamed away from our name: treat as gone.
-            info!(
-                "{} was renamed to {}; waiting for {} to appear",
-                sh.ifname, info.name, sh.ifname
-            );
-            detach(sh, v4, v6, now);
-        }
-        LinkEvent::Deleted { index, name } if Some(index) == sh.ifindex => {
-            info!("{name}: removed; waiting for it to come back");
-            detach(sh, v4, v6, now);
-        }
-        LinkEvent::Overrun => {
-            warn!("netlink link events were lost; re-reading {}", sh.ifname);
-            match link::get_link_by_name(&sh.handle, &sh.ifname).await {
-                Ok(Some(info)) if Some(info.index) != sh.ifindex => attach(sh, v4, v6, &info),
-                Ok(Some(info)) => {
-                    if let Some(d) = v4.as_mut() {
-                        d.note_link_mac(info.mac);
-                    }
-                }
-                Ok(None) if sh.ifindex.is_some() => detach(sh, v4, v6, now),
-                Ok(_) => {}
-                Err(e) => error!("{e}"),
-            }
-        }
-        _ => {}
-    }
-}
-
-fn detach(
-    sh: &mut Shared,
-    v4: &mut Option<V4Driver>,
-    v6: &mut Option<V6Driver>,
-    now: netbond_proto::Instant,
-) {
-    sh.ifindex = None;
-    sh.applier = None;
-    if let Some(d) = v4.as_mut() {
-        d.interface_gone(now);
-    }
-    if let Some(d) = v6.as_mut() {
-        d.interface_gone(now);
-    }
-}
-
 /// Give the state and run dirs to the unprivileged user netbond is about to become.
-fn hand_dirs_to(sh: &Shared, user: &str) {
+fn hand_dirs_to(cfg: &Config, user: &str) {
     let c = match std::ffi::CString::new(user) {
         Ok(c) => c,
         Err(_) => return,
@@ -637,7 +554,7 @@ fn hand_dirs_to(sh: &Shared, user: &str) {
     }
     // SAFETY: non-null result of getpwnam.
     let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
-    for dir in [&sh.cfg.daemon.state_dir, &sh.cfg.daemon.run_dir] {
+    for dir in [&cfg.daemon.state_dir, &cfg.daemon.run_dir] {
         let mut paths = vec![dir.clone()];
         if let Ok(rd) = std::fs::read_dir(dir) {
             paths.extend(rd.flatten().map(|e| e.path()));
@@ -647,27 +564,6 @@ fn hand_dirs_to(sh: &Shared, user: &str) {
                 warn!("cannot hand {} to {user}: {e}", p.display());
             }
         }
-    }
-}
-
-/// One line for systemd's STATUS=.
-fn short_status(v4: Option<&V4Driver>, v6: Option<&V6Driver>) -> String {
-    let a = match v4.and_then(V4Driver::lease) {
-        Some(l) => format!("v4 {}/{}", l.address, l.prefix_len),
-        None => format!("v4 {}", v4.map_or("off", V4Driver::state_name)),
-    };
-    let b = match v6.and_then(V6Driver::lease) {
-        Some(l) if !l.addresses.is_empty() => format!("v6 {}", l.addresses[0].addr),
-        _ => format!("v6 {}", v6.map_or("off", V6Driver::state_name)),
-    };
-    format!("{a}, {b}")
-}
-
-fn done_or_disabled(done: Vec<&str>, what: &str) -> Response {
-    if done.is_empty() {
-        Response::fail("that client is disabled in the configuration")
-    } else {
-        Response::done(format!("{}: {what}", done.join(", ")))
     }
 }
 
@@ -685,73 +581,44 @@ fn gid_of(name: &str) -> Option<u32> {
     }
 }
 
-/// `netbond status --json`: a stable, documented shape (see README).
+/// `netbond status --json`: a stable, documented shape (see README). The top-level
+/// `interface`, `identity`, `dhcp4` and `dhcp6` are the first (or the chosen)
+/// interface's, as in single-interface mode; `interfaces` lists every one.
 fn status_json(
-    sh: &Shared,
-    duid: &netbond_proto::Duid,
-    iaid: netbond_proto::Iaid,
-    v4: Option<&V4Driver>,
-    v6: Option<&V6Driver>,
+    ifaces: Vec<serde_json::Value>,
     bond: Option<serde_json::Value>,
+    wifi: serde_json::Value,
 ) -> serde_json::Value {
-    let now = sh.clock.now();
-    let mac = crate::hwaddr::current_mac(&sh.ifname).ok();
-    serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "interface": {
-            "name": sh.ifname,
-            "index": sh.ifindex,
-            "mac": mac.map(|m| crate::hwaddr::fmt_mac(&m)),
-        },
-        "identity": { "duid": duid.to_string(), "iaid": iaid.to_string() },
-        "dhcp4": v4.map(|d| d.status_json(now)),
-        "dhcp6": v6.map(|d| d.status_json(now)),
-        "bond": bond,
-    })
+    let mut st = ifaces
+        .first()
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    st["version"] = env!("CARGO_PKG_VERSION").into();
+    st["bond"] = bond.unwrap_or(serde_json::Value::Null);
+    st["wifi"] = wifi;
+    st["interfaces"] = serde_json::Value::Array(ifaces);
+    st
 }
 
-/// SIGUSR1: one log line per client with its state and lease (until the control
-/// socket's `netbond status` exists).
-fn log_status(sh: &Shared, v4: Option<&V4Driver>, v6: Option<&V6Driver>) {
-    if let Some(d) = v4 {
-        match d.lease() {
-            Some(l) => info!(
-                "status: dhcp4 {} {}/{} from {}, {} s left",
-                d.state_name(),
-                l.address,
-                l.prefix_len,
-                l.server,
-                l.remaining_secs(sh.clock.now())
-                    .map_or("infinite".to_string(), |s| s.to_string())
-            ),
-            None => info!("status: dhcp4 {} (no lease)", d.state_name()),
-        }
-    }
-    if let Some(d) = v6 {
-        let addrs: Vec<String> = d
-            .lease()
-            .map(|l| l.addresses.iter().map(|a| a.addr.to_string()).collect())
-            .unwrap_or_default();
-        info!("status: dhcp6 {} [{}]", d.state_name(), addrs.join(", "));
-    }
-}
-
-/// SIGHUP: re-read the file; apply what can change live, say what needs a restart.
-fn reload(sh: &mut Shared, path: Option<&std::path::Path>, overrides: &Overrides) {
+/// SIGHUP: re-read the file; return the running configuration with what can change
+/// live taken from the file, and say what needs a restart. `None`: nothing changes.
+fn reload(old: &Config, path: Option<&std::path::Path>, overrides: &Overrides) -> Option<Config> {
     let Some(path) = path else {
         info!("SIGHUP: no configuration file in use; nothing to reload");
-        return;
+        return None;
     };
     let mut new = match Config::load(path) {
         Ok(c) => c,
         Err(e) => {
             error!("SIGHUP: keeping the running configuration: {e}");
-            return;
+            return None;
         }
     };
     overrides.apply(&mut new);
-    let old = &sh.cfg;
     let mut restart = Vec::new();
+    if new.interface != old.interface || new.interfaces != old.interfaces || new.bond != old.bond {
+        restart.push("the interfaces or [bond]");
+    }
     if new.identity != old.identity {
         restart.push("[identity]");
     }
@@ -774,12 +641,13 @@ fn reload(sh: &mut Shared, path: Option<&std::path::Path>, overrides: &Overrides
         restart.push("paths");
     }
     // Live: release/deconfigure on stop, use_* policies, wide routes (next renewal).
-    sh.cfg.daemon.release_on_stop = new.daemon.release_on_stop;
-    sh.cfg.daemon.deconfigure_on_stop = new.daemon.deconfigure_on_stop;
-    sh.cfg.dhcp4.use_dns = new.dhcp4.use_dns;
-    sh.cfg.dhcp4.use_routes = new.dhcp4.use_routes;
-    sh.cfg.dhcp4.use_mtu = new.dhcp4.use_mtu;
-    sh.cfg.dhcp4.accept_wide_routes = new.dhcp4.accept_wide_routes;
+    let mut live = old.clone();
+    live.daemon.release_on_stop = new.daemon.release_on_stop;
+    live.daemon.deconfigure_on_stop = new.daemon.deconfigure_on_stop;
+    live.dhcp4.use_dns = new.dhcp4.use_dns;
+    live.dhcp4.use_routes = new.dhcp4.use_routes;
+    live.dhcp4.use_mtu = new.dhcp4.use_mtu;
+    live.dhcp4.accept_wide_routes = new.dhcp4.accept_wide_routes;
     if restart.is_empty() {
         info!("SIGHUP: configuration reloaded from {}", path.display());
     } else {
@@ -789,11 +657,13 @@ fn reload(sh: &mut Shared, path: Option<&std::path::Path>, overrides: &Overrides
             restart.join(", ")
         );
     }
+    Some(live)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::link::LinkInfo;
 
     fn new(index: u32, carrier: bool) -> LinkEvent {
         LinkEvent::New(LinkInfo {

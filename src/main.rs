@@ -12,6 +12,7 @@ mod daemon;
 mod demo;
 mod hwaddr;
 mod identity;
+mod iface;
 mod import;
 mod link;
 mod logging;

@@ -40,10 +40,6 @@ const SERVER_PORT: u16 = 67;
 const TOS: u8 = 0x10;
 const TTL: u8 = 64;
 
-/// Receive buffer: the largest IPv4 datagram plus the Ethernet header and a
-/// little slack (VLAN tags are stripped by the kernel on `AF_PACKET`).
-const RECV_BUF: usize = 65_536 + 64;
-
 // Kernel ABI constants from <linux/if_packet.h>, defined here because not
 // every libc release exports them for every target.
 const PACKET_AUXDATA: libc::c_int = 8;
@@ -126,9 +122,8 @@ impl PacketSocket {
         let dest = ll_addr(ifindex, [0xff; 6], 6);
 
         let mut drained = 0usize;
-        let mut buf = vec![0u8; RECV_BUF];
         loop {
-            match recv_frame(sock.as_raw_fd(), &mut buf) {
+            match crate::sock::with_recv_buf(|buf| recv_frame(sock.as_raw_fd(), buf)) {
                 Ok(_) => drained += 1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -194,52 +189,62 @@ impl PacketSocket {
     /// When the link goes down the kernel reports `ENETDOWN` once; the socket
     /// stays bound and receives again when the link comes back up.
     pub async fn recv(&self) -> io::Result<Received> {
-        let mut buf = vec![0u8; RECV_BUF];
         loop {
             let mut guard = self
                 .fd
                 .readable()
                 .await
                 .map_err(|e| ctx(e, self.recv_ctx()))?;
-            let meta = match guard.try_io(|s| recv_frame(s.as_raw_fd(), &mut buf)) {
-                Ok(Ok(meta)) => meta,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // Receive and parse inside the thread's shared buffer; only the DHCP
+            // payload is copied out.
+            let got = guard.try_io(|s| {
+                crate::sock::with_recv_buf(|buf| {
+                    recv_frame(s.as_raw_fd(), buf).map(|meta| self.accept(meta, buf))
+                })
+            });
+            match got {
+                Ok(Ok(Some(received))) => return Ok(received),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok(Err(e)) => return Err(ctx(e, self.recv_ctx())),
-                Err(_would_block) => continue,
+                Err(_would_block) => {}
+            }
+        }
+    }
+
+    /// Keep a received frame if it is a valid DHCPv4 datagram for this host.
+    fn accept(&self, meta: FrameMeta, buf: &[u8]) -> Option<Received> {
+        let ifindex = self.ifindex;
+        if !matches!(
+            meta.pkttype,
+            PACKET_HOST | PACKET_BROADCAST | PACKET_MULTICAST
+        ) {
+            let reason = if meta.pkttype == PACKET_OUTGOING {
+                "own transmission (PACKET_OUTGOING)"
+            } else {
+                "not addressed to this host"
             };
-            let ifindex = self.ifindex;
-            if !matches!(
-                meta.pkttype,
-                PACKET_HOST | PACKET_BROADCAST | PACKET_MULTICAST
-            ) {
-                let reason = if meta.pkttype == PACKET_OUTGOING {
-                    "own transmission (PACKET_OUTGOING)"
-                } else {
-                    "not addressed to this host"
-                };
-                tracing::debug!(ifindex, pkttype = meta.pkttype, "dropping frame: {reason}");
-                continue;
-            }
-            if meta.truncated {
-                tracing::debug!(
-                    ifindex,
-                    len = meta.len,
-                    "dropping frame: larger than buffer"
-                );
-                continue;
-            }
-            let frame = &buf[..meta.len.min(buf.len())];
-            match parse_frame(frame, !meta.csum_unverifiable) {
-                Ok((src_ip, src_mac, payload)) => {
-                    return Ok(Received {
-                        src_ip,
-                        src_mac,
-                        payload: payload.to_vec(),
-                    })
-                }
-                Err(reason) => {
-                    tracing::debug!(ifindex, len = frame.len(), "dropping frame: {reason}");
-                }
+            tracing::debug!(ifindex, pkttype = meta.pkttype, "dropping frame: {reason}");
+            return None;
+        }
+        if meta.truncated {
+            tracing::debug!(
+                ifindex,
+                len = meta.len,
+                "dropping frame: larger than buffer"
+            );
+            return None;
+        }
+        let frame = &buf[..meta.len.min(buf.len())];
+        match parse_frame(frame, !meta.csum_unverifiable) {
+            Ok((src_ip, src_mac, payload)) => Some(Received {
+                src_ip,
+                src_mac,
+                payload: payload.to_vec(),
+            }),
+            Err(reason) => {
+                tracing::debug!(ifindex, len = frame.len(), "dropping frame: {reason}");
+                None
             }
         }
     }

@@ -81,10 +81,9 @@ impl RaWatcher {
         sock.set_multicast_loop_v6(false)
             .map_err(|e| step(e, "IPV6_MULTICAST_LOOP"))?;
 
-        let mut buf = vec![0u8; 2048];
         let mut drained = 0usize;
         loop {
-            match recv_icmp(sock.as_raw_fd(), &mut buf) {
+            match crate::sock::with_recv_buf(|buf| recv_icmp(sock.as_raw_fd(), buf)) {
                 Ok(_) => drained += 1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -109,33 +108,43 @@ impl RaWatcher {
     /// Waits for the next valid Router Advertisement. Invalid ones are
     /// skipped and logged at debug level.
     pub async fn next(&self) -> io::Result<RaFlags> {
-        let mut buf = vec![0u8; 65_536];
         loop {
             let mut guard = self
                 .fd
                 .readable()
                 .await
                 .map_err(|e| ctx(e, self.recv_ctx()))?;
-            let meta = match guard.try_io(|s| recv_icmp(s.as_raw_fd(), &mut buf)) {
-                Ok(Ok(meta)) => meta,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            let got = guard.try_io(|s| {
+                crate::sock::with_recv_buf(|buf| {
+                    recv_icmp(s.as_raw_fd(), buf).map(|meta| self.accept(meta, buf))
+                })
+            });
+            match got {
+                Ok(Ok(Some(flags))) => return Ok(flags),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok(Err(e)) => return Err(ctx(e, self.recv_ctx())),
-                Err(_would_block) => continue,
-            };
-            let Some(src) = meta.src else {
-                tracing::debug!(ifname = %self.ifname, "dropping ICMPv6: no IPv6 source address");
-                continue;
-            };
-            if meta.truncated {
-                tracing::debug!(ifname = %self.ifname, %src, "dropping RA: truncated");
-                continue;
+                Err(_would_block) => {}
             }
-            let msg = &buf[..meta.len.min(buf.len())];
-            match parse_ra(src, meta.hop_limit, msg) {
-                Ok(flags) => return Ok(flags),
-                Err(reason) => {
-                    tracing::debug!(ifname = %self.ifname, %src, "dropping RA: {reason}");
-                }
+        }
+    }
+
+    /// Parse a received ICMPv6 message; `None` (logged) unless it is a valid RA.
+    fn accept(&self, meta: IcmpMeta, buf: &[u8]) -> Option<RaFlags> {
+        let Some(src) = meta.src else {
+            tracing::debug!(ifname = %self.ifname, "dropping ICMPv6: no IPv6 source address");
+            return None;
+        };
+        if meta.truncated {
+            tracing::debug!(ifname = %self.ifname, %src, "dropping RA: truncated");
+            return None;
+        }
+        let msg = &buf[..meta.len.min(buf.len())];
+        match parse_ra(src, meta.hop_limit, msg) {
+            Ok(flags) => Some(flags),
+            Err(reason) => {
+                tracing::debug!(ifname = %self.ifname, %src, "dropping RA: {reason}");
+                None
             }
         }
     }

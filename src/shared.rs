@@ -44,8 +44,12 @@ pub struct Shared {
     pub store: Store,
     /// Engine/wall clock bridge.
     pub clock: Clock,
-    /// Effective configuration.
-    pub cfg: Config,
+    /// Effective configuration (shared by every interface; replaced on reload).
+    pub cfg: std::sync::Arc<Config>,
+    /// The metric of this interface's routes: `[dhcp4] route_metric` plus the
+    /// interface's position in the list, so each interface's default route is its own
+    /// and the first one listed is preferred.
+    pub route_metric: u32,
     /// DNS from DHCPv4.
     pub dns4: Dns4,
     /// DNS from DHCPv6.

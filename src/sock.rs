@@ -89,3 +89,28 @@ pub fn recv_with_cmsg<A: Copy>(
         cmsg_u32: value,
     })
 }
+
+/// Room for the largest datagram any driver accepts (a 64 KiB UDP payload plus
+/// link-layer headers).
+pub const RECV_BUF_LEN: usize = 65_536 + 64;
+
+thread_local! {
+    /// One receive buffer for every socket of the thread. The daemon runs on one thread
+    /// and copies what it keeps out of the buffer before the next receive, so 64 KiB
+    /// serves every interface: a waiting receive holds no buffer, which is what keeps an
+    /// extra interface in multi-interface mode down to a few KiB.
+    static RECV_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with the thread's receive buffer ([`RECV_BUF_LEN`] bytes). `f` must not call
+/// `with_recv_buf` again (it would panic on the nested borrow); the drivers only call
+/// `recvmsg` and a parser inside it.
+pub fn with_recv_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    RECV_BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.len() < RECV_BUF_LEN {
+            b.resize(RECV_BUF_LEN, 0);
+        }
+        f(&mut b)
+    })
+}

@@ -18,9 +18,35 @@ fn list(v: &Value) -> String {
     }
 }
 
-/// Render the status object.
+/// Render the status object: with several interfaces, the bond once and then a block
+/// per interface.
 pub fn render(st: &Value) -> String {
     let mut o = String::new();
+    match st["interfaces"].as_array() {
+        Some(list) if list.len() > 1 => {
+            render_bond(&mut o, &st["bond"]);
+            for (n, i) in list.iter().enumerate() {
+                if n > 0 || !st["bond"].is_null() {
+                    o.push('\n');
+                }
+                render_iface(&mut o, i);
+            }
+        }
+        _ => {
+            render_iface_head(&mut o, st);
+            render_bond(&mut o, &st["bond"]);
+            render_clients(&mut o, st);
+        }
+    }
+    o
+}
+
+fn render_iface(o: &mut String, st: &Value) {
+    render_iface_head(o, st);
+    render_clients(o, st);
+}
+
+fn render_iface_head(o: &mut String, st: &Value) {
     let i = &st["interface"];
     let _ = writeln!(
         o,
@@ -35,7 +61,9 @@ pub fn render(st: &Value) -> String {
         s(&st["identity"]["duid"]),
         s(&st["identity"]["iaid"])
     );
-    let b = &st["bond"];
+}
+
+fn render_bond(o: &mut String, b: &Value) {
     if !b.is_null() {
         let _ = writeln!(
             o,
@@ -61,6 +89,9 @@ pub fn render(st: &Value) -> String {
             );
         }
     }
+}
+
+fn render_clients(o: &mut String, st: &Value) {
     let d4 = &st["dhcp4"];
     if d4.is_null() {
         let _ = writeln!(o, "DHCPv4:    disabled");
@@ -113,7 +144,6 @@ pub fn render(st: &Value) -> String {
             let _ = writeln!(o, "           DNS {}", list(&l["dns"]));
         }
     }
-    o
 }
 
 #[cfg(test)]
@@ -129,5 +159,27 @@ mod tests {
         let out = super::render(&v);
         assert!(out.contains("10.0.0.5/24 from 10.0.0.1"));
         assert!(out.contains("DHCPv6:    disabled"));
+    }
+
+    #[test]
+    fn renders_every_interface_in_multi_interface_mode() {
+        let one = |name: &str, addr: &str| {
+            serde_json::json!({
+                "interface": {"name": name, "index": 2, "mac": null},
+                "identity": {"duid": "00:04", "iaid": "0x1"},
+                "dhcp4": {"state": "BOUND", "lease": {"address": addr, "prefix_len": 24}},
+                "dhcp6": null
+            })
+        };
+        let mut v = one("c0", "10.0.0.5");
+        v["bond"] = serde_json::Value::Null;
+        v["interfaces"] = serde_json::json!([one("c0", "10.0.0.5"), one("c1", "10.1.0.5")]);
+        let out = super::render(&v);
+        assert!(
+            out.contains("Interface: c0") && out.contains("Interface: c1"),
+            "{out}"
+        );
+        assert!(out.contains("10.1.0.5/24"), "{out}");
+        assert_eq!(out.matches("DHCPv6:    disabled").count(), 2, "{out}");
     }
 }

@@ -99,20 +99,23 @@ impl Udp6Socket {
 
     /// Receives one datagram: (source address with scope, payload).
     pub async fn recv(&self) -> io::Result<(SocketAddrV6, Vec<u8>)> {
-        let mut buf = vec![0u8; 65_536];
+        let what = || format!("receiving on DHCPv6 socket on {}", self.ifname);
         loop {
-            let (n, from) =
-                self.sock.recv_from(&mut buf).await.map_err(|e| {
-                    ctx(e, format!("receiving on DHCPv6 socket on {}", self.ifname))
-                })?;
-            match from {
-                SocketAddr::V6(a) => {
-                    buf.truncate(n);
-                    return Ok((a, buf));
-                }
-                SocketAddr::V4(a) => {
+            self.sock.readable().await.map_err(|e| ctx(e, what()))?;
+            // Into the thread's shared buffer; only the datagram itself is copied out.
+            let got = crate::sock::with_recv_buf(|buf| {
+                self.sock
+                    .try_recv_from(buf)
+                    .map(|(n, from)| (from, buf[..n].to_vec()))
+            });
+            match got {
+                Ok((SocketAddr::V6(a), data)) => return Ok((a, data)),
+                Ok((SocketAddr::V4(a), _)) => {
                     tracing::debug!(%a, "dropping datagram with IPv4 source on an IPv6-only socket");
                 }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ctx(e, what())),
             }
         }
     }

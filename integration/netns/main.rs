@@ -7,6 +7,7 @@
 
 mod faults;
 mod lab;
+mod multi;
 mod operate;
 mod pcap;
 
@@ -24,7 +25,7 @@ use pcap::Packet;
 
 /// Wait until `f` yields a value, failing fast (with the log) if netbond dies, and
 /// failing with `what` after `timeout`.
-fn wait_nb<T>(
+pub(crate) fn wait_nb<T>(
     nb: &mut Netbond,
     timeout: Duration,
     what: &str,

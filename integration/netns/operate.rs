@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Run `netbond ARGS --run-dir <lab>/run` from the root namespace (the control socket
 /// is a file; no network is needed to reach it).
-fn cli(lab: &Lab, args: &[&str]) -> Output {
+pub(crate) fn cli(lab: &Lab, args: &[&str]) -> Output {
     Command::new(lab::netbond_bin())
         .args(args)
         .arg("--run-dir")

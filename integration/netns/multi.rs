@@ -1,0 +1,219 @@
+//! Multi-interface mode: one netbond process serving several interfaces (the container
+//! host case), against one real dnsmasq serving a subnet per interface.
+
+use crate::lab::{self, parse_hex, DnsmasqOpts, Lab, Lease, TIMEOUT};
+use crate::operate::cli;
+use crate::wait_nb;
+use std::fs;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// c1 and c2 (client ns) <-> s1 and s2 (server ns), on 10.78.<n>/24 and 10.79.<n>/24.
+fn add_pair(lab: &Lab, k: u8) {
+    let (s, c) = (format!("s{k}"), format!("c{k}"));
+    let mac = format!("02:78:{:02x}:00:00:{k:02x}", lab.n);
+    lab.ip(
+        &lab.sns,
+        &[
+            "link", "add", &s, "type", "veth", "peer", "name", &c, "address", &mac, "netns",
+            &lab.cns,
+        ],
+    );
+    let a4 = format!("{}/24", gw(lab, k));
+    lab.ip(&lab.sns, &["addr", "add", &a4, "dev", &s]);
+    lab.ip(&lab.sns, &["link", "set", &s, "up"]);
+    lab.ip(&lab.cns, &["link", "set", &c, "up"]);
+}
+
+/// The server's address on pair `k` (pair 0 is the lab's own 10.77.<n>.1).
+fn gw(lab: &Lab, k: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 77 + k, lab.n, 1)
+}
+
+/// dnsmasq options for the extra pairs: their interfaces, ranges, and their own router
+/// and option 121 (tagged by interface name, so they win over the lab's defaults).
+fn extra_dnsmasq(lab: &Lab, pairs: &[u8]) -> Vec<String> {
+    let mut v = Vec::new();
+    for &k in pairs {
+        let g = gw(lab, k);
+        let net = format!("10.{}.{}", 77 + k, lab.n);
+        v.push(format!("--interface=s{k}"));
+        v.push(format!("--dhcp-range={net}.50,{net}.150,255.255.255.0,2m"));
+        v.push(format!("--dhcp-option=tag:s{k},option:router,{g}"));
+        v.push(format!(
+            "--dhcp-option=tag:s{k},option:classless-static-route,0.0.0.0/0,{g}"
+        ));
+        v.push(format!("--dhcp-option=tag:s{k},option:dns-server,{g}"));
+    }
+    v
+}
+
+/// The IPv4 address on `dev` inside 10.<77+k>.<n>.50-150.
+fn addr_on(lab: &Lab, k: u8) -> Option<Ipv4Addr> {
+    let out = lab.exec(
+        &lab.cns,
+        &["ip", "-4", "-o", "addr", "show", "dev", &format!("c{k}")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace()
+        .filter_map(|w| w.split('/').next()?.parse::<Ipv4Addr>().ok())
+        .find(|a| {
+            let o = a.octets();
+            o[0] == 10 && o[1] == 77 + k && o[2] == lab.n && (50..=150).contains(&o[3])
+        })
+}
+
+/// `metric` of the default route via `dev`, if there is one.
+fn default_metric(lab: &Lab, dev: &str) -> Option<u32> {
+    let out = lab.ip(&lab.cns, &["-4", "route", "show", "default", "dev", dev]);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    let i = words.iter().position(|w| *w == "metric")?;
+    words.get(i + 1)?.parse().ok()
+}
+
+fn dnsmasq_log(lab: &Lab) -> String {
+    fs::read_to_string(lab.dnsmasq_log()).unwrap_or_default()
+}
+
+#[test]
+fn one_process_serves_three_interfaces() {
+    let mut lab = Lab::new("multi");
+    add_pair(&lab, 1);
+    add_pair(&lab, 2);
+    lab.start_dnsmasq(DnsmasqOpts {
+        range6: None,
+        extra: extra_dnsmasq(&lab, &[1, 2]),
+        ..DnsmasqOpts::default()
+    });
+    // c0 comes from the lab's command line; c1 and c2 from a repeated and a comma list.
+    let mut nb = lab.start_netbond(&["--no-dhcp6", "--iface", "c1,c2"]);
+    let addrs: Vec<Ipv4Addr> = (0..3)
+        .map(|k| {
+            wait_nb(&mut nb, TIMEOUT, &format!("a lease on c{k}"), || {
+                addr_on(&lab, k)
+            })
+        })
+        .collect();
+    eprintln!("leases: {addrs:?}");
+
+    // One identity: every client-id is RFC 4361 (0xff, IAID, DUID) with the same DUID
+    // and a different IAID per interface.
+    let leases = lab.leases();
+    let mut ids: Vec<Vec<u8>> = Vec::new();
+    for a in &addrs {
+        let cid = leases
+            .v4
+            .iter()
+            .find_map(|l| match l {
+                Lease::V4 { ip, client_id, .. } if ip == a => parse_hex(client_id),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no dnsmasq lease for {a}: {leases:?}"));
+        assert_eq!(cid[0], 0xff, "client-id {cid:02x?} is not RFC 4361");
+        ids.push(cid);
+    }
+    assert!(
+        ids.iter().all(|c| c[5..] == ids[0][5..]),
+        "the DUIDs differ: {ids:02x?}"
+    );
+    let mut iaids: Vec<&[u8]> = ids.iter().map(|c| &c[1..5]).collect();
+    iaids.sort();
+    iaids.dedup();
+    assert_eq!(iaids.len(), 3, "IAIDs are not distinct: {ids:02x?}");
+
+    // Each interface has its own default route; the first listed is preferred.
+    let metrics: Vec<Option<u32>> = (0..3)
+        .map(|k| default_metric(&lab, &format!("c{k}")))
+        .collect();
+    assert_eq!(
+        metrics,
+        vec![Some(1024), Some(1025), Some(1026)],
+        "default route metrics: {}",
+        lab.ip(&lab.cns, &["-4", "route", "show", "default"])
+    );
+
+    // status: every interface, or the one asked for.
+    let o = cli(&lab, &["status", "--json"]);
+    assert!(o.status.success(), "status failed: {o:?}");
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).expect("status is JSON");
+    let list = st["interfaces"].as_array().expect("an interfaces array");
+    let names: Vec<&str> = list
+        .iter()
+        .filter_map(|i| i["interface"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["c0", "c1", "c2"]);
+    for (i, a) in list.iter().zip(&addrs) {
+        assert_eq!(i["dhcp4"]["state"], "BOUND");
+        assert_eq!(i["dhcp4"]["lease"]["address"], a.to_string());
+    }
+    assert_eq!(
+        st["interface"]["name"], "c0",
+        "top level = the first interface"
+    );
+    let o = cli(&lab, &["status", "--json", "c1"]);
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).expect("status is JSON");
+    assert_eq!(st["interface"]["name"], "c1");
+    assert_eq!(st["interfaces"].as_array().map(Vec::len), Some(1));
+    let o = cli(&lab, &["status", "eth9"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "status of an unmanaged interface: {o:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not manage"),
+        "{o:?}"
+    );
+    let human = String::from_utf8_lossy(&cli(&lab, &["status"]).stdout).into_owned();
+    for k in 0..3 {
+        assert!(human.contains(&format!("Interface: c{k}")), "{human}");
+    }
+
+    // renew one interface: only its server port sees a REQUEST.
+    let mark = dnsmasq_log(&lab).len();
+    let o = cli(&lab, &["renew", "--v4", "c1"]);
+    assert!(o.status.success(), "renew c1: {o:?}");
+    wait_nb(&mut nb, TIMEOUT, "a DHCPREQUEST from c1", || {
+        dnsmasq_log(&lab)[mark..]
+            .contains(&format!("DHCPACK(s1) {}", addrs[1]))
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let since = dnsmasq_log(&lab)[mark..].to_string();
+    assert!(
+        !since.contains("DHCPREQUEST(s0)") && !since.contains("DHCPREQUEST(s2)"),
+        "renew c1 renewed other interfaces too:\n{since}"
+    );
+
+    // Remove c1: the others keep their leases; it comes back with its address.
+    lab.ip(&lab.sns, &["link", "del", "s1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    nb.assert_alive();
+    assert_eq!(addr_on(&lab, 0), Some(addrs[0]));
+    assert_eq!(addr_on(&lab, 2), Some(addrs[2]));
+    add_pair(&lab, 1);
+    let back = wait_nb(&mut nb, TIMEOUT, "c1's lease after re-creation", || {
+        addr_on(&lab, 1)
+    });
+    assert_eq!(back, addrs[1], "c1 came back with another address");
+
+    // SIGTERM: every lease released, every address removed, exit 0.
+    let mark = dnsmasq_log(&lab).len();
+    nb.kill(libc::SIGTERM);
+    let st = nb
+        .wait_exit(Duration::from_secs(5))
+        .expect("netbond did not exit within 5 s of SIGTERM");
+    assert!(st.success(), "exit status {st}");
+    let ok = lab::wait_until(Duration::from_secs(3), || {
+        let log = dnsmasq_log(&lab);
+        (0..3).all(|k| log[mark..].contains(&format!("DHCPRELEASE(s{k}) {}", addrs[k as usize])))
+    });
+    assert!(
+        ok,
+        "not every lease was released:\n{}",
+        &dnsmasq_log(&lab)[mark..]
+    );
+    for k in 0..3 {
+        assert_eq!(addr_on(&lab, k), None, "c{k} still has its address");
+    }
+}
