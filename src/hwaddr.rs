@@ -36,6 +36,42 @@ pub fn current_mac(ifname: &str) -> io::Result<[u8; 6]> {
     Ok(mac)
 }
 
+/// The MACs of every interface of this host (network namespace), from getifaddrs(3).
+///
+/// Linux answers ARP for any local address on any interface by default (arp_ignore=0),
+/// so with two interfaces on one LAN the other interface replies for ours with its own
+/// MAC. Such a reply is no conflict; the conflict check asks this before declining.
+pub fn local_macs() -> io::Result<Vec<[u8; 6]>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head into `head` on success.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr is non-null and points to a sockaddr of its family.
+            let family = unsafe { (*ifa.ifa_addr).sa_family };
+            if i32::from(family) == libc::AF_PACKET {
+                // SAFETY: AF_PACKET entries carry a sockaddr_ll.
+                let ll = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_ll) };
+                if ll.sll_halen == 6 {
+                    let mut mac = [0u8; 6];
+                    mac.copy_from_slice(&ll.sll_addr[..6]);
+                    out.push(mac);
+                }
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `head` came from a successful getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
 /// `aa:bb:cc:dd:ee:ff`
 pub fn fmt_mac(mac: &[u8; 6]) -> String {
     let mut s = String::with_capacity(17);
@@ -54,5 +90,12 @@ mod tests {
         assert!(current_mac("").is_err());
         assert!(current_mac("a-name-far-too-long").is_err());
         assert_eq!(fmt_mac(&[1, 2, 3, 0xaa, 0xbb, 0xcc]), "01:02:03:aa:bb:cc");
+    }
+
+    #[test]
+    fn local_macs_lists_this_hosts_interfaces() {
+        let macs = local_macs().unwrap();
+        // Loopback (all zero) is always there.
+        assert!(macs.contains(&[0; 6]), "{macs:?}");
     }
 }

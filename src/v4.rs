@@ -181,7 +181,11 @@ impl V4Driver {
         match rx {
             Ok(arp) => {
                 let mine = current_mac(ifname).ok().into_iter().collect::<Vec<_>>();
-                if arp.conflicts(p.addr, &mine) {
+                // Another interface of this host answering for our address (Linux's
+                // weak-host ARP) is not a conflict: checked only when one is suspected.
+                if arp.conflicts(p.addr, &mine)
+                    && !crate::hwaddr::local_macs().is_ok_and(|l| l.contains(&arp.sha))
+                {
                     warn!(
                         "dhcp4: {ifname}: address conflict: {} is in use by {}; declining it",
                         p.addr,

@@ -9,7 +9,7 @@
 #                  MAC-change peers, RSS and scale use fewer: see the report)
 #   --smoke        1 run each, 5 s idle window, 5 s MAC-change cap, scale up to 16,
 #                  no musl build: for CI (the benchmark is not pass/fail on targets)
-#   --scale-max N  largest N for the scale test (1, 16, 64, 256; default 64, smoke 16)
+#   --scale-max N  largest N for the scale test (1, 16, 64, 256; default 256, smoke 16)
 #   --only LIST    comma list of cold4,cold6,mac,rss,idle,scale,size
 #   --musl         build the static musl binary even with --smoke; --no-musl: never
 #   --keep         keep the work directory (client logs, dnsmasq logs)

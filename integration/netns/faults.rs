@@ -345,22 +345,7 @@ fn arp_defender(
             reply[8..14].copy_from_slice(&fake);
             reply[14..18].copy_from_slice(&tpa);
             reply[18..24].copy_from_slice(&buf[8..14]);
-            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            sll.sll_family = libc::AF_PACKET as u16;
-            sll.sll_protocol = 0x0806u16.to_be();
-            sll.sll_ifindex = ifindex as i32;
-            sll.sll_halen = 6;
-            sll.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-            unsafe {
-                libc::sendto(
-                    fd,
-                    reply.as_ptr().cast(),
-                    reply.len(),
-                    0,
-                    (&sll as *const libc::sockaddr_ll).cast(),
-                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
-                );
-            }
+            lab::send_arp_broadcast(fd, ifindex, &reply);
         }
         unsafe { libc::close(fd) };
         claimed

@@ -1137,3 +1137,26 @@ pub fn pid_alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Broadcast one ARP packet (`arp`, without the Ethernet header) from `fd`, a
+/// `SOCK_DGRAM` packet socket for ETH_P_ARP, out of interface `ifindex`.
+pub fn send_arp_broadcast(fd: i32, ifindex: u32, arp: &[u8]) {
+    // SAFETY: an all-zero sockaddr_ll is valid; it is filled in below.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = 0x0806u16.to_be();
+    sll.sll_ifindex = ifindex as i32;
+    sll.sll_halen = 6;
+    sll.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    // SAFETY: the buffer and the address are live locals with the lengths given.
+    unsafe {
+        libc::sendto(
+            fd,
+            arp.as_ptr().cast(),
+            arp.len(),
+            0,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        );
+    }
+}

@@ -48,8 +48,13 @@ fn extra_dnsmasq(lab: &Lab, pairs: &[u8]) -> Vec<String> {
     v
 }
 
-/// The IPv4 address on `dev` inside 10.<77+k>.<n>.50-150.
+/// The IPv4 address on c<k> inside 10.<77+k>.<n>.50-150.
 fn addr_on(lab: &Lab, k: u8) -> Option<Ipv4Addr> {
+    addr_in(lab, k, 77 + k)
+}
+
+/// The IPv4 address on c<k> inside 10.<net>.<n>.50-150.
+fn addr_in(lab: &Lab, k: u8, net: u8) -> Option<Ipv4Addr> {
     let out = lab.exec(
         &lab.cns,
         &["ip", "-4", "-o", "addr", "show", "dev", &format!("c{k}")],
@@ -59,7 +64,7 @@ fn addr_on(lab: &Lab, k: u8) -> Option<Ipv4Addr> {
         .filter_map(|w| w.split('/').next()?.parse::<Ipv4Addr>().ok())
         .find(|a| {
             let o = a.octets();
-            o[0] == 10 && o[1] == 77 + k && o[2] == lab.n && (50..=150).contains(&o[3])
+            o[0] == 10 && o[1] == net && o[2] == lab.n && (50..=150).contains(&o[3])
         })
 }
 
@@ -216,4 +221,113 @@ fn one_process_serves_three_interfaces() {
     for k in 0..3 {
         assert_eq!(addr_on(&lab, k), None, "c{k} still has its address");
     }
+}
+
+/// Send `count` ARP replies out of `dev` (client namespace) every 100 ms claiming `spa`
+/// with `dev`'s own MAC: what Linux does when another local interface answers (or
+/// sends) for an address of this host (arp_ignore=0, arp_announce=0).
+fn send_local_arp_claims(cns: String, dev: &'static str, mac: [u8; 6], spa: Ipv4Addr, count: u32) {
+    use std::os::fd::AsRawFd;
+    let ns = fs::File::open(format!("/run/netns/{cns}")).unwrap();
+    // SAFETY: setns only changes this thread's network namespace.
+    assert_eq!(
+        unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+        0
+    );
+    let c_dev = std::ffi::CString::new(dev).unwrap();
+    // SAFETY: plain socket calls on a descriptor this thread owns.
+    let ifindex = unsafe { libc::if_nametoindex(c_dev.as_ptr()) };
+    assert!(ifindex > 0, "{dev} not found");
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0x0806u16.to_be() as i32) };
+    assert!(
+        fd >= 0,
+        "packet socket: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut arp = [0u8; 28];
+    arp[..8].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
+    arp[8..14].copy_from_slice(&mac);
+    arp[14..18].copy_from_slice(&spa.octets());
+    arp[18..24].copy_from_slice(&[0xff; 6]);
+    arp[24..28].copy_from_slice(&spa.octets());
+    for _ in 0..count {
+        lab::send_arp_broadcast(fd, ifindex, &arp);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(fd) };
+}
+
+/// Two interfaces of one host on one LAN: Linux answers ARP for either address on
+/// either interface, so c1 may claim c2's address with c1's MAC. That is no conflict:
+/// c2 must keep its address (a false DECLINE here cost a 256-interface host seconds).
+#[test]
+fn two_interfaces_on_one_lan_do_not_conflict_with_each_other() {
+    let mut lab = Lab::new("multilan");
+    // s1 and s2 in one bridge with the server address: one LAN.
+    lab.ip(
+        &lab.sns,
+        &[
+            "link",
+            "add",
+            "name",
+            "lanbr",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+        ],
+    );
+    for k in [1u8, 2] {
+        let (s, c) = (format!("s{k}"), format!("c{k}"));
+        let mac = format!("02:79:{:02x}:00:00:{k:02x}", lab.n);
+        lab.ip(
+            &lab.sns,
+            &[
+                "link", "add", &s, "type", "veth", "peer", "name", &c, "address", &mac, "netns",
+                &lab.cns,
+            ],
+        );
+        lab.ip(&lab.sns, &["link", "set", &s, "master", "lanbr", "up"]);
+        lab.ip(&lab.cns, &["link", "set", &c, "up"]);
+    }
+    let g = gw(&lab, 1);
+    lab.ip(
+        &lab.sns,
+        &["addr", "add", &format!("{g}/24"), "dev", "lanbr"],
+    );
+    lab.ip(&lab.sns, &["link", "set", "lanbr", "up"]);
+    let net = format!("10.78.{}", lab.n);
+    lab.start_dnsmasq(DnsmasqOpts {
+        range6: None,
+        extra: vec![
+            "--interface=lanbr".into(),
+            format!("--dhcp-range={net}.50,{net}.150,255.255.255.0,2m"),
+            format!("--dhcp-option=tag:lanbr,option:router,{g}"),
+            format!("--dhcp-option=tag:lanbr,option:classless-static-route,0.0.0.0/0,{g}"),
+        ],
+        ..DnsmasqOpts::default()
+    });
+    let mut nb = lab.start_netbond(&["--no-dhcp6", "--iface", "c1,c2"]);
+    let a2 = wait_nb(&mut nb, TIMEOUT, "a lease on c2", || addr_in(&lab, 2, 78));
+    // Inside c2's conflict-check window (1.2 s after binding): c1 claims c2's address.
+    let cns = lab.cns.clone();
+    let c1_mac = lab::parse_mac(&format!("02:79:{:02x}:00:00:01", lab.n));
+    std::thread::spawn(move || send_local_arp_claims(cns, "c1", c1_mac, a2, 15))
+        .join()
+        .unwrap();
+    nb.assert_alive();
+    let log = nb.log();
+    assert!(
+        !log.contains("address conflict"),
+        "a claim by another interface of this host was taken for a conflict:\n{log}"
+    );
+    assert!(
+        !dnsmasq_log(&lab).contains("DHCPDECLINE"),
+        "netbond declined its address"
+    );
+    assert_eq!(addr_in(&lab, 2, 78), Some(a2), "c2 lost its address");
+    assert!(addr_in(&lab, 1, 78).is_some(), "c1 has no lease");
 }
