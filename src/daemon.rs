@@ -183,6 +183,10 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         .is_some()
         .then(|| StatusBoard::new(&ifnames));
 
+    let host_macs = Arc::new(crate::hwaddr::HostMacs::default());
+    for l in &links {
+        host_macs.set(l.index, l.mac);
+    }
     // Every interface's drivers, attached (sockets open) before privileges go.
     let mut cfg = Arc::new(cfg);
     let mut pending = Vec::with_capacity(ifnames.len());
@@ -210,6 +214,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 .dhcp4
                 .route_metric
                 .saturating_add(u32::try_from(slot).unwrap_or(u32::MAX)),
+            host_macs: host_macs.clone(),
             dns4: Dns4::default(),
             dns6: Dns6::default(),
             resolv,
@@ -320,7 +325,12 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                         }
                     }
                     wifi.on_link(&ev);
-                    route_link(&handle, &mut ifaces, ev).await;
+                    match &ev {
+                        LinkEvent::New(info) => host_macs.set(info.index, info.mac),
+                        LinkEvent::Deleted { index, .. } => host_macs.remove(*index),
+                        LinkEvent::Overrun => {}
+                    }
+                    route_link(&handle, &mut ifaces, &host_macs, ev).await;
                 }
             }
             Wake::Addr(None) => {
@@ -470,7 +480,12 @@ async fn ask_each(
 
 /// Hand a link event to the interfaces it concerns: by name (the interface, whatever
 /// its index now) and by index (a rename away from a managed name).
-async fn route_link(handle: &rtnetlink::Handle, ifaces: &mut [IfaceHandle], ev: LinkEvent) {
+async fn route_link(
+    handle: &rtnetlink::Handle,
+    ifaces: &mut [IfaceHandle],
+    host_macs: &crate::hwaddr::HostMacs,
+    ev: LinkEvent,
+) {
     match ev {
         LinkEvent::New(info) => {
             for h in ifaces.iter_mut() {
@@ -493,6 +508,9 @@ async fn route_link(handle: &rtnetlink::Handle, ifaces: &mut [IfaceHandle], ev: 
             warn!("netlink link events were lost; re-reading the interfaces");
             match link::list_links(handle).await {
                 Ok(links) => {
+                    for l in &links {
+                        host_macs.set(l.index, l.mac);
+                    }
                     for h in ifaces.iter_mut() {
                         match links.iter().find(|l| l.name == h.name) {
                             Some(info) => {

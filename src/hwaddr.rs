@@ -36,40 +36,43 @@ pub fn current_mac(ifname: &str) -> io::Result<[u8; 6]> {
     Ok(mac)
 }
 
-/// The MACs of every interface of this host (network namespace), from getifaddrs(3).
+/// The MACs of every interface of this host (network namespace), kept current by the
+/// daemon from the netlink link events it receives anyway.
 ///
-/// Linux answers ARP for any local address on any interface by default (arp_ignore=0),
-/// so with two interfaces on one LAN the other interface replies for ours with its own
-/// MAC. Such a reply is no conflict; the conflict check asks this before declining.
-pub fn local_macs() -> io::Result<Vec<[u8; 6]>> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs writes a list head into `head` on success.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut out = Vec::new();
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
-        let ifa = unsafe { &*cur };
-        if !ifa.ifa_addr.is_null() {
-            // SAFETY: ifa_addr is non-null and points to a sockaddr of its family.
-            let family = unsafe { (*ifa.ifa_addr).sa_family };
-            if i32::from(family) == libc::AF_PACKET {
-                // SAFETY: AF_PACKET entries carry a sockaddr_ll.
-                let ll = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_ll) };
-                if ll.sll_halen == 6 {
-                    let mut mac = [0u8; 6];
-                    mac.copy_from_slice(&ll.sll_addr[..6]);
-                    out.push(mac);
-                }
-            }
+/// Linux answers ARP for any local address on any interface by default (arp_ignore=0)
+/// and sources ARP from whatever local address a packet has, so with two interfaces on
+/// one LAN the other interface claims ours with its own MAC. Such a claim is no
+/// conflict; the conflict check asks this before declining.
+#[derive(Default)]
+pub struct HostMacs {
+    by_index: std::sync::Mutex<std::collections::HashMap<u32, [u8; 6]>>,
+}
+
+impl HostMacs {
+    /// Record an interface's current MAC (or forget it when it has none).
+    pub fn set(&self, index: u32, mac: Option<[u8; 6]>) {
+        if let Ok(mut m) = self.by_index.lock() {
+            match mac {
+                Some(mac) => m.insert(index, mac),
+                None => m.remove(&index),
+            };
         }
-        cur = ifa.ifa_next;
     }
-    // SAFETY: `head` came from a successful getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    Ok(out)
+
+    /// Forget a deleted interface.
+    pub fn remove(&self, index: u32) {
+        if let Ok(mut m) = self.by_index.lock() {
+            m.remove(&index);
+        }
+    }
+
+    /// Does an interface of this host have `mac`?
+    pub fn contains(&self, mac: &[u8; 6]) -> bool {
+        self.by_index
+            .lock()
+            .map(|m| m.values().any(|v| v == mac))
+            .unwrap_or(false)
+    }
 }
 
 /// `aa:bb:cc:dd:ee:ff`
@@ -93,9 +96,17 @@ mod tests {
     }
 
     #[test]
-    fn local_macs_lists_this_hosts_interfaces() {
-        let macs = local_macs().unwrap();
-        // Loopback (all zero) is always there.
-        assert!(macs.contains(&[0; 6]), "{macs:?}");
+    fn host_macs_follow_the_interfaces() {
+        let h = HostMacs::default();
+        h.set(2, Some([2, 0, 0, 0, 0, 1]));
+        h.set(3, Some([2, 0, 0, 0, 0, 2]));
+        assert!(h.contains(&[2, 0, 0, 0, 0, 2]));
+        h.set(3, Some([2, 0, 0, 0, 0, 3]));
+        assert!(
+            !h.contains(&[2, 0, 0, 0, 0, 2]),
+            "the old MAC of a changed interface"
+        );
+        h.remove(2);
+        assert!(!h.contains(&[2, 0, 0, 0, 0, 1]));
     }
 }

@@ -24,6 +24,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+/// The gap between the first transmissions of consecutive interfaces at start.
+const START_SPACING: std::time::Duration = std::time::Duration::from_millis(4);
+
 /// What the daemon tells one interface. Data flows one way: the daemon routes events
 /// here; replies go back only on the oneshot channels of requests.
 pub enum Mail {
@@ -263,6 +266,14 @@ impl Iface {
     }
 
     async fn run(mut self, mut mail: UnboundedReceiver<Mail>) {
+        // Many interfaces on one server (a container host) would otherwise send their
+        // first DISCOVERs in one burst, which overflows the server's socket (dnsmasq
+        // drops it) and costs the unlucky ones a 4 s retransmission. Spread the starts:
+        // the k-th interface begins k * 2 ms late (256 interfaces: about half a second).
+        if self.slot > 0 {
+            let k = u32::try_from(self.slot).unwrap_or(u32::MAX);
+            tokio::time::sleep(START_SPACING.saturating_mul(k)).await;
+        }
         loop {
             if let Some(d) = self.v4.as_mut() {
                 d.pump(&mut self.sh).await;
@@ -328,7 +339,7 @@ impl Iface {
                 }
                 Wake::Arp(a) => {
                     if let Some(d) = self.v4.as_mut() {
-                        d.on_arp(now, ifname, a);
+                        d.on_arp(now, ifname, &self.sh.host_macs, a);
                     }
                 }
                 Wake::Timer => {}

@@ -50,6 +50,8 @@ pub struct Shared {
     /// interface's position in the list, so each interface's default route is its own
     /// and the first one listed is preferred.
     pub route_metric: u32,
+    /// Every interface's MAC on this host (for the ARP conflict check).
+    pub host_macs: std::sync::Arc<crate::hwaddr::HostMacs>,
     /// DNS from DHCPv4.
     pub dns4: Dns4,
     /// DNS from DHCPv6.

@@ -176,16 +176,20 @@ impl V4Driver {
     }
 
     /// An ARP packet (or an error) during a conflict check.
-    pub fn on_arp(&mut self, now: Instant, ifname: &str, rx: io::Result<crate::arp::Arp>) {
+    pub fn on_arp(
+        &mut self,
+        now: Instant,
+        ifname: &str,
+        host: &crate::hwaddr::HostMacs,
+        rx: io::Result<crate::arp::Arp>,
+    ) {
         let Some(p) = self.probe.as_ref() else { return };
         match rx {
             Ok(arp) => {
                 let mine = current_mac(ifname).ok().into_iter().collect::<Vec<_>>();
                 // Another interface of this host answering for our address (Linux's
                 // weak-host ARP) is not a conflict: checked only when one is suspected.
-                if arp.conflicts(p.addr, &mine)
-                    && !crate::hwaddr::local_macs().is_ok_and(|l| l.contains(&arp.sha))
-                {
+                if arp.conflicts(p.addr, &mine) && !host.contains(&arp.sha) {
                     warn!(
                         "dhcp4: {ifname}: address conflict: {} is in use by {}; declining it",
                         p.addr,
