@@ -30,6 +30,9 @@ SCENARIOS = [
      "`dhclient -d ... -i bond0`"),
     ("netbond-wifi", "netbond", "Wi-Fi (wlan0, hwsim)",
      "`netbond run` with eth0 + wlan0, wpa_supplicant supervised by netbond"),
+    ("dhclient-wifi", "dhclient", "Wi-Fi (wlan0, hwsim)", "as dhclient-wired"),
+    ("dhclient-restart-wifi", "dhclient, unit restarted at the unplug", "Wi-Fi (wlan0, hwsim)",
+     "as dhclient-restart-wired"),
 ]
 
 
@@ -133,7 +136,8 @@ def render(F, smoke):
       "upper bound), and the address on bond0 (RTM_DELADDR until a v4 address is back). "
       "The reference: bond0 made as `master@`/`slave@` do, ISC dhclient with the reference's "
       "`/etc/dhclient.conf` verbatim (initial-interval 2, reboot 5, timeout 10, retry 20, a fixed "
-      "dhcp-client-identifier) and a script that only sets the address; for the wired backup the "
+      "dhcp-client-identifier) and a script that only sets the address; wpa_supplicant started "
+      "as `supplicant@wlan0` does (`-Dnl80211,wext,wired`); for the wired backup the "
       "LAN drops frames with the old MAC arriving from eth1's port (an AP's behaviour towards a "
       "transmitter that is not the associated station; nftables bridge rule). "
       f"Runs: netbond {p['runs']}, dhclient {p['dh_runs']} per scenario; caps: netbond "
@@ -176,7 +180,7 @@ def render(F, smoke):
           f"{fmt(med([r['mac_ms'] for r in good if r.get('mac_ms') is not None]))} | {abscol} | {same} | "
           f"{fmt(med(nbl)) if nbl else '-'} | {ratio} |")
     P("")
-    dw = R.get("dhclient-wired", [])
+    dw = R.get("dhclient-wired", []) + R.get("dhclient-wifi", [])
     never = dw and all(r.get("ack_ms") is None for r in dw if r.get("error") is None)
     sent = sum((r.get("sent_old") or 0) + (r.get("sent_new") or 0) for r in dw)
     P("- **dhclient, running**: " + (
@@ -184,7 +188,8 @@ def render(F, smoke):
         "in all those windows. dhclient does not watch the bond's link or MAC: its next message "
         "is the RENEW at T1 (half the lease: 60 s with these 2-minute leases, hours on a real "
         "network), and that one still carries the old MAC as chaddr (and, over its LPF socket, as "
-        "the Ethernet source), which an AP drops: it never recovers (see "
+        "the Ethernet source), which an AP drops (the wired rows' nftables rule): it never "
+        "recovers (see "
         "`integration/vm/guest/dhclient-compare.sh`, 80 s watched)." if never else
         "see the table (unexpected: an ACK to the new MAC)." if dw else "not run."))
     P("- **dhclient, unit restarted at the unplug**: the reference units have **no** trigger "
@@ -194,16 +199,17 @@ def render(F, smoke):
       "`sleep 1`), ExecStartPre `sleep 8` (the reference's sleep), then a fresh dhclient "
       "(DISCOVER, since the lease was released). The address is gone for about the whole "
       "9+ s (column \"absent\"); whether the same address comes back is dnsmasq's choice "
-      "(column \"same\"). This is the reference's best case; its units as written give the row "
-      "above.")
+      "(column \"same\"). This is the reference's best case; its units as written give the "
+      "plain \"dhclient\" rows.")
     P("- **netbond** notices the new MAC of bond0 (rtnetlink) and re-confirms the address it "
       "holds with a REQUEST from the new MAC at once; the address stays on bond0 throughout. The "
       "gap between the unplug and bond0's MAC switch is the bond's own (miimon 100 ms). "
       "netbond's log figure is its own clock, from entering its re-confirm state (the new MAC "
       "seen, the REQUEST about to go out) to handling the ACK.")
-    P("- Dhclient with a Wi-Fi backup is not measured here (the wired row with the AP rule "
-      "stands for it; `dhclient-compare.sh` documents the same). "
-      + ("Smoke mode: 1 run each, short caps; numbers are indicative only." if smoke else ""))
+    P("- Wi-Fi: mac80211_hwsim radios with hostapd (WPA2-PSK) in netns `lan`, bridged to br0: "
+      "a real (simulated) AP, so no drop rule there. Every time here is under emulation "
+      "(see accel above): compare rows with each other, not with hardware."
+      + (" Smoke mode: 1 run each, short caps; numbers are indicative only." if smoke else ""))
     P("")
     w, wf = nb_med.get("wired"), nb_med.get("Wi-Fi")
     row = ("8", "failover: unplug -> lease over the backup, netbond median (wired / Wi-Fi)",

@@ -14,6 +14,8 @@
 #                      best case, should anything restart it (nothing in the units does)
 #   netbond-wifi       netbond, bond0 = eth0 + wlan0 (mac80211_hwsim, hostapd in netns
 #                      lan, wpa_supplicant supervised by netbond)
+#   dhclient-wifi, dhclient-restart-wifi  the two reference rows with eth0 + wlan0
+#                      (wpa_supplicant started as supplicant@wlan0 does; a real AP, no rule)
 # Each run: failover-probe.py takes t0 and sets lan0 (the wired port's LAN end) down
 # itself, then stamps the DHCP frames on bond0 (kernel receive stamps) and bond0's
 # address events. Then the wire is plugged back and the client is back on eth0 before
@@ -22,7 +24,7 @@
 #     deleted=.. absent_ms=.. ... cap_s=.. netbond_ms=..
 # env: NETBOND_GUEST_RUNS [5]  NETBOND_GUEST_DH_RUNS (the dhclient scenarios) [RUNS]
 #      NETBOND_GUEST_NB_CAP [10]  NETBOND_GUEST_DH_CAP [20]
-#      NETBOND_GUEST_LATE_CAP [30]  NETBOND_GUEST_SCENARIOS [all four, comma list]
+#      NETBOND_GUEST_LATE_CAP [30]  NETBOND_GUEST_SCENARIOS [all six, comma list]
 # Run: NETBOND_BIN=... integration/vm/run-vm.sh integration/vm/guest/bench-failover.sh
 # vm-host-tools: python3=python3 dhclient=isc-dhcp-client nft=nftables hostapd=hostapd wpa_supplicant=wpasupplicant iw=iw
 . "$(dirname "$0")/lib.sh"
@@ -31,7 +33,7 @@ PROBE=$HERE/failover-probe.py
 DH_SCRIPT=$(cd "$HERE/../../bench" && pwd)/dhclient-script.sh
 RUNS=${NETBOND_GUEST_RUNS:-5} DH_RUNS=${NETBOND_GUEST_DH_RUNS:-${NETBOND_GUEST_RUNS:-5}}
 NB_CAP=${NETBOND_GUEST_NB_CAP:-10} DH_CAP=${NETBOND_GUEST_DH_CAP:-20} LATE_CAP=${NETBOND_GUEST_LATE_CAP:-30}
-SCEN=,${NETBOND_GUEST_SCENARIOS:-netbond-wired,dhclient-wired,dhclient-restart-wired,netbond-wifi},
+SCEN=,${NETBOND_GUEST_SCENARIOS:-netbond-wired,dhclient-wired,dhclient-restart-wired,netbond-wifi,dhclient-wifi,dhclient-restart-wifi},
 want() { [[ $SCEN == *,$1,* ]]; }
 BOND=bond0
 M0=$(port_mac 0) M1=$(port_mac 1)
@@ -114,15 +116,18 @@ table bridge nbap {
 EOF
 }
 ap_rule_del() { ip netns exec lan nft delete table bridge nbap 2>/dev/null; return 0; }
-# dh_failovers SCENARIO CAP [THEN]: RUNS timed failovers with a fresh dhclient each run
+# the unit restart (ExecStop, ExecStartPre, ExecStart), run by the probe at the unplug
+RESTART="dhclient $DH_ARGS -r $BOND >> $W/dhclient.log 2>&1; sleep 1; sleep 8; exec dhclient $DH_ARGS -d -i $BOND >> $W/dhclient.log 2>&1"
+# dh_failovers SCENARIO CAP NEW_MAC AP_RULE(0|1) [THEN]: DH_RUNS timed failovers, a fresh
+# dhclient bound on eth0 before each
 dh_failovers() {
-  local s=$1 cap=$2 then=${3:-} i pr a4
+  local s=$1 cap=$2 mnew=$3 rule=$4 then=${5:-} i pr a4
   for i in $(seq 1 "$DH_RUNS"); do
     dh_stop; dn_mark; dh_start
     if wait_for "dn_has 'DHCPACK(br0) .* $M0' && addr4_in $BOND" 30; then a4=$(addr4_in $BOND)
     else not_ok "$s run $i: dhclient bound on eth0" "$(tail -5 $W/dhclient.log)"; bench "$s" "$i" error=no_initial_lease; return 1; fi
-    ap_rule; sleep 0.5
-    pr=$(python3 "$PROBE" --bond $BOND --addr "$a4" --old-mac "$M0" --new-mac "$M1" --cap "$cap" ${then:+--then "$then"})
+    [ "$rule" = 1 ] && ap_rule; sleep 0.5
+    pr=$(python3 "$PROBE" --bond $BOND --addr "$a4" --old-mac "$M0" --new-mac "$mnew" --cap "$cap" ${then:+--then "$then"})
     bench "$s" "$i" "$pr cap_s=$cap"
     ap_rule_del; plug
     wait_for "is_active eth0 && mac_is $BOND $M0" 10
@@ -136,12 +141,11 @@ if want dhclient-wired || want dhclient-restart-wired; then
     wait_for "is_active eth0" 5
     if want dhclient-wired; then
       step "dhclient-wired: dhclient running, no restart"
-      dh_failovers dhclient-wired "$DH_CAP"
+      dh_failovers dhclient-wired "$DH_CAP" "$M1" 1
     fi
     if want dhclient-restart-wired; then
       step "dhclient-restart-wired: dhclient@bond0 restarted at the unplug (release, sleep 1 + 8)"
-      dh_failovers dhclient-restart-wired "$LATE_CAP" \
-        "dhclient $DH_ARGS -r $BOND; sleep 1; sleep 8; exec dhclient $DH_ARGS -d -i $BOND >> $W/dhclient.log 2>&1"
+      dh_failovers dhclient-restart-wired "$LATE_CAP" "$M1" 1 "$RESTART"
     fi
     dh_stop
     ip link del $BOND
@@ -150,10 +154,12 @@ if want dhclient-wired || want dhclient-restart-wired; then
     bench dhclient-wired 0 error=dhclient_not_installed
   fi
 fi
+wpa_ok() { [[ $(wpa_cli -p /run/wpa_supplicant -i wlan0 status 2>/dev/null) == *wpa_state=COMPLETED* ]]; }
 
-# ======================================================================== netbond, Wi-Fi
-if want netbond-wifi; then
-  step "netbond-wifi: bond0 = eth0 + wlan0 (hwsim, hostapd, wpa_supplicant via netbond)"
+# ======================================================================== Wi-Fi
+HAP=
+if want netbond-wifi || want dhclient-wifi || want dhclient-restart-wifi; then
+  step "Wi-Fi lab: mac80211_hwsim radios=2, hostapd on wlan1 in netns lan (bridged to br0)"
   del_port 1
   HAP=
   if load_modules mac80211_hwsim radios=2 && wait_for "link_exists wlan0 && link_exists wlan1" 5; then
@@ -167,17 +173,36 @@ if want netbond-wifi; then
        && wait_for "[ -s $W/hostapd.pid ]" 5; then rd $W/hostapd.pid; HAP=$REPLY; ok "hostapd on wlan1 (netns lan)"
     else not_ok "hostapd on wlan1 (netns lan)" "$(tail -5 $W/hostapd.log 2>/dev/null)"; fi
   else not_ok "mac80211_hwsim radios=2: wlan0 + wlan1"; fi
+fi
+if want netbond-wifi; then
+  step "netbond-wifi: bond0 = eth0 + wlan0 (wpa_supplicant supervised by netbond)"
   if [ -n "$HAP" ]; then
     nb_mark; nb_start $W/nb-wifi.toml
     # the backup must be associated before the first unplug
-    if wait_for "[[ \$(wpa_cli -p /run/wpa_supplicant -i wlan0 status 2>/dev/null) == *wpa_state=COMPLETED* ]]" 40; then
+    if wait_for wpa_ok 40; then
       ok "netbond-wifi: wlan0 associated (COMPLETED)"
       nb_failovers netbond-wifi "$MW"
     else not_ok "netbond-wifi: wlan0 associated" "$(nb_since | grep -i wlan0 | tail -5)"; bench netbond-wifi 0 error=wifi_not_associated; fi
     nb_stop 10; is "$NB_RC" 0 "netbond-wifi: netbond exited 0 on SIGTERM"
-    kill "$HAP" 2>/dev/null
+    wait_for "! link_exists $BOND" 3
   else bench netbond-wifi 0 error=no_access_point; fi
 fi
+if want dhclient-wifi || want dhclient-restart-wifi; then
+  step "reference, Wi-Fi: kernel bond0 = eth0 + wlan0, wpa_supplicant as supplicant@wlan0 runs it"
+  if [ -n "$HAP" ] && command -v dhclient >/dev/null; then
+    check "reference bond0 = eth0 + wlan0" ref_bond eth0 wlan0
+    wpa_supplicant -B -P $W/wpa.pid -c $W/wpa.conf -Dnl80211,wext,wired -i wlan0 > $W/wpa.log 2>&1
+    if wait_for wpa_ok 40 && wait_for "is_active eth0" 5; then
+      ok "reference: wlan0 associated (COMPLETED), eth0 active"
+      want dhclient-wifi && dh_failovers dhclient-wifi "$DH_CAP" "$MW" 0
+      want dhclient-restart-wifi && dh_failovers dhclient-restart-wifi "$LATE_CAP" "$MW" 0 "$RESTART"
+    else not_ok "reference: wlan0 associated" "$(tail -5 $W/wpa.log)"; bench dhclient-wifi 0 error=wifi_not_associated; fi
+    dh_stop
+    rd $W/wpa.pid; [ -n "$REPLY" ] && kill "$REPLY" 2>/dev/null
+    ip link del $BOND
+  else bench dhclient-wifi 0 error=no_access_point_or_dhclient; fi
+fi
+[ -n "$HAP" ] && kill "$HAP" 2>/dev/null
 
 step "done"
 dnsmasq_stop
