@@ -151,7 +151,7 @@ def render(F, smoke):
     nb_med = {b.split()[0]: all_acked_median(good_runs(s))
               for s, c, b, _ in SCENARIOS if c == "netbond"}
     P("| scenario | client | backup | runs | ACK after unplug (min / median / max) | "
-      "first DISCOVER/REQUEST, new MAC (median) | bond0 MAC switched (median) | "
+      "first DISCOVER/REQUEST, new MAC (median) | bond0 MAC switch read by the probe (median; upper bound: under TCG netbond runs first) | "
       "address absent (max) | same address | netbond log \"re-confirmed ... in\" (median) | "
       "netbond median / this median |")
     P("|---|---|---|---|---|---|---|---|---|---|---|")
