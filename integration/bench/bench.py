@@ -1311,9 +1311,11 @@ def report(args, R, started, load0, load1, elapsed):
                         f"{ms_ / 1e6:.2f} MB" if ms_ else B.get("musl_note", "not built"),
                         verdict(bool(ms_) and ms_ <= 2e6) if ms_ else "-"))
 
-    P("## 8. VM tier / failover over a real bond\n")
-    P("Not measured yet (the host kernel has no bonding; the VM tier is TCG-only here).\n")
-    targets.append(("8", "failover over a bond (VM tier)", "-", "not measured yet", "-"))
+    if R.get("failover"):
+        import failover
+        lines, row = failover.render(R["failover"], args.smoke)
+        L.extend(lines)
+        targets.append(row)
 
     P("## Targets\n")
     P("| # | metric | target | measured (netbond) | |")
@@ -1366,7 +1368,7 @@ def main_orchestrator():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--scale-max", type=int)
-    ap.add_argument("--only", default="cold4,cold6,mac,rss,idle,scale,size")
+    ap.add_argument("--only", default="cold4,cold6,mac,rss,idle,scale,size,failover")
     ap.add_argument("--prefix", default=f"nbb{os.getpid()}")
     ap.add_argument("--out", default=None,
                     help="default: results.md, or results-smoke.md with --smoke")
@@ -1377,9 +1379,11 @@ def main_orchestrator():
     args = ap.parse_args()
     if args.scale_max is None:
         args.scale_max = 16 if args.smoke else 256
-    if args.out is None:
-        args.out = os.path.join(HERE, "results-smoke.md" if args.smoke else "results.md")
     only = set(args.only.split(","))
+    if args.out is None:
+        # --only failover alone: its own file (it takes a VM boot; results.md keeps the rest)
+        base = "results-failover" if only == {"failover"} else "results"
+        args.out = os.path.join(HERE, base + ("-smoke.md" if args.smoke else ".md"))
     started = datetime.datetime.now(datetime.timezone.utc)
     load0 = loadavg()
     t_start = time.monotonic()
@@ -1414,6 +1418,10 @@ def main_orchestrator():
             R["scale"] = b.scale(lab_for)
         if "size" in only:
             R["size"] = binary_sizes(args)
+        if "failover" in only:
+            import failover
+            R["failover"] = failover.run(args.bin, args.smoke, args.runs, b.tmpdir("failover"), log)
+            b.failures.extend(R["failover"]["failures"])
     except BaseException as e:  # report what we have, then fail
         import traceback
         err = "".join(traceback.format_exception(e))

@@ -10,7 +10,9 @@
 #   --smoke        1 run each, 5 s idle window, 5 s MAC-change cap, scale up to 16,
 #                  no musl build: for CI (the benchmark is not pass/fail on targets)
 #   --scale-max N  largest N for the scale test (1, 16, 64, 256; default 256, smoke 16)
-#   --only LIST    comma list of cold4,cold6,mac,rss,idle,scale,size
+#   --only LIST    comma list of cold4,cold6,mac,rss,idle,scale,size,failover (failover:
+#                  one QEMU VM, integration/vm/run-vm.sh; `--only failover` alone writes
+#                  results-failover.md / results-failover-smoke.md instead)
 #   --musl         build the static musl binary even with --smoke; --no-musl: never
 #   --keep         keep the work directory (client logs, dnsmasq logs)
 #
@@ -18,7 +20,8 @@
 # broken (netbond crashed, exited non-zero, or never bound; the lab could not be built).
 # Needs root (network namespaces). Installs the peers from Debian when missing.
 # Network safety: every client and server runs in namespaces made here and deleted on
-# exit; nothing runs in, or changes, the root namespace.
+# exit; nothing runs in, or changes, the root namespace (failover: inside a QEMU VM that
+# has no network device at all).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -27,6 +30,7 @@ cd "$repo"
 runs=10
 smoke=0
 musl=auto
+only=size
 pyargs=()
 cmdline="integration/bench/run.sh $*"
 while [ $# -gt 0 ]; do
@@ -36,15 +40,17 @@ while [ $# -gt 0 ]; do
     --smoke) smoke=1; shift ;;
     --scale-max) pyargs+=(--scale-max "$2"); shift 2 ;;
     --scale-max=*) pyargs+=(--scale-max "${1#*=}"); shift ;;
-    --only) pyargs+=(--only "$2"); shift 2 ;;
-    --only=*) pyargs+=(--only "${1#*=}"); shift ;;
+    --only) only="$2"; pyargs+=(--only "$2"); shift 2 ;;
+    --only=*) only="${1#*=}"; pyargs+=(--only "$only"); shift ;;
     --musl) musl=1; shift ;;
     --no-musl) musl=0; shift ;;
     --keep) pyargs+=(--keep); shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+# the musl build only feeds item 7 (size)
+[ "$musl" = auto ] && [[ ",$only," != *,size,* ]] && musl=0
 [ "$musl" = auto ] && { [ "$smoke" = 1 ] && musl=0 || musl=1; }
 
 if [ "$(id -u)" != 0 ]; then

@@ -14,15 +14,7 @@
 BOND=bond0
 M0=$(port_mac 0) M1=$(port_mac 1) M2=$(port_mac 2)
 CFG=/tmp/nb.toml
-cat > $CFG <<EOF
-[bond]
-name = "bond0"
-mode = "active-backup"
-fail_over_mac = "active"
-miimon = 100
-primary = "eth0"
-ports = ["eth*"]
-EOF
+nb_bond_conf $CFG "eth*"
 PING=ping; command -v ping >/dev/null || PING="busybox ping"
 lan_ping() { ip netns exec lan $PING -c1 -W2 "$1"; }
 bail() { echo "Bail out! $*"; nb_tail 25; dn_tail; nb_alive && nb_stop 5; dnsmasq_stop; capture_stop; finish; }

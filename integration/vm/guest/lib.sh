@@ -17,6 +17,8 @@
 #   sysfs:    rd FILE (-> $REPLY) | mac IF | active_slave | slaves | has_slave IF
 #             addr4 IF | addr4_in IF | addr6_in IF
 #   netbond:  nb_start CONFIG | nb_stop (SIGTERM; $NB_RC) | nb_alive | nb_mark/nb_since
+#   configs:  nb_bond_conf FILE PORT... | nb_wifi_conf FILE IFACE WPA_CONF
+#             wpa_conf FILE SSID PSK | hostapd_conf FILE SSID PSK
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 W=${W:-/run/nbtest}                 # guest-private scratch (tmpfs)
@@ -151,6 +153,63 @@ capture_start() {
   TD_PID=$!
 }
 capture_stop() { [ -n "${TD_PID:-}" ] && kill "$TD_PID" 2>/dev/null && wait "$TD_PID" 2>/dev/null; TD_PID=; return 0; }
+
+# ------------------------------------------------------------------ configs
+# nb_bond_conf FILE PORT...: a netbond config with the bond the reference units make
+# (active-backup, fail_over_mac active, miimon 100, primary eth0); PORTs: names or globs
+nb_bond_conf() {
+  local f=$1 p ports=; shift
+  for p in "$@"; do ports="$ports${ports:+, }\"$p\""; done
+  cat > "$f" <<EOF
+[bond]
+name = "bond0"
+mode = "active-backup"
+fail_over_mac = "active"
+miimon = 100
+primary = "eth0"
+ports = [$ports]
+EOF
+}
+# nb_wifi_conf FILE IFACE WPA_CONF: append a [[wifi]] section (netbond supervises the
+# supplicant); key names as in src/config.rs
+nb_wifi_conf() {
+  cat >> "$1" <<EOF
+
+[[wifi]]
+iface = "$2"
+mode = "supervise"
+config = "$3"
+driver = "nl80211"
+EOF
+}
+# wpa_conf FILE SSID PSK: wpa_supplicant, WPA2-PSK, control sockets in /run/wpa_supplicant
+wpa_conf() {
+  cat > "$1" <<EOF
+ctrl_interface=/run/wpa_supplicant
+network={
+    ssid="$2"
+    psk="$3"
+    key_mgmt=WPA-PSK
+    scan_freq=2412
+}
+EOF
+}
+# hostapd_conf FILE SSID PSK: a WPA2-PSK AP on wlan1 (channel 1), bridged to br0
+hostapd_conf() {
+  cat > "$1" <<EOF
+interface=wlan1
+bridge=br0
+driver=nl80211
+ctrl_interface=/run/hostapd
+ssid=$2
+hw_mode=g
+channel=1
+wpa=2
+wpa_key_mgmt=WPA-PSK
+rsn_pairwise=CCMP
+wpa_passphrase=$3
+EOF
+}
 
 # ------------------------------------------------------------------ netbond
 NB_LOG=$W/netbond.log

@@ -26,31 +26,9 @@ M0=$(port_mac 0)
 CTRL=/run/wpa_supplicant
 SSID=nb-test PSK=nb-secret-123
 CFG=/tmp/nb.toml WPA_CONF=/tmp/wpa.conf
-# netbond's Wi-Fi section: key names as in src/config.rs
-cat > $CFG <<EOF
-[bond]
-name = "bond0"
-mode = "active-backup"
-fail_over_mac = "active"
-miimon = 100
-primary = "eth0"
-ports = ["eth0", "wlan0"]
-
-[[wifi]]
-iface = "wlan0"
-mode = "supervise"
-config = "$WPA_CONF"
-driver = "nl80211"
-EOF
-cat > $WPA_CONF <<EOF
-ctrl_interface=$CTRL
-network={
-    ssid="$SSID"
-    psk="$PSK"
-    key_mgmt=WPA-PSK
-    scan_freq=2412
-}
-EOF
+nb_bond_conf $CFG eth0 wlan0
+nb_wifi_conf $CFG wlan0 $WPA_CONF
+wpa_conf $WPA_CONF "$SSID" "$PSK"
 PING=ping; command -v ping >/dev/null || PING="busybox ping"
 lan_ping() { ip netns exec lan $PING -c1 -W2 "$1"; }
 HAP_PID=
@@ -110,19 +88,7 @@ rd /sys/class/net/wlan1/phy80211/name; PHY1=$REPLY
 MW=$(mac wlan0)
 diag "wlan0=$MW ($PHY0), wlan1=$(mac wlan1) ($PHY1), eth0=$M0"
 check "iw phy $PHY1 set netns name lan (the AP radio)" iw phy "$PHY1" set netns name lan
-cat > $W/hostapd.conf <<EOF
-interface=wlan1
-bridge=br0
-driver=nl80211
-ctrl_interface=/run/hostapd
-ssid=$SSID
-hw_mode=g
-channel=1
-wpa=2
-wpa_key_mgmt=WPA-PSK
-rsn_pairwise=CCMP
-wpa_passphrase=$PSK
-EOF
+hostapd_conf $W/hostapd.conf "$SSID" "$PSK"
 if ip netns exec lan hostapd -B -t -P $W/hostapd.pid -f $W/hostapd.log $W/hostapd.conf >/dev/null 2>&1 \
    && wait_for "[ -s $W/hostapd.pid ]" 5; then
   rd $W/hostapd.pid; HAP_PID=$REPLY; ok "hostapd (WPA2-PSK '$SSID') on wlan1 in lan, bridged to br0"
