@@ -110,9 +110,35 @@ fn ll(ifindex: u32, addr: [u8; 6]) -> SockAddr {
     unsafe { SockAddr::new(storage, len) }
 }
 
+/// A classic BPF program accepting ARP packets (cooked: offsets from the ARP header)
+/// whose sender address is `addr`, or whose sender is 0.0.0.0 and target `addr`.
+fn about(addr: Ipv4Addr) -> [socket2::SockFilter; 7] {
+    use socket2::SockFilter;
+    let a = u32::from(addr);
+    [
+        SockFilter::new(0x20, 0, 0, 14), // ld [14]: sender protocol address
+        SockFilter::new(0x15, 3, 0, a),  // jeq #addr -> accept
+        SockFilter::new(0x15, 0, 3, 0),  // jeq #0 else drop
+        SockFilter::new(0x20, 0, 0, 24), // ld [24]: target protocol address
+        SockFilter::new(0x15, 0, 1, a),  // jeq #addr else drop
+        SockFilter::new(0x06, 0, 0, 0xffff),
+        SockFilter::new(0x06, 0, 0, 0),
+    ]
+}
+
+/// View a byte buffer as the uninitialised buffer socket2's recv takes.
+fn as_uninit(b: &mut [u8]) -> &mut [std::mem::MaybeUninit<u8>] {
+    // SAFETY: u8 and MaybeUninit<u8> have the same layout, and initialised bytes are
+    // valid MaybeUninit values; recv only writes into the slice.
+    unsafe { &mut *(b as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) }
+}
+
 impl ArpSocket {
-    /// Open on `ifindex` (needs CAP_NET_RAW).
-    pub fn open(ifindex: u32) -> io::Result<ArpSocket> {
+    /// Open on `ifindex` (needs CAP_NET_RAW), seeing only ARP about `addr`: packets
+    /// claiming it (sender address) and probes for it (sender 0.0.0.0, target it).
+    /// The kernel filters the rest, so N interfaces on one LAN do not each wake up for
+    /// every ARP packet of the others.
+    pub fn open(ifindex: u32, addr: Ipv4Addr) -> io::Result<ArpSocket> {
         let what = |e: io::Error| {
             io::Error::new(
                 e.kind(),
@@ -126,7 +152,11 @@ impl ArpSocket {
         )
         .map_err(what)?;
         sock.set_nonblocking(true).map_err(what)?;
+        sock.attach_filter(&about(addr)).map_err(what)?;
         sock.bind(&ll(ifindex, [0; 6])).map_err(what)?;
+        // Whatever arrived between socket() and the filter is not filtered: drop it.
+        let mut junk = [0u8; 64];
+        while sock.recv(as_uninit(&mut junk)).is_ok() {}
         Ok(ArpSocket {
             // SAFETY: the Socket owns its descriptor, which stays open for as long as
             // the AsyncFd that holds it.

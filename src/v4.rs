@@ -213,7 +213,7 @@ impl V4Driver {
             return;
         }
         let Some(index) = sh.ifindex else { return };
-        match crate::arp::ArpSocket::open(index) {
+        match crate::arp::ArpSocket::open(index, addr) {
             Ok(sock) => {
                 let now = sh.clock.now();
                 self.probe = Some(Probe {
