@@ -655,6 +655,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn managed_interfaces_order_dedupe_and_bond_ports() {
+        let c = Config::parse(
+            "interface = \"eth0\"\ninterfaces = [\"eth1\", \"eth0\"]\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.managed_interfaces(&[]).unwrap(), ["eth0", "eth1"]);
+        // --iface replaces the file's list.
+        let cli = ["veth3".to_string()];
+        assert_eq!(c.managed_interfaces(&cli).unwrap(), ["veth3"]);
+        assert!(Config::default().managed_interfaces(&[]).is_err());
+        // Bond mode: the bond first; an extra interface may not be one of its ports.
+        let b = Config::parse("[bond]\nname = \"bond0\"\nports = [\"en*\"]\n", None).unwrap();
+        assert_eq!(b.managed_interfaces(&[]).unwrap(), ["bond0"]);
+        let extra = ["bond0".to_string(), "wg0".to_string()];
+        assert_eq!(b.managed_interfaces(&extra).unwrap(), ["bond0", "wg0"]);
+        let port = ["enp1s0".to_string()];
+        let e = b.managed_interfaces(&port).unwrap_err();
+        assert!(e.contains("port of bond0"), "{e}");
+        let bad = ["a/b".to_string()];
+        assert!(c.managed_interfaces(&bad).is_err());
+    }
+
+    #[test]
     fn empty_file_gives_defaults() {
         let c = Config::parse("", None).unwrap();
         assert_eq!(c, Config::default());
