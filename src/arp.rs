@@ -91,7 +91,7 @@ impl Arp {
 
 /// A cooked (SOCK_DGRAM) packet socket for ARP on one interface.
 pub struct ArpSocket {
-    fd: AsyncFd<Socket>,
+    fd: crate::sock::PacketFd,
     ifindex: u32,
 }
 
@@ -160,7 +160,9 @@ impl ArpSocket {
         Ok(ArpSocket {
             // SAFETY: the Socket owns its descriptor, which stays open for as long as
             // the AsyncFd that holds it.
-            fd: unsafe { AsyncFd::register(sock) }.map_err(|e| what(e.into()))?,
+            fd: crate::sock::PacketFd::new(
+                unsafe { AsyncFd::register(sock) }.map_err(|e| what(e.into()))?,
+            ),
             ifindex,
         })
     }

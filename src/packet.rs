@@ -85,7 +85,7 @@ pub struct Received {
 /// Raw `AF_PACKET` socket bound to one interface, carrying DHCPv4.
 #[derive(Debug)]
 pub struct PacketSocket {
-    fd: AsyncFd<Socket>,
+    fd: crate::sock::PacketFd,
     ifindex: u32,
     /// Broadcast link-layer destination on `ifindex`, used for every send.
     dest: SockAddr,
@@ -145,6 +145,7 @@ impl PacketSocket {
         // `as_raw_fd` returns that same descriptor until the Socket is
         // dropped together with the AsyncFd.
         let fd = unsafe { AsyncFd::register(sock) }.map_err(|e| ctx(e.into(), what()))?;
+        let fd = crate::sock::PacketFd::new(fd);
         Ok(PacketSocket { fd, ifindex, dest })
     }
 

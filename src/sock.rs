@@ -114,3 +114,46 @@ pub fn with_recv_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
         f(&mut b)
     })
 }
+
+/// A registered packet socket that is closed on a blocking thread.
+///
+/// Closing an AF_PACKET socket waits for an RCU grace period in the kernel
+/// (`packet_release` calls `synchronize_net`): 10-30 ms. On the daemon's one thread that
+/// stalls every interface, and at N interfaces (each conflict check closes one, a stop
+/// closes all) it adds up to seconds. Closed on the blocking pool, the waits overlap.
+pub struct PacketFd(Option<tokio::io::unix::AsyncFd<socket2::Socket>>);
+
+impl PacketFd {
+    /// Wrap a registered socket.
+    pub fn new(fd: tokio::io::unix::AsyncFd<socket2::Socket>) -> Self {
+        PacketFd(Some(fd))
+    }
+}
+
+impl std::ops::Deref for PacketFd {
+    type Target = tokio::io::unix::AsyncFd<socket2::Socket>;
+    fn deref(&self) -> &Self::Target {
+        // Only `drop` takes it out.
+        self.0.as_ref().expect("PacketFd used after drop")
+    }
+}
+
+impl std::fmt::Debug for PacketFd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PacketFd")
+    }
+}
+
+impl Drop for PacketFd {
+    fn drop(&mut self) {
+        let Some(fd) = self.0.take() else { return };
+        // Deregister here (the reactor is this thread's); close elsewhere.
+        let sock = fd.into_inner();
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn_blocking(move || drop(sock));
+            }
+            Err(_) => drop(sock),
+        }
+    }
+}
