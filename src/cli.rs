@@ -288,8 +288,13 @@ pub fn main() -> ExitCode {
                 eprintln!("netbond: both DHCPv4 and DHCPv6 are disabled: nothing to do");
                 return ExitCode::from(2);
             }
+            // The blocking pool only closes packet sockets (see sock::PacketFd), in
+            // bursts at start and stop with many interfaces; its threads must be gone
+            // soon after, or an idle daemon would wake up 10 s later for one to exit.
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                .max_blocking_threads(32)
+                .thread_keep_alive(std::time::Duration::from_millis(50))
                 .build()
             {
                 Ok(rt) => rt,
