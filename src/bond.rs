@@ -4,7 +4,7 @@
 //! Everything goes through rtnetlink; every decision is taken on a netlink event, never
 //! after a sleep (the reference setup needed `ExecStartPre=sleep 8`).
 
-use crate::config::BondConfig;
+use crate::config::{glob_match, BondConfig};
 use crate::hwaddr::fmt_mac;
 use crate::link::{self, LinkEvent, LinkInfo, NlError};
 use futures::TryStreamExt;
@@ -27,20 +27,6 @@ pub struct BondManager {
     active: Option<u32>,
     mac: Option<[u8; 6]>,
     primary_set: Option<u32>,
-}
-
-/// Shell-style match with `*` and `?` (no character classes).
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
 }
 
 /// True when `info` matches one of the `ports` patterns (name, glob or MAC).

@@ -584,7 +584,7 @@ impl Config {
             wanted.retain(|n| *n != b.name);
             if let Some(port) = wanted
                 .iter()
-                .find(|n| b.ports.iter().any(|p| crate::bond::glob_match(p, n)))
+                .find(|n| b.ports.iter().any(|p| glob_match(p, n)))
             {
                 return Err(format!(
                     "{port} matches [bond] ports {:?}: it is a port of {}, and DHCP runs on the bond; \
@@ -637,6 +637,20 @@ impl Config {
             Duration::from_secs(d.reboot),
         )
     }
+}
+
+/// Shell-style match with `*` and `?` (no character classes).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
 }
 
 /// Linux interface names: 1-15 bytes, no '/', no whitespace, not "." or "..".
