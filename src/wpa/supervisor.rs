@@ -533,6 +533,15 @@ impl WpaSupervisor {
                     s.supplicant = SupplicantState::Running { pid };
                 });
                 self.refresh_status().await;
+                // A supplicant faster than our attach has no CONNECTED event left to
+                // send: say it from its status, as the event would have.
+                let st = self.state_tx.borrow().clone();
+                if let Some(bssid) = st.connected_bssid.as_deref() {
+                    info!(
+                        "{ifname}: wpa_supplicant: CONNECTED {bssid} ssid={:?} (already when netbond attached)",
+                        st.ssid.as_deref().unwrap_or("")
+                    );
+                }
             }
             MonitorEvent::Down(why) => {
                 warn!("{ifname}: lost wpa_supplicant's control socket: {why}");
