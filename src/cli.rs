@@ -95,7 +95,7 @@ enum Command {
         /// The wireless interface.
         iface: String,
         /// status, reconfigure, reassociate, scan, stop or start
-        action: WifiActionArg,
+        action: crate::wifi::WifiAction,
         /// The daemon's run directory [default: /run/netbond].
         #[arg(long, default_value = "/run/netbond")]
         run_dir: PathBuf,
@@ -180,16 +180,6 @@ impl FamilyArgs {
             _ => Family::Both,
         }
     }
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum WifiActionArg {
-    Status,
-    Reconfigure,
-    Reassociate,
-    Scan,
-    Stop,
-    Start,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -373,15 +363,6 @@ pub fn main() -> ExitCode {
             action,
             run_dir,
         } => {
-            use crate::wifi::WifiAction as A;
-            let action = match action {
-                WifiActionArg::Status => A::Status,
-                WifiActionArg::Reconfigure => A::Reconfigure,
-                WifiActionArg::Reassociate => A::Reassociate,
-                WifiActionArg::Scan => A::Scan,
-                WifiActionArg::Stop => A::Stop,
-                WifiActionArg::Start => A::Start,
-            };
             let at = DaemonAt {
                 run_dir,
                 iface: None,

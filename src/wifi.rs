@@ -28,8 +28,11 @@ pub struct WifiManager {
     connected_rx: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
-/// What `netbond wifi IFACE ACTION` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// What `netbond wifi IFACE ACTION` asks for (the CLI argument and the control
+/// protocol's value).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum WifiAction {
     /// wpa_supplicant's STATUS.
