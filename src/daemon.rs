@@ -281,14 +281,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 info!("stopped");
                 return Ok(());
             }
-            Wake::Reload => {
-                if let Some(new) = reload(&cfg, config_path.as_deref(), &overrides) {
-                    cfg = Arc::new(new);
-                    for h in &ifaces {
-                        h.send(Mail::Config(cfg.clone()));
-                    }
-                }
-            }
+            Wake::Reload => reload(&mut cfg, &ifaces, config_path.as_deref(), &overrides),
             Wake::Status => {
                 for h in &ifaces {
                     h.send(Mail::LogStatus);
@@ -325,11 +318,6 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                         }
                     }
                     wifi.on_link(&ev);
-                    match &ev {
-                        LinkEvent::New(info) => host_macs.set(info.index, info.mac),
-                        LinkEvent::Deleted { index, .. } => host_macs.remove(*index),
-                        LinkEvent::Overrun => {}
-                    }
                     route_link(&handle, &mut ifaces, &host_macs, ev).await;
                 }
             }
@@ -363,12 +351,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             Wake::Control(Some((req, reply))) => {
                 let resp = match req {
                     Request::Reload => {
-                        if let Some(new) = reload(&cfg, config_path.as_deref(), &overrides) {
-                            cfg = Arc::new(new);
-                            for h in &ifaces {
-                                h.send(Mail::Config(cfg.clone()));
-                            }
-                        }
+                        reload(&mut cfg, &ifaces, config_path.as_deref(), &overrides);
                         Response::done(
                             "configuration reloaded (see the log for what needs a restart)",
                         )
@@ -479,7 +462,8 @@ async fn ask_each(
 }
 
 /// Hand a link event to the interfaces it concerns: by name (the interface, whatever
-/// its index now) and by index (a rename away from a managed name).
+/// its index now) and by index (a rename away from a managed name). Keeps `host_macs`
+/// current on the way.
 async fn route_link(
     handle: &rtnetlink::Handle,
     ifaces: &mut [IfaceHandle],
@@ -488,6 +472,7 @@ async fn route_link(
 ) {
     match ev {
         LinkEvent::New(info) => {
+            host_macs.set(info.index, info.mac);
             for h in ifaces.iter_mut() {
                 if h.name == info.name {
                     h.index = Some(info.index);
@@ -499,6 +484,7 @@ async fn route_link(
             }
         }
         LinkEvent::Deleted { index, .. } => {
+            host_macs.remove(index);
             for h in ifaces.iter_mut().filter(|h| h.index == Some(index)) {
                 h.index = None;
                 h.send(Mail::Deleted);
@@ -618,9 +604,25 @@ fn status_json(
     st
 }
 
-/// SIGHUP: re-read the file; return the running configuration with what can change
-/// live taken from the file, and say what needs a restart. `None`: nothing changes.
-fn reload(old: &Config, path: Option<&std::path::Path>, overrides: &Overrides) -> Option<Config> {
+/// SIGHUP or `netbond reload`: re-read the file, take what can change live into the
+/// running configuration and hand it to every interface; say what needs a restart.
+fn reload(
+    cfg: &mut Arc<Config>,
+    ifaces: &[IfaceHandle],
+    path: Option<&std::path::Path>,
+    overrides: &Overrides,
+) {
+    if let Some(live) = reloaded(cfg, path, overrides) {
+        *cfg = Arc::new(live);
+        for h in ifaces {
+            h.send(Mail::Config(cfg.clone()));
+        }
+    }
+}
+
+/// The running configuration with the file's live keys, or `None` when nothing could
+/// be read.
+fn reloaded(old: &Config, path: Option<&std::path::Path>, overrides: &Overrides) -> Option<Config> {
     let Some(path) = path else {
         info!("SIGHUP: no configuration file in use; nothing to reload");
         return None;

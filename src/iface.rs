@@ -64,19 +64,25 @@ pub enum Mail {
 /// systemd listens).
 #[derive(Default)]
 pub struct StatusBoard {
-    lines: Mutex<Vec<(String, String)>>,
+    /// Per interface: name, one-line state, whether it holds a lease.
+    lines: Mutex<Vec<(String, String, bool)>>,
 }
 
 impl StatusBoard {
     /// A board with one slot per interface.
     pub fn new(names: &[String]) -> Arc<Self> {
         Arc::new(StatusBoard {
-            lines: Mutex::new(names.iter().map(|n| (n.clone(), String::new())).collect()),
+            lines: Mutex::new(
+                names
+                    .iter()
+                    .map(|n| (n.clone(), String::new(), false))
+                    .collect(),
+            ),
         })
     }
 
     /// Update slot `slot`; tells systemd when the summary changed.
-    fn set(&self, slot: usize, status: String) {
+    fn set(&self, slot: usize, status: String, leased: bool) {
         let Ok(mut lines) = self.lines.lock() else {
             return;
         };
@@ -87,18 +93,23 @@ impl StatusBoard {
             return;
         }
         entry.1 = status;
-        let text = if lines.len() == 1 {
-            format!("{}: {}", lines[0].0, lines[0].1)
-        } else {
-            let bound = lines.iter().filter(|(_, s)| s.contains('/')).count();
-            format!(
-                "{bound} of {} interfaces have a lease; {}: {}",
-                lines.len(),
-                lines[0].0,
-                lines[0].1
-            )
-        };
+        entry.2 = leased;
+        let text = summary(&lines);
         crate::notify::notify(&format!("STATUS={text}"));
+    }
+}
+
+/// The STATUS= text: the interface's line, or with several a count of those with a
+/// lease and the first one's line.
+fn summary(lines: &[(String, String, bool)]) -> String {
+    match lines {
+        [(name, status, _)] => format!("{name}: {status}"),
+        [(name, status, _), ..] => format!(
+            "{} of {} interfaces have a lease; {name}: {status}",
+            lines.iter().filter(|l| l.2).count(),
+            lines.len()
+        ),
+        [] => String::new(),
     }
 }
 
@@ -285,7 +296,7 @@ impl Iface {
                 d.pump(&mut self.sh).await;
             }
             if let Some(board) = &self.board {
-                board.set(self.slot, self.short_status());
+                board.set(self.slot, self.short_status(), self.has_lease());
             }
             let deadline = [
                 self.v4.as_ref().and_then(V4Driver::deadline),
@@ -491,6 +502,16 @@ impl Iface {
         done
     }
 
+    /// A lease of either family.
+    fn has_lease(&self) -> bool {
+        self.v4.as_ref().and_then(V4Driver::lease).is_some()
+            || self
+                .v6
+                .as_ref()
+                .and_then(V6Driver::lease)
+                .is_some_and(|l| !l.addresses.is_empty())
+    }
+
     /// One line for systemd's STATUS=.
     fn short_status(&self) -> String {
         let (v4, v6) = (self.v4.as_ref(), self.v6.as_ref());
@@ -549,5 +570,26 @@ impl Iface {
                 addrs.join(", ")
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn status_summary_counts_leases_of_either_family() {
+        let line = |n: &str, s: &str, l: bool| (n.to_string(), s.to_string(), l);
+        assert_eq!(
+            super::summary(&[line("eth0", "v4 10.0.0.5/24, v6 off", true)]),
+            "eth0: v4 10.0.0.5/24, v6 off"
+        );
+        let many = [
+            line("c0", "v4 SELECTING, v6 SOLICIT", false),
+            line("c1", "v4 off, v6 fd00::5", true),
+            line("c2", "v4 10.0.0.6/24, v6 off", true),
+        ];
+        assert_eq!(
+            super::summary(&many),
+            "2 of 3 interfaces have a lease; c0: v4 SELECTING, v6 SOLICIT"
+        );
     }
 }
