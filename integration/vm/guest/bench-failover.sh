@@ -37,8 +37,6 @@ SCEN=,${NETBOND_GUEST_SCENARIOS:-netbond-wired,dhclient-wired,dhclient-restart-w
 want() { [[ $SCEN == *,$1,* ]]; }
 BOND=bond0
 M0=$(port_mac 0) M1=$(port_mac 1)
-reconfirm_ms() { nb_since | sed -n "s/.*re-confirmed $1 from new MAC $2 in \([0-9]*\) ms.*/\1/p" | tail -1; }
-dn_has() { dn_since | grep -q "$1"; }
 bench() { echo "# BENCH failover scenario=$1 run=$2 ${*:3}"; }
 plug() { ip -n lan link set lan0 up; }
 

@@ -19,9 +19,7 @@ PING=ping; command -v ping >/dev/null || PING="busybox ping"
 lan_ping() { ip netns exec lan $PING -c1 -W2 "$1"; }
 bail() { echo "Bail out! $*"; nb_tail 25; dn_tail; nb_alive && nb_stop 5; dnsmasq_stop; capture_stop; finish; }
 # the "re-confirmed <addr> from new MAC <mac> in <N> ms" time from netbond's log
-reconfirm_ms() { nb_since | sed -n "s/.*re-confirmed $1 from new MAC $2 in \([0-9]*\) ms.*/\1/p" | tail -1; }
 # DHCP messages at the server (dnsmasq --log-dhcp) since dn_mark
-dn_has() { dn_since | grep -q "$1"; }
 # number of distinct client transaction ids (DISCOVER/REQUEST) since dn_mark
 dn_xids() { dn_since | sed -n 's/.*\]: \([0-9]*\) DHCP\(DISCOVER\|REQUEST\)(br0).*/\1/p' | sort -u | wc -l; }
 
@@ -74,15 +72,9 @@ step "2. failover: lan0 down -> eth1"
 cat /proc/net/bonding/$BOND > $W/bonding-before-failover.txt 2>&1
 ip -o monitor address > $W/ipmon.txt 2>&1 & MON_PID=$!
 sleep 0.3      # let the monitor subscribe
-dn_mark; nb_mark; now_cs; T_DOWN=$_NOW
-ip -n lan link set lan0 down
-wait_for "is_active eth1" 5
-now_cs; diag "active_slave changed after $(fmt_cs $((_NOW-T_DOWN))) s"
-is "$(active_slave)" eth1 "failover: active_slave = eth1"
-wait_for "mac_is $BOND $M1" 3
-is "$(mac $BOND)" "$M1" "failover: bond0 MAC = eth1's MAC"
-if wait_for "dn_has 'DHCPACK(br0) $A4 $M1' || [ -n \"\$(reconfirm_ms $A4 $M1)\" ]" 15; then
-  now_cs; ok "failover: $A4 re-confirmed from eth1's MAC ($(fmt_cs $((_NOW-T_DOWN))) s after lan0 down)"
+switch_port failover down eth1 "$M1" 5
+if reconfirmed "$A4" "$M1" 15; then
+  now_cs; ok "failover: $A4 re-confirmed from eth1's MAC ($(fmt_cs $((_NOW-SWITCH_T0))) s after lan0 down)"
 else not_ok "failover: $A4 re-confirmed from eth1's MAC" "$(nb_since | tail -8)" "$(dn_since | grep DHCP | tail -4)"; fi
 check "failover: dnsmasq saw a DHCPREQUEST for $A4 with chaddr = eth1's MAC" dn_has "DHCPREQUEST(br0) $A4 $M1"
 MS=$(reconfirm_ms "$A4" "$M1")
@@ -96,14 +88,8 @@ cat /proc/net/bonding/$BOND > $W/bonding-after-failover.txt 2>&1
 
 # ======================================================================== 3
 step "3. failback: lan0 up -> eth0"
-dn_mark; nb_mark; now_cs; T_UP=$_NOW
-ip -n lan link set lan0 up
-wait_for "is_active eth0" 10
-now_cs; diag "active_slave changed after $(fmt_cs $((_NOW-T_UP))) s"
-is "$(active_slave)" eth0 "failback: active_slave = eth0"
-wait_for "mac_is $BOND $M0" 3
-is "$(mac $BOND)" "$M0" "failback: bond0 MAC = eth0's MAC"
-if wait_for "dn_has 'DHCPACK(br0) $A4 $M0' || [ -n \"\$(reconfirm_ms $A4 $M0)\" ]" 15; then
+switch_port failback up eth0 "$M0" 10
+if reconfirmed "$A4" "$M0" 15; then
   ok "failback: $A4 re-confirmed from eth0's MAC"; MS=$(reconfirm_ms "$A4" "$M0"); [ -n "$MS" ] && diag "FAILBACK-TO-ACK: $MS ms"
 else not_ok "failback: $A4 re-confirmed from eth0's MAC" "$(nb_since | tail -8)"; fi
 is "$(addr4_in $BOND)" "$A4" "failback: bond0 still has $A4"

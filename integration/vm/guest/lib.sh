@@ -14,9 +14,13 @@
 #             eth1<->lan1) | add_port N | del_port N | dnsmasq_start | dnsmasq_stop
 #             capture_start / capture_stop (tcpdump on br0 in lan, text, if installed)
 #             dn_mark (remember dnsmasq log length) | dn_since (dnsmasq lines since mark)
+#             dn_has TEXT (dnsmasq logged TEXT since the mark)
 #   sysfs:    rd FILE (-> $REPLY) | mac IF | active_slave | slaves | has_slave IF
 #             addr4 IF | addr4_in IF | addr6_in IF
 #   netbond:  nb_start CONFIG | nb_stop (SIGTERM; $NB_RC) | nb_alive | nb_mark/nb_since
+#             reconfirm_ms ADDR MAC | reconfirmed ADDR MAC TIMEOUT_S
+#   failover: switch_port LABEL up|down PORT MAC TIMEOUT_S (lan0 up/down, expect PORT
+#             active and bond0's MAC = MAC; $SWITCH_T0 = when lan0 changed)
 #   configs:  nb_bond_conf FILE PORT... | nb_wifi_conf FILE IFACE WPA_CONF
 #             wpa_conf FILE SSID PSK | hostapd_conf FILE SSID PSK
 set -u
@@ -145,6 +149,7 @@ dnsmasq_stop() { [ -n "${DN_PID:-}" ] && kill "$DN_PID" 2>/dev/null && wait "$DN
 # dnsmasq log: lines since the last dn_mark
 dn_mark()  { DN_MARK=$({ wc -l < "$DN_LOG"; } 2>/dev/null || echo 0); }
 dn_since() { tail -n +$((${DN_MARK:-0}+1)) "$DN_LOG" 2>/dev/null; }
+dn_has()   { dn_since | grep -q "$1"; }
 # DHCP packets at the server: tcpdump on br0 in netns lan (if installed), text with MACs
 capture_start() {
   command -v tcpdump >/dev/null || { echo "# tcpdump not installed: no capture (dnsmasq --log-dhcp only)"; return 0; }
@@ -237,6 +242,25 @@ nb_stop() {
 }
 nb_mark()  { NB_MARK=$({ wc -l < "$NB_LOG"; } 2>/dev/null || echo 0); }
 nb_since() { tail -n +$((${NB_MARK:-0}+1)) "$NB_LOG" 2>/dev/null; }
+# reconfirm_ms ADDR MAC: N from netbond's "re-confirmed ADDR from new MAC MAC in N ms"
+# since nb_mark (empty if none)
+reconfirm_ms() { nb_since | sed -n "s/.*re-confirmed $1 from new MAC $2 in \([0-9]*\) ms.*/\1/p" | tail -1; }
+# reconfirmed ADDR MAC TIMEOUT_S: wait until dnsmasq ACKed ADDR to MAC or netbond
+# logged the re-confirmation
+reconfirmed() { wait_for "dn_has 'DHCPACK(br0) $1 $2' || [ -n \"\$(reconfirm_ms $1 $2)\" ]" "$3"; }
+# switch_port LABEL up|down PORT MAC TIMEOUT_S: marks both logs, sets the LAN end of
+# eth0 (lan0) up or down, and checks that PORT becomes the active port (within
+# TIMEOUT_S) and bond0 takes MAC. $SWITCH_T0: the uptime (cs) when lan0 changed.
+switch_port() {
+  local label=$1 updown=$2 port=$3 want=$4 limit=$5
+  dn_mark; nb_mark; now_cs; SWITCH_T0=$_NOW
+  ip -n lan link set lan0 "$updown"
+  wait_for "is_active $port" "$limit"
+  now_cs; diag "active_slave changed after $(fmt_cs $((_NOW-SWITCH_T0))) s"
+  is "$(active_slave)" "$port" "$label: active_slave = $port"
+  wait_for "mac_is $BOND $want" 3
+  is "$(mac $BOND)" "$want" "$label: bond0 MAC = $port's MAC"
+}
 # nb_tail [N]: the last N netbond log lines as TAP comments
 nb_tail() { tail -n "${1:-15}" "$NB_LOG" 2>/dev/null | sed 's/^/#   nb| /'; }
 dn_tail() { grep -E 'DHCP|RTR' "$DN_LOG" 2>/dev/null | sed 's/^.*dnsmasq-dhcp[^:]*: /#   dn| /' | tail -n "${1:-12}"; }

@@ -34,8 +34,6 @@ lan_ping() { ip netns exec lan $PING -c1 -W2 "$1"; }
 HAP_PID=
 bail() { echo "Bail out! $*"; nb_tail 30; dn_tail; nb_alive && nb_stop 5
          [ -n "$HAP_PID" ] && kill "$HAP_PID" 2>/dev/null; dnsmasq_stop; capture_stop; finish; }
-reconfirm_ms() { nb_since | sed -n "s/.*re-confirmed $1 from new MAC $2 in \([0-9]*\) ms.*/\1/p" | tail -1; }
-dn_has() { dn_since | grep -q "$1"; }
 dn_xids() { dn_since | sed -n 's/.*\]: \([0-9]*\) DHCP\(DISCOVER\|REQUEST\)(br0).*/\1/p' | sort -u | wc -l; }
 nb_cli() { "$NETBOND_BIN" "$@" --run-dir $W/run; }
 wpacli() { wpa_cli -p $CTRL -i wlan0 "$@"; }
@@ -130,15 +128,9 @@ check "lan -> $A4 ping (wired)" lan_ping "$A4"
 step "2. wired unplugged: failover to Wi-Fi"
 ip -o monitor address > $W/ipmon.txt 2>&1 & MON_PID=$!
 sleep 0.3
-dn_mark; nb_mark; now_cs; T_DOWN=$_NOW
-ip -n lan link set lan0 down
-wait_for "is_active wlan0" 5
-now_cs; diag "active_slave changed after $(fmt_cs $((_NOW-T_DOWN))) s"
-is "$(active_slave)" wlan0 "failover: active_slave = wlan0"
-wait_for "mac_is $BOND $MW" 3
-is "$(mac $BOND)" "$MW" "failover: bond0 MAC = wlan0's MAC"
-if wait_for "dn_has 'DHCPACK(br0) $A4 $MW' || [ -n \"\$(reconfirm_ms $A4 $MW)\" ]" 20; then
-  now_cs; T_ACK=$((_NOW-T_DOWN))
+switch_port failover down wlan0 "$MW" 5
+if reconfirmed "$A4" "$MW" 20; then
+  now_cs; T_ACK=$((_NOW-SWITCH_T0))
   ok "failover: $A4 re-confirmed over Wi-Fi ($(fmt_cs $T_ACK) s after unplug)"
   diag "UNPLUG-TO-LEASE (guest clock, incl. polling): $(fmt_cs $T_ACK) s"
 else not_ok "failover: $A4 re-confirmed over Wi-Fi" "$(nb_since | tail -8)" "$(dn_since | grep DHCP | tail -4)"; fi
@@ -154,14 +146,8 @@ check "failover: wlan0 still COMPLETED" wpa_completed
 
 # ======================================================================== 3
 step "3. wired back"
-dn_mark; nb_mark; now_cs; T_UP=$_NOW
-ip -n lan link set lan0 up
-wait_for "is_active eth0" 10
-now_cs; diag "active_slave changed after $(fmt_cs $((_NOW-T_UP))) s"
-is "$(active_slave)" eth0 "failback: active_slave = eth0"
-wait_for "mac_is $BOND $M0" 3
-is "$(mac $BOND)" "$M0" "failback: bond0 MAC = eth0's MAC"
-if wait_for "dn_has 'DHCPACK(br0) $A4 $M0' || [ -n \"\$(reconfirm_ms $A4 $M0)\" ]" 15; then
+switch_port failback up eth0 "$M0" 10
+if reconfirmed "$A4" "$M0" 15; then
   ok "failback: $A4 re-confirmed from eth0's MAC"; MS=$(reconfirm_ms "$A4" "$M0"); [ -n "$MS" ] && diag "FAILBACK-TO-ACK: $MS ms"
 else not_ok "failback: $A4 re-confirmed from eth0's MAC" "$(nb_since | tail -8)"; fi
 is "$(addr4_in $BOND) $(addr6_in $BOND)" "$A4 $A6" "failback: bond0 still has $A4 and $A6"
@@ -286,7 +272,7 @@ wait_for "is_active eth0" 10
 is "$(active_slave)" eth0 "wire plugged in: active_slave = eth0"
 wait_for "mac_is $BOND $M0" 3
 is "$(mac $BOND)" "$M0" "wire plugged in: bond0 MAC = eth0's"
-if wait_for "dn_has 'DHCPACK(br0) $A4W $M0' || [ -n \"\$(reconfirm_ms $A4W $M0)\" ]" 15; then
+if reconfirmed "$A4W" "$M0" 15; then
   now_cs; ok "wire plugged in: $A4W re-confirmed from eth0's MAC ($(fmt_cs $((_NOW-T_UP))) s)"
 else not_ok "wire plugged in: $A4W re-confirmed from eth0's MAC" "$(nb_since | tail -8)"; fi
 is "$(addr4_in $BOND)" "$A4W" "wire plugged in: same address $A4W"
