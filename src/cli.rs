@@ -129,6 +129,18 @@ enum Command {
         /// wpa_supplicant.conf [default: /etc/wpa_supplicant/wpa_supplicant.conf].
         #[arg(long, value_name = "PATH")]
         wpa_conf: Option<PathBuf>,
+        /// The classic supplicant unit template, for its -c, -D and iw settings
+        /// [default: /etc/systemd/system/supplicant@.service].
+        #[arg(long, value_name = "PATH")]
+        supplicant_unit: Option<PathBuf>,
+        /// Where the enabled supplicant@IFACE.service links are (`*.wants/`)
+        /// [default: /etc/systemd/system].
+        #[arg(long, value_name = "DIR")]
+        unit_dir: Option<PathBuf>,
+        /// A Wi-Fi interface to write a [[wifi]] table for (repeatable); replaces the
+        /// enabled supplicant@IFACE.service instances found in the unit directory.
+        #[arg(long, value_name = "IFACE")]
+        wifi_iface: Vec<String>,
         /// Where to write the configuration; "-" is standard output.
         #[arg(long, short, value_name = "PATH", default_value = "-")]
         output: PathBuf,
@@ -316,6 +328,9 @@ pub fn main() -> ExitCode {
             master_unit,
             bonding_conf,
             wpa_conf,
+            supplicant_unit,
+            unit_dir,
+            wifi_iface,
             output,
             force,
         } => {
@@ -328,11 +343,14 @@ pub fn main() -> ExitCode {
                 (&mut src.master_unit, master_unit),
                 (&mut src.bonding_conf, bonding_conf),
                 (&mut src.wpa_conf, wpa_conf),
+                (&mut src.supplicant_unit, supplicant_unit),
+                (&mut src.unit_dir, unit_dir),
             ] {
                 if given.is_some() {
                     *slot = given;
                 }
             }
+            src.wifi_ifaces = wifi_iface;
             crate::import::cli(&src, &output, force)
         }
         Command::Status { json, at } => {

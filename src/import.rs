@@ -59,8 +59,18 @@ pub struct ImportSources {
     pub master_unit: Option<PathBuf>,
     /// `/etc/modprobe.d/bonding.conf`: `options bonding miimon=... mode=...`.
     pub bonding_conf: Option<PathBuf>,
-    /// wpa_supplicant configuration (only referenced in a comment for now).
+    /// wpa_supplicant configuration. The `[[wifi]]` tables point at it (netbond runs
+    /// the supplicant with it); its keys are never copied.
     pub wpa_conf: Option<PathBuf>,
+    /// The classic `supplicant@.service` template: its `-c` file, `-D` driver list and
+    /// `iw` settings become the `[[wifi]]` keys.
+    pub supplicant_unit: Option<PathBuf>,
+    /// Where the enabled `supplicant@IFACE.service` instances are linked
+    /// (`*.wants/` below it), which name the Wi-Fi interfaces.
+    pub unit_dir: Option<PathBuf>,
+    /// Wi-Fi interfaces given on the command line; they replace the ones found in
+    /// `unit_dir`.
+    pub wifi_ifaces: Vec<String>,
 }
 
 impl ImportSources {
@@ -79,6 +89,9 @@ impl ImportSources {
             master_unit: Some("/etc/systemd/system/master@.service".into()),
             bonding_conf: Some("/etc/modprobe.d/bonding.conf".into()),
             wpa_conf: Some("/etc/wpa_supplicant/wpa_supplicant.conf".into()),
+            supplicant_unit: Some("/etc/systemd/system/supplicant@.service".into()),
+            unit_dir: Some("/etc/systemd/system".into()),
+            wifi_ifaces: Vec::new(),
         }
     }
 }
@@ -152,6 +165,20 @@ pub fn import(src: &ImportSources) -> Result<ImportReport, String> {
         master_unit: read(&src.master_unit, "bond master unit", &mut notes),
         bonding: read(&src.bonding_conf, "bonding module options", &mut notes),
         wpa: read(&src.wpa_conf, "wpa_supplicant.conf", &mut notes),
+        supplicant_unit: read(&src.supplicant_unit, "supplicant unit", &mut notes),
+        wifi_ifaces: Vec::new(),
+    };
+    let mut inputs = inputs;
+    inputs.wifi_ifaces = if src.wifi_ifaces.is_empty() {
+        match (&src.unit_dir, &src.supplicant_unit) {
+            (Some(dir), Some(unit)) => enabled_instances(dir, unit),
+            _ => Vec::new(),
+        }
+    } else {
+        src.wifi_ifaces
+            .iter()
+            .map(|i| (i.clone(), "--wifi-iface".to_string()))
+            .collect()
     };
     if inputs.is_empty() {
         let listed: Vec<String> = [
@@ -162,6 +189,7 @@ pub fn import(src: &ImportSources) -> Result<ImportReport, String> {
             &src.master_unit,
             &src.bonding_conf,
             &src.wpa_conf,
+            &src.supplicant_unit,
         ]
         .into_iter()
         .flatten()
@@ -290,6 +318,11 @@ pub struct Inputs {
     pub bonding: Option<(String, Vec<u8>)>,
     /// wpa_supplicant.conf.
     pub wpa: Option<(String, Vec<u8>)>,
+    /// supplicant@.service.
+    pub supplicant_unit: Option<(String, Vec<u8>)>,
+    /// The Wi-Fi interfaces (enabled supplicant instances or `--wifi-iface`), each with
+    /// where it was found.
+    pub wifi_ifaces: Vec<(String, String)>,
 }
 
 impl Inputs {
@@ -302,6 +335,7 @@ impl Inputs {
             &self.master_unit,
             &self.bonding,
             &self.wpa,
+            &self.supplicant_unit,
         ]
         .iter()
         .all(|i| i.is_none())
@@ -1461,7 +1495,8 @@ fn bonding_options(bytes: &[u8], file: &str, bond: &mut BondFound, notes: &mut N
 }
 
 // ---------------------------------------------------------------------------------
-// wpa_supplicant.conf: only summarised (never copying keys).
+// Wi-Fi: wpa_supplicant.conf (only summarised, never copying keys), the
+// supplicant@.service template and its enabled instances.
 
 struct WpaFound {
     ctrl_dir: Option<String>,
@@ -1489,6 +1524,258 @@ fn wpa(bytes: &[u8], file: &str, notes: &mut Notes) -> WpaFound {
         }
     }
     found
+}
+
+/// The interfaces of the enabled instances of the `unit` template: links named
+/// `supplicant@IFACE.service` in any `*.wants` directory under `dir` (the reference's
+/// `WantedBy= sys-subsystem-net-devices-%I.device` puts them there). Sorted, no
+/// duplicates, each with the link it came from.
+fn enabled_instances(dir: &Path, unit: &Path) -> Vec<(String, String)> {
+    let Some(prefix) = unit
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".service"))
+        .filter(|n| n.ends_with('@'))
+    else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, String)> = Vec::new();
+    let Ok(wants) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    // A bounded scan: a unit directory holds a few hundred entries.
+    for w in wants.flatten().take(10_000) {
+        if !w.file_name().to_string_lossy().ends_with(".wants") {
+            continue;
+        }
+        let Ok(links) = std::fs::read_dir(w.path()) else {
+            continue;
+        };
+        for l in links.flatten().take(10_000) {
+            let name = l.file_name().to_string_lossy().into_owned();
+            let Some(inst) = name
+                .strip_prefix(prefix)
+                .and_then(|r| r.strip_suffix(".service"))
+            else {
+                continue;
+            };
+            let iface = systemd_unescape(inst);
+            if valid_ifname(&iface) && !found.iter().any(|(i, _)| *i == iface) {
+                found.push((iface, show(&l.path())));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Undo `systemd-escape` for an instance name (`\x2d` is `-`).
+fn systemd_unescape(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 4 <= b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 2..i + 4])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What the classic supplicant unit ran.
+#[derive(Debug, Default)]
+struct SupplicantUnit {
+    /// `-c` of ExecStart.
+    config: Option<Sourced<String>>,
+    /// `-D` of ExecStart.
+    driver: Option<Sourced<String>>,
+    /// ExecStart's program when it is not in a standard bin directory.
+    binary: Option<Sourced<String>>,
+    /// `iw ... set bitrates legacy-2.4` without the 802.11b rates.
+    no_legacy_rates: Option<String>,
+    /// `iw ... set distance N`.
+    distance: Option<Sourced<u32>>,
+}
+
+/// The unit's logical lines (`\` continuations joined), each with its first line number.
+fn unit_lines(lines: &[String]) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    let mut cur: Option<(String, usize)> = None;
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim();
+        if cur.is_none() && (t.starts_with('#') || t.starts_with(';')) {
+            continue;
+        }
+        let (text, more) = match t.strip_suffix('\\') {
+            Some(r) => (r, true),
+            None => (t, false),
+        };
+        match &mut cur {
+            Some((c, _)) => {
+                c.push(' ');
+                c.push_str(text);
+            }
+            None => cur = Some((text.to_string(), i + 1)),
+        }
+        if !more {
+            out.extend(cur.take());
+        }
+    }
+    out.extend(cur);
+    out
+}
+
+fn supplicant_unit(bytes: &[u8], file: &str, notes: &mut Notes) -> SupplicantUnit {
+    let lines = text_lines(bytes, file, notes);
+    let mut u = SupplicantUnit::default();
+    let mut said_reload = false;
+    for (line, l) in unit_lines(&lines) {
+        let here = at(file, l);
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        if !key.starts_with("Exec") {
+            continue;
+        }
+        // systemd's `-`, `@`, `+`, `!` prefixes on the command.
+        let value = value.trim().trim_start_matches(['-', '@', '+', '!', ':']);
+        let words = split_words(value);
+        let program = words.first().map(String::as_str).unwrap_or("");
+        if key == "ExecStart" && program.rsplit('/').next() == Some("wpa_supplicant") {
+            let mut ignored = Vec::new();
+            let mut i = 1;
+            while i < words.len() {
+                let w = &words[i];
+                // `-cFILE` or `-c FILE`, the same for -D and -i.
+                let mut arg = |flag: &str| -> Option<String> {
+                    let rest = w.strip_prefix(flag)?;
+                    if rest.is_empty() {
+                        i += 1;
+                        words.get(i).cloned()
+                    } else {
+                        Some(rest.to_string())
+                    }
+                };
+                if let Some(c) = arg("-c") {
+                    u.config = Some(Sourced {
+                        value: c,
+                        at: here.clone(),
+                    });
+                } else if let Some(d) = arg("-D") {
+                    u.driver = Some(Sourced {
+                        value: d,
+                        at: here.clone(),
+                    });
+                } else if arg("-i").is_none() {
+                    ignored.push(w.clone());
+                }
+                i += 1;
+            }
+            let dir = program.rsplit_once('/').map_or("", |(d, _)| d);
+            let standard = [
+                "",
+                "/usr/bin",
+                "/usr/sbin",
+                "/bin",
+                "/sbin",
+                "/usr/local/bin",
+                "/usr/local/sbin",
+            ];
+            if !standard.contains(&dir) {
+                u.binary = Some(Sourced {
+                    value: program.to_string(),
+                    at: here.clone(),
+                });
+            }
+            if !ignored.is_empty() {
+                notes.file(
+                    file,
+                    NoteKind::Ignored,
+                    format!(
+                        "{here}: wpa_supplicant options {} have no [[wifi]] key; netbond runs it with -c, -D and -i only",
+                        comment_safe(&ignored.join(" ").chars().take(120).collect::<String>())
+                    ),
+                );
+            }
+            continue;
+        }
+        // `iw` settings, also inside `bash -c "..."`: look at the bare words.
+        let bare: Vec<&str> = value
+            .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+            .filter(|w| !w.is_empty())
+            .collect();
+        if !bare.iter().any(|w| w.rsplit('/').next() == Some("iw")) {
+            if matches!(key, "ExecReload" | "ExecStop")
+                && !std::mem::replace(&mut said_reload, true)
+            {
+                notes.file(
+                    file,
+                    NoteKind::Found,
+                    format!("{here}: ExecReload/ExecStop (wpa_cli): netbond does this itself (`netbond wifi IFACE reconfigure|reassociate`; it stops the supplicant it started)"),
+                );
+            }
+            continue;
+        }
+        let set = bare.windows(2).position(|w| w == ["set", "bitrates"]);
+        let dist = bare.windows(2).position(|w| w == ["set", "distance"]);
+        if let Some(p) = set {
+            let rest = &bare[p + 2..];
+            if key == "ExecStopPost" || key == "ExecStop" {
+                // The reset at stop: netbond's setting lasts while the radio exists.
+                continue;
+            }
+            let legacy = ["1", "2", "5.5", "11"];
+            if rest.first() == Some(&"legacy-2.4")
+                && rest.len() > 1
+                && rest[1..].iter().all(|r| r.parse::<f32>().is_ok())
+                && !rest[1..].iter().any(|r| legacy.contains(r))
+            {
+                u.no_legacy_rates = Some(here.clone());
+            } else {
+                notes.file(
+                    file,
+                    NoteKind::Warning,
+                    format!(
+                        "{here}: `iw set bitrates {}`: netbond can only turn off the 802.11b rates (disable_legacy_rates); not imported",
+                        comment_safe(&rest.join(" ").chars().take(80).collect::<String>())
+                    ),
+                );
+            }
+        } else if let Some(p) = dist {
+            match bare.get(p + 2).and_then(|d| d.parse::<u32>().ok()) {
+                Some(d) if d <= 100_000 => {
+                    u.distance = Some(Sourced {
+                        value: d,
+                        at: here.clone(),
+                    })
+                }
+                _ => notes.file(
+                    file,
+                    NoteKind::Warning,
+                    format!(
+                        "{here}: `iw set distance`: not a distance of 0 to 100000 m; not imported"
+                    ),
+                ),
+            }
+        } else {
+            notes.file(
+                file,
+                NoteKind::Ignored,
+                format!("{here}: an iw command with no [[wifi]] key for it"),
+            );
+        }
+    }
+    u
 }
 
 // ---------------------------------------------------------------------------------
@@ -1994,42 +2281,180 @@ fn convert(inputs: &Inputs, mut notes: Notes) -> Result<ImportReport, String> {
         );
     }
 
-    // --- Wi-Fi: a comment until the section exists ---
-    let mut wifi_comment = Vec::new();
-    if let Some((file, bytes)) = &inputs.wpa {
-        let w = wpa(bytes, file, &mut notes);
+    // --- [[wifi]]: netbond supervises wpa_supplicant as supplicant@IFACE did ---
+    let mut wifi = String::new();
+    let mut supervised = Vec::new();
+    let unit = inputs
+        .supplicant_unit
+        .as_ref()
+        .map(|(f, b)| (f.clone(), supplicant_unit(b, f, &mut notes)));
+    let found = inputs
+        .wpa
+        .as_ref()
+        .map(|(f, b)| (f.clone(), wpa(b, f, &mut notes)));
+    if let Some((file, w)) = &found {
         notes.push(
             NoteKind::Found,
             format!(
-                "{file}: {} network block(s){}; written as a commented [[wifi]] stanza: the Wi-Fi section of netbond.toml is not designed yet, so keep supplicant@IFACE.service running",
+                "{file}: {} network block(s){}; the file stays as it is and netbond runs wpa_supplicant with it",
                 w.networks,
-                w.ctrl_dir.as_ref().map_or(String::new(), |d| format!(", ctrl_interface {d}"))
+                w.ctrl_dir.as_ref().map_or(String::new(), |d| format!(
+                    ", ctrl_interface {d} (wpa_cli keeps working there)"
+                ))
             ),
         );
-        wifi_comment
-            .push("Wi-Fi: the [[wifi]] section is not designed yet; this stanza is a".to_string());
-        wifi_comment.push(
-            "reminder of the classic setup. Keep supplicant@IFACE.service running.".to_string(),
-        );
-        wifi_comment.push("[[wifi]]".to_string());
-        wifi_comment.push(format!("wpa_conf = {}", toml::Value::from(file.as_str())));
-        if let Some(d) = &w.ctrl_dir {
-            wifi_comment.push(format!(
-                "ctrl_interface = {}",
-                toml::Value::from(d.as_str())
-            ));
+    }
+    // The file the unit ran wins: it is what the supplicant really read.
+    let config: Option<(String, String)> = match (&unit, &found) {
+        (Some((_, u)), wpa_file) if u.config.is_some() => {
+            let c = u.config.as_ref().expect("checked");
+            if let Some((f, _)) = wpa_file.as_ref().filter(|(f, _)| *f != c.value) {
+                notes.push(
+                    NoteKind::Warning,
+                    format!(
+                        "{}: the unit ran wpa_supplicant with -c{}, not {f} (which was read); [[wifi]] config uses the unit's file",
+                        c.at, c.value
+                    ),
+                );
+            }
+            Some((c.value.clone(), format!("{}: -c", c.at)))
         }
+        (_, Some((f, _))) => Some((
+            f.clone(),
+            format!("{f}: the wpa_supplicant configuration read"),
+        )),
+        _ => None,
+    };
+    if let Some((conf, conf_at)) = &config {
+        let mut entries = vec![Entry {
+            key: "mode",
+            value: "supervise".into(),
+            comment: Some(
+                "netbond starts wpa_supplicant when the interface appears, restarts it if it dies and stops it when the interface goes, as supplicant@IFACE.service did".into(),
+            ),
+        }];
+        entries.push(Entry {
+            key: "config",
+            value: conf.as_str().into(),
+            comment: Some(conf_at.clone()),
+        });
+        let u = unit.as_ref().map(|(_, u)| u);
+        if let Some(d) = u.and_then(|u| u.driver.as_ref()) {
+            entries.push(Entry {
+                key: "driver",
+                value: d.value.as_str().into(),
+                comment: Some(format!("{}: -D", d.at)),
+            });
+        }
+        if let Some(b) = u.and_then(|u| u.binary.as_ref()) {
+            entries.push(Entry {
+                key: "binary",
+                value: b.value.as_str().into(),
+                comment: Some(format!("{}: ExecStart", b.at)),
+            });
+        }
+        if let Some(at) = u.and_then(|u| u.no_legacy_rates.as_ref()) {
+            entries.push(Entry {
+                key: "disable_legacy_rates",
+                value: true.into(),
+                comment: Some(format!(
+                    "{at}: iw set bitrates legacy-2.4 without 1, 2, 5.5, 11"
+                )),
+            });
+        }
+        if let Some(d) = u.and_then(|u| u.distance.as_ref()) {
+            entries.push(Entry {
+                key: "distance",
+                value: i64::from(d.value).into(),
+                comment: Some(format!("{}: iw set distance", d.at)),
+            });
+        }
+        if unit.is_none() {
+            notes.push(
+                NoteKind::Warning,
+                "no supplicant unit read: [[wifi]] uses netbond's driver list (nl80211,wext,wired) and no iw settings; pass --supplicant-unit PATH to import them".into(),
+            );
+        }
+        let ifaces: Vec<(String, String)> = if inputs.wifi_ifaces.is_empty() {
+            notes.push(
+                NoteKind::Warning,
+                "no enabled supplicant@IFACE.service found (and no --wifi-iface): the [[wifi]] table below is commented out; set iface, uncomment it, or rerun with --wifi-iface IFACE".into(),
+            );
+            vec![(
+                "wlan0".to_string(),
+                "an example: no Wi-Fi interface was found".to_string(),
+            )]
+        } else {
+            inputs.wifi_ifaces.clone()
+        };
+        let commented = inputs.wifi_ifaces.is_empty();
+        let ifaces: Vec<(String, String)> = ifaces
+            .into_iter()
+            .filter(|(i, from)| {
+                let ok = valid_ifname(i);
+                if !ok {
+                    notes.push(
+                        NoteKind::Warning,
+                        format!(
+                            "{}: {:?} is not an interface name; no [[wifi]] for it",
+                            comment_safe(from),
+                            comment_safe(i)
+                        ),
+                    );
+                }
+                ok
+            })
+            .collect();
+        let mut line = |text: &str| {
+            if commented && !text.is_empty() {
+                wifi.push_str("# ");
+            }
+            wifi.push_str(text);
+            wifi.push('\n');
+        };
+        for (iface, iface_at) in &ifaces {
+            line("");
+            line("[[wifi]]");
+            line(&format!("# {}", comment_safe(iface_at)));
+            line(&format!("iface = {}", toml::Value::from(iface.as_str())));
+            for e in &entries {
+                if let Some(c) = &e.comment {
+                    line(&format!("# {}", comment_safe(c)));
+                }
+                line(&format!("{} = {}", e.key, e.value));
+            }
+            if !commented {
+                supervised.push(iface.clone());
+            }
+        }
+    } else if let Some((f, _)) = &unit {
+        notes.push(
+            NoteKind::Warning,
+            format!("{f}: the unit names no -c file and no wpa_supplicant.conf was read: no [[wifi]] written; pass --wpa-conf PATH"),
+        );
     }
 
     notes.push(
         NoteKind::Found,
         format!(
-            "after checking the result: systemctl disable --now master@{b} dhclient@{b} dhcp6c@{b} and the IFACE@{b} port units, then enable netbond.service",
+            "after checking the result: systemctl disable --now master@{b} dhclient@{b} dhcp6c@{b} and the IFACE@{b} port units{}, then enable netbond.service",
+            if supervised.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", and {} (netbond now runs wpa_supplicant itself; two supplicants on one interface fight)",
+                    supervised
+                        .iter()
+                        .map(|i| format!("supplicant@{i}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            },
             b = bond_name
         ),
     );
     let notes = notes.finish();
-    let text = render(&out, &notes, &wifi_comment);
+    let text = render(&out, &notes, &wifi);
     let config = Config::parse(&text, None).map_err(|e| {
         format!("internal error: the imported configuration does not validate: {e}\n{text}")
     })?;
@@ -2040,7 +2465,7 @@ fn convert(inputs: &Inputs, mut notes: Notes) -> Result<ImportReport, String> {
     })
 }
 
-fn render(out: &Out, notes: &[Note], wifi: &[String]) -> String {
+fn render(out: &Out, notes: &[Note], wifi: &str) -> String {
     let mut s = String::new();
     s.push_str("# netbond configuration generated by `netbond import` from the classic\n");
     s.push_str("# dhclient + dhcp6c + bonding units setup. Keys not written keep their\n");
@@ -2063,14 +2488,7 @@ fn render(out: &Out, notes: &[Note], wifi: &[String]) -> String {
             s.push_str(&format!("{} = {}\n", e.key, e.value));
         }
     }
-    if !wifi.is_empty() {
-        s.push('\n');
-        for l in wifi {
-            s.push_str("# ");
-            s.push_str(&comment_safe(l));
-            s.push('\n');
-        }
-    }
+    s.push_str(wifi);
     s
 }
 
@@ -2086,6 +2504,8 @@ mod tests {
     const MASTER: &[u8] = include_bytes!("../integration/fixtures/reference/master@.service");
     const BONDING: &[u8] = include_bytes!("../integration/fixtures/reference/bonding.conf");
     const WPA: &[u8] = include_bytes!("../integration/fixtures/reference/wpa_supplicant.conf");
+    const SUPPLICANT: &[u8] =
+        include_bytes!("../integration/fixtures/reference/supplicant@.service");
 
     const REF_DUID: &str = "00:02:00:02:2e:2d:01:bd:c3:92:9a:44:2a:c4";
 
@@ -2102,6 +2522,11 @@ mod tests {
             master_unit: src("systemd/system/master@.service", MASTER),
             bonding: src("modprobe.d/bonding.conf", BONDING),
             wpa: src("wpa_supplicant/wpa_supplicant.conf", WPA),
+            supplicant_unit: src("systemd/system/supplicant@.service", SUPPLICANT),
+            wifi_ifaces: vec![(
+                "wlp2s0".into(),
+                "/etc/systemd/system/sys-subsystem-net-devices-wlp2s0.device.wants/supplicant@wlp2s0.service".into(),
+            )],
         }
     }
 
@@ -2146,6 +2571,21 @@ mod tests {
     #[test]
     fn reference_setup_round_trips_through_the_files() {
         let dir = Scratch::new("ref");
+        let wpa_conf = dir.file("wpa_supplicant.conf", WPA);
+        // The classic unit, run with the scratch copy of the supplicant config, and
+        // enabled for wlp2s0 as `systemctl enable supplicant@wlp2s0` links it.
+        let unit = String::from_utf8(SUPPLICANT.to_vec()).unwrap().replace(
+            "/etc/wpa_supplicant/wpa_supplicant.conf",
+            wpa_conf.to_str().unwrap(),
+        );
+        let units = dir.0.join("units");
+        let wants = units.join("sys-subsystem-net-devices-wlp2s0.device.wants");
+        std::fs::create_dir_all(&wants).unwrap();
+        let template = units.join("supplicant@.service");
+        std::fs::write(&template, unit).unwrap();
+        std::os::unix::fs::symlink(&template, wants.join("supplicant@wlp2s0.service")).unwrap();
+        // Not an instance of this template: not a Wi-Fi port.
+        std::os::unix::fs::symlink(&template, wants.join("wpa_supplicant@wlan9.service")).unwrap();
         let sources = ImportSources {
             dhclient_conf: Some(dir.file("dhclient.conf", DHCLIENT)),
             dhcp6c_conf: Some(dir.file("dhcp6c.conf", DHCP6C)),
@@ -2153,12 +2593,34 @@ mod tests {
             primary_conf: Some(dir.file("primary.conf", PRIMARY)),
             master_unit: Some(dir.file("master@.service", MASTER)),
             bonding_conf: Some(dir.file("bonding.conf", BONDING)),
-            wpa_conf: Some(dir.file("wpa_supplicant.conf", WPA)),
+            wpa_conf: Some(wpa_conf.clone()),
+            supplicant_unit: Some(template),
+            unit_dir: Some(units),
+            wifi_ifaces: Vec::new(),
         };
         let r = import(&sources).unwrap();
-        // The text parses on its own and gives the same config.
-        let c = Config::parse(&r.toml, None).unwrap();
+        // What `netbond check-config` runs, on the file `netbond import -o` writes.
+        let out = dir.0.join("netbond.toml");
+        write_config(&out, &r.toml, false).unwrap();
+        let c = Config::load(&out).unwrap();
         assert_eq!(c, r.config);
+
+        // Wi-Fi: a real [[wifi]] table, supervised, with the unit's settings.
+        assert_eq!(c.wifi.len(), 1, "{}", r.toml);
+        let w = &c.wifi[0];
+        assert_eq!(w.iface, "wlp2s0");
+        assert_eq!(w.mode, "supervise");
+        assert_eq!(w.config.as_deref(), Some(wpa_conf.as_path()));
+        assert_eq!(w.driver, "nl80211,wext,wired");
+        assert!(w.disable_legacy_rates);
+        assert_eq!(w.distance, Some(10));
+        assert_eq!(w.binary, None, "/usr/bin is found on PATH");
+        assert_eq!(w.ctrl_dir, None, "the config file's ctrl_interface applies");
+        assert!(has(&r, NoteKind::Found, "disable --now master@bond0"));
+        assert!(has(&r, NoteKind::Found, "and supplicant@wlp2s0 (netbond"));
+        assert!(!r.toml.contains("not designed"));
+        assert!(!r.toml.contains("wpa_conf"));
+        assert!(!r.toml.contains("ctrl_interface ="));
 
         // The exact DUID, sent bare on v4 as the reference did.
         assert_eq!(c.identity.duid.as_deref(), Some(REF_DUID));
@@ -2194,8 +2656,6 @@ mod tests {
         assert_eq!(b.miimon, 100);
         assert_eq!(b.fail_over_mac, "active");
 
-        assert!(r.toml.contains("# [[wifi]]"));
-        assert!(has(&r, NoteKind::Found, "not designed yet"));
         assert!(has(&r, NoteKind::Ignored, "keyinfo"));
         // Nothing secret is copied.
         assert!(!r.toml.contains("404fe69d"));
@@ -2437,6 +2897,9 @@ mod tests {
             master_unit: None,
             bonding_conf: None,
             wpa_conf: None,
+            supplicant_unit: None,
+            unit_dir: Some(dir.0.clone()),
+            wifi_ifaces: Vec::new(),
         };
         let e = import(&sources).unwrap_err();
         assert!(e.contains("nothing to import"), "{e}");
@@ -2490,6 +2953,8 @@ mod tests {
                 master_unit: src("master@.service", case),
                 bonding: src("bonding.conf", case),
                 wpa: src("wpa_supplicant.conf", case),
+                supplicant_unit: src("supplicant@.service", case),
+                wifi_ifaces: vec![("wlan0".into(), "test".into())],
             };
             let r = import_from(&inputs).unwrap();
             Config::parse(&r.toml, None).unwrap();
@@ -2530,6 +2995,100 @@ mod tests {
             1,
             "no temp left"
         );
+    }
+
+    #[test]
+    fn wifi_without_an_enabled_instance_is_a_commented_table() {
+        let r = import_from(&Inputs {
+            wifi_ifaces: Vec::new(),
+            ..reference()
+        })
+        .unwrap();
+        assert!(r.config.wifi.is_empty());
+        assert!(r.toml.contains("\n# [[wifi]]\n"), "{}", r.toml);
+        assert!(r.toml.contains("\n# mode = \"supervise\"\n"), "{}", r.toml);
+        assert!(has(&r, NoteKind::Warning, "--wifi-iface"));
+        assert!(!has(&r, NoteKind::Found, "and supplicant@"));
+        // Uncommented, it is a valid table.
+        let uncommented: String = r
+            .toml
+            .lines()
+            .skip_while(|l| *l != "# [[wifi]]")
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .filter(|l| !l.starts_with(['#', ' ']))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = Config::parse(&uncommented, None).unwrap();
+        assert_eq!(c.wifi[0].iface, "wlan0");
+        assert_eq!(c.wifi[0].distance, Some(10));
+    }
+
+    #[test]
+    fn wifi_unit_variants() {
+        let unit = b"[Service]\n\
+            ExecStartPre=-/usr/sbin/iw %I set bitrates legacy-2.4 1 2 6 9\n\
+            ExecStart=/opt/wpa/bin/wpa_supplicant -B -c /etc/wpa/%I.conf -D nl80211 -i%I\n\
+            ExecStartPost=/usr/bin/iw phy phy0 set distance 250000\n";
+        let r = import_from(&Inputs {
+            wpa: src("wpa_supplicant/wpa_supplicant.conf", WPA),
+            supplicant_unit: src("supplicant@.service", unit),
+            wifi_ifaces: vec![
+                ("wlan1".into(), "--wifi-iface".into()),
+                ("bad/name".into(), "--wifi-iface".into()),
+            ],
+            ..Inputs::default()
+        })
+        .unwrap();
+        assert_eq!(r.config.wifi.len(), 1);
+        let w = &r.config.wifi[0];
+        assert_eq!(w.iface, "wlan1");
+        assert_eq!(w.config.as_deref(), Some(Path::new("/etc/wpa/%I.conf")));
+        assert_eq!(w.driver, "nl80211");
+        assert_eq!(
+            w.binary.as_deref(),
+            Some(Path::new("/opt/wpa/bin/wpa_supplicant"))
+        );
+        assert!(!w.disable_legacy_rates, "1 and 2 Mb/s stay on");
+        assert_eq!(w.distance, None);
+        assert!(has(
+            &r,
+            NoteKind::Warning,
+            "can only turn off the 802.11b rates"
+        ));
+        assert!(has(&r, NoteKind::Warning, "not a distance"));
+        assert!(has(
+            &r,
+            NoteKind::Warning,
+            "the unit ran wpa_supplicant with -c/etc/wpa/%I.conf"
+        ));
+        assert!(has(
+            &r,
+            NoteKind::Warning,
+            "\"bad/name\" is not an interface name"
+        ));
+        assert!(has(&r, NoteKind::Ignored, "options -B"));
+
+        // No unit: the wpa_supplicant.conf read, netbond's driver list.
+        let r = import_from(&Inputs {
+            wpa: src("wpa_supplicant/wpa_supplicant.conf", WPA),
+            wifi_ifaces: vec![("wlan0".into(), "--wifi-iface".into())],
+            ..Inputs::default()
+        })
+        .unwrap();
+        let w = &r.config.wifi[0];
+        assert_eq!(
+            w.config.as_deref(),
+            Some(Path::new("/etc/wpa_supplicant/wpa_supplicant.conf"))
+        );
+        assert_eq!(w.driver, "nl80211,wext,wired");
+        assert!(has(&r, NoteKind::Warning, "--supplicant-unit"));
+    }
+
+    #[test]
+    fn systemd_instance_names_are_unescaped() {
+        assert_eq!(systemd_unescape("wl\\x2dx"), "wl-x");
+        assert_eq!(systemd_unescape("wlp2s0"), "wlp2s0");
+        assert_eq!(systemd_unescape("a\\xZZ\\x"), "a\\xZZ\\x");
     }
 
     #[test]
