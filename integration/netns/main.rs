@@ -292,6 +292,12 @@ fn mac_change_keeps_address() {
     let new = format!("02:77:{:02x}:00:00:02", lab.n);
     lab.nft_drop_mac(&old);
     let t0 = Instant::now();
+    // Capture timestamps are wall-clock seconds; every client packet from here on is
+    // after the change.
+    let changed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     lab.set_mac(&new);
     let newb = parse_mac(&new);
     let req = wait_nb(
@@ -330,14 +336,37 @@ fn mac_change_keeps_address() {
         a6.addr,
         lab.addrs6()
     );
-    // No client packet with the old MAC after the change should be needed; but the
-    // old chaddr must not be what the server bound to.
-    let stale: Vec<_> = v4_sent(&lab.packets(), pcap::DHCPREQUEST)
-        .into_iter()
-        .filter(|p| p.v4().unwrap().chaddr != newb)
-        .map(|p| mac_str(&p.v4().unwrap().chaddr))
+    // After the change no DHCPv4 client packet may carry the old MAC, in chaddr or
+    // as the frame's source: the server (or AP) only hears the new one, so such a
+    // packet is lost, and a server that did hear it would bind the lease to a MAC
+    // the host no longer has. The capture point sees frames before the nftables drop.
+    let pkts = lab.packets();
+    let stale: Vec<String> = pkts
+        .iter()
+        .filter(|p| p.dst_port == 67 && p.ts >= changed_at)
+        .filter_map(|p| {
+            let d = p.v4()?;
+            (d.chaddr != newb || p.src_mac != newb).then(|| {
+                format!(
+                    "type {:?} xid {:#x} chaddr {} from {}",
+                    p.v4_type(),
+                    d.xid,
+                    mac_str(&d.chaddr),
+                    mac_str(&p.src_mac)
+                )
+            })
+        })
         .collect();
-    eprintln!("requests with another chaddr after the change: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "DHCPv4 sent with the old MAC {old} after the change: {stale:?}\n{}",
+        pcap::summary(&pkts)
+    );
+    assert!(
+        pkts.iter().any(|p| p.dst_port == 67 && p.ts >= changed_at),
+        "the capture holds no client packet after the change (clock mismatch?)\n{}",
+        pcap::summary(&pkts)
+    );
     nb.assert_alive();
 }
 
