@@ -462,6 +462,22 @@ impl V4Driver {
     /// Put `l` in the kernel, replacing in place: an unchanged address is updated, never
     /// removed and re-added.
     async fn apply(&mut self, sh: &mut Shared, l: &Lease4, restoring: bool) {
+        // Saved before anything is configured: a crash (kill -9, OOM) between the two
+        // must not leave an address on the interface that the next start does not know
+        // it holds (it would DISCOVER instead of confirming it).
+        if !restoring {
+            let saved = SavedLease4 {
+                lease: l.clone(),
+                acquired_unix: sh.clock.unix_time(l.acquired),
+            };
+            if let Err(e) = sh.store.save_lease4(&sh.ifname, &saved) {
+                warn!(
+                    "dhcp4: {}: could not save the lease in {}: {e}; it will not survive a restart",
+                    sh.ifname,
+                    sh.store.dir().display()
+                );
+            }
+        }
         let now = sh.clock.now();
         let Some(a) = sh.applier.as_ref() else { return };
         let valid = l.remaining_secs(now);
@@ -503,19 +519,6 @@ impl V4Driver {
             search: l.search.clone(),
         };
         sh.update_dns();
-        if !restoring {
-            let saved = SavedLease4 {
-                lease: l.clone(),
-                acquired_unix: sh.clock.unix_time(l.acquired),
-            };
-            if let Err(e) = sh.store.save_lease4(&sh.ifname, &saved) {
-                warn!(
-                    "dhcp4: {}: could not save the lease in {}: {e}; it will not survive a restart",
-                    sh.ifname,
-                    sh.store.dir().display()
-                );
-            }
-        }
     }
 
     fn wanted_routes(&self, sh: &Shared, l: &Lease4) -> Vec<Route> {

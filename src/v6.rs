@@ -433,6 +433,17 @@ impl V6Driver {
     }
 
     async fn apply(&mut self, sh: &mut Shared, l: &Lease6, restoring: bool) {
+        // Saved first, as in v4: a crash after the addresses are added must not leave
+        // addresses the next start does not know it holds.
+        if !restoring {
+            if let Err(e) = sh.store.save_lease6(&sh.ifname, &to_saved(sh, l)) {
+                warn!(
+                    "dhcp6: {}: could not save the lease in {}: {e}; it will not survive a restart",
+                    sh.ifname,
+                    sh.store.dir().display()
+                );
+            }
+        }
         let now = sh.clock.now();
         if let Some(a) = sh.applier.as_ref() {
             for addr in &l.addresses {
@@ -462,15 +473,6 @@ impl V6Driver {
             domains: l.domains.clone(),
         };
         sh.update_dns();
-        if !restoring {
-            if let Err(e) = sh.store.save_lease6(&sh.ifname, &to_saved(sh, l)) {
-                warn!(
-                    "dhcp6: {}: could not save the lease in {}: {e}; it will not survive a restart",
-                    sh.ifname,
-                    sh.store.dir().display()
-                );
-            }
-        }
     }
 
     async fn remove(&mut self, sh: &Shared, addrs: &[Addr6]) {

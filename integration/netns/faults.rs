@@ -112,36 +112,154 @@ fn interface_renamed_and_back() {
     assert_eq!(back.addr, a, "same address after the interface came back");
 }
 
+/// Seconds since the epoch, the clock of the capture's timestamps.
+fn wall_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Bind once, then kill -9 netbond repeatedly at random points of the restart's
+/// exchange (a random delay after exec, or a random few ms after its REQUEST or after
+/// the server's ACK, when the lease is being saved and configured), then start it once
+/// more: it must end up confirmed by the server on the very address it held before
+/// the kills, with one address on c0 and one lease at the server.
+///
+/// The kill points come from a seed taken from the clock and printed; rerun a failure
+/// with `NETBOND_KILL9_SEED=<seed>`.
 #[test]
 fn kill_9_at_random_points_then_restart_reuses_the_lease() {
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = match std::env::var("NETBOND_KILL9_SEED") {
+        Ok(s) => s.parse().expect("NETBOND_KILL9_SEED must be a number"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    };
+    eprintln!("kill -9 points: seed {seed} (rerun with NETBOND_KILL9_SEED={seed})");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+
     let mut lab = Lab::new("kill9");
-    lab.start_dnsmasq(DnsmasqOpts::default());
-    let mut first = None;
-    for (i, delay_ms) in [5u64, 30, 80, 200, 700].into_iter().enumerate() {
+    let (mut nb, before) = start_bound(&mut lab, DnsmasqOpts::default(), &["--no-dhcp6"]);
+    // Killed while bound: no RELEASE, the address stays, the lease file is the state.
+    nb.kill(libc::SIGKILL);
+    assert!(nb.wait_exit(Duration::from_secs(5)).is_some(), "not killed");
+    drop(nb);
+    lab.capture();
+
+    let client_v4 = |p: &crate::pcap::Packet| p.dst_port == 67 && p.v4().is_some();
+    let mut points = Vec::new();
+    for round in 0..6 {
+        let started = wall_now();
         let mut nb = lab.start_netbond(&["--no-dhcp6"]);
-        thread::sleep(Duration::from_millis(delay_ms));
+        let phase = rng.random_range(0..3u8);
+        let jitter = Duration::from_millis(rng.random_range(0..30));
+        let point = match phase {
+            0 => {
+                let d = Duration::from_millis(rng.random_range(0..400));
+                thread::sleep(d);
+                format!("{d:?} after exec")
+            }
+            _ => {
+                // Wait for this run's REQUEST (phase 1) or the server's ACK to it
+                // (phase 2), then a random few ms more.
+                let seen = lab::wait_until(Duration::from_secs(10), || {
+                    let pkts = lab.packets();
+                    let req = pkts.iter().find(|p| {
+                        p.ts >= started
+                            && client_v4(p)
+                            && p.v4_type() == Some(crate::pcap::DHCPREQUEST)
+                    });
+                    match (phase, req) {
+                        (1, Some(_)) => true,
+                        (_, Some(r)) => {
+                            let xid = r.v4().unwrap().xid;
+                            pkts.iter().any(|p| {
+                                p.v4_type() == Some(crate::pcap::DHCPACK)
+                                    && p.v4().unwrap().xid == xid
+                            })
+                        }
+                        _ => false,
+                    }
+                });
+                nb.assert_alive();
+                assert!(
+                    seen,
+                    "seed {seed} round {round}: no {} from this run:\n{}",
+                    if phase == 1 { "REQUEST" } else { "ACK" },
+                    lab.packets_summary()
+                );
+                thread::sleep(jitter);
+                format!(
+                    "{jitter:?} after the {}",
+                    if phase == 1 { "REQUEST" } else { "ACK" }
+                )
+            }
+        };
         nb.kill(libc::SIGKILL);
         assert!(
             nb.wait_exit(Duration::from_secs(5)).is_some(),
-            "run {i}: not killed"
+            "seed {seed} round {round}: not killed"
         );
+        points.push(point);
     }
+    eprintln!("killed at: {points:?}");
+
+    let started = wall_now();
     let mut nb = lab.start_netbond(&["--no-dhcp6"]);
-    let a = wait_nb(&mut nb, TIMEOUT, "a lease after the kills", || {
-        lab.addr4_in(50, 150)
+    // The address may still be on c0 from before the kills, so wait for the server's
+    // word: an ACK to this run's REQUEST.
+    let acked = wait_nb(&mut nb, TIMEOUT, "the server's ACK after the kills", || {
+        let pkts = lab.packets();
+        let xids: Vec<u32> = pkts
+            .iter()
+            .filter(|p| p.ts >= started && client_v4(p))
+            .map(|p| p.v4().unwrap().xid)
+            .collect();
+        pkts.iter()
+            .find(|p| {
+                p.ts >= started
+                    && p.v4_type() == Some(crate::pcap::DHCPACK)
+                    && xids.contains(&p.v4().unwrap().xid)
+            })
+            .map(|p| p.v4().unwrap().yiaddr)
     });
-    first.get_or_insert(a.addr);
+    assert_eq!(
+        acked,
+        before,
+        "seed {seed}: the server acknowledged another address after kills at {points:?}\n{}",
+        lab.packets_summary()
+    );
     thread::sleep(Duration::from_millis(300));
     let v4: Vec<_> = lab.addrs4();
-    assert_eq!(v4.len(), 1, "duplicate addresses on c0: {v4:?}");
+    assert_eq!(
+        v4.iter().map(|a| a.addr).collect::<Vec<_>>(),
+        vec![before],
+        "seed {seed}: c0 does not hold exactly the address from before the kills"
+    );
+    let discovers: Vec<_> = lab
+        .packets()
+        .into_iter()
+        .filter(|p| client_v4(p) && p.v4_type() == Some(crate::pcap::DHCPDISCOVER))
+        .collect();
+    assert!(
+        discovers.is_empty(),
+        "seed {seed}: a restart with a saved lease DISCOVERed instead of INIT-REBOOT ({} DISCOVERs)\n{}\n{}",
+        discovers.len(),
+        lab.packets_summary(),
+        nb.log()
+    );
     // dnsmasq handed out one address for our one identity.
     let leases = lab.leases();
     assert_eq!(
         leases.v4.len(),
         1,
-        "more than one v4 lease at the server: {:?}",
+        "seed {seed}: more than one v4 lease at the server: {:?}",
         leases.v4
     );
+    nb.assert_alive();
 }
 
 #[test]
