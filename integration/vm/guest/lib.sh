@@ -5,7 +5,6 @@
 #
 # Provides:
 #   TAP:      ok DESC | not_ok DESC [DIAG...] | check DESC CMD... | is GOT WANT DESC
-#             todo DESC CMD... (a known gap: 'not ok N - DESC # TODO', not a failure)
 #             diag TEXT | finish   (prints the plan, copies logs, exits 0 or 1)
 #   timing:   now_cs (-> $_NOW, uptime in centiseconds) | fmt_cs CS | step TITLE
 #   waiting:  wait_for 'CMD' [TIMEOUT_S]   (polls every 0.1 s; 0 when CMD succeeded)
@@ -33,16 +32,11 @@ LAN6=fd88:
 TAP_N=0
 TAP_FAILS=0
 TAP_FAILED=()
-TAP_TODO=0
 
 # ------------------------------------------------------------------ TAP
 ok()     { TAP_N=$((TAP_N+1)); echo "ok $TAP_N - $1"; }
 not_ok() { TAP_N=$((TAP_N+1)); TAP_FAILS=$((TAP_FAILS+1)); TAP_FAILED+=("$TAP_N - $1")
            echo "not ok $TAP_N - $1"; shift; local l; for l in "$@"; do echo "#   $l"; done; }
-# todo DESC CMD...: a known gap (TAP "# TODO"): reported, but not counted as a failure
-todo()   { local d=$1; shift; TAP_N=$((TAP_N+1)); TAP_TODO=$((TAP_TODO+1))
-           if "$@" >/dev/null 2>&1; then echo "ok $TAP_N - $d # TODO passes now: make it a check"
-           else echo "not ok $TAP_N - $d # TODO known gap"; fi; }
 diag()   { local l; while IFS= read -r l; do echo "# $l"; done <<< "$*"; }
 check()  { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else not_ok "$d" "command failed: $*"; fi; }
 is()     { if [ "$1" = "$2" ]; then ok "$3"; else not_ok "$3" "got:      '$1'" "expected: '$2'"; fi; }
@@ -50,7 +44,7 @@ is()     { if [ "$1" = "$2" ]; then ok "$3"; else not_ok "$3" "got:      '$1'" "
 finish() {
   echo "1..$TAP_N"
   now_cs
-  if [ $TAP_FAILS = 0 ]; then echo "# no failures: $((TAP_N-TAP_TODO)) ok, $TAP_TODO TODO (guest uptime $(fmt_cs $_NOW) s)"
+  if [ $TAP_FAILS = 0 ]; then echo "# no failures: $TAP_N ok (guest uptime $(fmt_cs $_NOW) s)"
   else echo "# FAILED $TAP_FAILS of $TAP_N (guest uptime $(fmt_cs $_NOW) s):"
        local f; for f in "${TAP_FAILED[@]}"; do echo "#   not ok $f"; done; fi
   [ "$OUTDIR" != "$W" ] && mkdir -p "$OUTDIR/guest-files" && cp -r "$W"/. "$OUTDIR/guest-files/" 2>/dev/null
