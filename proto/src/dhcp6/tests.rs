@@ -1355,6 +1355,184 @@ fn malformed_lengths_drop_the_whole_message() {
     assert!(matches!(events(&mut c).as_slice(), [Event6::Bound(_)]));
 }
 
+/// Messages whose every option fits its container but that are still not well formed
+/// (issue 13 item 3): each is dropped whole, with its reason, and the exchange goes on.
+#[test]
+fn within_bounds_but_malformed_messages_are_dropped() {
+    let mut now = Instant::ZERO;
+    let (mut c, req) = requesting(&mut now, cfg());
+    let xid = parsed(&req).xid;
+    let ia = |iaid: u32, extra: &[u8]| {
+        let mut v = wire::ia_na_body(
+            iaid,
+            100,
+            200,
+            &[WireAddr {
+                addr: addr(5),
+                preferred: 300,
+                valid: 400,
+            }],
+        );
+        v.extend_from_slice(extra);
+        v
+    };
+    let base = |extra: &dyn Fn(&mut Builder)| {
+        let mut b = Builder::new(MessageType::Reply, xid);
+        b.opt(code::CLIENTID, duid().as_bytes());
+        b.opt(code::SERVERID, SRV);
+        b.opt(code::IA_NA, &ia(IAID.0, &[]));
+        extra(&mut b);
+        b.finish()
+    };
+    let status = |s: StatusCode| wire::tlv(code::STATUS_CODE, &status_body(s));
+    let dns = DNS.octets();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // A second copy of an option that may appear once: which one counts?
+        (
+            base(&|b| {
+                b.opt(code::STATUS_CODE, &status_body(StatusCode::Success));
+                b.opt(code::STATUS_CODE, &status_body(StatusCode::NoAddrsAvail));
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::PREFERENCE, &[1]);
+                b.opt(code::PREFERENCE, &[255]);
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::DNS_SERVERS, &dns);
+                b.opt(code::DNS_SERVERS, &dns);
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::DOMAIN_LIST, &domain_wire(&["a.test"]));
+                b.opt(code::DOMAIN_LIST, &domain_wire(&["b.test"]));
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::RAPID_COMMIT, &[]);
+                b.opt(code::RAPID_COMMIT, &[]);
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::SOL_MAX_RT, &3600u32.to_be_bytes());
+                b.opt(code::SOL_MAX_RT, &60u32.to_be_bytes());
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::INFO_REFRESH_TIME, &3600u32.to_be_bytes());
+                b.opt(code::INFO_REFRESH_TIME, &600u32.to_be_bytes());
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::SERVERID, SRV);
+            }),
+            "duplicate client or server identifier",
+        ),
+        // Two IA_NAs with our IAID: which addresses are ours?
+        (
+            base(&|b| {
+                b.opt(code::IA_NA, &ia(IAID.0, &[]));
+            }),
+            "two IAs of one type with the same IAID",
+        ),
+        // Two status codes in one IA, or in one IA address.
+        (
+            {
+                let mut b = Builder::new(MessageType::Reply, xid);
+                b.opt(code::CLIENTID, duid().as_bytes());
+                b.opt(code::SERVERID, SRV);
+                let mut two = status(StatusCode::Success);
+                two.extend(status(StatusCode::NoAddrsAvail));
+                b.opt(code::IA_NA, &ia(IAID.0, &two));
+                b.finish()
+            },
+            "status code repeated in an IA",
+        ),
+        (
+            base(&|b| {
+                let mut a = addr(6).octets().to_vec();
+                a.extend(300u32.to_be_bytes());
+                a.extend(400u32.to_be_bytes());
+                a.extend(status(StatusCode::Success));
+                a.extend(status(StatusCode::Success));
+                let mut body = wire::ia_na_body(99, 0, 0, &[]);
+                body.extend(wire::tlv(code::IAADDR, &a));
+                b.opt(code::IA_NA, &body);
+            }),
+            "status code repeated in an IA address or prefix",
+        ),
+        // Empty list options: each must carry at least one entry.
+        (
+            base(&|b| {
+                b.opt(code::DNS_SERVERS, &[]);
+            }),
+            "empty DNS, domain or NTP option",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::DOMAIN_LIST, &[]);
+            }),
+            "empty DNS, domain or NTP option",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::NTP_SERVER, &[]);
+            }),
+            "empty DNS, domain or NTP option",
+        ),
+        // Trailing bytes too short to be an option, at the top level and in an IA.
+        (
+            {
+                let mut v = base(&|_| {});
+                v.push(0);
+                v
+            },
+            "truncated option header",
+        ),
+        (
+            {
+                let mut b = Builder::new(MessageType::Reply, xid);
+                b.opt(code::CLIENTID, duid().as_bytes());
+                b.opt(code::SERVERID, SRV);
+                b.opt(code::IA_NA, &ia(IAID.0, &[0, 13, 0]));
+                b.finish()
+            },
+            "truncated option header",
+        ),
+    ];
+    for (i, (m, why)) in cases.iter().enumerate() {
+        c.handle_packet(now, m);
+        assert_eq!(c.last_drop(), Some(*why), "case {i}");
+        assert_eq!(drops(&mut c), vec![*why], "case {i}");
+        assert_eq!(c.state_name(), "requesting", "case {i}");
+    }
+    // Different IAIDs, or an IA_NA and an IA_PD sharing one, are fine.
+    c.handle_packet(
+        now,
+        &base(&|b| {
+            b.opt(code::IA_NA, &ia(IAID.0 + 1, &[]));
+            b.opt(code::IA_PD, &wire::ia_pd_body(IAID.0, 0, 0, &[]));
+        }),
+    );
+    assert_eq!(c.last_drop(), None);
+    assert!(matches!(events(&mut c).as_slice(), [Event6::Bound(_)]));
+}
+
 #[test]
 fn address_with_preferred_above_valid_is_ignored_alone() {
     let mut now = Instant::ZERO;
