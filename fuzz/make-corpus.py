@@ -68,6 +68,15 @@ hostile4 = [
     v4(cookie=False),
     v4(opts=opt(61, b'\xff\0\0\0\1' + DUID)),
     v4(opts=opt(61, b'\x01' + MAC)),
+    # Issue 13: a yiaddr that is the subnet's broadcast or network address, a lease
+    # without a subnet mask, an options field whose last option swallows END, and
+    # overloaded fields without END.
+    v4(yiaddr=(10, 78, 0, 255)),
+    v4(yiaddr=(10, 78, 0, 0)),
+    v4().replace(opt(1, bytes([255, 255, 255, 0])), b''),
+    v4().replace(opt(1, bytes([255, 255, 255, 0])), b'')[:-1] + opt(15, b'x.test\xff')[:-1] + b'\xff',
+    v4(opts=opt(52, b'\x01'), file=opt(15, b'a' * 126)),
+    v4(opts=opt(52, b'\x02'), sname=opt(12, b'h' * 62)),
 ]
 
 captured4 = read_dir('dhcp4')
@@ -101,6 +110,15 @@ hostile6 = [
     v6(10, tlv(19, b'\x05')),
     v6(7, tlv(24, b'\xc0\x00') + tlv(23, ipv6[:15])),
     v6(7, tlv(3, b'\x00\x00\x00\x01')),
+    # Issue 13: fits, but malformed: repeated once-only options, two IAs with one
+    # IAID, two status codes in an IA, an empty DNS option, trailing bytes.
+    v6(7, ia_na + tlv(13, b'\x00\x00') + tlv(13, b'\x00\x02')),
+    v6(7, ia_na + ia_na),
+    v6(7, tlv(3, struct.pack('>III', 1, 0, 0) + tlv(13, b'\x00\x00') + tlv(13, b'\x00\x02'))),
+    v6(7, ia_na + tlv(23, b'')),
+    v6(7, ia_na + tlv(23, ipv6) + tlv(23, ipv6)),
+    v6(7, ia_na + b'\x00'),
+    v6(7, tlv(3, struct.pack('>III', 1, 0, 0) + tlv(13, b'\x00\x02'))),
 ]
 for pkt in read_dir('dhcp6') + hostile6:
     for state in range(12):

@@ -450,6 +450,26 @@ impl V4Driver {
                     );
                 }
             }
+            Event4::Backoff {
+                failures,
+                wait,
+                reason,
+                server,
+            } => {
+                let from = server.map(|s| format!(" from {s}")).unwrap_or_default();
+                if wait.is_zero() {
+                    info!(
+                        "dhcp4: {}: no lease: {reason}{from}; starting over",
+                        sh.ifname
+                    );
+                } else {
+                    warn!(
+                        "dhcp4: {}: no lease: {reason}{from} ({failures} failures in a row); backing off {:.1} s before the next DISCOVER",
+                        sh.ifname,
+                        wait.as_secs_f32()
+                    );
+                }
+            }
             Event4::Timeout => {
                 warn!(
                     "dhcp4: {}: no lease after the configured timeout; retrying in {} s",
@@ -525,7 +545,12 @@ impl V4Driver {
         let mut out = Vec::new();
         if l.routes.is_empty() {
             // RFC 3442: option 3 only when there is no option 121.
-            if let Some(gw) = l.routers.first() {
+            if let Some(gw) = l.routers.iter().find(|g| **g != l.address) {
+                // A lease without a subnet mask is a /32 (never a classful guess), so
+                // its router is off-subnet: reach it with an on-link host route first.
+                if !on_subnet(l, *gw) {
+                    out.push((*gw, 32, None));
+                }
                 out.push((Ipv4Addr::UNSPECIFIED, 0, Some(*gw)));
             }
             return out;
@@ -537,10 +562,8 @@ impl V4Driver {
                     // A gateway outside our subnet needs an on-link host route first,
                     // or the kernel refuses the route ("Nexthop has invalid gateway").
                     if let Some(g) = gw {
-                        let mask = prefix_to_mask(l.prefix_len);
-                        let on_subnet = u32::from(g) & mask == u32::from(l.address) & mask;
                         let host = (g, 32, None);
-                        if !on_subnet && !out.contains(&host) {
+                        if !on_subnet(l, g) && !out.contains(&host) {
                             out.push(host);
                         }
                     }
@@ -632,6 +655,12 @@ impl V4Driver {
         });
         serde_json::json!({ "state": self.engine.state_name(), "lease": lease })
     }
+}
+
+/// Whether `addr` is inside the lease's own subnet (always false for a /32).
+fn on_subnet(l: &Lease4, addr: Ipv4Addr) -> bool {
+    let mask = prefix_to_mask(l.prefix_len);
+    u32::from(addr) & mask == u32::from(l.address) & mask
 }
 
 fn fmt_lease(secs: Option<u32>) -> String {

@@ -429,6 +429,21 @@ impl V6Driver {
                 sh.update_dns();
             }
             Event6::Dropped(why) => debug!("dhcp6: {}: dropped: {why}", sh.ifname),
+            Event6::Backoff {
+                failures,
+                wait,
+                reason,
+            } => {
+                if wait.is_zero() {
+                    info!("dhcp6: {}: no lease: {reason}; soliciting again", sh.ifname);
+                } else {
+                    warn!(
+                        "dhcp6: {}: no lease: {reason} ({failures} failures in a row); backing off {:.1} s before the next Solicit",
+                        sh.ifname,
+                        wait.as_secs_f32()
+                    );
+                }
+            }
         }
     }
 

@@ -30,7 +30,15 @@ fuzz_target!(|data: &[u8]| {
         f.feed(data);
     }
 
-    // The option decoders on their own.
+    // The option decoders on their own; whatever the decoder accepts is well framed.
+    for p in [&pkt[..], data] {
+        if Message::parse(p).is_ok() {
+            assert!(
+                netbond_fuzz::v4_well_framed(p),
+                "parse accepted bad framing"
+            );
+        }
+    }
     if let Ok(m) = Message::parse(&pkt) {
         for (code, v) in &m.options {
             let _ = (m.option_ip(*code), m.option_u32(*code), m.option_u16(*code));

@@ -217,11 +217,23 @@ impl V4Setup {
         pkt[236..240].copy_from_slice(&[99, 130, 83, 99]);
     }
 
-    /// Feed one packet and check what comes out.
+    /// Feed one packet and check what comes out. A packet the engine accepted must be
+    /// well framed (see [`v4_well_framed`]), and a lease it yields must take its prefix
+    /// from that packet's own subnet mask, or be a /32 without one (never classful).
     pub fn feed(&mut self, pkt: &[u8]) {
         self.client.handle_packet(self.now, pkt);
-        let _ = self.client.last_drop();
-        drain4(&mut self.client);
+        if self.client.last_drop().is_none() {
+            assert!(
+                v4_well_framed(pkt),
+                "the engine accepted a packet that is not well framed"
+            );
+        }
+        while let Some(ev) = self.client.poll_event() {
+            check_event4(&ev);
+            if let Event4::Bound(l) | Event4::Renewed(l) | Event4::Changed { new: l, .. } = &ev {
+                check_prefix_from(l, pkt);
+            }
+        }
         check_client4(&self.client, self.now);
     }
 
@@ -264,6 +276,13 @@ pub fn check_lease4(l: &Lease4) {
     assert!(reply::is_usable_unicast(l.server), "server {}", l.server);
     assert_ne!(l.address, l.server, "lease address is the server's");
     assert!((1..=32).contains(&l.prefix_len), "prefix {}", l.prefix_len);
+    assert_eq!(
+        reply::subnet_reserved(l.address, l.prefix_len),
+        None,
+        "lease address {}/{} is its subnet's network or broadcast address",
+        l.address,
+        l.prefix_len
+    );
     for list in [&l.routers, &l.dns, &l.ntp] {
         assert!(list.len() <= 8, "list of {} entries", list.len());
         assert!(
@@ -312,8 +331,74 @@ pub fn check_event4(ev: &Event4) {
             check_lease4(old);
             check_lease4(new);
         }
+        Event4::Backoff { failures, wait, .. } => {
+            // One step per failure, within the documented schedule (the DECLINE floor
+            // of 10 s aside), never longer than the cap.
+            assert!(*failures >= 1);
+            assert!(
+                *wait <= dhcp4::MAX_FAILURE_BACKOFF.max(dhcp4::DECLINE_BACKOFF),
+                "backoff {wait:?}"
+            );
+            assert!(
+                *wait >= dhcp4::failure_backoff(*failures) * 3 / 4,
+                "backoff {wait:?} after {failures} failures"
+            );
+        }
         Event4::Lost { .. } | Event4::Timeout => {}
     }
+}
+
+/// An independent re-walk of the DHCPv4 option framing: the options field after the
+/// cookie, and each `sname`/`file` field that option 52 (read from the options field)
+/// overloads, must be a run of pad and well-formed options ending in END.
+pub fn v4_well_framed(pkt: &[u8]) -> bool {
+    fn area_ends_with_end(area: &[u8], overload: &mut Option<u8>) -> bool {
+        let mut i = 0;
+        while i < area.len() {
+            match area[i] {
+                0 => i += 1,
+                255 => return true,
+                code => {
+                    let Some(&len) = area.get(i + 1) else {
+                        return false;
+                    };
+                    let end = i + 2 + usize::from(len);
+                    if end > area.len() {
+                        return false;
+                    }
+                    if code == 52 && len == 1 && overload.is_none() {
+                        *overload = Some(area[i + 2]);
+                    }
+                    i = end;
+                }
+            }
+        }
+        false
+    }
+    if pkt.len() < 240 || pkt[236..240] != [99, 130, 83, 99] {
+        return false;
+    }
+    let mut overload = None;
+    if !area_ends_with_end(&pkt[240..], &mut overload) {
+        return false;
+    }
+    let mut none = Some(0);
+    let v = overload.unwrap_or(0);
+    (v & 1 == 0 || area_ends_with_end(&pkt[108..236], &mut none))
+        && (v & 2 == 0 || area_ends_with_end(&pkt[44..108], &mut none))
+}
+
+/// A lease's prefix comes from the subnet mask of the reply that produced it, or is
+/// /32 when that reply had none.
+fn check_prefix_from(l: &Lease4, pkt: &[u8]) {
+    let Ok(m) = dhcp4::wire::Message::parse(pkt) else {
+        panic!("a lease from a packet that does not parse");
+    };
+    let want = match m.option_ip(1) {
+        Some(mask) => reply::mask_to_prefix(mask).expect("a contiguous mask"),
+        None => 32,
+    };
+    assert_eq!(l.prefix_len, want, "prefix not from the reply's own mask");
 }
 
 fn check_client4(c: &dhcp4::Client, now: Instant) {
@@ -507,10 +592,16 @@ impl V6Setup {
         }
     }
 
-    /// Feed one packet and check what comes out.
+    /// Feed one packet and check what comes out. A message the engine accepted must
+    /// be well formed (see [`v6_well_formed`]).
     pub fn feed(&mut self, pkt: &[u8]) {
         self.client.handle_packet(self.now, pkt);
-        let _ = self.client.last_drop();
+        if self.client.last_drop().is_none() {
+            assert!(
+                v6_well_formed(pkt),
+                "the engine accepted a malformed message"
+            );
+        }
         drain6(&mut self.client);
         let _ = self.client.poll_timeout();
     }
@@ -541,9 +632,93 @@ impl V6Setup {
     }
 }
 
+/// An independent re-walk of DHCPv6 framing: options exactly fill the message, each IA
+/// and IA address/prefix; no option that may appear once appears twice; no two IAs of
+/// one type share an IAID; at most one status code per scope, each at least 2 octets;
+/// IA_NA/IA_PD at least 12 octets, IA addresses 24, IA prefixes 25; the DNS, domain
+/// list, SNTP and NTP options are not empty.
+pub fn v6_well_formed(msg: &[u8]) -> bool {
+    fn tlvs(mut b: &[u8]) -> Option<Vec<(u16, &[u8])>> {
+        let mut out = Vec::new();
+        while !b.is_empty() {
+            if b.len() < 4 {
+                return None;
+            }
+            let code = u16::from_be_bytes([b[0], b[1]]);
+            let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
+            if b.len() < 4 + len {
+                return None;
+            }
+            out.push((code, &b[4..4 + len]));
+            b = &b[4 + len..];
+        }
+        Some(out)
+    }
+    fn one_status(opts: &[(u16, &[u8])]) -> bool {
+        let st: Vec<_> = opts.iter().filter(|(c, _)| *c == 13).collect();
+        st.len() <= 1 && st.iter().all(|(_, d)| d.len() >= 2)
+    }
+    fn ia_ok(d: &[u8], pd: bool) -> bool {
+        if d.len() < 12 {
+            return false;
+        }
+        let Some(subs) = tlvs(&d[12..]) else {
+            return false;
+        };
+        if !one_status(&subs) {
+            return false;
+        }
+        subs.iter().all(|(c, sd)| match (*c, pd) {
+            (5, false) => sd.len() >= 24 && tlvs(&sd[24..]).is_some_and(|s| one_status(&s)),
+            (26, true) => sd.len() >= 25 && tlvs(&sd[25..]).is_some_and(|s| one_status(&s)),
+            _ => true,
+        })
+    }
+    if msg.len() < 4 {
+        return false;
+    }
+    let Some(opts) = tlvs(&msg[4..]) else {
+        return false;
+    };
+    let once = [1u16, 2, 6, 7, 8, 13, 14, 23, 24, 31, 82, 83, 32];
+    for c in once {
+        if opts.iter().filter(|(o, _)| *o == c).count() > 1 {
+            return false;
+        }
+    }
+    if !one_status(&opts) {
+        return false;
+    }
+    let mut iaids = Vec::new();
+    for (c, d) in &opts {
+        if matches!(c, 23 | 24 | 31 | 56) && d.is_empty() {
+            return false;
+        }
+        if matches!(c, 3 | 4 | 25) && d.len() >= 4 {
+            let key = (*c, u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
+            if iaids.contains(&key) {
+                return false;
+            }
+            iaids.push(key);
+        }
+        if (*c == 3 && !ia_ok(d, false)) || (*c == 25 && !ia_ok(d, true)) {
+            return false;
+        }
+    }
+    true
+}
+
 /// Check one DHCPv6 event.
 pub fn check_event6(ev: &Event6) {
     match ev {
+        Event6::Backoff { failures, wait, .. } => {
+            assert!(*failures >= 1);
+            assert!(*wait <= dhcp6::MAX_FAILURE_BACKOFF, "backoff {wait:?}");
+            assert!(
+                *wait >= dhcp6::failure_backoff(*failures) * 3 / 4,
+                "backoff {wait:?} after {failures} failures"
+            );
+        }
         Event6::Bound(l) | Event6::Renewed(l) => {
             assert!(
                 !(l.addresses.is_empty() && l.prefixes.is_empty()),

@@ -45,6 +45,26 @@ pub const CLIENT_PORT: u16 = 546;
 pub const SERVER_PORT: u16 = 547;
 /// The lifetime value meaning "infinite".
 pub const INFINITY: u32 = u32::MAX;
+/// The longest pause between two stateful exchanges that ended without a lease.
+pub const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(64);
+/// A lease kept at least this long ends a run of failures (see the DHCPv4 engine's
+/// constant of the same name: a lease lost sooner counts as one more failure).
+pub const FAILURE_RESET_AFTER: Duration = Duration::from_secs(64);
+/// At most this many servers are remembered as having failed us.
+const MAX_AVOIDED: usize = 8;
+
+/// The pause before soliciting again after `failures` consecutive stateful exchanges
+/// that ended without a lease (a Reply with NoAddrsAvail, NotOnLink, NoBinding or no
+/// usable IA; Requests never answered; a Decline), before jitter: 0 after the first
+/// (RFC 8415 18.2.10.1 solicits again at once), then 2, 4, 8, 16, 32, 64 s, and 64 s
+/// from then on.
+pub fn failure_backoff(failures: u32) -> Duration {
+    if failures <= 1 {
+        return Duration::ZERO;
+    }
+    let secs = 1u64 << (failures - 1).min(6);
+    Duration::from_secs(secs).min(MAX_FAILURE_BACKOFF)
+}
 
 /// Transmission parameters of RFC 8415 section 7.6, in milliseconds (counts for `_RC`).
 pub mod params {
@@ -285,6 +305,16 @@ pub enum Event6 {
     Info(InfoData),
     /// A received message was ignored, or a caller request could not be honoured; log it.
     Dropped(&'static str),
+    /// A stateful exchange ended without a lease; the next Solicit goes out after
+    /// `wait`. One event per failure, never per packet. Informational.
+    Backoff {
+        /// Consecutive failures so far, this one included.
+        failures: u32,
+        /// How long until the next Solicit (0 after the first failure).
+        wait: Duration,
+        /// What ended the exchange.
+        reason: &'static str,
+    },
 }
 
 /// A message to send from port 546 to `dst` port 547.
@@ -368,6 +398,13 @@ pub struct Client {
     inf_max_rt: u64,
     first_info_sent: bool,
     last_drop: Option<&'static str>,
+    /// Consecutive stateful exchanges that ended without a lease.
+    failures: u32,
+    /// DUIDs of the servers involved in those failures: their Advertises lose to any
+    /// other server's during the collection of the first Solicit RT.
+    avoided: Vec<Vec<u8>>,
+    /// When the current lease was bound (for [`FAILURE_RESET_AFTER`]).
+    bound_at: Option<Instant>,
 }
 
 /// The effective operating mode.
@@ -448,6 +485,9 @@ impl Client {
             inf_max_rt: params::INF_MAX_RT,
             first_info_sent: false,
             last_drop: None,
+            failures: 0,
+            avoided: Vec::new(),
+            bound_at: None,
         }
     }
 
@@ -757,17 +797,20 @@ impl Client {
             prefixes,
         };
         let collecting = self.txn.as_ref().is_some_and(|t| t.count == 1);
-        if offer.preference == 255 || !collecting {
+        let avoided = &self.avoided;
+        // A server that just failed us ranks below every other, whatever its preference.
+        let rank = |o: &Offer| (!avoided.contains(&o.server_id), o.preference);
+        if (offer.preference == 255 && !avoided.contains(&offer.server_id)) || !collecting {
             self.start_request(now, offer);
             return Ok(());
         }
-        if let State::Soliciting { best } = &mut self.state {
-            if best
-                .as_ref()
-                .is_none_or(|b| offer.preference > b.preference)
-            {
-                *best = Some(offer);
-            }
+        let new_rank = rank(&offer);
+        let replace = match &self.state {
+            State::Soliciting { best } => best.as_ref().is_none_or(|b| new_rank > rank(b)),
+            _ => false,
+        };
+        if let (true, State::Soliciting { best }) = (replace, &mut self.state) {
+            *best = Some(offer);
         }
         Ok(())
     }
@@ -797,11 +840,15 @@ impl Client {
             } else {
                 LostReason::Refused
             });
-            self.start_solicit(now, false);
+            let why = refusal(&r);
+            self.fail(now, Some(r.lease.server_id), why);
             return Ok(());
         }
         let lease = finalize(r.lease, r.server_t1, r.server_t2);
         let had = self.lease.is_some();
+        if !had || self.bound_at.is_none() {
+            self.bound_at = Some(now);
+        }
         self.lease = Some(lease.clone());
         self.txn = None;
         self.state = State::Bound;
@@ -828,7 +875,7 @@ impl Client {
         }
         if r.top == StatusCode::NotOnLink || r.na == Some(StatusCode::NotOnLink) {
             self.lose(LostReason::NotOnLink);
-            self.start_solicit(now, false);
+            self.fail(now, Some(server_id), "Reply with NotOnLink");
             return Ok(());
         }
         let Some(old) = self.lease.clone() else {
@@ -869,7 +916,7 @@ impl Client {
         merge_remaining(&mut new, &old, &r.withdrawn, &r.withdrawn_prefixes, now);
         if new.is_empty() {
             self.lose(LostReason::Refused);
-            self.start_solicit(now, false);
+            self.fail(now, Some(server_id), "Reply extends no address or prefix");
             return Ok(());
         }
         // The Reply may carry no options at all; keep what we had then.
@@ -889,12 +936,16 @@ impl Client {
     fn on_confirm_reply(&mut self, now: Instant, msg: &Message) -> Result<(), &'static str> {
         match msg.status.unwrap_or(StatusCode::Success) {
             StatusCode::Success => {
-                self.finish_confirm();
+                self.finish_confirm(now);
                 Ok(())
             }
             StatusCode::NotOnLink => {
                 self.lose(LostReason::NotOnLink);
-                self.start_solicit(now, false);
+                self.fail(
+                    now,
+                    msg.server_id.clone(),
+                    "Reply to Confirm with NotOnLink",
+                );
                 Ok(())
             }
             StatusCode::UnspecFail => Err("Reply with UnspecFail: retransmitting"),
@@ -941,8 +992,11 @@ impl Client {
         Ok(())
     }
 
-    fn finish_confirm(&mut self) {
+    fn finish_confirm(&mut self, now: Instant) {
         let restart = matches!(self.state, State::Confirming { restart: true });
+        if restart || self.bound_at.is_none() {
+            self.bound_at = Some(now);
+        }
         self.txn = None;
         self.state = State::Bound;
         if let Some(l) = &self.lease {
@@ -960,8 +1014,58 @@ impl Client {
             self.state = State::Bound;
         } else {
             self.lease = None;
-            self.start_solicit(now, false);
+            let server = match &self.state {
+                State::Declining { server_id, .. } => Some(server_id.clone()),
+                _ => None,
+            };
+            self.fail(
+                now,
+                server,
+                "the address was declined (duplicate address detection failed)",
+            );
         }
+    }
+
+    /// A stateful exchange ended without a lease (`reason`, caused by `server`): count
+    /// it, remember the server, tell the caller once, and solicit again after the
+    /// backoff. Any lease involved was already reported lost.
+    fn fail(&mut self, now: Instant, server: Option<Vec<u8>>, reason: &'static str) {
+        if self
+            .bound_at
+            .take()
+            .is_some_and(|t| now - t >= FAILURE_RESET_AFTER)
+        {
+            self.failures = 0;
+            self.avoided.clear();
+        }
+        self.failures = self.failures.saturating_add(1);
+        if let Some(s) = server {
+            if !self.avoided.contains(&s) {
+                if self.avoided.len() >= MAX_AVOIDED {
+                    self.avoided.remove(0);
+                }
+                self.avoided.push(s);
+            }
+        }
+        let base = failure_backoff(self.failures);
+        // Jitter: up to a quarter less, so clients refused together drift apart.
+        let ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
+        let cut = self.rng.range_i64(0, (ms / 4) as i64).max(0) as u64;
+        let wait = Duration::from_millis(ms - cut);
+        self.events.push_back(Event6::Backoff {
+            failures: self.failures,
+            wait,
+            reason,
+        });
+        self.start_solicit(now, false);
+        if let Some(t) = self.txn.as_mut() {
+            t.next = now + wait;
+        }
+    }
+
+    /// Consecutive stateful exchanges that ended without a lease, for status output.
+    pub fn failures(&self) -> u32 {
+        self.failures
     }
 
     /// An exchange ran out of retransmissions or time.
@@ -976,7 +1080,11 @@ impl Client {
                     // Re-Request after NoBinding failed: the lease timers take over.
                     self.state = State::Bound;
                 } else {
-                    self.start_solicit(now, false);
+                    let server = match &self.state {
+                        State::Requesting { offer } => Some(offer.server_id.clone()),
+                        _ => None,
+                    };
+                    self.fail(now, server, "no valid Reply to the Requests");
                 }
             }
             MessageType::Renew => self.start_rebind(now),
@@ -984,7 +1092,7 @@ impl Client {
                 self.lose(LostReason::Expired);
                 self.start(now, false);
             }
-            MessageType::Confirm => self.finish_confirm(),
+            MessageType::Confirm => self.finish_confirm(now),
             MessageType::Decline => self.finish_decline(now),
             MessageType::Release => self.state = State::Idle,
             // Solicit and Information-request retransmit forever.
@@ -1479,6 +1587,23 @@ impl Client {
             _ => {}
         }
         b.finish()
+    }
+}
+
+/// Why a Reply to Request granted nothing, for the backoff log line.
+fn refusal(r: &ReplyData) -> &'static str {
+    let worst = [Some(r.top), r.na, r.pd]
+        .into_iter()
+        .flatten()
+        .find(|s| *s != StatusCode::Success);
+    match worst {
+        Some(StatusCode::NoAddrsAvail) => "Reply to Request with NoAddrsAvail",
+        Some(StatusCode::NotOnLink) => "Reply to Request with NotOnLink",
+        Some(StatusCode::NoBinding) => "Reply to Request with NoBinding",
+        Some(StatusCode::NoPrefixAvail) => "Reply to Request with NoPrefixAvail",
+        Some(StatusCode::UseMulticast) => "Reply to Request with UseMulticast in an IA",
+        Some(StatusCode::UnspecFail) => "Reply to Request with UnspecFail in an IA",
+        _ => "Reply to Request grants no address or prefix",
     }
 }
 

@@ -22,7 +22,8 @@ pub struct Route4 {
 pub struct Lease4 {
     /// Our address (yiaddr).
     pub address: Ipv4Addr,
-    /// Subnet prefix length from option 1 (a contiguous mask), or the classful default.
+    /// Subnet prefix length from option 1 (a contiguous mask), or 32 when the server sent
+    /// no mask (never a classful guess; see [`super::reply::effective_prefix`]).
     pub prefix_len: u8,
     /// The server identifier (option 54).
     pub server: Ipv4Addr,
@@ -216,4 +217,17 @@ pub enum Event4 {
     /// No lease could be obtained within the configured timeout; the engine will try
     /// again after the retry interval. Informational (no configuration to change).
     Timeout,
+    /// An exchange ended without a lease (a NAK, a DECLINE, REQUESTs never ACKed); the
+    /// engine starts over after `wait`. One event per failure, never per packet, so
+    /// logging each is bounded by the backoff. Informational.
+    Backoff {
+        /// Consecutive failures so far, this one included.
+        failures: u32,
+        /// How long until the next DISCOVER (0 after the first failure).
+        wait: Duration,
+        /// What ended the exchange.
+        reason: &'static str,
+        /// The server involved, if one was.
+        server: Option<Ipv4Addr>,
+    },
 }

@@ -46,6 +46,28 @@ pub const MIN_RENEW_RETRY: Duration = Duration::from_secs(60);
 pub const MIN_T1_SECS: u32 = 30;
 /// REQUESTs in REQUESTING before going back to DISCOVER.
 pub const MAX_REQUEST_ATTEMPTS: u32 = 4;
+/// The longest pause between two exchanges that ended without a lease (see
+/// [`failure_backoff`]).
+pub const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(64);
+/// A lease kept at least this long ends a run of failures: the next failure starts the
+/// backoff from zero again. A lease lost sooner (declined after the conflict check,
+/// NAKed at the first renewal) counts as one more failure, so a server that ACKs and
+/// then NAKs, or keeps offering an address in use, cannot make a loop either.
+pub const FAILURE_RESET_AFTER: Duration = Duration::from_secs(64);
+/// At most this many servers are remembered as having failed us.
+const MAX_AVOIDED: usize = 8;
+
+/// The pause before the next DISCOVER after `failures` consecutive exchanges that
+/// ended without a lease, before jitter: 0 after the first (RFC 2131 3.1: a NAK
+/// restarts at once), then 2, 4, 8, 16, 32, 64 s, and 64 s from then on. In the steady
+/// state that is one DISCOVER and one REQUEST a minute.
+pub fn failure_backoff(failures: u32) -> Duration {
+    if failures <= 1 {
+        return Duration::ZERO;
+    }
+    let secs = 1u64 << (failures - 1).min(6);
+    Duration::from_secs(secs).min(MAX_FAILURE_BACKOFF)
+}
 
 /// What the client sends as its identifier (option 61).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +200,17 @@ pub struct Client {
     last_drop: Option<&'static str>,
     /// Option values the last accepted OFFER/ACK carried but that were unusable.
     ignored: Vec<&'static str>,
+    /// Consecutive exchanges that ended without a lease (NAK, DECLINE, REQUESTING given
+    /// up); drives [`failure_backoff`].
+    failures: u32,
+    /// Servers that NAKed us, whose address we declined or that never ACKed, during the
+    /// current run of failures: their OFFERs are only taken when no other server's
+    /// OFFER arrives before the DISCOVER would be retransmitted.
+    avoided: Vec<Ipv4Addr>,
+    /// An OFFER from an avoided server, kept for the SELECTING exchange with this xid.
+    fallback: Option<(u32, Offer)>,
+    /// When the configured address was bound (for [`FAILURE_RESET_AFTER`]).
+    bound_at: Option<Instant>,
 }
 
 impl Client {
@@ -198,6 +231,10 @@ impl Client {
             rng,
             last_drop: None,
             ignored: Vec::new(),
+            failures: 0,
+            avoided: Vec::new(),
+            fallback: None,
+            bound_at: None,
         }
     }
 
@@ -252,6 +289,11 @@ impl Client {
         &self.ignored
     }
 
+    /// Consecutive exchanges that ended without a lease, for status output.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
     /// The next configuration change for the caller.
     pub fn poll_event(&mut self) -> Option<Event4> {
         self.events.pop_front()
@@ -273,8 +315,56 @@ impl Client {
         if self.acquiring_since.is_none() {
             self.acquiring_since = Some(now);
         }
+        self.fallback = None;
         let ex = self.new_exchange(now);
         self.state = State::Selecting(ex);
+    }
+
+    /// An exchange ended without a lease (`reason`, caused by `server`): count it,
+    /// remember the server, tell the caller once, and start over after the backoff (at
+    /// least `floor`).
+    fn fail(
+        &mut self,
+        now: Instant,
+        server: Option<Ipv4Addr>,
+        reason: &'static str,
+        floor: Duration,
+    ) {
+        if self
+            .bound_at
+            .take()
+            .is_some_and(|t| now - t >= FAILURE_RESET_AFTER)
+        {
+            self.failures = 0;
+            self.avoided.clear();
+        }
+        self.failures = self.failures.saturating_add(1);
+        if let Some(s) = server {
+            if !self.avoided.contains(&s) {
+                if self.avoided.len() >= MAX_AVOIDED {
+                    self.avoided.remove(0);
+                }
+                self.avoided.push(s);
+            }
+        }
+        let base = failure_backoff(self.failures);
+        // Jitter: up to a quarter less, so clients NAKed together drift apart.
+        let ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
+        let cut = self.rng.range_i64(0, (ms / 4) as i64).max(0) as u64;
+        let wait = Duration::from_millis(ms - cut).max(floor);
+        self.events.push_back(Event4::Backoff {
+            failures: self.failures,
+            wait,
+            reason,
+            server,
+        });
+        self.acquiring_since = None;
+        if wait.is_zero() {
+            self.start_discover(now);
+        } else {
+            self.fallback = None;
+            self.state = State::Init(now + wait);
+        }
     }
 
     fn lose(&mut self, reason: LostReason) {
@@ -456,13 +546,15 @@ impl Client {
         if lease.address != address {
             return;
         }
-        self.oneshot.push_back(OneShot::Decline {
-            address,
-            server: lease.server,
-        });
+        let server = lease.server;
+        self.oneshot.push_back(OneShot::Decline { address, server });
         self.lose(LostReason::Declined);
-        self.acquiring_since = None;
-        self.state = State::Init(now + DECLINE_BACKOFF);
+        self.fail(
+            now,
+            Some(server),
+            "the address was declined (in use by another host)",
+            DECLINE_BACKOFF,
+        );
     }
 
     /// Give the lease back (a unicast RELEASE) and stop.
@@ -514,6 +606,7 @@ impl Client {
         if !self.link_up {
             return None;
         }
+        self.take_fallback(now);
         let lease_addr = self.lease.as_ref().map(|l| l.address);
         let lease_server = self.lease.as_ref().map(|l| l.server);
         let rebind_at = self.lease.as_ref().and_then(Lease4::rebind_at);
@@ -536,8 +629,13 @@ impl Client {
             }
             State::Requesting(ex, offer) if now >= ex.next_tx => {
                 if ex.attempts >= MAX_REQUEST_ATTEMPTS {
-                    let ex = self.new_exchange(now);
-                    self.state = State::Selecting(ex);
+                    let server = offer.server;
+                    self.fail(
+                        now,
+                        Some(server),
+                        "no valid ACK to the REQUESTs",
+                        Duration::ZERO,
+                    );
                     return self.poll_transmit(now, mac);
                 }
                 let o = *offer;
@@ -644,6 +742,27 @@ impl Client {
         })
     }
 
+    /// SELECTING is about to retransmit the DISCOVER and only an avoided server
+    /// answered: request its offer after all (it may be the only server there is).
+    fn take_fallback(&mut self, now: Instant) {
+        let State::Selecting(ex) = &self.state else {
+            return;
+        };
+        if now < ex.next_tx || ex.last_tx.is_none() {
+            return;
+        }
+        let (xid, started) = (ex.xid, ex.started);
+        match self.fallback.take() {
+            Some((x, offer)) if x == xid => {
+                let mut ex = self.new_exchange(now);
+                ex.xid = xid;
+                ex.started = started;
+                self.state = State::Requesting(ex, offer);
+            }
+            _ => {}
+        }
+    }
+
     fn build_oneshot(&mut self, _now: Instant, shot: OneShot, mac: [u8; 6]) -> Transmit4 {
         let xid = self.rng.next_u32();
         let (kind, ciaddr, src, dst, address, server) = match shot {
@@ -714,11 +833,19 @@ impl Client {
         let sent_at = ex.last_tx.unwrap_or(now);
         let ex_chaddr = reply.chaddr;
         match (&self.state, reply.kind) {
-            (State::Selecting(_), MessageType::Offer) => {
+            (State::Selecting(ex), MessageType::Offer) => {
                 let offer = Offer {
                     server: reply.server,
                     address: reply.yiaddr,
                 };
+                if self.avoided.contains(&offer.server) {
+                    // Wait for other servers until the DISCOVER is due again.
+                    let xid = ex.xid;
+                    if self.fallback.as_ref().is_none_or(|(x, _)| *x != xid) {
+                        self.fallback = Some((xid, offer));
+                    }
+                    return Ok(());
+                }
                 let mut ex = self.new_exchange(now);
                 // REQUEST keeps the DISCOVER's xid and secs base (RFC 2131 4.4.1).
                 if let State::Selecting(old) = &self.state {
@@ -741,8 +868,7 @@ impl Client {
             }
             (_, MessageType::Nak) => {
                 self.lose(LostReason::Nak);
-                self.acquiring_since = None;
-                self.start_discover(now);
+                self.fail(now, Some(reply.server), "DHCPNAK", Duration::ZERO);
                 Ok(())
             }
             (_, MessageType::Ack) => {
@@ -754,7 +880,7 @@ impl Client {
         }
     }
 
-    fn accept_ack(&mut self, _now: Instant, r: Reply, sent_at: Instant, chaddr: [u8; 6]) {
+    fn accept_ack(&mut self, now: Instant, r: Reply, sent_at: Instant, chaddr: [u8; 6]) {
         let p = &r.params;
         let lease_secs = p.lease_secs.map(|l| l.max(MIN_LEASE_SECS));
         let (t1, t2) = match lease_secs {
@@ -787,6 +913,9 @@ impl Client {
                 new: new.clone(),
             },
         };
+        if !matches!(ev, Event4::Renewed(_)) || self.bound_at.is_none() {
+            self.bound_at = Some(now);
+        }
         self.events.push_back(ev);
         self.lease = Some(new);
         self.acquiring_since = None;

@@ -72,17 +72,34 @@ pub fn mask_to_prefix(mask: Ipv4Addr) -> Option<u8> {
     Some(len as u8)
 }
 
-fn classful_prefix(ip: Ipv4Addr) -> u8 {
-    match ip.octets()[0] {
-        0..=127 => 8,
-        128..=191 => 16,
-        _ => 24,
-    }
+/// The prefix to use for `yiaddr`: option 1, or /32 when the server sent no mask.
+///
+/// A classful guess (10.x.y.z as a /8) would claim sixteen million neighbours on this
+/// link, shadowing routes (a VPN's 10/8) and sending ARP for hosts that are elsewhere,
+/// because a server left out (or lost) one option. A /32 claims nothing: the daemon
+/// adds an on-link host route to the router and a default route through it (what
+/// systemd-networkd and dhcpcd do for a host route to the gateway), so the lease still
+/// works; hosts of the real subnet are reached through the router.
+pub fn effective_prefix(params: &Params, _yiaddr: Ipv4Addr) -> u8 {
+    params.prefix_len.unwrap_or(32)
 }
 
-/// The prefix to use for `yiaddr`: option 1, or the classful default.
-pub fn effective_prefix(params: &Params, yiaddr: Ipv4Addr) -> u8 {
-    params.prefix_len.unwrap_or_else(|| classful_prefix(yiaddr))
+/// Why `addr` cannot be a host address in its own subnet `/len`: the network address
+/// (host bits all zero) or the subnet broadcast address (host bits all one). /31
+/// (RFC 3021 point-to-point) and /32 subnets have no such addresses.
+pub fn subnet_reserved(addr: Ipv4Addr, len: u8) -> Option<&'static str> {
+    if len >= 31 {
+        return None;
+    }
+    let mask = prefix_to_mask(len);
+    let a = u32::from(addr);
+    if a & !mask == 0 {
+        Some("offered address is the network address of its subnet")
+    } else if a | mask == u32::MAX {
+        Some("offered address is the broadcast address of its subnet")
+    } else {
+        None
+    }
 }
 
 fn ip_list(v: &[u8], cap: usize, what: &'static str) -> Result<Vec<Ipv4Addr>, &'static str> {
@@ -287,6 +304,9 @@ impl Reply {
             let len = mask_to_prefix(mask).ok_or("subnet mask is not contiguous")?;
             if !(1..=32).contains(&len) {
                 return Err("subnet mask of length 0");
+            }
+            if let Some(why) = subnet_reserved(m.yiaddr, len) {
+                return Err(why);
             }
             p.prefix_len = Some(len);
         }

@@ -437,6 +437,15 @@ fn nak_in_each_state() {
     let r = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&r, 6).bytes());
     assert_eq!(c.state_name(), "SELECTING");
+    // Nothing configured to lose; the failure itself is reported once.
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Backoff {
+            failures: 1,
+            wait: Duration::ZERO,
+            ..
+        })
+    ));
     assert!(c.poll_event().is_none());
     // RENEWING and REBINDING: lost.
     for at in [1800, 3150] {
@@ -1015,6 +1024,375 @@ fn rfc4361_client_id_carries_iaid_and_duid() {
     assert_eq!(id[0], 0xff);
     assert_eq!(&id[1..5], &[0, 0, 0, 1]);
     assert_eq!(&id[5..], duid().as_bytes());
+}
+
+type Sent = Vec<(Instant, MessageType)>;
+type Events = Vec<(Instant, Event4)>;
+
+/// Run the client against `server` (which answers each transmit with packets, at
+/// once) from `from` until `until`, returning what was sent and the events. Stops
+/// after 2,000 transmits, so a tight loop shows up as a failed count, not a hang.
+fn run_against(
+    c: &mut Client,
+    from: Instant,
+    until: Instant,
+    mut server: impl FnMut(&Transmit4) -> Vec<Vec<u8>>,
+) -> (Sent, Events) {
+    let mut sent = Vec::new();
+    let mut events = Vec::new();
+    let mut now = from;
+    while now <= until && sent.len() < 2000 {
+        while let Some(tx) = c.poll_transmit(now, MAC_A) {
+            sent.push((now, tx.kind));
+            for pkt in server(&tx) {
+                c.handle_packet(now, &pkt);
+            }
+            while let Some(ev) = c.poll_event() {
+                events.push((now, ev));
+            }
+            if sent.len() >= 2000 {
+                break;
+            }
+        }
+        while let Some(ev) = c.poll_event() {
+            events.push((now, ev));
+        }
+        match c.poll_timeout() {
+            Some(next) => now = next.max(now + Duration::from_millis(1)),
+            None => break,
+        }
+    }
+    (sent, events)
+}
+
+/// A server that OFFERs normally and NAKs every REQUEST (issue 13: ~17,000 DISCOVERs in
+/// 14 s before the backoff).
+fn nak_every_request(tx: &Transmit4) -> Vec<Vec<u8>> {
+    match tx.kind {
+        MessageType::Discover => vec![Reply::to(tx, 2).bytes()],
+        MessageType::Request => vec![Reply::to(tx, 6).bytes()],
+        _ => vec![],
+    }
+}
+
+fn backoffs(events: &[(Instant, Event4)]) -> Vec<(Instant, u32, Duration)> {
+    events
+        .iter()
+        .filter_map(|(at, e)| match e {
+            Event4::Backoff { failures, wait, .. } => Some((*at, *failures, *wait)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_nak_loop_backs_off_exponentially_with_jitter() {
+    let mut c = Client::new(config(), t(0));
+    let (sent, events) = run_against(&mut c, t(0), t(600), nak_every_request);
+    let in_window = |a: u64, b: u64| {
+        sent.iter()
+            .filter(|(at, _)| *at >= t(a) && *at < t(b))
+            .count()
+    };
+    // The first minute: a few quick retries (0, 2, 4, 8, 16, 32 s), not a flood.
+    assert!(
+        in_window(0, 20) <= 12,
+        "{} packets in the first 20 s",
+        in_window(0, 20)
+    );
+    assert!(
+        in_window(0, 60) <= 16,
+        "{} packets in the first minute",
+        in_window(0, 60)
+    );
+    // Then at most one DISCOVER and one REQUEST a minute (jitter may fit a third).
+    for start in (120..540).step_by(30) {
+        let n = in_window(start, start + 60);
+        assert!(n <= 4, "{n} packets between {start} s and {} s", start + 60);
+    }
+    // Every NAK is one backoff step, reported once; the waits double up to 64 s, each
+    // shortened by at most a quarter (jitter).
+    let steps = backoffs(&events);
+    let naks = sent
+        .iter()
+        .filter(|(_, k)| *k == MessageType::Request)
+        .count();
+    assert_eq!(steps.len(), naks, "one Backoff event per NAK");
+    assert!(steps.len() >= 10, "{steps:?}");
+    let mut jittered = false;
+    for (i, (_, failures, wait)) in steps.iter().enumerate() {
+        assert_eq!(*failures, i as u32 + 1);
+        let base = failure_backoff(*failures);
+        assert!(
+            *wait <= base && *wait >= base * 3 / 4,
+            "step {failures}: {wait:?}"
+        );
+        jittered |= *wait != base;
+    }
+    assert!(jittered, "no jitter: {steps:?}");
+    assert_eq!(failure_backoff(1), Duration::ZERO);
+    assert_eq!(failure_backoff(2), Duration::from_secs(2));
+    assert_eq!(failure_backoff(7), Duration::from_secs(64));
+    assert_eq!(failure_backoff(1000), MAX_FAILURE_BACKOFF);
+    // Nothing is sent during a backoff.
+    let (at, _, wait) = steps[5];
+    assert!(c.lease().is_none());
+    assert_eq!(
+        sent.iter()
+            .filter(|(s, _)| *s > at && *s < at + wait)
+            .count(),
+        0,
+        "sent during the backoff after {at:?}"
+    );
+}
+
+#[test]
+fn a_lease_kept_for_a_while_resets_the_backoff() {
+    let mut c = Client::new(config(), t(0));
+    let (_, events) = run_against(&mut c, t(0), t(100), nak_every_request);
+    let before = backoffs(&events).len() as u32;
+    assert!(before >= 4);
+    // A server that ACKs: bound, and the count is kept until the lease has lasted. (The
+    // NAKing server's OFFER is requested only when the DISCOVER would be resent.)
+    let now = c.poll_timeout().unwrap();
+    let d = c.poll_transmit(now, MAC_A).unwrap();
+    c.handle_packet(now, &Reply::to(&d, 2).bytes());
+    let now = c.poll_timeout().unwrap();
+    let r = c.poll_transmit(now, MAC_A).unwrap();
+    c.handle_packet(now, &Reply::to(&r, 5).bytes());
+    assert!(matches!(c.poll_event(), Some(Event4::Bound(_))));
+    assert_eq!(c.failures(), before);
+    // NAKed at T1, half an hour later: a fresh start, at once.
+    let at = now + Duration::from_secs(1800);
+    let r = c.poll_transmit(at, MAC_A).unwrap();
+    assert_eq!(r.kind, MessageType::Request);
+    c.handle_packet(at, &Reply::to(&r, 6).bytes());
+    let evs: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            Event4::Backoff {
+                failures: 1,
+                wait: Duration::ZERO,
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
+    assert_eq!(c.state_name(), "SELECTING");
+}
+
+#[test]
+fn a_decline_loop_backs_off_too() {
+    // The server always hands out the same address, which another host holds: each
+    // ACK is followed by a DECLINE. RFC 2131's 10 s floor stays; beyond it, the wait
+    // grows, because a lease declined a second after it was bound resets nothing.
+    let mut c = Client::new(config(), t(0));
+    let mut declines = Vec::new();
+    let mut now = t(0);
+    let mut steps = Vec::new();
+    while now < t(900) && declines.len() < 200 {
+        while let Some(tx) = c.poll_transmit(now, MAC_A) {
+            match tx.kind {
+                MessageType::Discover => c.handle_packet(now, &Reply::to(&tx, 2).bytes()),
+                MessageType::Request => c.handle_packet(now, &Reply::to(&tx, 5).bytes()),
+                MessageType::Decline => declines.push(now),
+                _ => {}
+            }
+            while let Some(ev) = c.poll_event() {
+                match ev {
+                    Event4::Bound(_) => c.decline(now + Duration::from_secs(1), ADDR),
+                    Event4::Backoff { wait, .. } => steps.push(wait),
+                    _ => {}
+                }
+            }
+        }
+        now = c
+            .poll_timeout()
+            .unwrap()
+            .max(now + Duration::from_millis(1));
+    }
+    assert!(steps.iter().all(|w| *w >= DECLINE_BACKOFF), "{steps:?}");
+    assert!(
+        declines.len() <= 20,
+        "{} DECLINEs in 15 minutes (one per 10 s would be 90)",
+        declines.len()
+    );
+    let gaps: Vec<_> = declines.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.last().is_some_and(|g| *g >= Duration::from_secs(48)),
+        "{gaps:?}"
+    );
+}
+
+#[test]
+fn requests_never_acked_count_as_a_failed_exchange() {
+    let mut c = Client::new(config(), t(0));
+    let offers_only = |tx: &Transmit4| match tx.kind {
+        MessageType::Discover => vec![Reply::to(tx, 2).bytes()],
+        _ => vec![],
+    };
+    let (sent, events) = run_against(&mut c, t(0), t(400), offers_only);
+    let steps = backoffs(&events);
+    assert!(steps.len() >= 2, "{steps:?}");
+    assert!(events.iter().any(|(_, e)| matches!(
+        e,
+        Event4::Backoff {
+            reason: "no valid ACK to the REQUESTs",
+            ..
+        }
+    )));
+    // Four REQUESTs per exchange, as before; the exchanges themselves back off.
+    assert!(steps[1].2 >= Duration::from_millis(1500), "{steps:?}");
+    assert!(sent.len() < 60, "{} packets", sent.len());
+}
+
+#[test]
+fn a_server_that_naked_is_not_preferred_while_another_offers() {
+    let other = Ipv4Addr::new(10, 0, 0, 2);
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&r, 6).bytes());
+    // The next DISCOVER: the NAKing server answers first, another one later.
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert_eq!(d.kind, MessageType::Discover);
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    assert_eq!(
+        c.state_name(),
+        "SELECTING",
+        "took the NAKing server's OFFER"
+    );
+    assert!(c.poll_transmit(t(1), MAC_A).is_none());
+    let mut o = Reply::to(&d, 2);
+    o.server = Some(other);
+    o.yiaddr = Ipv4Addr::new(10, 0, 0, 60);
+    c.handle_packet(t(1), &o.bytes());
+    let r = c.poll_transmit(t(1), MAC_A).unwrap();
+    assert_eq!(r.kind, MessageType::Request);
+    assert_eq!(msg(&r).option_ip(opt::SERVER_ID), Some(other));
+    // With no other server, the NAKing one is asked again, but only when the DISCOVER
+    // would have been retransmitted (and it is not).
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&r, 6).bytes());
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    assert!(c.poll_transmit(t(2), MAC_A).is_none());
+    let due = c.poll_timeout().unwrap();
+    assert!(due >= t(3) && due <= t(5), "{due:?}");
+    let r = c.poll_transmit(due, MAC_A).unwrap();
+    assert_eq!(r.kind, MessageType::Request);
+    assert_eq!(msg(&r).option_ip(opt::SERVER_ID), Some(SERVER));
+    assert_eq!(msg(&r).xid, msg(&d).xid);
+}
+
+#[test]
+fn broadcast_or_network_yiaddr_for_its_own_mask_is_refused() {
+    let offer = |yiaddr: Ipv4Addr, mask: [u8; 4]| {
+        let mut c = Client::new(config(), t(0));
+        let d = c.poll_transmit(t(0), MAC_A).unwrap();
+        let mut o = Reply::to(&d, 2).opt(opt::SUBNET_MASK, &mask);
+        o.yiaddr = yiaddr;
+        c.handle_packet(t(0), &o.bytes());
+        (c, o)
+    };
+    let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+    for (addr, mask, why) in [
+        ("10.0.0.255", [255, 255, 255, 0], "broadcast"),
+        ("10.0.0.0", [255, 255, 255, 0], "network"),
+        ("10.0.0.63", [255, 255, 255, 224], "broadcast"),
+        ("10.0.0.32", [255, 255, 255, 224], "network"),
+        ("10.0.0.51", [255, 255, 255, 252], "broadcast"),
+        ("10.255.255.255", [255, 0, 0, 0], "broadcast"),
+    ] {
+        let (c, _) = offer(ip(addr), mask);
+        assert_eq!(
+            c.last_drop(),
+            Some(if why == "broadcast" {
+                "offered address is the broadcast address of its subnet"
+            } else {
+                "offered address is the network address of its subnet"
+            }),
+            "{addr} {mask:?}"
+        );
+        assert_eq!(c.state_name(), "SELECTING");
+    }
+    // /31 (RFC 3021) and /32 have neither: both /31 addresses and a /32 ending in .255
+    // bind.
+    for (addr, mask, len) in [
+        ("10.0.0.2", [255, 255, 255, 254], 31),
+        ("10.0.0.3", [255, 255, 255, 254], 31),
+        ("10.0.0.255", [255, 255, 255, 255], 32),
+        ("10.0.0.0", [255, 255, 255, 255], 32),
+    ] {
+        let (mut c, o) = offer(ip(addr), mask);
+        assert_eq!(c.last_drop(), None, "{addr}/{len}");
+        let r = c.poll_transmit(t(0), MAC_A).unwrap();
+        let mut a = Reply::to(&r, 5).opt(opt::SUBNET_MASK, &mask);
+        a.yiaddr = o.yiaddr;
+        c.handle_packet(t(0), &a.bytes());
+        match c.poll_event() {
+            Some(Event4::Bound(l)) => {
+                assert_eq!((l.address, l.prefix_len), (ip(addr), len));
+            }
+            other => panic!("{addr}/{len}: {other:?} {:?}", c.last_drop()),
+        }
+    }
+    // An ACK whose own mask makes the offered address its subnet's broadcast.
+    let (mut c, _) = offer(ip("10.0.0.63"), [255, 255, 255, 0]);
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    let mut a = Reply::to(&r, 5).opt(opt::SUBNET_MASK, &[255, 255, 255, 224]);
+    a.yiaddr = ip("10.0.0.63");
+    c.handle_packet(t(0), &a.bytes());
+    assert_eq!(
+        c.last_drop(),
+        Some("offered address is the broadcast address of its subnet")
+    );
+    assert!(c.lease().is_none());
+}
+
+#[test]
+fn a_lease_without_a_subnet_mask_is_a_32_never_classful() {
+    for yiaddr in ["10.0.0.50", "172.16.5.5", "192.168.1.20"] {
+        let mut c = Client::new(config(), t(0));
+        let d = c.poll_transmit(t(0), MAC_A).unwrap();
+        let mut o = Reply::to(&d, 2).without(opt::SUBNET_MASK);
+        o.yiaddr = yiaddr.parse().unwrap();
+        c.handle_packet(t(0), &o.bytes());
+        let r = c.poll_transmit(t(0), MAC_A).unwrap();
+        let mut a = Reply::to(&r, 5).without(opt::SUBNET_MASK);
+        a.yiaddr = o.yiaddr;
+        c.handle_packet(t(0), &a.bytes());
+        let Some(Event4::Bound(l)) = c.poll_event() else {
+            panic!("{yiaddr}: {:?}", c.last_drop())
+        };
+        assert_eq!(l.prefix_len, 32, "{yiaddr}");
+        assert_eq!(l.broadcast(), l.address);
+    }
+}
+
+#[test]
+fn a_reply_whose_options_swallow_end_is_dropped_whole() {
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    // The hostile case of issue 13: no subnet mask, and the last option's length runs
+    // over the END to the very end of the packet.
+    let mut b = Reply::to(&d, 2).without(opt::SUBNET_MASK).bytes();
+    b.pop();
+    b.extend_from_slice(&[opt::DOMAIN, 5, b'a', b'.', b'b', b'c', 255]);
+    c.handle_packet(t(0), &b);
+    assert_eq!(c.last_drop(), Some("options field not terminated by END"));
+    assert_eq!(c.state_name(), "SELECTING");
+    // The same reply padded after a proper END is fine.
+    let mut b = Reply::to(&d, 2).bytes();
+    b.extend_from_slice(&[0; 20]);
+    c.handle_packet(t(0), &b);
+    assert_eq!(c.last_drop(), None);
+    assert_eq!(c.state_name(), "REQUESTING");
 }
 
 fn drive_to(state: usize) -> Client {

@@ -1,8 +1,9 @@
 //! DHCPv4 message encoding and strict decoding (RFC 2131, RFC 2132, RFC 3396, RFC 3442).
 //!
 //! Decoding is deliberately unforgiving about structure: a message whose options run past
-//! its end, whose fixed-size options have the wrong length, or whose option overload is
-//! inconsistent is rejected as a whole, with a reason the caller logs. Parsing of each
+//! its end, whose options field (or overloaded `sname`/`file` field) is not terminated
+//! by END, whose fixed-size options have the wrong length or repeat, or whose option
+//! overload is inconsistent is rejected as a whole, with a reason the caller logs. Parsing of each
 //! option's *meaning* happens in [`super::reply`].
 
 use std::collections::BTreeMap;
@@ -97,11 +98,19 @@ fn ip_at(b: &[u8], at: usize) -> Ipv4Addr {
 }
 
 /// Parse one options area into `out`. Returns the value of option 52 if seen.
+///
+/// The area must be terminated by END (RFC 2132 section 3.2 for the options field, 9.3
+/// for an overloaded `sname`/`file`): an area whose last option runs exactly to its end,
+/// or whose END was swallowed by the length of the option before it, has lost an
+/// unknown part of what the server meant (the hostile case: the subnet mask), so the
+/// whole message is refused with `no_end`. What follows END is never read: RFC 2131
+/// wants pad there, and nothing in it can change the meaning of the options before.
 fn parse_options(
     area: &[u8],
     out: &mut BTreeMap<u8, Vec<u8>>,
     allow_overload: bool,
     total: &mut usize,
+    no_end: &'static str,
 ) -> Result<Option<u8>, &'static str> {
     let mut i = 0;
     let mut overload = None;
@@ -145,9 +154,7 @@ fn parse_options(
         }
         i += 2 + len;
     }
-    // Running off the end without an END option is tolerated: some servers omit it
-    // and the structure seen so far is complete.
-    Ok(overload)
+    Err(no_end)
 }
 
 impl Message {
@@ -166,16 +173,34 @@ impl Message {
         chaddr.copy_from_slice(&b[28..44]);
         let mut options = BTreeMap::new();
         let mut total = 0;
-        let overload = parse_options(&b[HEADER_LEN + 4..], &mut options, true, &mut total)?;
+        let overload = parse_options(
+            &b[HEADER_LEN + 4..],
+            &mut options,
+            true,
+            &mut total,
+            "options field not terminated by END",
+        )?;
         // RFC 2131 section 4.1 / RFC 3396: the file field is read before sname.
         match overload {
             None => {}
             Some(v @ 1..=3) => {
                 if v & 1 != 0 {
-                    parse_options(&b[108..236], &mut options, false, &mut total)?;
+                    parse_options(
+                        &b[108..236],
+                        &mut options,
+                        false,
+                        &mut total,
+                        "overloaded file field not terminated by END",
+                    )?;
                 }
                 if v & 2 != 0 {
-                    parse_options(&b[44..108], &mut options, false, &mut total)?;
+                    parse_options(
+                        &b[44..108],
+                        &mut options,
+                        false,
+                        &mut total,
+                        "overloaded sname field not terminated by END",
+                    )?;
                 }
             }
             Some(_) => return Err("option overload with a value other than 1, 2 or 3"),
@@ -352,8 +377,84 @@ mod tests {
     }
 
     #[test]
-    fn missing_end_is_tolerated_when_structure_is_complete() {
-        let m = Message::parse(&reply_with(&[53, 1, 5])).unwrap();
+    fn an_options_field_without_end_is_malformed() {
+        // The last option ends exactly at the end of the packet.
+        assert_eq!(
+            Message::parse(&reply_with(&[53, 1, 5])),
+            Err("options field not terminated by END")
+        );
+        // The last option's length swallows the END that follows it.
+        assert_eq!(
+            Message::parse(&reply_with(&[53, 1, 5, 15, 3, b'a', b'b', 255])),
+            Err("options field not terminated by END")
+        );
+        // Only pad, or nothing at all, after the cookie.
+        assert!(Message::parse(&reply_with(&[0, 0, 0])).is_err());
+        assert!(Message::parse(&reply_with(&[])).is_err());
+        // END right after the cookie is a well-formed (empty) options field.
+        assert!(Message::parse(&reply_with(&[255])).is_ok());
+    }
+
+    #[test]
+    fn what_follows_end_is_not_read() {
+        // Pad after END, as RFC 2131 asks.
+        let m = Message::parse(&reply_with(&[53, 1, 5, 255, 0, 0, 0])).unwrap();
         assert_eq!(m.option(53).unwrap(), &[5]);
+        // Anything else after END is ignored too: it is never parsed as options.
+        let m = Message::parse(&reply_with(&[53, 1, 5, 255, 1, 4, 255, 0, 0, 0, 6])).unwrap();
+        assert_eq!(m.option(opt::SUBNET_MASK), None);
+        assert_eq!(m.option(opt::DNS), None);
+    }
+
+    #[test]
+    fn an_overloaded_field_without_end_is_malformed() {
+        // file field overloaded (1), its options run to the end of the field.
+        let mut b = reply_with(&[52, 1, 1, 53, 1, 5, 255]);
+        b[108..236].fill(0);
+        b[108] = 15;
+        b[109] = 126;
+        b[110..236].fill(b'a');
+        assert_eq!(
+            Message::parse(&b),
+            Err("overloaded file field not terminated by END")
+        );
+        // The same field with an END fits and is accepted.
+        b[109] = 125;
+        b[235] = 255;
+        assert_eq!(Message::parse(&b).unwrap().option(15).unwrap().len(), 125);
+        // sname field overloaded (2) holding only pad: no END.
+        let b = reply_with(&[52, 1, 2, 53, 1, 5, 255]);
+        assert_eq!(
+            Message::parse(&b),
+            Err("overloaded sname field not terminated by END")
+        );
+        // Both (3): a good file field does not excuse a bad sname field.
+        let mut b = reply_with(&[52, 1, 3, 53, 1, 5, 255]);
+        b[108] = 255;
+        b[44..50].copy_from_slice(&[12, 4, b'h', b'o', b's', b't']);
+        assert_eq!(
+            Message::parse(&b),
+            Err("overloaded sname field not terminated by END")
+        );
+    }
+
+    #[test]
+    fn fixed_size_options_may_not_repeat_across_fields() {
+        // A subnet mask in the options field and another in the overloaded file field:
+        // which one the server meant is unknowable.
+        let mut b = reply_with(&[52, 1, 1, 1, 4, 255, 255, 255, 0, 255]);
+        b[108..115].copy_from_slice(&[1, 4, 255, 0, 0, 0, 255]);
+        assert_eq!(Message::parse(&b), Err("fixed-size option repeated"));
+    }
+
+    #[test]
+    fn zero_length_fixed_size_options_are_malformed() {
+        for code in [1u8, 51, 53, 54, 58, 59, 26, 52] {
+            assert_eq!(
+                Message::parse(&reply_with(&[code, 0, 255])),
+                Err("fixed-size option with the wrong length"),
+                "option {code}"
+            );
+        }
     }
 }

@@ -706,10 +706,17 @@ fn confirm_not_on_link_loses_and_solicits() {
     c.handle_packet(now, &srv.reply(&t.payload));
     assert!(matches!(
         events(&mut c).as_slice(),
-        [Event6::Lost {
-            reason: LostReason::NotOnLink,
-            ..
-        }]
+        [
+            Event6::Lost {
+                reason: LostReason::NotOnLink,
+                ..
+            },
+            Event6::Backoff {
+                failures: 1,
+                wait: Duration::ZERO,
+                ..
+            }
+        ]
     ));
     assert_eq!(c.poll_transmit(now).unwrap().msg_type, MessageType::Solicit);
 }
@@ -964,7 +971,16 @@ fn not_on_link_or_no_addrs_in_request_reply_solicits() {
         );
         assert_eq!(c.state_name(), "soliciting", "{s:?}");
         assert_eq!(c.poll_transmit(now).unwrap().msg_type, MessageType::Solicit);
-        assert!(events(&mut c).is_empty());
+        // Nothing was bound; the failure is reported once, and the first one costs no
+        // delay (RFC 8415 18.2.10.1).
+        assert!(matches!(
+            events(&mut c).as_slice(),
+            [Event6::Backoff {
+                failures: 1,
+                wait: Duration::ZERO,
+                ..
+            }]
+        ));
     }
 }
 
@@ -1031,10 +1047,17 @@ fn not_on_link_in_renew_reply_loses_and_solicits() {
     );
     assert!(matches!(
         events(&mut c).as_slice(),
-        [Event6::Lost {
-            reason: LostReason::NotOnLink,
-            ..
-        }]
+        [
+            Event6::Lost {
+                reason: LostReason::NotOnLink,
+                ..
+            },
+            Event6::Backoff {
+                failures: 1,
+                wait: Duration::ZERO,
+                ..
+            }
+        ]
     ));
     assert_eq!(c.poll_transmit(now).unwrap().msg_type, MessageType::Solicit);
 }
@@ -1055,10 +1078,17 @@ fn renew_reply_with_zero_lifetimes_withdraws_addresses() {
     );
     assert!(matches!(
         events(&mut c).as_slice(),
-        [Event6::Lost {
-            reason: LostReason::Refused,
-            ..
-        }]
+        [
+            Event6::Lost {
+                reason: LostReason::Refused,
+                ..
+            },
+            Event6::Backoff {
+                failures: 1,
+                wait: Duration::ZERO,
+                ..
+            }
+        ]
     ));
     assert_eq!(c.state_name(), "soliciting");
 }
@@ -1325,6 +1355,184 @@ fn malformed_lengths_drop_the_whole_message() {
     assert!(matches!(events(&mut c).as_slice(), [Event6::Bound(_)]));
 }
 
+/// Messages whose every option fits its container but that are still not well formed
+/// (issue 13 item 3): each is dropped whole, with its reason, and the exchange goes on.
+#[test]
+fn within_bounds_but_malformed_messages_are_dropped() {
+    let mut now = Instant::ZERO;
+    let (mut c, req) = requesting(&mut now, cfg());
+    let xid = parsed(&req).xid;
+    let ia = |iaid: u32, extra: &[u8]| {
+        let mut v = wire::ia_na_body(
+            iaid,
+            100,
+            200,
+            &[WireAddr {
+                addr: addr(5),
+                preferred: 300,
+                valid: 400,
+            }],
+        );
+        v.extend_from_slice(extra);
+        v
+    };
+    let base = |extra: &dyn Fn(&mut Builder)| {
+        let mut b = Builder::new(MessageType::Reply, xid);
+        b.opt(code::CLIENTID, duid().as_bytes());
+        b.opt(code::SERVERID, SRV);
+        b.opt(code::IA_NA, &ia(IAID.0, &[]));
+        extra(&mut b);
+        b.finish()
+    };
+    let status = |s: StatusCode| wire::tlv(code::STATUS_CODE, &status_body(s));
+    let dns = DNS.octets();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // A second copy of an option that may appear once: which one counts?
+        (
+            base(&|b| {
+                b.opt(code::STATUS_CODE, &status_body(StatusCode::Success));
+                b.opt(code::STATUS_CODE, &status_body(StatusCode::NoAddrsAvail));
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::PREFERENCE, &[1]);
+                b.opt(code::PREFERENCE, &[255]);
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::DNS_SERVERS, &dns);
+                b.opt(code::DNS_SERVERS, &dns);
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::DOMAIN_LIST, &domain_wire(&["a.test"]));
+                b.opt(code::DOMAIN_LIST, &domain_wire(&["b.test"]));
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::RAPID_COMMIT, &[]);
+                b.opt(code::RAPID_COMMIT, &[]);
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::SOL_MAX_RT, &3600u32.to_be_bytes());
+                b.opt(code::SOL_MAX_RT, &60u32.to_be_bytes());
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::INFO_REFRESH_TIME, &3600u32.to_be_bytes());
+                b.opt(code::INFO_REFRESH_TIME, &600u32.to_be_bytes());
+            }),
+            "an option that may appear once is repeated",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::SERVERID, SRV);
+            }),
+            "duplicate client or server identifier",
+        ),
+        // Two IA_NAs with our IAID: which addresses are ours?
+        (
+            base(&|b| {
+                b.opt(code::IA_NA, &ia(IAID.0, &[]));
+            }),
+            "two IAs of one type with the same IAID",
+        ),
+        // Two status codes in one IA, or in one IA address.
+        (
+            {
+                let mut b = Builder::new(MessageType::Reply, xid);
+                b.opt(code::CLIENTID, duid().as_bytes());
+                b.opt(code::SERVERID, SRV);
+                let mut two = status(StatusCode::Success);
+                two.extend(status(StatusCode::NoAddrsAvail));
+                b.opt(code::IA_NA, &ia(IAID.0, &two));
+                b.finish()
+            },
+            "status code repeated in an IA",
+        ),
+        (
+            base(&|b| {
+                let mut a = addr(6).octets().to_vec();
+                a.extend(300u32.to_be_bytes());
+                a.extend(400u32.to_be_bytes());
+                a.extend(status(StatusCode::Success));
+                a.extend(status(StatusCode::Success));
+                let mut body = wire::ia_na_body(99, 0, 0, &[]);
+                body.extend(wire::tlv(code::IAADDR, &a));
+                b.opt(code::IA_NA, &body);
+            }),
+            "status code repeated in an IA address or prefix",
+        ),
+        // Empty list options: each must carry at least one entry.
+        (
+            base(&|b| {
+                b.opt(code::DNS_SERVERS, &[]);
+            }),
+            "empty DNS, domain or NTP option",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::DOMAIN_LIST, &[]);
+            }),
+            "empty DNS, domain or NTP option",
+        ),
+        (
+            base(&|b| {
+                b.opt(code::NTP_SERVER, &[]);
+            }),
+            "empty DNS, domain or NTP option",
+        ),
+        // Trailing bytes too short to be an option, at the top level and in an IA.
+        (
+            {
+                let mut v = base(&|_| {});
+                v.push(0);
+                v
+            },
+            "truncated option header",
+        ),
+        (
+            {
+                let mut b = Builder::new(MessageType::Reply, xid);
+                b.opt(code::CLIENTID, duid().as_bytes());
+                b.opt(code::SERVERID, SRV);
+                b.opt(code::IA_NA, &ia(IAID.0, &[0, 13, 0]));
+                b.finish()
+            },
+            "truncated option header",
+        ),
+    ];
+    for (i, (m, why)) in cases.iter().enumerate() {
+        c.handle_packet(now, m);
+        assert_eq!(c.last_drop(), Some(*why), "case {i}");
+        assert_eq!(drops(&mut c), vec![*why], "case {i}");
+        assert_eq!(c.state_name(), "requesting", "case {i}");
+    }
+    // Different IAIDs, or an IA_NA and an IA_PD sharing one, are fine.
+    c.handle_packet(
+        now,
+        &base(&|b| {
+            b.opt(code::IA_NA, &ia(IAID.0 + 1, &[]));
+            b.opt(code::IA_PD, &wire::ia_pd_body(IAID.0, 0, 0, &[]));
+        }),
+    );
+    assert_eq!(c.last_drop(), None);
+    assert!(matches!(events(&mut c).as_slice(), [Event6::Bound(_)]));
+}
+
 #[test]
 fn address_with_preferred_above_valid_is_ignored_alone() {
     let mut now = Instant::ZERO;
@@ -1459,6 +1667,221 @@ fn replies_when_nothing_is_pending_are_dropped() {
 // ----- robustness -----------------------------------------------------------------------
 
 /// Clients in every state, each with the xid it currently expects.
+type Sent6 = Vec<(Instant, MessageType)>;
+
+/// Run the client against `server` (answering each transmit at once) until `until`.
+/// Stops after 2,000 transmits, so a tight loop fails a count instead of hanging.
+fn run_against(
+    c: &mut Client,
+    from: Instant,
+    until: Instant,
+    mut server: impl FnMut(&Transmit6) -> Vec<Vec<u8>>,
+) -> (Sent6, Vec<Event6>) {
+    let mut sent = Vec::new();
+    let mut evs = Vec::new();
+    let mut now = from;
+    while now <= until && sent.len() < 2000 {
+        while let Some(tx) = c.poll_transmit(now) {
+            sent.push((now, tx.msg_type));
+            for pkt in server(&tx) {
+                c.handle_packet(now, &pkt);
+            }
+            evs.extend(std::iter::from_fn(|| c.poll_event()));
+            if sent.len() >= 2000 {
+                break;
+            }
+        }
+        evs.extend(std::iter::from_fn(|| c.poll_event()));
+        match c.poll_timeout() {
+            Some(next) => now = next.max(now + Duration::from_millis(1)),
+            None => break,
+        }
+    }
+    (sent, evs)
+}
+
+fn backoff_steps(evs: &[Event6]) -> Vec<(u32, Duration, &'static str)> {
+    evs.iter()
+        .filter_map(|e| match e {
+            Event6::Backoff {
+                failures,
+                wait,
+                reason,
+            } => Some((*failures, *wait, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_refusing_every_request_causes_no_tight_loop() {
+    // It advertises with preference 255 (so the client requests at once) and answers
+    // every Request with a status: before the backoff this was a loop with no delay.
+    let cases = [
+        (Some(StatusCode::NoAddrsAvail), None, "NoAddrsAvail"),
+        (Some(StatusCode::NotOnLink), None, "NotOnLink"),
+        (None, Some(StatusCode::NotOnLink), "NotOnLink"),
+        (Some(StatusCode::UseMulticast), None, "UseMulticast"),
+        (Some(StatusCode::NoBinding), None, "NoBinding"),
+        (Some(StatusCode::Other(42)), None, "grants no address"),
+        (None, Some(StatusCode::UseMulticast), "Requests"),
+        (None, Some(StatusCode::UnspecFail), "Requests"),
+    ];
+    for (ia_status, top, why) in cases {
+        let mut c = Client::new(cfg(), duid(), Instant::ZERO);
+        let adv = Srv {
+            pref: Some(255),
+            ..Srv::new(SRV)
+        };
+        let refuse = Srv {
+            ia_status,
+            status: top,
+            ..Srv::new(SRV)
+        };
+        let (sent, evs) = run_against(
+            &mut c,
+            Instant::ZERO,
+            Instant::from_secs(900),
+            |tx| match tx.msg_type {
+                MessageType::Solicit => vec![adv.advertise(&tx.payload)],
+                MessageType::Request => vec![refuse.reply(&tx.payload)],
+                _ => vec![],
+            },
+        );
+        let window = |a: u64, b: u64| {
+            sent.iter()
+                .filter(|(at, _)| *at >= Instant::from_secs(a) && *at < Instant::from_secs(b))
+                .count()
+        };
+        let case = format!("{ia_status:?}/{top:?}");
+        assert!(window(0, 20) <= 12, "{case}: {} in 20 s", window(0, 20));
+        for start in (300..840).step_by(30) {
+            let n = window(start, start + 60);
+            assert!(n <= 12, "{case}: {n} messages from {start} s on");
+        }
+        assert!(c.lease().is_none(), "{case}");
+        let steps = backoff_steps(&evs);
+        assert!(steps.len() >= 4, "{case}: {steps:?}");
+        assert!(steps.iter().all(|s| s.2.contains(why)), "{case}: {steps:?}");
+        for (i, (failures, wait, _)) in steps.iter().enumerate() {
+            assert_eq!(*failures, i as u32 + 1, "{case}");
+            let base = failure_backoff(*failures);
+            assert!(*wait <= base && *wait >= base * 3 / 4, "{case}: {wait:?}");
+        }
+    }
+    assert_eq!(failure_backoff(1), Duration::ZERO);
+    assert_eq!(failure_backoff(3), Duration::from_secs(4));
+    assert_eq!(failure_backoff(99), MAX_FAILURE_BACKOFF);
+}
+
+#[test]
+fn a_server_that_refused_is_not_preferred_while_another_advertises() {
+    let mut now = Instant::ZERO;
+    let (mut c, req) = requesting(&mut now, cfg());
+    let refuse = Srv {
+        ia_status: Some(StatusCode::NoAddrsAvail),
+        ..Srv::new(SRV)
+    };
+    c.handle_packet(now, &refuse.reply(&req.payload));
+    let sol = fire(&mut c, &mut now);
+    assert_eq!(sol.msg_type, MessageType::Solicit);
+    // The refusing server says 255 ("take me at once"); it is not taken at once...
+    let pushy = Srv {
+        pref: Some(255),
+        ..Srv::new(SRV)
+    };
+    c.handle_packet(now, &pushy.advertise(&sol.payload));
+    assert_eq!(c.state_name(), "soliciting");
+    // ...and a plain Advertise from another server wins the first RT.
+    c.handle_packet(now, &Srv::new(SRV2).advertise(&sol.payload));
+    let req = fire(&mut c, &mut now);
+    assert_eq!(req.msg_type, MessageType::Request);
+    assert_eq!(parsed(&req).server_id.as_deref(), Some(SRV2));
+    // Alone, the refusing server is still asked, at the end of the first RT.
+    let mut now = Instant::ZERO;
+    let (mut c, req) = requesting(&mut now, cfg());
+    c.handle_packet(now, &refuse.reply(&req.payload));
+    let sol = fire(&mut c, &mut now);
+    c.handle_packet(now, &pushy.advertise(&sol.payload));
+    let req = fire(&mut c, &mut now);
+    assert_eq!(req.msg_type, MessageType::Request);
+    assert_eq!(parsed(&req).server_id.as_deref(), Some(SRV));
+}
+
+#[test]
+fn a_decline_loop_backs_off_until_a_lease_is_kept() {
+    // Every address the server grants fails DAD a second later.
+    let mut c = Client::new(cfg(), duid(), Instant::ZERO);
+    let srv = Srv::new(SRV);
+    let mut now = Instant::ZERO;
+    let mut declines = 0;
+    let mut steps = Vec::new();
+    while now < Instant::from_secs(600) && declines < 200 {
+        while let Some(tx) = c.poll_transmit(now) {
+            match tx.msg_type {
+                MessageType::Solicit => c.handle_packet(now, &srv.advertise(&tx.payload)),
+                MessageType::Request => c.handle_packet(now, &srv.reply(&tx.payload)),
+                MessageType::Decline => {
+                    declines += 1;
+                    c.handle_packet(now, &srv.reply(&tx.payload));
+                }
+                _ => {}
+            }
+            let evs: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+            for ev in evs {
+                match ev {
+                    Event6::Bound(l) => c.decline(now, l.addresses[0].addr),
+                    Event6::Backoff { wait, .. } => steps.push(wait),
+                    _ => {}
+                }
+            }
+        }
+        now = c
+            .poll_timeout()
+            .unwrap()
+            .max(now + Duration::from_millis(1));
+    }
+    assert!(
+        declines <= 16,
+        "{declines} Declines in 10 minutes: {steps:?}"
+    );
+    assert!(steps.last().is_some_and(|w| *w >= Duration::from_secs(48)));
+    // This time DAD succeeds: the lease is kept until T1 (1000 s), where the server
+    // says NotOnLink. A lease kept that long starts the count afresh: no delay.
+    let before = c.failures();
+    assert!(before >= 5, "{before}");
+    let mut renewed = None;
+    while renewed.is_none() && now < Instant::from_secs(3000) {
+        while let Some(tx) = c.poll_transmit(now) {
+            let reply = match tx.msg_type {
+                MessageType::Solicit => srv.advertise(&tx.payload),
+                MessageType::Request => srv.reply(&tx.payload),
+                MessageType::Renew => {
+                    renewed = Some(now);
+                    Srv {
+                        ia_status: Some(StatusCode::NotOnLink),
+                        ..Srv::new(SRV)
+                    }
+                    .reply(&tx.payload)
+                }
+                _ => continue,
+            };
+            c.handle_packet(now, &reply);
+        }
+        now = c
+            .poll_timeout()
+            .unwrap()
+            .max(now + Duration::from_millis(1));
+    }
+    assert!(renewed.is_some(), "never renewed");
+    assert_eq!(c.failures(), 1);
+    assert!(
+        backoff_steps(&std::iter::from_fn(|| c.poll_event()).collect::<Vec<_>>())
+            .iter()
+            .any(|s| s.0 == 1 && s.1.is_zero())
+    );
+}
+
 fn clients_in_every_state() -> Vec<Client> {
     let mut v = vec![];
     let mut now = Instant::ZERO;
@@ -1530,6 +1953,9 @@ impl Client {
             inf_max_rt: self.inf_max_rt,
             first_info_sent: self.first_info_sent,
             last_drop: self.last_drop,
+            failures: self.failures,
+            avoided: self.avoided.clone(),
+            bound_at: self.bound_at,
         }
     }
 }

@@ -1,8 +1,12 @@
 //! DHCPv6 message and option codec (RFC 8415 sections 8 and 21).
 //!
 //! Parsing is strict about structure: a truncated option, an option running past the
-//! end of its container or a fixed-size option of the wrong length rejects the whole
-//! message with a reason. Content policy (an address of the wrong scope, a domain name
+//! end of its container (or bytes after the last option that cannot be one), a
+//! fixed-size option of the wrong length, an option that may appear once (RFC 8415
+//! section 21: "unless otherwise noted ... only once") appearing twice, two IAs of one
+//! type with the same IAID, two status codes in one scope, or an empty list option
+//! (DNS servers, domain list, SNTP, NTP: each carries at least one entry) rejects the
+//! whole message with a reason. Content policy (an address of the wrong scope, a domain name
 //! with odd characters, an IA address whose preferred lifetime exceeds its valid one)
 //! only drops that one item.
 
@@ -253,6 +257,42 @@ fn parse_status(data: &[u8]) -> Result<StatusCode, &'static str> {
     }
 }
 
+/// Check the sub-options of an IA address or prefix: well framed, at most one status.
+fn sub_status(area: &[u8]) -> Result<(), &'static str> {
+    let mut seen = false;
+    for (sc, sd) in options(area)? {
+        if sc == code::STATUS_CODE {
+            if seen {
+                return Err("status code repeated in an IA address or prefix");
+            }
+            seen = true;
+            parse_status(sd)?;
+        }
+    }
+    Ok(())
+}
+
+/// Options a message may carry only once (RFC 8415 section 21 and the option RFCs);
+/// a second copy leaves the client guessing which one the server meant.
+fn singleton(c: u16) -> bool {
+    matches!(
+        c,
+        code::CLIENTID
+            | code::SERVERID
+            | code::ORO
+            | code::PREFERENCE
+            | code::ELAPSED_TIME
+            | code::STATUS_CODE
+            | code::RAPID_COMMIT
+            | code::DNS_SERVERS
+            | code::DOMAIN_LIST
+            | code::SNTP_SERVERS
+            | code::SOL_MAX_RT
+            | code::INF_MAX_RT
+            | code::INFO_REFRESH_TIME
+    )
+}
+
 /// Parse the body of an IA_NA (`pd == false`) or IA_PD. `Ok(None)` means the IA is to be
 /// discarded (T1 > T2, both non-zero: RFC 8415 sections 21.4 and 21.21).
 fn parse_ia(data: &[u8], pd: bool) -> Result<Option<Ia>, &'static str> {
@@ -268,7 +308,12 @@ fn parse_ia(data: &[u8], pd: bool) -> Result<Option<Ia>, &'static str> {
     };
     for (c, d) in options(data.get(12..).unwrap_or(&[]))? {
         match (c, pd) {
-            (code::STATUS_CODE, _) => ia.status = Some(parse_status(d)?),
+            (code::STATUS_CODE, _) => {
+                if ia.status.is_some() {
+                    return Err("status code repeated in an IA");
+                }
+                ia.status = Some(parse_status(d)?);
+            }
             (code::IAADDR, false) => {
                 let (Some(addr), Some(preferred), Some(valid)) =
                     (addr_at(d, 0), be_u32(d, 16), be_u32(d, 20))
@@ -276,11 +321,7 @@ fn parse_ia(data: &[u8], pd: bool) -> Result<Option<Ia>, &'static str> {
                     return Err("IA address option shorter than 24 octets");
                 };
                 // Sub-options (a per-address status) must be well formed too.
-                for (sc, sd) in options(d.get(24..).unwrap_or(&[]))? {
-                    if sc == code::STATUS_CODE {
-                        parse_status(sd)?;
-                    }
-                }
+                sub_status(d.get(24..).unwrap_or(&[]))?;
                 if preferred > valid || !usable_unicast(&addr) {
                     continue;
                 }
@@ -298,11 +339,7 @@ fn parse_ia(data: &[u8], pd: bool) -> Result<Option<Ia>, &'static str> {
                 else {
                     return Err("IA prefix option shorter than 25 octets");
                 };
-                for (sc, sd) in options(d.get(25..).unwrap_or(&[]))? {
-                    if sc == code::STATUS_CODE {
-                        parse_status(sd)?;
-                    }
-                }
+                sub_status(d.get(25..).unwrap_or(&[]))?;
                 if preferred > valid || len == 0 || len > 128 || prefix.is_multicast() {
                     continue;
                 }
@@ -445,7 +482,33 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Message, &'static str> {
         info_refresh: None,
     };
     let mut sntp = Vec::new();
+    let mut seen: Vec<u16> = Vec::new();
+    let mut iaids: Vec<(u16, u32)> = Vec::new();
     for (c, d) in options(bytes.get(4..).unwrap_or(&[]))? {
+        if singleton(c) {
+            if seen.contains(&c) {
+                return Err(if c == code::CLIENTID || c == code::SERVERID {
+                    "duplicate client or server identifier"
+                } else {
+                    "an option that may appear once is repeated"
+                });
+            }
+            seen.push(c);
+        }
+        if matches!(
+            c,
+            code::DNS_SERVERS | code::DOMAIN_LIST | code::SNTP_SERVERS | code::NTP_SERVER
+        ) && d.is_empty()
+        {
+            return Err("empty DNS, domain or NTP option");
+        }
+        if matches!(c, code::IA_NA | code::IA_TA | code::IA_PD) && d.len() >= 4 {
+            let iaid = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+            if iaids.contains(&(c, iaid)) {
+                return Err("two IAs of one type with the same IAID");
+            }
+            iaids.push((c, iaid));
+        }
         match c {
             code::CLIENTID | code::SERVERID => {
                 if d.is_empty() || d.len() > crate::duid::MAX_DUID_LEN {
@@ -456,9 +519,6 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Message, &'static str> {
                 } else {
                     &mut m.server_id
                 };
-                if slot.is_some() {
-                    return Err("duplicate client or server identifier");
-                }
                 *slot = Some(d.to_vec());
             }
             code::IA_NA | code::IA_PD => {
