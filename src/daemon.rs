@@ -202,7 +202,12 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 last: None,
             }),
             // One resolv.conf: the first interface listed owns it.
-            p if slot == 0 => Some(DnsSink::File(ResolvConf::new(p))),
+            // The original is kept in the state dir as well: a stop that keeps the
+            // network leaves netbond's file, and a later releasing stop must still put
+            // back the one from before.
+            p if slot == 0 => Some(DnsSink::File(
+                ResolvConf::new(p).keeping_original_in(store.dir().join("resolv.conf.original")),
+            )),
             _ => None,
         };
         let sh = Shared {

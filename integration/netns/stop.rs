@@ -226,6 +226,29 @@ fn sigterm_keeps_the_network_and_a_restart_confirms() {
         let del = lab.monitor_deleted(&addr);
         assert!(del.is_empty(), "{addr} was removed at some point: {del:?}");
     }
+
+    // A third run ends with the deliberate stop: the resolv.conf from before the first
+    // run comes back, though two runs since found netbond's own file in place.
+    let mut nb3 = lab.start_netbond(&[]);
+    wait_nb(&mut nb3, TIMEOUT, "the third run online", || {
+        cli(&lab, &["wait-online", "--timeout", "1"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let o = cli(&lab, &["stop", "--release"]);
+    assert!(o.status.success(), "netbond stop --release: {}", stderr(&o));
+    nb3.wait_exit(Duration::from_secs(5))
+        .expect("netbond did not exit after `netbond stop --release`");
+    assert_eq!(
+        fs::read_to_string(lab.resolv_conf()).unwrap(),
+        original,
+        "the releasing stop after two restarts did not restore the original resolv.conf"
+    );
+    assert!(
+        lab.addr4_in(50, 150).is_none(),
+        "v4 address left by stop --release"
+    );
 }
 
 /// `netbond stop --release`: the server sees RELEASE and Release, the addresses and the
@@ -343,11 +366,12 @@ fn wait_online_and_ready_come_with_the_lease() {
 
     lab.nft_flush();
     let (ready, _) = wait_ready(&sock, TIMEOUT).expect("no READY=1 after the server came back");
-    // READY follows the configuration of the address, never precedes it.
-    let a = lab.addr4_in(50, 150);
+    // READY follows the configuration of an address (either family: online = "any"),
+    // never precedes it.
+    let (a4, a6) = (lab.addr4_in(50, 150), lab.addr6_in(0x100, 0x1ff));
     assert!(
-        a.is_some(),
-        "READY=1 before the address was on c0: {ready:?}"
+        a4.is_some() || a6.is_some(),
+        "READY=1 before an address was on c0: {ready:?}"
     );
     assert!(ready.contains("STATUS=online: c0"), "{ready:?}");
     let early_rc = lab::wait_for(Duration::from_secs(10), || early.try_wait().unwrap())
