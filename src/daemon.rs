@@ -288,10 +288,12 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 }
             }
             Wake::Renew => {
-                info!("SIGUSR2: renewing now");
+                // Both families, like `netbond renew` without --v4/--v6: the signal is
+                // for "the network changed, check the leases now".
+                info!("SIGUSR2: renewing now (DHCPv4 and DHCPv6)");
                 for h in &ifaces {
                     let (tx, _) = tokio::sync::oneshot::channel();
-                    h.send(Mail::Renew(Family::V4, tx));
+                    h.send(Mail::Renew(Family::Both, tx));
                 }
             }
             Wake::Link(None) => {

@@ -10,6 +10,7 @@ mod lab;
 mod multi;
 mod operate;
 mod pcap;
+mod reload;
 
 use std::fs;
 use std::net::Ipv4Addr;
