@@ -21,6 +21,7 @@ mod notify;
 mod packet;
 mod privs;
 mod ra;
+mod reload;
 mod resolv;
 mod shared;
 mod sock;
