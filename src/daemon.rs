@@ -86,6 +86,8 @@ enum Wake {
     Control(Option<crate::control::Pending>),
     Watchdog,
     Wifi(Option<String>),
+    /// A bond port whose enslave failed is due to be tried again.
+    BondRetry,
 }
 
 /// Await `f` if there is one, otherwise never complete.
@@ -260,6 +262,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             req = maybe(control.as_mut().map(|c| c.recv())) => Wake::Control(req),
             _ = maybe(watchdog.as_mut().map(|w| w.tick())) => Wake::Watchdog,
             w = wifi.next_connected() => Wake::Wifi(w),
+            _ = maybe(bond.as_ref().and_then(BondManager::next_retry).map(tokio::time::sleep_until)) => Wake::BondRetry,
         };
         match wake {
             Wake::Stop(sig) => {
@@ -340,6 +343,11 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             }
             Wake::Addr(Some(_)) => {}
             Wake::Watchdog => crate::notify::notify("WATCHDOG=1"),
+            Wake::BondRetry => {
+                if let Some(b) = bond.as_mut() {
+                    b.retry_due().await;
+                }
+            }
             Wake::Wifi(None) => {}
             Wake::Wifi(Some(port)) => {
                 // The port's own interface when it is managed, else the bond it is in.
