@@ -239,3 +239,71 @@ fn mtu_from_dhcp_is_restored_when_netbond_deconfigures() {
         lab::tail(&nb.log_path, 20)
     );
 }
+
+/// Kills (SIGKILL) and reaps a netbond started by hand, also when the test panics.
+struct OwnNetbond(std::process::Child);
+
+impl Drop for OwnNetbond {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// `[daemon] log_level` is live when neither `--log-level` nor `RUST_LOG` chose the
+/// level: info, then a reload to debug, and the next renewal's debug lines appear.
+/// (The lab's own command line always passes `--log-level debug`, so this test starts
+/// netbond itself.)
+#[test]
+fn reload_changes_the_log_level_unless_the_command_line_set_it() {
+    let mut lab = Lab::new("loglevel");
+    lab.start_dnsmasq_default();
+    lab.write_config("[daemon]\nlog_level = \"info\"\n");
+    let log_path = lab.path("own-netbond.log");
+    let log = fs::File::create(&log_path).unwrap();
+    let child = std::process::Command::new(&lab::tools().ip)
+        .args(["netns", "exec", &lab.cns])
+        .arg(lab::netbond_bin())
+        .args(["run", "--iface", "c0", "--no-dhcp6", "--state-dir"])
+        .arg(lab.path("state"))
+        .arg("--run-dir")
+        .arg(lab.path("run"))
+        .arg("--resolv-conf")
+        .arg(lab.resolv_conf())
+        .arg("--config")
+        .arg(lab.path("netbond.toml"))
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("spawn netbond");
+    let _nb = OwnNetbond(child);
+    let read = || fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        lab::wait_until(TIMEOUT, || read().contains("dhcp4: c0: bound")),
+        "no lease:\n{}",
+        read()
+    );
+    assert!(
+        !read().contains("DEBUG"),
+        "debug lines at info:\n{}",
+        read()
+    );
+
+    lab.write_config("[daemon]\nlog_level = \"debug\"\n");
+    let o = cli(&lab, &["reload"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.contains("applied [daemon] log_level (now)"),
+        "log_level not applied: {out}"
+    );
+    assert!(cli(&lab, &["renew", "--v4"]).status.success());
+    assert!(
+        lab::wait_until(TIMEOUT, || read().contains("DEBUG dhcp4: c0: sent REQUEST")),
+        "no debug line after the reload to debug:\n{}",
+        read()
+    );
+}
