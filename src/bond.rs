@@ -21,8 +21,8 @@ use tracing::{debug, info, warn};
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// Longest wait between attempts on a port that keeps failing.
 const RETRY_MAX: Duration = Duration::from_secs(60);
-/// A link event retries early, but not sooner than this after the last attempt: the
-/// attempt itself (link down, then up again) makes events, which must not loop.
+/// When another interface is deleted, pending ports are tried again early (what held
+/// them may be gone), but not sooner than this after their last attempt.
 const RETRY_MIN_GAP: Duration = Duration::from_secs(1);
 
 /// The wait after the `attempts`-th failure: 1, 2, 4 ... 60 s.
@@ -384,6 +384,12 @@ impl BondManager {
             match link::get_link_by_index(&self.handle, index).await {
                 Ok(Some(l)) => {
                     self.consider(&l).await;
+                    // Still due means `consider` passed it over (renamed out of the
+                    // port list, now a port of the bond, ...): no longer pending, and
+                    // a past deadline left in place would wake the loop at once, again.
+                    if self.pending.get(&index).is_some_and(|p| p.next <= now) {
+                        self.pending.remove(&index);
+                    }
                     self.set_primary_if_due().await;
                 }
                 Ok(None) => {
@@ -534,6 +540,8 @@ impl BondManager {
             }
             LinkEvent::New(info) => {
                 if info.controller.is_some() && info.controller == self.index {
+                    // Enslaved by someone else while pending: nothing left to retry.
+                    self.pending.remove(&info.index);
                     if self.ports.insert(info.index, info.name.clone()).is_none() {
                         info!("{}: {} joined", self.cfg.name, info.name);
                     }
