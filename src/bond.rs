@@ -12,7 +12,89 @@ use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{BondFailOverMac, BondMode, BondPrimaryReselect};
 use rtnetlink::{Handle, LinkBond, LinkUnspec};
 use std::collections::BTreeMap;
-use tracing::{info, warn};
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+/// First wait before trying a failed enslave again; doubled per failure up to
+/// [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between attempts on a port that keeps failing.
+const RETRY_MAX: Duration = Duration::from_secs(60);
+/// When another interface is deleted, pending ports are tried again early (what held
+/// them may be gone), but not sooner than this after their last attempt.
+const RETRY_MIN_GAP: Duration = Duration::from_secs(1);
+
+/// The wait after the `attempts`-th failure: 1, 2, 4 ... 60 s.
+pub fn retry_delay(attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(16);
+    RETRY_FIRST.saturating_mul(1 << doublings).min(RETRY_MAX)
+}
+
+/// A matching port that is not enslaved yet: the enslave failed (`busy` false), or the
+/// port belongs to another controller (`busy` true: it is taken when it is freed).
+#[derive(Debug, Clone)]
+struct Pending {
+    /// The port as it was at the last attempt.
+    seen: Seen,
+    name: String,
+    attempts: u32,
+    last: Instant,
+    next: Instant,
+    error: String,
+    busy: bool,
+}
+
+/// What about a pending port, when it changes, makes a new attempt worthwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    name: String,
+    mac: Option<[u8; 6]>,
+    controller: Option<u32>,
+    is_port: bool,
+}
+
+impl Seen {
+    fn of(l: &LinkInfo) -> Self {
+        Seen {
+            name: l.name.clone(),
+            mac: l.mac,
+            controller: l.controller,
+            is_port: l.is_port,
+        }
+    }
+}
+
+/// Why an adopted bond's settings differ from the configuration, one entry per setting.
+pub fn adopt_differences(cfg: &BondConfig, b: &crate::link::BondInfo) -> Vec<String> {
+    let mut diffs = Vec::new();
+    if b.mode != Some(1) {
+        diffs.push(format!("mode is {:?}, not active-backup (1)", b.mode));
+    }
+    if b.fail_over_mac != Some(cfg.fail_over_mac_value()) {
+        diffs.push(format!(
+            "fail_over_mac is {:?}, not {} (it can only be changed while the bond has no ports)",
+            b.fail_over_mac, cfg.fail_over_mac
+        ));
+    }
+    if b.miimon != Some(cfg.miimon) {
+        diffs.push(format!("miimon is {:?}, not {}", b.miimon, cfg.miimon));
+    }
+    if b.primary_reselect != Some(cfg.primary_reselect_value()) {
+        let name = |v: Option<u8>| match v {
+            Some(0) => "always".to_string(),
+            Some(1) => "better".to_string(),
+            Some(2) => "failure".to_string(),
+            other => format!("{other:?}"),
+        };
+        diffs.push(format!(
+            "primary_reselect is {}, not {}",
+            name(b.primary_reselect),
+            cfg.primary_reselect
+        ));
+    }
+    diffs
+}
 
 /// Manages one bond.
 pub struct BondManager {
@@ -27,6 +109,8 @@ pub struct BondManager {
     active: Option<u32>,
     mac: Option<[u8; 6]>,
     primary_set: Option<u32>,
+    /// Matching ports not enslaved yet, tried again with backoff: index -> state.
+    pending: BTreeMap<u32, Pending>,
 }
 
 /// True when `info` matches one of the `ports` patterns (name, glob or MAC).
@@ -63,6 +147,7 @@ impl BondManager {
             active: None,
             mac: None,
             primary_set: None,
+            pending: BTreeMap::new(),
         }
     }
 
@@ -121,19 +206,7 @@ impl BondManager {
             ));
         }
         let b = info.bond.clone().unwrap_or_default();
-        let mut diffs = Vec::new();
-        if b.mode != Some(1) {
-            diffs.push(format!("mode is {:?}, not active-backup (1)", b.mode));
-        }
-        if b.fail_over_mac != Some(self.cfg.fail_over_mac_value()) {
-            diffs.push(format!(
-                "fail_over_mac is {:?}, not {} (it can only be changed while the bond has no ports)",
-                b.fail_over_mac, self.cfg.fail_over_mac
-            ));
-        }
-        if b.miimon != Some(self.cfg.miimon) {
-            diffs.push(format!("miimon is {:?}, not {}", b.miimon, self.cfg.miimon));
-        }
+        let diffs = adopt_differences(&self.cfg, &b);
         if !diffs.is_empty() {
             let list = diffs.join("; ");
             if self.cfg.existing == "refuse" {
@@ -191,7 +264,9 @@ impl BondManager {
         Ok(())
     }
 
-    /// Enslave `l` if it matches, is free, and was not tried before.
+    /// Enslave `l` if it matches, is free, and was not enslaved before. A port that
+    /// cannot be enslaved now is kept in `pending` and tried again (see
+    /// [`BondManager::next_retry`]).
     async fn consider(&mut self, l: &LinkInfo) {
         let Some(bond) = self.index else { return };
         if l.index == bond
@@ -202,22 +277,131 @@ impl BondManager {
         {
             return;
         }
-        self.tried.insert(l.index, l.name.clone());
+        let now = Instant::now();
+        if let Some(p) = self.pending.get(&l.index) {
+            // Before the backoff is over, only an event that shows the port changed
+            // (released by another controller, renamed, new MAC) is worth an attempt.
+            // Up/down and carrier do not count: a failed attempt itself takes the port
+            // down and up again, and retrying on those events would loop.
+            if now < p.next && p.seen == Seen::of(l) {
+                return;
+            }
+        }
         if let Some(c) = l.controller {
             if c != bond {
-                warn!(
-                    "{}: {} matches the port list but belongs to another controller (index {c}); leaving it",
-                    self.cfg.name, l.name
+                let first = !self.pending.contains_key(&l.index);
+                self.note_pending(
+                    l,
+                    now,
+                    format!("belongs to another controller (index {c})"),
+                    true,
                 );
+                if first {
+                    warn!(
+                        "{}: {} matches the port list but belongs to another controller (index {c}); taking it when it is released",
+                        self.cfg.name, l.name
+                    );
+                }
                 return;
             }
         }
         match self.enslave(l).await {
             Ok(()) => {
-                info!("{}: enslaved {}", self.cfg.name, l.name);
+                match self.pending.remove(&l.index) {
+                    Some(p) if !p.busy => info!(
+                        "{}: enslaved {} (after {} failed attempt(s))",
+                        self.cfg.name, l.name, p.attempts
+                    ),
+                    _ => info!("{}: enslaved {}", self.cfg.name, l.name),
+                }
+                self.tried.insert(l.index, l.name.clone());
                 self.ports.insert(l.index, l.name.clone());
             }
-            Err(e) => warn!("{}: could not enslave {}: {e}", self.cfg.name, l.name),
+            Err(e) => {
+                let attempts = self.note_pending(l, now, e.to_string(), false);
+                let wait = retry_delay(attempts);
+                // Logged for the first few and then every tenth: a port that never
+                // works must not fill the log.
+                if attempts <= 3 || attempts % 10 == 0 {
+                    warn!(
+                        "{}: could not enslave {} (attempt {attempts}): {e}; trying again in {} s or when it changes",
+                        self.cfg.name,
+                        l.name,
+                        wait.as_secs()
+                    );
+                } else {
+                    debug!(
+                        "{}: could not enslave {} (attempt {attempts}): {e}",
+                        self.cfg.name, l.name
+                    );
+                }
+            }
+        }
+    }
+
+    /// Record a port that could not be enslaved; returns its failure count.
+    fn note_pending(&mut self, l: &LinkInfo, now: Instant, error: String, busy: bool) -> u32 {
+        let p = self.pending.entry(l.index).or_insert_with(|| Pending {
+            seen: Seen::of(l),
+            name: l.name.clone(),
+            attempts: 0,
+            last: now,
+            next: now,
+            error: String::new(),
+            busy,
+        });
+        if busy {
+            // Not an attempt: nothing was sent to the kernel. Look again now and then
+            // in case the release went unseen.
+            p.next = now + RETRY_MAX;
+        } else {
+            p.attempts += 1;
+            p.next = now + retry_delay(p.attempts);
+        }
+        p.seen = Seen::of(l);
+        p.name = l.name.clone();
+        p.last = now;
+        p.error = error;
+        p.busy = busy;
+        p.attempts
+    }
+
+    /// When the next pending port is due to be tried again.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.next).min()
+    }
+
+    /// Try the pending ports whose wait is over.
+    pub async fn retry_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.next <= now)
+            .map(|(i, _)| *i)
+            .collect();
+        for index in due {
+            match link::get_link_by_index(&self.handle, index).await {
+                Ok(Some(l)) => {
+                    self.consider(&l).await;
+                    // Still due means `consider` passed it over (renamed out of the
+                    // port list, now a port of the bond, ...): no longer pending, and
+                    // a past deadline left in place would wake the loop at once, again.
+                    if self.pending.get(&index).is_some_and(|p| p.next <= now) {
+                        self.pending.remove(&index);
+                    }
+                    self.set_primary_if_due().await;
+                }
+                Ok(None) => {
+                    self.pending.remove(&index);
+                }
+                Err(e) => {
+                    debug!("{}: {e}", self.cfg.name);
+                    if let Some(p) = self.pending.get_mut(&index) {
+                        p.next = now + RETRY_MAX;
+                    }
+                }
+            }
         }
     }
 
@@ -233,13 +417,22 @@ impl BondManager {
             .await
             .map_err(|e| NlError::from_rtnl("set link down", l.name.clone(), e))?;
         self.flush_addresses(l).await;
-        h.link()
+        if let Err(e) = h
+            .link()
             .change(LinkUnspec::new_with_index(l.index).controller(bond).build())
             .execute()
             .await
-            .map_err(|e| {
-                NlError::from_rtnl(format!("enslave to {}", self.cfg.name), l.name.clone(), e)
-            })?;
+        {
+            // Leave the port as it was found (up), not down and useless until the retry.
+            if l.up {
+                let _ = link::set_link_up(h, l.index).await;
+            }
+            return Err(NlError::from_rtnl(
+                format!("enslave to {}", self.cfg.name),
+                l.name.clone(),
+                e,
+            ));
+        }
         h.link()
             .change(LinkUnspec::new_with_index(l.index).up().build())
             .execute()
@@ -347,6 +540,8 @@ impl BondManager {
             }
             LinkEvent::New(info) => {
                 if info.controller.is_some() && info.controller == self.index {
+                    // Enslaved by someone else while pending: nothing left to retry.
+                    self.pending.remove(&info.index);
                     if self.ports.insert(info.index, info.name.clone()).is_none() {
                         info!("{}: {} joined", self.cfg.name, info.name);
                     }
@@ -364,10 +559,18 @@ impl BondManager {
                 warn!("{name}: the bond was deleted from outside netbond");
                 self.index = None;
                 self.ports.clear();
+                self.pending.clear();
                 true
             }
             LinkEvent::Deleted { index, name } => {
                 self.tried.remove(index);
+                self.pending.remove(index);
+                // What held a pending port busy may be what just went (a macvlan or
+                // VLAN on it): try those soon, not at the end of their backoff.
+                let soon = Instant::now();
+                for p in self.pending.values_mut().filter(|p| !p.busy) {
+                    p.next = p.next.min(soon.max(p.last + RETRY_MIN_GAP));
+                }
                 if self.ports.remove(index).is_some() {
                     info!("{}: {name} removed; released", self.cfg.name);
                     if self.primary_set == Some(*index) {
@@ -404,6 +607,18 @@ impl BondManager {
                 })
             })
             .collect();
+        let now = Instant::now();
+        let mut ports = ports;
+        // Matching ports that are not in the bond yet, and why.
+        ports.extend(self.pending.values().map(|p| {
+            serde_json::json!({
+                "name": p.name,
+                "state": if p.busy { "waiting" } else { "enslave-failed" },
+                "error": p.error,
+                "attempts": p.attempts,
+                "retry_in_secs": p.next.saturating_duration_since(now).as_secs(),
+            })
+        }));
         serde_json::json!({
             "name": self.cfg.name,
             "exists": bond.is_some(),
@@ -421,6 +636,7 @@ impl BondManager {
     pub async fn recreate(&mut self) -> Result<(), String> {
         self.tried.clear();
         self.ports.clear();
+        self.pending.clear();
         self.primary_set = None;
         self.active = None;
         self.ensure().await
@@ -463,6 +679,56 @@ mod tests {
             bond: None,
             bond_port: None,
         }
+    }
+
+    #[test]
+    fn failed_enslaves_back_off_from_1_to_60_s() {
+        let secs: Vec<u64> = (1..=9).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(retry_delay(u32::MAX), RETRY_MAX);
+        assert_eq!(retry_delay(0), RETRY_FIRST);
+    }
+
+    #[test]
+    fn only_a_real_change_of_a_pending_port_retries_early() {
+        let a = link("eth3", [2, 0, 0, 0, 0, 3]);
+        // Down/up and carrier, which the failed attempt itself causes, are no change.
+        let mut b = a.clone();
+        b.up = false;
+        b.carrier = false;
+        assert_eq!(Seen::of(&a), Seen::of(&b));
+        // Released by another controller, or a new MAC: worth an attempt now.
+        let mut c = a.clone();
+        c.controller = Some(9);
+        assert_ne!(Seen::of(&a), Seen::of(&c));
+        let mut d = a.clone();
+        d.mac = Some([2, 0, 0, 0, 0, 4]);
+        assert_ne!(Seen::of(&a), Seen::of(&d));
+    }
+
+    #[test]
+    fn adopting_compares_primary_reselect_too() {
+        let cfg = BondConfig::default();
+        let same = crate::link::BondInfo {
+            mode: Some(1),
+            fail_over_mac: Some(1),
+            miimon: Some(100),
+            primary_reselect: Some(0),
+            ..Default::default()
+        };
+        assert!(adopt_differences(&cfg, &same).is_empty());
+        let other = crate::link::BondInfo {
+            primary_reselect: Some(1),
+            ..same.clone()
+        };
+        let d = adopt_differences(&cfg, &other);
+        assert_eq!(d, ["primary_reselect is better, not always"]);
+        let cfg = BondConfig {
+            primary_reselect: "failure".into(),
+            ..BondConfig::default()
+        };
+        let d = adopt_differences(&cfg, &same);
+        assert_eq!(d, ["primary_reselect is always, not failure"]);
     }
 
     #[test]

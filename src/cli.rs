@@ -386,7 +386,7 @@ pub fn main() -> ExitCode {
                 no_dhcp6,
             };
             overrides.apply(&mut cfg);
-            crate::logging::init(log_level.as_deref().unwrap_or(&cfg.daemon.log_level));
+            crate::logging::init(log_level.as_deref(), &cfg.daemon.log_level);
             let ifnames = match cfg.managed_interfaces(&iface) {
                 Ok(l) => l,
                 Err(e) => {

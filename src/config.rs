@@ -5,13 +5,13 @@
 //! values are checked after parsing so the message can say what is allowed.
 
 use netbond_proto::duid::{Duid, Iaid};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Paths and process behaviour.
@@ -41,7 +41,7 @@ pub struct Config {
 }
 
 /// `[[wifi]]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WifiConfig {
     /// The wireless interface, e.g. `wlan0`.
@@ -78,7 +78,7 @@ fn default_wifi_driver() -> String {
 }
 
 /// `[control]`
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ControlConfig {
     /// A group whose members may run `netbond status` (the socket becomes 0660 with
@@ -87,7 +87,7 @@ pub struct ControlConfig {
 }
 
 /// `[bond]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct BondConfig {
     /// The bond's name.
@@ -149,7 +149,7 @@ impl BondConfig {
 }
 
 /// `[daemon]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonConfig {
     /// Lease store and DUID (`--state-dir`).
@@ -200,7 +200,7 @@ impl Default for DaemonConfig {
 }
 
 /// `[identity]`
-#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdentityConfig {
     /// A fixed DUID (colon hex). Default: generated once and kept in the state dir.
@@ -222,7 +222,7 @@ pub enum ClientIdSetting {
 }
 
 /// `[dhcp4]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Dhcp4Config {
     /// Run the DHCPv4 client (`--no-dhcp4` turns it off).
@@ -282,7 +282,7 @@ impl Default for Dhcp4Config {
 }
 
 /// How the DHCPv6 client decides what to do.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Dhcp6Mode {
     /// Follow the router advertisement's M and O flags (the default).
@@ -295,7 +295,7 @@ pub enum Dhcp6Mode {
 }
 
 /// `[dhcp6]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Dhcp6Config {
     /// Run the DHCPv6 client (`--no-dhcp6` turns it off).
@@ -316,6 +316,10 @@ pub struct Dhcp6Config {
     pub solicit_delay: bool,
     /// Ask for NTP servers (option 56).
     pub request_ntp: bool,
+    /// Use the DNS servers (option 23) and search domains (option 24) from DHCPv6.
+    /// Separate from `[dhcp4] use_dns`, as systemd-networkd's per-family UseDNS=:
+    /// one family's DNS can be ignored while the other's is used.
+    pub use_dns: bool,
 }
 
 impl Default for Dhcp6Config {
@@ -329,12 +333,13 @@ impl Default for Dhcp6Config {
             rapid_commit: true,
             solicit_delay: false,
             request_ntp: true,
+            use_dns: true,
         }
     }
 }
 
 /// `[dns]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
     /// The resolv.conf to write (`--resolv-conf`); `"none"` leaves DNS alone.

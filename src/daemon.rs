@@ -86,6 +86,8 @@ enum Wake {
     Control(Option<crate::control::Pending>),
     Watchdog,
     Wifi(Option<String>),
+    /// A bond port whose enslave failed is due to be tried again.
+    BondRetry,
 }
 
 /// Await `f` if there is one, otherwise never complete.
@@ -266,6 +268,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             req = maybe(control.as_mut().map(|c| c.recv())) => Wake::Control(req),
             _ = maybe(watchdog.as_mut().map(|w| w.tick())) => Wake::Watchdog,
             w = wifi.next_connected() => Wake::Wifi(w),
+            _ = maybe(bond.as_ref().and_then(BondManager::next_retry).map(tokio::time::sleep_until)) => Wake::BondRetry,
         };
         match wake {
             Wake::Stop(sig) => {
@@ -287,17 +290,21 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 info!("stopped");
                 return Ok(());
             }
-            Wake::Reload => reload(&mut cfg, &ifaces, config_path.as_deref(), &overrides),
+            Wake::Reload => {
+                reload(&mut cfg, &ifaces, config_path.as_deref(), &overrides);
+            }
             Wake::Status => {
                 for h in &ifaces {
                     h.send(Mail::LogStatus);
                 }
             }
             Wake::Renew => {
-                info!("SIGUSR2: renewing now");
+                // Both families, like `netbond renew` without --v4/--v6: the signal is
+                // for "the network changed, check the leases now".
+                info!("SIGUSR2: renewing now (DHCPv4 and DHCPv6)");
                 for h in &ifaces {
                     let (tx, _) = tokio::sync::oneshot::channel();
-                    h.send(Mail::Renew(Family::V4, tx));
+                    h.send(Mail::Renew(Family::Both, tx));
                 }
             }
             Wake::Link(None) => {
@@ -342,6 +349,11 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             }
             Wake::Addr(Some(_)) => {}
             Wake::Watchdog => crate::notify::notify("WATCHDOG=1"),
+            Wake::BondRetry => {
+                if let Some(b) = bond.as_mut() {
+                    b.retry_due().await;
+                }
+            }
             Wake::Wifi(None) => {}
             Wake::Wifi(Some(port)) => {
                 // The port's own interface when it is managed, else the bond it is in.
@@ -405,12 +417,12 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             }
             Wake::Control(Some((req, reply))) => {
                 let resp = match req {
-                    Request::Reload => {
-                        reload(&mut cfg, &ifaces, config_path.as_deref(), &overrides);
-                        Response::done(
-                            "configuration reloaded (see the log for what needs a restart)",
-                        )
-                    }
+                    Request::Reload => Response::done(reload(
+                        &mut cfg,
+                        &ifaces,
+                        config_path.as_deref(),
+                        &overrides,
+                    )),
                     Request::Status { iface } => match select(&ifaces, iface.as_deref()) {
                         Err(e) => Response::fail(e),
                         Ok(chosen) => {
@@ -773,81 +785,92 @@ fn status_json(
 }
 
 /// SIGHUP or `netbond reload`: re-read the file, take what can change live into the
-/// running configuration and hand it to every interface; say what needs a restart.
+/// running configuration and hand it to every interface; name what needs a restart.
+/// Returns the summary for the control socket's reply.
 fn reload(
     cfg: &mut Arc<Config>,
     ifaces: &[IfaceHandle],
     path: Option<&std::path::Path>,
     overrides: &Overrides,
-) {
-    if let Some(live) = reloaded(cfg, path, overrides) {
+) -> String {
+    let (live, summary) = reloaded(cfg, path, overrides);
+    if let Some(live) = live {
         *cfg = Arc::new(live);
         for h in ifaces {
             h.send(Mail::Config(cfg.clone()));
         }
     }
+    summary
 }
 
-/// The running configuration with the file's live keys, or `None` when nothing could
-/// be read.
-fn reloaded(old: &Config, path: Option<&std::path::Path>, overrides: &Overrides) -> Option<Config> {
+/// The running configuration with the file's live keys (`None` when nothing could be
+/// read), and one line saying what was done. Which key is live and which needs a
+/// restart is decided in one place, `reload::KEYS`.
+fn reloaded(
+    old: &Config,
+    path: Option<&std::path::Path>,
+    overrides: &Overrides,
+) -> (Option<Config>, String) {
     let Some(path) = path else {
-        info!("SIGHUP: no configuration file in use; nothing to reload");
-        return None;
+        let m = "no configuration file in use; nothing to reload".to_string();
+        info!("reload: {m}");
+        return (None, m);
     };
     let mut new = match Config::load(path) {
         Ok(c) => c,
         Err(e) => {
-            error!("SIGHUP: keeping the running configuration: {e}");
-            return None;
+            error!("reload: keeping the running configuration: {e}");
+            return (None, format!("keeping the running configuration: {e}"));
         }
     };
     overrides.apply(&mut new);
-    let mut restart = Vec::new();
-    if new.interface != old.interface || new.interfaces != old.interfaces || new.bond != old.bond {
-        restart.push("the interfaces or [bond]");
+    let plan = crate::reload::plan(old, &new);
+    let mut applied = Vec::new();
+    let mut not_used = Vec::new();
+    let level_pinned = plan.applies("daemon.log_level")
+        && crate::logging::set_file_level(&plan.running.daemon.log_level)
+            == crate::logging::LevelChange::Pinned;
+    for (key, when) in &plan.live {
+        let name = crate::reload::display(key);
+        if key == "daemon.log_level" && level_pinned {
+            not_used.push(format!("{name} (--log-level or RUST_LOG sets the level)"));
+            continue;
+        }
+        applied.push(format!("{name} ({when})"));
     }
-    if new.identity != old.identity {
-        restart.push("[identity]");
+    let restart: Vec<String> = plan
+        .restart
+        .iter()
+        .map(|k| crate::reload::display(k))
+        .collect();
+    let mut parts = Vec::new();
+    if !applied.is_empty() {
+        parts.push(format!("applied {}", applied.join(", ")));
     }
-    if new.dhcp4.enabled != old.dhcp4.enabled || new.dhcp6 != old.dhcp6 {
-        restart.push("enabling/disabling a client or [dhcp6]");
+    if !not_used.is_empty() {
+        parts.push(format!("not used: {}", not_used.join(", ")));
     }
-    if new.dhcp4.client_id != old.dhcp4.client_id
-        || new.dhcp4.hostname != old.dhcp4.hostname
-        || new.dhcp4.initial_interval != old.dhcp4.initial_interval
-        || new.dhcp4.max_interval != old.dhcp4.max_interval
-        || new.dhcp4.timeout != old.dhcp4.timeout
-        || new.dhcp4.route_metric != old.dhcp4.route_metric
-    {
-        restart.push("[dhcp4] identity/timing/metric keys");
-    }
-    if new.daemon.state_dir != old.daemon.state_dir
-        || new.daemon.run_dir != old.daemon.run_dir
-        || new.dns.resolv_conf != old.dns.resolv_conf
-    {
-        restart.push("paths");
-    }
-    // Live: release/deconfigure on stop, use_* policies, wide routes (next renewal).
-    let mut live = old.clone();
-    live.daemon.on_stop = new.daemon.on_stop.clone();
-    live.daemon.online = new.daemon.online.clone();
-    live.daemon.release_on_stop = new.daemon.release_on_stop;
-    live.daemon.deconfigure_on_stop = new.daemon.deconfigure_on_stop;
-    live.dhcp4.use_dns = new.dhcp4.use_dns;
-    live.dhcp4.use_routes = new.dhcp4.use_routes;
-    live.dhcp4.use_mtu = new.dhcp4.use_mtu;
-    live.dhcp4.accept_wide_routes = new.dhcp4.accept_wide_routes;
-    if restart.is_empty() {
-        info!("SIGHUP: configuration reloaded from {}", path.display());
-    } else {
-        warn!(
-            "SIGHUP: reloaded {}; these changes take effect only after a restart: {}",
-            path.display(),
+    if !restart.is_empty() {
+        parts.push(format!(
+            "these changes need a restart and are not in effect: {}",
             restart.join(", ")
-        );
+        ));
     }
-    Some(live)
+    let summary = if parts.is_empty() {
+        format!("configuration reloaded from {}: no changes", path.display())
+    } else {
+        format!(
+            "configuration reloaded from {}: {}",
+            path.display(),
+            parts.join("; ")
+        )
+    };
+    if restart.is_empty() {
+        info!("reload: {summary}");
+    } else {
+        warn!("reload: {summary}");
+    }
+    (Some(plan.running), summary)
 }
 
 #[cfg(test)]

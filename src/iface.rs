@@ -445,8 +445,23 @@ impl Iface {
             Mail::Status(reply) => {
                 let _ = reply.send(self.status_json());
             }
-            Mail::Config(cfg) => self.sh.cfg = cfg,
+            Mail::Config(cfg) => self.reconfigure(cfg),
             Mail::Shutdown { .. } => unreachable!("handled by run"),
+        }
+    }
+
+    /// A reloaded configuration: the drivers read most live keys from `sh.cfg` when
+    /// they next need them; the DHCPv4 engine's options and timing are handed over
+    /// now, and DNS is rewritten at once when a family's `use_dns` changed.
+    fn reconfigure(&mut self, cfg: Arc<Config>) {
+        let dns_changed = cfg.dhcp4.use_dns != self.sh.cfg.dhcp4.use_dns
+            || cfg.dhcp6.use_dns != self.sh.cfg.dhcp6.use_dns;
+        self.sh.cfg = cfg;
+        if let Some(d) = self.v4.as_mut() {
+            d.reconfigure(&self.sh, &self.duid, self.iaid);
+        }
+        if dns_changed {
+            self.sh.update_dns();
         }
     }
 

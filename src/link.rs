@@ -323,6 +323,12 @@ async fn get_one(
     }
 }
 
+/// Look an interface up by index. `Ok(None)` when no such interface exists.
+pub async fn get_link_by_index(handle: &Handle, index: u32) -> Result<Option<LinkInfo>, NlError> {
+    let req = handle.link().get().match_index(index);
+    get_one(req, format!("#{index}")).await
+}
+
 /// Look an interface up by name. `Ok(None)` when no such interface exists.
 pub async fn get_link_by_name(handle: &Handle, name: &str) -> Result<Option<LinkInfo>, NlError> {
     let req = handle.link().get().match_name(name);

@@ -22,6 +22,7 @@ mod online;
 mod packet;
 mod privs;
 mod ra;
+mod reload;
 mod resolv;
 mod shared;
 mod sock;

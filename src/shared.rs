@@ -66,15 +66,25 @@ impl Shared {
         let Some(resolv) = self.resolv.as_mut() else {
             return;
         };
-        if !self.cfg.dhcp4.use_dns {
-            self.dns4 = Dns4::default();
-        }
+        // Each family's use_dns filters here, not where the data is stored: a reload
+        // that turns one back on can then write what the last lease said at once.
+        let (none4, none6) = (Dns4::default(), Dns6::default());
+        let d4 = if self.cfg.dhcp4.use_dns {
+            &self.dns4
+        } else {
+            &none4
+        };
+        let d6 = if self.cfg.dhcp6.use_dns {
+            &self.dns6
+        } else {
+            &none6
+        };
         let state = DnsState::merge(
-            &self.dns4.servers,
-            self.dns4.domain.as_deref(),
-            &self.dns4.search,
-            &self.dns6.servers,
-            &self.dns6.domains,
+            &d4.servers,
+            d4.domain.as_deref(),
+            &d4.search,
+            &d6.servers,
+            &d6.domains,
             &self.ifname,
         );
         let empty =

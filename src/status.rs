@@ -88,6 +88,19 @@ fn render_bond(o: &mut String, b: &Value) {
             s(&b["mac"])
         );
         for p in b["ports"].as_array().into_iter().flatten() {
+            if !p["error"].is_null() {
+                // A matching port not in the bond (yet): why, and when it is tried again.
+                let _ = writeln!(
+                    o,
+                    "  port {:<10} {} after {} attempt(s), next try in {} s: {}",
+                    s(&p["name"]),
+                    s(&p["state"]),
+                    s(&p["attempts"]),
+                    s(&p["retry_in_secs"]),
+                    s(&p["error"])
+                );
+                continue;
+            }
             let _ = writeln!(
                 o,
                 "  port {:<10} {:<7} MII {:<4} failures {}  MAC {} (permanent {})",
@@ -176,6 +189,26 @@ mod tests {
         assert!(super::render(&v).ends_with("Online:    yes\n"));
         v["online"] = false.into();
         assert!(super::render(&v).contains("Online:    no"));
+    }
+
+    #[test]
+    fn renders_a_bond_port_that_could_not_be_enslaved() {
+        let v = serde_json::json!({
+            "interface": {"name": "bond0", "index": 5, "mac": null},
+            "identity": {"duid": "00:04", "iaid": "0x1"},
+            "dhcp4": null, "dhcp6": null,
+            "bond": {"name": "bond0", "ports": [
+                {"name": "eth0", "state": "active", "mii_status": "up", "link_failures": 0},
+                {"name": "eth3", "state": "enslave-failed", "attempts": 3, "retry_in_secs": 4,
+                 "error": "enslave to bond0 on eth3 failed: Device or resource busy"}
+            ]}
+        });
+        let out = super::render(&v);
+        assert!(
+            out.contains("port eth3       enslave-failed after 3 attempt(s), next try in 4 s: enslave to bond0"),
+            "{out}"
+        );
+        assert!(out.contains("port eth0"), "{out}");
     }
 
     #[test]

@@ -59,6 +59,25 @@ pub struct V4Driver {
     /// no MAC read and no transmit attempt.
     link_mac: Option<[u8; 6]>,
     engine_mac: Option<[u8; 6]>,
+    /// The interface's MTU before option 26 changed it, put back when netbond
+    /// deconfigures. Kept in the state dir too, so a restart that keeps the network
+    /// still knows it.
+    original_mtu: Option<u32>,
+}
+
+/// Where the MTU from before option 26 is kept (`mtu4-<ifname>` in the state dir).
+fn mtu_path(sh: &Shared) -> Option<std::path::PathBuf> {
+    crate::store::valid_ifname(&sh.ifname)
+        .then(|| sh.store.dir().join(format!("mtu4-{}", sh.ifname)))
+}
+
+/// The saved original MTU, if there is a sane one (68 is the IPv4 minimum).
+fn load_original_mtu(sh: &Shared) -> Option<u32> {
+    let text = std::fs::read_to_string(mtu_path(sh)?).ok()?;
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|m| (68..=65535).contains(m))
 }
 
 /// Build the engine's configuration from the file's.
@@ -123,7 +142,15 @@ impl V4Driver {
             probe: None,
             link_mac: None,
             engine_mac: None,
+            original_mtu: load_original_mtu(sh),
         }
+    }
+
+    /// A reloaded configuration: the engine takes the new options it sends (hostname,
+    /// vendor class) and its timing from the next packet or timer on. The client
+    /// identifier is not among them (it is what the server knows this client by).
+    pub fn reconfigure(&mut self, sh: &Shared, duid: &Duid, iaid: Iaid) {
+        self.engine.set_config(engine_config(sh, duid, iaid));
     }
 
     /// Open the packet socket on a (new) interface index.
@@ -139,6 +166,8 @@ impl V4Driver {
         self.packet = None;
         self.applied = None;
         self.applied_routes.clear();
+        // A re-created interface starts from its own MTU.
+        self.original_mtu = None;
         // Whatever the engine holds must be put back when the interface returns.
         self.restore = self.engine.lease().cloned();
         self.engine.link_changed(now, false);
@@ -525,9 +554,33 @@ impl V4Driver {
             warn!("dhcp4: {}: {e}", sh.ifname);
         }
         if sh.cfg.dhcp4.use_mtu {
-            if let Some(mtu) = l.mtu {
-                if let Err(e) = a.set_mtu(u32::from(mtu)).await {
-                    warn!("dhcp4: {}: {e}", sh.ifname);
+            if let Some(mtu) = l.mtu.map(u32::from) {
+                let now_mtu = match sh.ifindex {
+                    Some(i) => crate::link::get_link_by_index(&sh.handle, i)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|l| l.mtu),
+                    None => None,
+                };
+                if now_mtu != Some(mtu) {
+                    if self.original_mtu.is_none() {
+                        self.original_mtu = now_mtu;
+                        if let (Some(m), Some(p)) = (now_mtu, mtu_path(sh)) {
+                            let text = format!("{m}\n");
+                            if let Err(e) =
+                                crate::store::write_file_atomic(&p, text.as_bytes(), 0o600)
+                            {
+                                warn!(
+                                    "dhcp4: {}: could not save the MTU to restore ({e}); a restart will not know it",
+                                    sh.ifname
+                                );
+                            }
+                        }
+                    }
+                    if let Err(e) = a.set_mtu(mtu).await {
+                        warn!("dhcp4: {}: {e}", sh.ifname);
+                    }
                 }
             }
         }
@@ -611,6 +664,18 @@ impl V4Driver {
             }
             if let Err(e) = a.del_addr4(lease.address, lease.prefix_len).await {
                 warn!("dhcp4: {}: {e}", sh.ifname);
+            }
+            // The MTU the server set goes with its lease: put the interface's own back.
+            if let Some(mtu) = self.original_mtu.take() {
+                match a.set_mtu(mtu).await {
+                    Ok(()) => info!("dhcp4: {}: MTU restored to {mtu}", sh.ifname),
+                    Err(e) => warn!("dhcp4: {}: could not restore the MTU: {e}", sh.ifname),
+                }
+            }
+        }
+        if self.original_mtu.is_none() {
+            if let Some(p) = mtu_path(sh) {
+                let _ = std::fs::remove_file(p);
             }
         }
         self.applied_routes.clear();

@@ -11,6 +11,7 @@ mod multi;
 mod operate;
 mod pcap;
 mod stop;
+mod reload;
 
 use std::fs;
 use std::net::Ipv4Addr;

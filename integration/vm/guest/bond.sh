@@ -11,6 +11,10 @@
 #  5b. on_stop = "keep": SIGTERM leaves bond0 and the address; the restart adopts bond0 and
 #      confirms the address (no RELEASE, no DISCOVER, never deleted); stop --release cleans up
 #   6. start with only the backup port up: a lease on the first try from eth1's MAC
+#   7. an existing bond whose primary_reselect differs: refused (existing = "refuse"),
+#      adopted with the difference logged (default)
+#   8. a busy port (a macvlan holds it): the failed enslave is in the log and in
+#      status, retried with backoff, and done once the port is freed
 # Output: TAP. Run: NETBOND_BIN=... integration/vm/run-vm.sh integration/vm/guest/bond.sh
 . "$(dirname "$0")/lib.sh"
 BOND=bond0
@@ -202,6 +206,61 @@ check "backup-only start: a single DHCP transaction (one xid from DISCOVER to AC
 diag "DHCPv4 transactions at the server since the start: $(dn_xids)"
 nb_stop 10
 is "$NB_RC" 0 "final SIGTERM: netbond exited 0"
+
+# ======================================================================== 7
+step "7. an existing bond with another primary_reselect: refused, or adopted with a warning"
+ip link del $BOND 2>/dev/null; wait_for "! link_exists $BOND" 3
+ip link add $BOND type bond mode active-backup fail_over_mac active miimon 100 primary_reselect better
+rd /sys/class/net/$BOND/bonding/primary_reselect; diag "hand-made bond0: primary_reselect $REPLY"
+CFG_REFUSE=/tmp/nb-refuse.toml
+cp $CFG $CFG_REFUSE; echo 'existing = "refuse"' >> $CFG_REFUSE   # nb_bond_conf writes [bond] last
+nb_mark; nb_start $CFG_REFUSE
+if wait_for '! nb_alive' 10; then wait $NB_PID; NB_RC=$?; NB_PID=; else NB_RC=running; nb_stop 5; fi
+check "refuse: netbond did not start on a bond with primary_reselect better (exit $NB_RC)" eval '[ "$NB_RC" != 0 ] && [ "$NB_RC" != running ]'
+check "refuse: the error names it ('primary_reselect is better, not always')" \
+  eval "nb_since | grep -q 'primary_reselect is better, not always'"
+nb_mark; nb_start $CFG
+if wait_for "nb_since | grep -q 'adopting the existing bond as it is: .*primary_reselect is better, not always'" 10; then
+  ok "adopt: the primary_reselect difference is logged"
+else not_ok "adopt: the primary_reselect difference is logged" "$(nb_since | head -8)"; fi
+wait_for "has_slave eth0 && has_slave eth1" 10
+is "$(slaves)" "eth0 eth1" "adopt: eth0 and eth1 enslaved"
+
+# ======================================================================== 8
+step "8. a busy port: the failed enslave is shown, retried with backoff, done once freed"
+# eth3 arrives already busy: a macvlan on it holds its receive handler, so the bond's
+# enslave fails with EBUSY ("Device is in use"). It is made under another name and
+# renamed, so netbond never sees a free eth3.
+modprobe macvlan
+ip link add tmp3 address "$(port_mac 3)" type veth peer name lan3 address 52:54:00:88:01:03 netns lan
+ip -n lan link set lan3 master br0 up
+ip link add mv3 link tmp3 type macvlan mode bridge
+nb_mark; now_cs; T_BUSY=$_NOW
+ip link set tmp3 name eth3
+if wait_for "nb_since | grep -q 'could not enslave eth3 (attempt 1)'" 10; then
+  ok "busy port: the failed enslave of eth3 is logged"
+else not_ok "busy port: the failed enslave of eth3 is logged" "$(nb_since | tail -5)"; fi
+"$NETBOND_BIN" status --json --run-dir $W/run > $W/status-busy.json 2>&1
+"$NETBOND_BIN" status --run-dir $W/run > $W/status-busy.txt 2>&1
+check "busy port: status --json shows eth3 as enslave-failed with its error" \
+  eval "grep -q '\"enslave-failed\"' $W/status-busy.json && grep -q 'busy' $W/status-busy.json"
+check "busy port: netbond status shows 'eth3 enslave-failed after N attempt(s)'" \
+  eval "grep -q 'eth3 *enslave-failed after' $W/status-busy.txt"
+sleep 5
+N_TRIES=$(nb_since | grep -c 'could not enslave eth3 (attempt')
+diag "attempts on eth3 in the first ~5 s: $N_TRIES"
+check "busy port: retried with backoff (2 to 5 attempts in ~5 s, not a loop)" eval '[ "$N_TRIES" -ge 2 ] && [ "$N_TRIES" -le 5 ]'
+check "busy port: eth3 is not a port yet" eval '! has_slave eth3'
+ip link del mv3
+if wait_for "has_slave eth3" 10; then ok "freed port: eth3 enslaved on the retry ($(fmt_cs $WAITED_CS) s after the macvlan went)"
+else not_ok "freed port: eth3 enslaved on the retry" "slaves: $(slaves)" "$(nb_since | tail -5)"; fi
+check "freed port: logged 'enslaved eth3 (after N failed attempt(s))'" \
+  eval "nb_since | grep -q 'enslaved eth3 (after [0-9]* failed attempt'"
+"$NETBOND_BIN" status --json --run-dir $W/run > $W/status-freed.json 2>&1
+check "freed port: status no longer lists a failed enslave" eval "! grep -q 'enslave-failed' $W/status-freed.json"
+nb_stop 10
+is "$NB_RC" 0 "scenario 8: netbond exited 0"
+ip link del $BOND 2>/dev/null; ip link del eth3 2>/dev/null
 
 step "done"
 capture_stop; dnsmasq_stop

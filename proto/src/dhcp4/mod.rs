@@ -251,6 +251,16 @@ impl Client {
         c
     }
 
+    /// New settings while running (a configuration reload): the options sent and the
+    /// timing apply from the next message or timer on. The client identifier and the
+    /// random seed stay those the client was created with: the server knows this
+    /// client by the identifier, and changing it mid-lease would make it another client.
+    pub fn set_config(&mut self, mut config: Config) {
+        config.client_id = self.config.client_id.clone();
+        config.seed = self.config.seed;
+        self.config = config;
+    }
+
     /// The RFC 2131 name of the current state, for status output and logs.
     pub fn state_name(&self) -> &'static str {
         match &self.state {

@@ -1018,6 +1018,23 @@ fn raw_client_id_is_sent_verbatim_and_hostname_vendor_included() {
 }
 
 #[test]
+fn set_config_changes_options_and_timing_but_keeps_the_client_id() {
+    let mut c = bound();
+    let id = c.client_id().to_vec();
+    let mut cfg = config();
+    cfg.client_id = ClientId::Raw(vec![1, 2, 3]);
+    cfg.vendor_class = Some(b"reloaded".to_vec());
+    cfg.hostname = Some("renamed".into());
+    c.set_config(cfg);
+    assert_eq!(c.client_id(), id.as_slice(), "the identity must not change");
+    c.renew(t(10));
+    let m = msg(&c.poll_transmit(t(10), MAC_A).unwrap());
+    assert_eq!(m.option(opt::CLIENT_ID).unwrap(), id.as_slice());
+    assert_eq!(m.option(opt::VENDOR_CLASS).unwrap(), b"reloaded");
+    assert_eq!(m.option(opt::HOSTNAME).unwrap(), b"renamed");
+}
+
+#[test]
 fn rfc4361_client_id_carries_iaid_and_duid() {
     let c = Client::new(config(), t(0));
     let id = c.client_id();
