@@ -618,7 +618,9 @@ impl V4Driver {
             if let Some(gw) = l.routers.iter().find(|g| **g != l.address) {
                 // A lease without a subnet mask is a /32 (never a classful guess), so
                 // its router is off-subnet: reach it with an on-link host route first.
-                if !on_subnet(l, *gw) {
+                // With a real mask an off-subnet router is the server's mistake (or a
+                // hostile steer): the kernel refuses that route and it is not forced.
+                if l.prefix_len == 32 && !on_subnet(l, *gw) {
                     out.push((*gw, 32, None));
                 }
                 out.push((Ipv4Addr::UNSPECIFIED, 0, Some(*gw)));

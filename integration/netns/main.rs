@@ -10,8 +10,8 @@ mod lab;
 mod multi;
 mod operate;
 mod pcap;
-mod stop;
 mod reload;
+mod stop;
 
 use std::fs;
 use std::net::Ipv4Addr;
