@@ -253,6 +253,8 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         );
     }
     let mut ifaces: Vec<IfaceHandle> = pending.into_iter().map(Iface::spawn).collect();
+    let mut slaac = Slaac::default();
+    slaac.reread(&handle, &ifaces, &online).await;
     start_readiness(&cfg, &online, &ifnames);
     loop {
         let wake = tokio::select! {
@@ -340,7 +342,8 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                     h.send(Mail::DadFailed(a));
                 }
             }
-            Wake::Addr(Some(_)) => {}
+            Wake::Addr(Some(AddrEvent::Overrun)) => slaac.reread(&handle, &ifaces, &online).await,
+            Wake::Addr(Some(ev)) => slaac.on_event(&ev, &ifaces, &online),
             Wake::Watchdog => crate::notify::notify("WATCHDOG=1"),
             Wake::Wifi(None) => {}
             Wake::Wifi(Some(port)) => {
@@ -465,6 +468,64 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 let _ = reply.send(resp);
             }
         }
+    }
+}
+
+/// The SLAAC addresses of the managed interfaces (online counts them as IPv6; netbond
+/// does not make them, the kernel does from router advertisements).
+#[derive(Default)]
+struct Slaac {
+    by_index: std::collections::HashMap<u32, std::collections::HashSet<std::net::Ipv6Addr>>,
+}
+
+impl Slaac {
+    /// Read them all again (at start, and when address events were lost).
+    async fn reread(
+        &mut self,
+        handle: &rtnetlink::Handle,
+        ifaces: &[IfaceHandle],
+        online: &crate::online::Board,
+    ) {
+        self.by_index.clear();
+        for (slot, h) in ifaces.iter().enumerate() {
+            let Some(index) = h.index else { continue };
+            match crate::apply::list_ra_addrs6(handle, index).await {
+                Ok(v) => {
+                    online.set_ra6(slot, !v.is_empty());
+                    self.by_index.insert(index, v.into_iter().collect());
+                }
+                Err(e) => debug!("{}: cannot list IPv6 addresses: {e}", h.name),
+            }
+        }
+    }
+
+    /// An address event: keep the sets, tell the board when a set (un)empties.
+    fn on_event(&mut self, ev: &AddrEvent, ifaces: &[IfaceHandle], online: &crate::online::Board) {
+        let (ifindex, addr, usable) = match ev {
+            AddrEvent::New {
+                ifindex,
+                addr: IpAddr::V6(a),
+                tentative,
+                from_ra,
+                ..
+            } => (*ifindex, *a, *from_ra && !*tentative),
+            AddrEvent::Deleted {
+                ifindex,
+                addr: IpAddr::V6(a),
+                ..
+            } => (*ifindex, *a, false),
+            _ => return,
+        };
+        let Some(slot) = ifaces.iter().position(|h| h.index == Some(ifindex)) else {
+            return;
+        };
+        let set = self.by_index.entry(ifindex).or_default();
+        if usable {
+            set.insert(addr);
+        } else {
+            set.remove(&addr);
+        }
+        online.set_ra6(slot, !set.is_empty());
     }
 }
 

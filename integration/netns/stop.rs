@@ -419,3 +419,45 @@ fn ready_at_online_timeout_without_a_server() {
     let o = cli(&lab, &["wait-online", "--timeout", "1"]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
 }
+
+/// An IPv6 network with router advertisements only (SLAAC) and no DHCP answering:
+/// the kernel's address from the RA makes the host online for IPv6 ("a global IPv6
+/// address"), not for DHCPv4.
+#[test]
+fn a_slaac_address_is_online_for_ipv6() {
+    let mut lab = Lab::new("slaac");
+    let sns = lab.sns.clone();
+    lab.ip(
+        &sns,
+        &["-6", "addr", "add", "fd78::1/64", "dev", "s0", "nodad"],
+    );
+    lab.start_dnsmasq(DnsmasqOpts {
+        extra: vec!["--dhcp-range=fd78::,ra-only,64".into()],
+        ..DnsmasqOpts::default()
+    });
+    lab.nft_silence_server();
+    lab.write_config("[daemon]\nonline_timeout = 300\n");
+    let mut nb = lab.start_netbond(&[]);
+    wait_nb(
+        &mut nb,
+        TIMEOUT,
+        "a SLAAC address in fd78::/64 on c0",
+        || {
+            lab.global_addrs6()
+                .into_iter()
+                .find(|a| a.addr.segments()[0] == 0xfd78)
+        },
+    );
+    let o = cli(&lab, &["wait-online", "--timeout", "20", "--family", "6"]);
+    assert!(
+        o.status.success(),
+        "wait-online --family 6 with SLAAC: {o:?}"
+    );
+    let o = cli(&lab, &["wait-online", "--timeout", "1", "--family", "4"]);
+    assert_eq!(o.status.code(), Some(1), "no DHCPv4 lease: {o:?}");
+    assert!(
+        lab.addr6_in(0x100, 0x1ff).is_none(),
+        "a DHCPv6 address through the silenced server"
+    );
+    nb.assert_alive();
+}
