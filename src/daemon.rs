@@ -418,8 +418,14 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                         Err(e) => Response::fail(e),
                         Ok(chosen) => {
                             let mut all = Vec::with_capacity(chosen.len());
+                            let snap = online.snapshot();
                             for h in chosen {
-                                if let Some(st) = h.ask(Mail::Status).await {
+                                if let Some(mut st) = h.ask(Mail::Status).await {
+                                    st["online"] = snap
+                                        .ifaces
+                                        .iter()
+                                        .any(|i| i.name == h.name && i.online(None))
+                                        .into();
                                     all.push(st);
                                 }
                             }
@@ -434,7 +440,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                             };
                             let mut r = Response::done("status");
                             let mut st = status_json(all, bond_status, wifi.status_json());
-                            st["online"] = q.is_online(&online.snapshot()).into();
+                            st["online"] = q.is_online(&snap).into();
                             r.status = Some(st);
                             r
                         }
@@ -525,7 +531,11 @@ impl Slaac {
         } else {
             set.remove(&addr);
         }
-        online.set_ra6(slot, !set.is_empty());
+        let any = !set.is_empty();
+        if !any {
+            self.by_index.remove(&ifindex);
+        }
+        online.set_ra6(slot, any);
     }
 }
 

@@ -71,7 +71,8 @@ pub struct Query {
 }
 
 impl IfOnline {
-    fn online(&self, family: Option<u8>) -> bool {
+    /// Online for `family` (4, 6, or either).
+    pub fn online(&self, family: Option<u8>) -> bool {
         match family {
             Some(4) => self.v4,
             Some(6) => self.v6 || self.ra6,

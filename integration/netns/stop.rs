@@ -459,5 +459,9 @@ fn a_slaac_address_is_online_for_ipv6() {
         lab.addr6_in(0x100, 0x1ff).is_none(),
         "a DHCPv6 address through the silenced server"
     );
+    let o = cli(&lab, &["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["online"], true, "{st}");
+    assert_eq!(st["interfaces"][0]["online"], true, "{st}");
     nb.assert_alive();
 }
