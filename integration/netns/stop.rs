@@ -465,3 +465,42 @@ fn a_slaac_address_is_online_for_ipv6() {
     assert_eq!(st["interfaces"][0]["online"], true, "{st}");
     nb.assert_alive();
 }
+
+/// Issue 13 item 8: a configuration that releases the lease but keeps the address is
+/// refused by `check-config` and by `run`, with the reason and the way out.
+#[test]
+fn check_config_refuses_release_without_deconfigure() {
+    let dir = std::env::temp_dir().join(format!("netbond-h4-cc-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("netbond.toml");
+    fs::write(
+        &conf,
+        "[daemon]\nrelease_on_stop = true\ndeconfigure_on_stop = false\n",
+    )
+    .unwrap();
+    let o = Command::new(lab::netbond_bin())
+        .arg("check-config")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let e = stderr(&o);
+    assert!(e.contains(":3:1:") && e.contains("address is free"), "{e}");
+    assert!(e.contains("on_stop = \"keep\""), "{e}");
+    // `run` refuses it before touching anything.
+    let o = Command::new(lab::netbond_bin())
+        .args(["run", "--iface", "nb-nonexistent0", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("address is free"), "{}", stderr(&o));
+    fs::write(&conf, "[daemon]\non_stop = \"release\"\n").unwrap();
+    let o = Command::new(lab::netbond_bin())
+        .arg("check-config")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let _ = fs::remove_dir_all(&dir);
+}
