@@ -22,6 +22,7 @@ use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{debug, error, info, warn};
@@ -396,13 +397,23 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                     iface,
                     family,
                 };
+                let online_rx = online.subscribe();
                 match q.check(&online.snapshot()) {
                     Err(e) => {
                         let _ = reply.send(Response::fail(e));
                     }
+                    Ok(()) if WAITERS.load(Ordering::Relaxed) >= MAX_WAITERS => {
+                        let _ = reply.send(Response::fail(format!(
+                            "{MAX_WAITERS} wait-online requests are already waiting; try again later"
+                        )));
+                    }
                     // Answered from its own task, so the loop goes on meanwhile.
                     Ok(()) => {
-                        tokio::spawn(answer_when_online(online.subscribe(), q, timeout_ms, reply));
+                        WAITERS.fetch_add(1, Ordering::Relaxed);
+                        tokio::spawn(async move {
+                            answer_when_online(online_rx, q, timeout_ms, reply).await;
+                            WAITERS.fetch_sub(1, Ordering::Relaxed);
+                        });
                     }
                 }
             }
@@ -620,6 +631,11 @@ fn start_readiness(cfg: &Config, online: &crate::online::Board, ifnames: &[Strin
         crate::notify::notify(&crate::online::ready_message(&out, timeout));
     });
 }
+
+/// `wait-online` requests being waited on; each holds a task and a connection, so a
+/// local client cannot pile up more than [`MAX_WAITERS`].
+static WAITERS: AtomicUsize = AtomicUsize::new(0);
+const MAX_WAITERS: usize = 256;
 
 /// Answer one `wait-online` request: when online, at its timeout, or at a stop.
 async fn answer_when_online(
