@@ -2497,15 +2497,15 @@ mod tests {
     use super::*;
     use netbond_proto::duid::rfc4361_client_id;
 
-    const DHCLIENT: &[u8] = include_bytes!("../integration/fixtures/reference/dhclient.conf");
-    const DHCP6C: &[u8] = include_bytes!("../integration/fixtures/reference/dhcp6c.conf");
-    const DUID_FILE: &[u8] = include_bytes!("../integration/fixtures/reference/dhcp6c_duid");
-    const PRIMARY: &[u8] = include_bytes!("../integration/fixtures/reference/primary.conf");
-    const MASTER: &[u8] = include_bytes!("../integration/fixtures/reference/master@.service");
-    const BONDING: &[u8] = include_bytes!("../integration/fixtures/reference/bonding.conf");
-    const WPA: &[u8] = include_bytes!("../integration/fixtures/reference/wpa_supplicant.conf");
+    const DHCLIENT: &[u8] = include_bytes!("../../integration/fixtures/reference/dhclient.conf");
+    const DHCP6C: &[u8] = include_bytes!("../../integration/fixtures/reference/dhcp6c.conf");
+    const DUID_FILE: &[u8] = include_bytes!("../../integration/fixtures/reference/dhcp6c_duid");
+    const PRIMARY: &[u8] = include_bytes!("../../integration/fixtures/reference/primary.conf");
+    const MASTER: &[u8] = include_bytes!("../../integration/fixtures/reference/master@.service");
+    const BONDING: &[u8] = include_bytes!("../../integration/fixtures/reference/bonding.conf");
+    const WPA: &[u8] = include_bytes!("../../integration/fixtures/reference/wpa_supplicant.conf");
     const SUPPLICANT: &[u8] =
-        include_bytes!("../integration/fixtures/reference/supplicant@.service");
+        include_bytes!("../../integration/fixtures/reference/supplicant@.service");
 
     const REF_DUID: &str = "00:02:00:02:2e:2d:01:bd:c3:92:9a:44:2a:c4";
 
