@@ -98,7 +98,100 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// What the demo needs once netbond runs.
+struct Running {
+    exe: String,
+    /// A real bond (else one interface whose MAC changes).
+    bond: bool,
+    iface: &'static str,
+    log: PathBuf,
+    run_dir: String,
+}
+
 fn demo() -> Result<(), String> {
+    let exe = preflight()?;
+    let id = std::process::id();
+    let dir = std::env::temp_dir().join(format!("netbond-demo-{id}"));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut lab = Lab {
+        lan: format!("nbdemo-lan-{id}"),
+        host: format!("nbdemo-host-{id}"),
+        dir,
+        children: Vec::new(),
+    };
+    section("building the lab");
+    build_lan(&mut lab)?;
+    let r = start_netbond(&mut lab, exe)?;
+
+    section("netbond starting");
+    let t0 = Instant::now();
+    let bound = wait_log(
+        &r.log,
+        &format!("dhcp4: {}: bound", r.iface),
+        Duration::from_secs(20),
+    )
+    .ok_or("no DHCPv4 lease within 20 s; see the log above")?;
+    println!("{bound}");
+    println!("(lease after {} ms)", t0.elapsed().as_millis());
+    // Give DHCPv6 a moment too, so the status below shows both families.
+    if let Some(l) = wait_log(
+        &r.log,
+        &format!("dhcp6: {}: bound", r.iface),
+        Duration::from_secs(5),
+    ) {
+        println!("{l}");
+    }
+    section("netbond status");
+    status(&r);
+
+    failover(&lab, &r)?;
+    section("netbond status after the failover");
+    status(&r);
+
+    stop_release(&mut lab, &r);
+    Ok(())
+}
+
+/// The deliberate stop: a plain SIGTERM (systemctl stop/restart) would leave the lab's
+/// addresses and bond in place for the next start, so the demo shows
+/// `netbond stop --release` and the last lines of netbond's log.
+fn stop_release(lab: &mut Lab, r: &Running) {
+    section("netbond stop --release (release, deconfigure, delete the bond)");
+    let stopped = Command::new(&r.exe)
+        .args(["stop", "--release", "--run-dir", &r.run_dir])
+        .output()
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .unwrap_or_else(|e| format!("netbond stop --release: {e}\n"));
+    print!("{stopped}");
+    if let Some(c) = lab.children.get_mut(1) {
+        // The daemon exits by itself after the stop; SIGTERM only if the stop failed.
+        if !matches!(c.try_wait(), Ok(Some(_))) && !stopped.contains("released") {
+            // SAFETY: our own child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
+        let _ = c.wait();
+    }
+    let text = std::fs::read_to_string(&r.log).unwrap_or_default();
+    for l in text
+        .lines()
+        .rev()
+        .take(3)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        println!("{l}");
+    }
+}
+
+/// Root, the tools, and this program's path (netbond runs itself in the lab).
+fn preflight() -> Result<String, String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err(
@@ -111,18 +204,13 @@ fn demo() -> Result<(), String> {
         }
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let exe = exe.to_string_lossy().into_owned();
-    let id = std::process::id();
-    let dir = std::env::temp_dir().join(format!("netbond-demo-{id}"));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let mut lab = Lab {
-        lan: format!("nbdemo-lan-{id}"),
-        host: format!("nbdemo-host-{id}"),
-        dir: dir.clone(),
-        children: Vec::new(),
-    };
+    Ok(exe.to_string_lossy().into_owned())
+}
+
+/// The two namespaces, the LAN's bridge with two veth pairs to the host (`eth0`,
+/// `eth1`), and dnsmasq serving both families on the bridge.
+fn build_lan(lab: &mut Lab) -> Result<(), String> {
     let (lan, host) = (lab.lan.clone(), lab.host.clone());
-    section("building the lab");
     run("ip", &["netns", "add", &lan])?;
     run("ip", &["netns", "add", &host])?;
     ns(&lan, &["ip", "link", "add", "br0", "type", "bridge"])?;
@@ -141,7 +229,7 @@ fn demo() -> Result<(), String> {
         )?;
         ns(&lan, &["ip", "link", "set", &l, "master", "br0", "up"])?;
     }
-    let leases = dir.join("leases");
+    let leases = lab.dir.join("leases");
     let dnsmasq = Command::new("ip")
         .args([
             "netns",
@@ -168,7 +256,13 @@ fn demo() -> Result<(), String> {
         .map_err(|e| format!("cannot start dnsmasq: {e}"))?;
     lab.children.push(dnsmasq);
     println!("LAN namespace {lan}: bridge br0 10.123.0.1/24 + fd12:3::1/64, dnsmasq");
+    Ok(())
+}
 
+/// Configure and start netbond in the host namespace: on a bond of `eth0` and
+/// `eth1` when this kernel has the driver, else on `eth0` alone.
+fn start_netbond(lab: &mut Lab, exe: String) -> Result<Running, String> {
+    let (host, dir) = (lab.host.clone(), lab.dir.clone());
     // A real bond when this kernel has the driver; the MAC-change fallback otherwise.
     let bond = ns(&host, &["ip", "link", "add", "probe0", "type", "bond"]).is_ok();
     if bond {
@@ -191,12 +285,11 @@ fn demo() -> Result<(), String> {
     std::fs::write(&config, toml).map_err(|e| e.to_string())?;
     let log = dir.join("netbond.log");
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let run_dir = dir.join("run");
-    let run_dir_s = run_dir.to_string_lossy().into_owned();
+    let run_dir = dir.join("run").to_string_lossy().into_owned();
     let mut args = vec![
         "netns".to_string(),
         "exec".into(),
-        host.clone(),
+        host,
         exe.clone(),
         "run".into(),
     ];
@@ -209,7 +302,7 @@ fn demo() -> Result<(), String> {
         "--state-dir".into(),
         dir.join("state").to_string_lossy().into_owned(),
         "--run-dir".into(),
-        run_dir_s.clone(),
+        run_dir.clone(),
         "--resolv-conf".into(),
         dir.join("resolv.conf").to_string_lossy().into_owned(),
     ]);
@@ -220,109 +313,65 @@ fn demo() -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("cannot start netbond: {e}"))?;
     lab.children.push(child);
+    Ok(Running {
+        exe,
+        bond,
+        iface,
+        log,
+        run_dir,
+    })
+}
 
-    section("netbond starting");
-    let t0 = Instant::now();
-    let bound = wait_log(
-        &log,
-        &format!("dhcp4: {iface}: bound"),
-        Duration::from_secs(20),
-    )
-    .ok_or("no DHCPv4 lease within 20 s; see the log above")?;
-    println!("{bound}");
-    println!("(lease after {} ms)", t0.elapsed().as_millis());
-    // Give DHCPv6 a moment too, so the status below shows both families.
-    if let Some(l) = wait_log(
-        &log,
-        &format!("dhcp6: {iface}: bound"),
-        Duration::from_secs(5),
-    ) {
-        println!("{l}");
-    }
-    let status = || {
-        let out = Command::new(&exe)
-            .args(["status", "--run-dir", &run_dir_s])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        print!("{out}");
-    };
-    section("netbond status");
-    status();
+/// Print `netbond status`.
+fn status(r: &Running) {
+    let out = Command::new(&r.exe)
+        .args(["status", "--run-dir", &r.run_dir])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    print!("{out}");
+}
 
-    section(if bond {
+/// Unplug the primary (bond), or change the MAC while nftables lets the server hear
+/// only the new one; then wait for netbond's re-confirmation.
+fn failover(lab: &Lab, r: &Running) -> Result<(), String> {
+    let (lan, host) = (&lab.lan, &lab.host);
+    section(if r.bond {
         "failover: unplugging the primary (lan0 down)"
     } else {
         "failover: the interface's MAC changes, the server hears only the new MAC"
     });
     let t1 = Instant::now();
-    if bond {
-        ns(&lan, &["ip", "link", "set", "lan0", "down"])?;
+    if r.bond {
+        ns(lan, &["ip", "link", "set", "lan0", "down"])?;
     } else {
-        let old = ns(&host, &["cat", "/sys/class/net/eth0/address"])?
+        let old = ns(host, &["cat", "/sys/class/net/eth0/address"])?
             .trim()
             .to_string();
         if have("nft") {
-            ns(&lan, &["nft", "add", "table", "netdev", "nbdemo"])?;
+            ns(lan, &["nft", "add", "table", "netdev", "nbdemo"])?;
             let chain = "{ type filter hook ingress device lan0 priority 0 ; }";
             ns(
-                &lan,
+                lan,
                 &["nft", "add", "chain", "netdev", "nbdemo", "drop_old", chain],
             )?;
             let rule = [
                 "nft", "add", "rule", "netdev", "nbdemo", "drop_old", "ether", "saddr", &old,
                 "drop",
             ];
-            ns(&lan, &rule)?;
+            ns(lan, &rule)?;
         }
         ns(
-            &host,
+            host,
             &["ip", "link", "set", "eth0", "address", "02:de:40:00:00:02"],
         )?;
     }
-    match wait_log(&log, "re-confirmed", Duration::from_secs(20)) {
+    match wait_log(&r.log, "re-confirmed", Duration::from_secs(20)) {
         Some(l) => println!(
             "{l}\n(seen by the demo {} ms after the change)",
             t1.elapsed().as_millis()
         ),
-        None => println!("no re-confirmation within 20 s: see {}", log.display()),
-    }
-    section("netbond status after the failover");
-    status();
-
-    // A plain SIGTERM (systemctl stop/restart) would leave the lab's addresses and bond
-    // in place for the next start; the demo shows the deliberate stop instead.
-    section("netbond stop --release (release, deconfigure, delete the bond)");
-    let stopped = Command::new(&exe)
-        .args(["stop", "--release", "--run-dir", &run_dir_s])
-        .output()
-        .map(|o| {
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
-        })
-        .unwrap_or_else(|e| format!("netbond stop --release: {e}\n"));
-    print!("{stopped}");
-    if let Some(c) = lab.children.get_mut(1) {
-        // The daemon exits by itself after the stop; SIGTERM only if the stop failed.
-        if !matches!(c.try_wait(), Ok(Some(_))) && !stopped.contains("released") {
-            // SAFETY: our own child.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-        }
-        let _ = c.wait();
-    }
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    for l in text
-        .lines()
-        .rev()
-        .take(3)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-    {
-        println!("{l}");
+        None => println!("no re-confirmation within 20 s: see {}", r.log.display()),
     }
     Ok(())
 }
