@@ -543,9 +543,11 @@ impl V4Driver {
         if l.routes.is_empty() {
             // RFC 3442: option 3 only when there is no option 121.
             if let Some(gw) = l.routers.iter().find(|g| **g != l.address) {
-                // A lease without a subnet mask is a /32 (never a classful guess), so
-                // its router is off-subnet: reach it with an on-link host route first.
-                if !on_subnet(l, *gw) {
+                // A /32 (what a lease without a subnet mask becomes: never a classful
+                // guess) has no neighbours: reach the router with an on-link host route
+                // first, as dhclient does for a /32. With a real mask, a router outside
+                // the subnet is the server's error and is not made reachable.
+                if l.prefix_len == 32 {
                     out.push((*gw, 32, None));
                 }
                 out.push((Ipv4Addr::UNSPECIFIED, 0, Some(*gw)));
