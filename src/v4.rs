@@ -491,6 +491,18 @@ impl V4Driver {
         {
             warn!("dhcp4: {}: {e}", sh.ifname);
         }
+        // The same address under another prefix (a renewal with a new mask, or a lease
+        // saved by an older netbond with a classful guess): the kernel holds both until
+        // the old one is removed, after the new one is in place.
+        if let Some(old) = self
+            .applied
+            .as_ref()
+            .filter(|o| o.address == l.address && o.prefix_len != l.prefix_len)
+        {
+            if let Err(e) = a.del_addr4(old.address, old.prefix_len).await {
+                warn!("dhcp4: {}: {e}", sh.ifname);
+            }
+        }
         if sh.cfg.dhcp4.use_mtu {
             if let Some(mtu) = l.mtu {
                 if let Err(e) = a.set_mtu(u32::from(mtu)).await {

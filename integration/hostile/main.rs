@@ -1287,6 +1287,40 @@ fn mask_31_and_missing_mask_are_configured_without_classful_guess() {
     }
 }
 
+/// A lease saved with a /8 (a mask of 255.0.0.0 then, or the classful guess of an older
+/// netbond) and confirmed after a restart by an ACK without a mask: the address ends
+/// up as a /32 only; the /8 is removed, after the /32 is in place.
+#[test]
+fn a_prefix_change_on_renewal_replaces_the_old_prefix() {
+    let mut lab = Lab::new("reprefix");
+    let masked = Arc::new(AtomicBool::new(true));
+    let m2 = masked.clone();
+    let shape = move |r: R4| {
+        if m2.load(Ordering::SeqCst) {
+            r.set(1, &[255, 0, 0, 0])
+        } else {
+            r.without(1)
+        }
+    };
+    let shape2 = shape.clone();
+    lab.serve(script(none, shape, none, shape2));
+    lab.start_v4();
+    let want = lab.net.addr();
+    lab.wait(&format!("{want}/8 on c0"), |l| {
+        l.addrs4().iter().any(|a| a.0 == want && a.1 == 8)
+    });
+    // Killed (the address and the saved lease stay), then started again.
+    let mut child = lab.netbond.take().expect("netbond running");
+    let _ = child.kill();
+    let _ = child.wait();
+    masked.store(false, Ordering::SeqCst);
+    lab.start_v4();
+    lab.wait(&format!("only {want}/32 on c0"), |l| {
+        l.addrs4().iter().map(|a| (a.0, a.1)).collect::<Vec<_>>() == vec![(want, 32)]
+    });
+    lab.assert_alive();
+}
+
 #[test]
 fn valid_reply_after_every_hostile_one_still_binds() {
     // Every hostile OFFER and ACK of the other tests, in one exchange, then valid ones.
