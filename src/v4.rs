@@ -553,6 +553,18 @@ impl V4Driver {
         {
             warn!("dhcp4: {}: {e}", sh.ifname);
         }
+        // The same address under another prefix (a renewal with a new mask, or a lease
+        // saved by an older netbond with a classful guess): the kernel holds both until
+        // the old one is removed, after the new one is in place.
+        if let Some(old) = self
+            .applied
+            .as_ref()
+            .filter(|o| o.address == l.address && o.prefix_len != l.prefix_len)
+        {
+            if let Err(e) = a.del_addr4(old.address, old.prefix_len).await {
+                warn!("dhcp4: {}: {e}", sh.ifname);
+            }
+        }
         if sh.cfg.dhcp4.use_mtu {
             if let Some(mtu) = l.mtu.map(u32::from) {
                 let now_mtu = match sh.ifindex {
@@ -616,11 +628,11 @@ impl V4Driver {
         if l.routes.is_empty() {
             // RFC 3442: option 3 only when there is no option 121.
             if let Some(gw) = l.routers.iter().find(|g| **g != l.address) {
-                // A lease without a subnet mask is a /32 (never a classful guess), so
-                // its router is off-subnet: reach it with an on-link host route first.
-                // With a real mask an off-subnet router is the server's mistake (or a
-                // hostile steer): the kernel refuses that route and it is not forced.
-                if l.prefix_len == 32 && !on_subnet(l, *gw) {
+                // A /32 (what a lease without a subnet mask becomes: never a classful
+                // guess) has no neighbours: reach the router with an on-link host route
+                // first, as dhclient does for a /32. With a real mask, a router outside
+                // the subnet is the server's error and is not made reachable.
+                if l.prefix_len == 32 {
                     out.push((*gw, 32, None));
                 }
                 out.push((Ipv4Addr::UNSPECIFIED, 0, Some(*gw)));

@@ -1126,6 +1126,211 @@ fn bootp_reply_is_dropped() {
     );
 }
 
+/// A server that OFFERs normally and NAKs every REQUEST (issue 13 item 1: ~17,000
+/// DISCOVERs in 14 s before the fix). Counted from outside: the DISCOVERs and REQUESTs
+/// the server sees over 18 s, and the log lines (one per backoff step).
+#[test]
+fn nak_loop_backs_off() {
+    let mut lab = Lab::new("nakloop");
+    lab.serve(Box::new(|m, net| match m.kind {
+        1 => vec![net.reply(m, 2).build()],
+        3 => vec![net.reply(m, 6).build()],
+        _ => Vec::new(),
+    }));
+    lab.start_v4();
+    lab.wait("a first REQUEST (NAKed)", |l| {
+        l.seen().iter().any(|m| m.kind == 3)
+    });
+    let first = lab.seen()[0].at;
+    let window = Duration::from_secs(18);
+    while Instant::now() < first + window {
+        lab.assert_alive();
+        thread::sleep(Duration::from_millis(250));
+    }
+    let seen: Vec<_> = lab
+        .seen()
+        .into_iter()
+        .filter(|m| m.at < first + window)
+        .collect();
+    let discovers = seen.iter().filter(|m| m.kind == 1).count();
+    let requests = seen.iter().filter(|m| m.kind == 3).count();
+    assert!(
+        discovers + requests <= 12,
+        "{discovers} DISCOVERs and {requests} REQUESTs in {window:?} from a server that \
+         NAKs every REQUEST; log:\n{}",
+        tail(&lab.log(), 40)
+    );
+    assert!(
+        requests >= 3,
+        "only {requests} REQUESTs: not retrying at all?"
+    );
+    // Logged once per backoff step (each NAK), not once per packet.
+    let log = lab.log();
+    let steps = log
+        .lines()
+        .filter(|l| l.contains("dhcp4: c0: no lease: DHCPNAK"))
+        .count();
+    assert!(
+        steps + 1 >= requests && steps <= requests,
+        "{steps} backoff log lines for {requests} NAKed REQUESTs:\n{}",
+        tail(&log, 40)
+    );
+    assert!(
+        log.contains("backing off"),
+        "no backoff line in the log:\n{}",
+        tail(&log, 40)
+    );
+    lab.assert_alive();
+    assert!(
+        lab.addrs4().is_empty(),
+        "an address was configured: {:?}",
+        lab.addrs4()
+    );
+}
+
+/// An OFFER whose yiaddr is the broadcast or the network address of the subnet given by
+/// its own mask is refused (issue 13 item 2), then the valid one is taken.
+#[test]
+fn broadcast_or_network_yiaddr_is_not_configured() {
+    let bad = |m: &ClientMsg, n: &Net| {
+        let mut b = n.reply(m, 2);
+        b.yiaddr = n.host(255);
+        let mut z = n.reply(m, 2);
+        z.yiaddr = n.host(0);
+        // .63 is the broadcast address of its /27 (10.79.n.32/27).
+        let mut c = n.reply(m, 2).set(1, &[255, 255, 255, 224]);
+        c.yiaddr = n.host(63);
+        vec![b.build(), z.build(), c.build()]
+    };
+    run_case(
+        "bcastyiaddr",
+        script(bad, |r| r, none, |r| r),
+        &[
+            ("offered address is the broadcast address of its subnet", 2),
+            ("offered address is the network address of its subnet", 1),
+        ],
+    );
+}
+
+/// The length of the reply's last option swallows END and runs exactly to the end of
+/// the packet, and there is no subnet mask: before the fix the address was configured
+/// as a classful /8 (issue 13 item 3). Now the reply is dropped whole.
+#[test]
+fn options_without_end_are_not_configured() {
+    fn swallow_end(r: R4) -> Vec<u8> {
+        let mut r = r.without(1);
+        r.no_end = true;
+        let mut b = r.build();
+        b.truncate(b.iter().rposition(|x| *x != 0).unwrap() + 1);
+        // Vendor-specific information (43) from here to byte 300, its first octet 255.
+        let n = 300 - b.len() - 2;
+        b.extend_from_slice(&[43, n as u8, 255]);
+        b.resize(300, b'A');
+        b
+    }
+    let mut lab = Lab::new("noend");
+    lab.serve(Box::new(move |m, net| match m.kind {
+        1 => vec![swallow_end(net.reply(m, 2))],
+        3 => vec![swallow_end(net.reply(m, 5))],
+        _ => Vec::new(),
+    }));
+    lab.start_v4();
+    lab.wait_drops("options field not terminated by END", 2);
+    thread::sleep(Duration::from_millis(500));
+    lab.assert_alive();
+    let addrs = lab.addrs4();
+    assert!(
+        addrs.is_empty(),
+        "configured from a reply without END: {addrs:?}"
+    );
+    assert!(
+        lab.seen().iter().all(|m| m.kind == 1),
+        "netbond REQUESTed an address offered without END: {:?}",
+        lab.seen()
+    );
+}
+
+/// A /31 (RFC 3021) lease and a lease without a subnet mask both work: the first as a
+/// /31 whose router is the other end of the link, the second as a /32 (never a
+/// classful /8) with an on-link host route to the router; each gets the default route.
+#[test]
+fn mask_31_and_missing_mask_are_configured_without_classful_guess() {
+    for (mask, len) in [(Some([255u8, 255, 255, 254]), 31u8), (None, 32)] {
+        let mut lab = Lab::new("mask");
+        let router = if len == 31 {
+            lab.net.host(51)
+        } else {
+            lab.net.server()
+        };
+        let shape = move |r: R4| match mask {
+            Some(m) => r.set(1, &m).set(3, &router.octets()),
+            None => r.without(1),
+        };
+        lab.serve(script(none, shape, none, shape));
+        lab.start_v4();
+        let want = lab.net.addr();
+        lab.wait(&format!("{want}/{len} on c0"), |l| {
+            l.addrs4().iter().any(|a| a.0 == want && a.1 == len)
+        });
+        let gw = router.to_string();
+        lab.wait("the default route via the router", |l| {
+            l.routes4()
+                .iter()
+                .any(|(d, g)| d == "default" && g.as_deref() == Some(gw.as_str()))
+        });
+        if len == 32 {
+            let r = lab.routes4();
+            assert!(
+                r.iter().any(|(d, g)| *d == gw && g.is_none()),
+                "no on-link host route to the router: {r:?}"
+            );
+        }
+        lab.assert_alive();
+        for (a, l, _) in lab.addrs4() {
+            assert_eq!((a, l), (want, len), "unexpected address on c0");
+        }
+        let routes = lab.routes4();
+        assert!(
+            !routes.iter().any(|(d, _)| d.ends_with("/8")),
+            "a classful route: {routes:?}"
+        );
+    }
+}
+
+/// A lease saved with a /8 (a mask of 255.0.0.0 then, or the classful guess of an older
+/// netbond) and confirmed after a restart by an ACK without a mask: the address ends
+/// up as a /32 only; the /8 is removed, after the /32 is in place.
+#[test]
+fn a_prefix_change_on_renewal_replaces_the_old_prefix() {
+    let mut lab = Lab::new("reprefix");
+    let masked = Arc::new(AtomicBool::new(true));
+    let m2 = masked.clone();
+    let shape = move |r: R4| {
+        if m2.load(Ordering::SeqCst) {
+            r.set(1, &[255, 0, 0, 0])
+        } else {
+            r.without(1)
+        }
+    };
+    let shape2 = shape.clone();
+    lab.serve(script(none, shape, none, shape2));
+    lab.start_v4();
+    let want = lab.net.addr();
+    lab.wait(&format!("{want}/8 on c0"), |l| {
+        l.addrs4().iter().any(|a| a.0 == want && a.1 == 8)
+    });
+    // Killed (the address and the saved lease stay), then started again.
+    let mut child = lab.netbond.take().expect("netbond running");
+    let _ = child.kill();
+    let _ = child.wait();
+    masked.store(false, Ordering::SeqCst);
+    lab.start_v4();
+    lab.wait(&format!("only {want}/32 on c0"), |l| {
+        l.addrs4().iter().map(|a| (a.0, a.1)).collect::<Vec<_>>() == vec![(want, 32)]
+    });
+    lab.assert_alive();
+}
+
 #[test]
 fn valid_reply_after_every_hostile_one_still_binds() {
     // Every hostile OFFER and ACK of the other tests, in one exchange, then valid ones.
