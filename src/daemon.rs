@@ -15,9 +15,9 @@ use crate::control::{Family, Request, Response};
 use crate::identity;
 use crate::iface::{Iface, IfaceHandle, Mail, StatusBoard};
 use crate::link::{self, LinkEvent};
-use crate::resolv::{DnsSink, ResolvConf};
+use crate::resolv::{DnsSink, DnsTarget, DnsWriter};
 use crate::shared::{Dns4, Dns6, Shared};
-use crate::store::Store;
+use crate::store::{LeaseWriter, Store};
 use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::net::IpAddr;
@@ -105,6 +105,8 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         overrides,
     } = opts;
     let clock = Clock::new();
+    // From here on a durable write on this thread is counted (status `saves_on_loop`).
+    crate::store::mark_loop_thread();
     let store = Store::open(&cfg.daemon.state_dir).map_err(|e| {
         format!(
             "cannot use the state directory {}: {e} (set --state-dir to a writable directory)",
@@ -190,24 +192,26 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
     // Every interface's drivers, attached (sockets open) before privileges go.
     let mut cfg = Arc::new(cfg);
     let mut pending = Vec::with_capacity(ifnames.len());
+    // Disk writes and resolvectl runs leave the loop: one writer thread each.
+    let leases = LeaseWriter::new(store.clone());
+    let dns = DnsWriter::new();
     for (slot, name) in ifnames.iter().enumerate() {
-        let resolv = match cfg.dns.resolv_conf.as_str() {
+        let target = match cfg.dns.resolv_conf.as_str() {
             "none" | "" => None,
             // systemd-resolved keeps DNS per link: every interface reports its own.
-            "resolvectl" => Some(DnsSink::Resolved {
-                ifname: name.clone(),
-                last: None,
-            }),
+            "resolvectl" => Some(DnsTarget::Resolved(name.clone())),
             // One resolv.conf: the first interface listed owns it.
-            p if slot == 0 => Some(DnsSink::File(ResolvConf::new(p))),
+            p if slot == 0 => Some(DnsTarget::File(p.into())),
             _ => None,
         };
+        let resolv = target.map(|t| DnsSink::new(t, dns.clone()));
         let sh = Shared {
             ifname: name.clone(),
             ifindex: None,
             handle: handle.clone(),
             applier: None,
             store: store.clone(),
+            leases: leases.clone(),
             clock,
             cfg: cfg.clone(),
             route_metric: cfg
@@ -271,6 +275,9 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                     ifaces.iter_mut().map(|h| h.shutdown(release, deconfigure)),
                 )
                 .await;
+                // What the interfaces queued (last saves, resolv.conf put back) is done
+                // before the process ends.
+                flush_writers(&leases, &dns).await;
                 let _ = std::fs::remove_file(crate::control::socket_path(&cfg.daemon.run_dir));
                 // Supplicants stop after the leases were released (the classic units
                 // were ordered the same way), before the bond goes.
@@ -370,7 +377,9 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                                 None => None,
                             };
                             let mut r = Response::done("status");
-                            r.status = Some(status_json(all, bond_status, wifi.status_json()));
+                            let mut st = status_json(all, bond_status, wifi.status_json());
+                            st["stats"] = writer_stats(&leases, &dns);
+                            r.status = Some(st);
                             r
                         }
                     },
@@ -401,6 +410,38 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             }
         }
     }
+}
+
+/// How long a stop waits for the writer threads (a hung disk or resolved must not
+/// keep the process from ending; systemd's stop timeout is 90 s by default).
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Wait for the lease and DNS writers to finish what was queued.
+async fn flush_writers(leases: &LeaseWriter, dns: &DnsWriter) {
+    if !leases.flush(FLUSH_TIMEOUT).await {
+        warn!(
+            "lease files were still being written after {} s; stopping anyway",
+            FLUSH_TIMEOUT.as_secs()
+        );
+    }
+    if !dns.flush(FLUSH_TIMEOUT).await {
+        warn!(
+            "DNS settings were still being applied after {} s; stopping anyway",
+            FLUSH_TIMEOUT.as_secs()
+        );
+    }
+}
+
+/// `stats` of `netbond status --json`: what the writer threads did, and how many
+/// durable writes ran on the event loop (`saves_on_loop`, always 0 unless something
+/// regressed).
+fn writer_stats(leases: &LeaseWriter, dns: &DnsWriter) -> serde_json::Value {
+    let w = |s: crate::worker::Stats| serde_json::json!({ "done": s.done, "coalesced": s.coalesced, "pending": s.pending });
+    serde_json::json!({
+        "saves_on_loop": crate::store::writes_on_loop(),
+        "lease_writes": w(leases.stats()),
+        "dns_writes": w(dns.stats()),
+    })
 }
 
 /// "a, b, c" for a few names, "a, b, c, ... (N)" for many (log lines stay short).

@@ -327,9 +327,7 @@ impl Iface {
                     self.stop_clients(Family::Both, release, deconfigure).await;
                     if deconfigure {
                         if let Some(r) = self.sh.resolv.as_mut() {
-                            if let Err(e) = r.restore() {
-                                warn!("could not restore {}: {e}", r.describe());
-                            }
+                            r.restore();
                         }
                     }
                     let _ = done.send(());

@@ -31,6 +31,7 @@ mod udp6;
 mod v4;
 mod v6;
 mod wifi;
+mod worker;
 mod wpa;
 
 fn main() -> std::process::ExitCode {

@@ -443,12 +443,7 @@ impl V4Driver {
                 self.probe = None;
                 info!("dhcp4: {}: lost {} ({reason:?})", sh.ifname, lease.address);
                 self.deconfigure(sh, &lease).await;
-                if let Err(e) = sh.store.remove_lease4(&sh.ifname) {
-                    warn!(
-                        "dhcp4: {}: could not remove the saved lease: {e}",
-                        sh.ifname
-                    );
-                }
+                sh.leases.remove(4, &sh.ifname);
             }
             Event4::Timeout => {
                 warn!(
@@ -508,13 +503,8 @@ impl V4Driver {
                 lease: l.clone(),
                 acquired_unix: sh.clock.unix_time(l.acquired),
             };
-            if let Err(e) = sh.store.save_lease4(&sh.ifname, &saved) {
-                warn!(
-                    "dhcp4: {}: could not save the lease in {}: {e}; it will not survive a restart",
-                    sh.ifname,
-                    sh.store.dir().display()
-                );
-            }
+            // Queued: the fsyncs run on the writer thread, never on this loop.
+            sh.leases.save4(&sh.ifname, saved);
         }
     }
 
@@ -596,7 +586,7 @@ impl V4Driver {
                     self.deconfigure(sh, &lease).await;
                 }
                 if release {
-                    let _ = sh.store.remove_lease4(&sh.ifname);
+                    sh.leases.remove(4, &sh.ifname);
                 }
             }
         }

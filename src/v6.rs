@@ -407,12 +407,7 @@ impl V6Driver {
                 if self.engine.lease().is_none() {
                     sh.dns6 = Dns6::default();
                     sh.update_dns();
-                    if let Err(e) = sh.store.remove_lease6(&sh.ifname) {
-                        warn!(
-                            "dhcp6: {}: could not remove the saved lease: {e}",
-                            sh.ifname
-                        );
-                    }
+                    sh.leases.remove(6, &sh.ifname);
                 }
             }
             Event6::Info(i) => {
@@ -463,13 +458,8 @@ impl V6Driver {
         };
         sh.update_dns();
         if !restoring {
-            if let Err(e) = sh.store.save_lease6(&sh.ifname, &to_saved(sh, l)) {
-                warn!(
-                    "dhcp6: {}: could not save the lease in {}: {e}; it will not survive a restart",
-                    sh.ifname,
-                    sh.store.dir().display()
-                );
-            }
+            // Queued: the fsyncs run on the writer thread, never on this loop.
+            sh.leases.save6(&sh.ifname, to_saved(sh, l));
         }
     }
 
@@ -496,7 +486,7 @@ impl V6Driver {
             if let Some(tx) = self.engine.poll_transmit(now) {
                 self.send(sh, tx, now).await;
             }
-            let _ = sh.store.remove_lease6(&sh.ifname);
+            sh.leases.remove(6, &sh.ifname);
         }
         while self.engine.poll_event().is_some() {}
         if deconfigure {
