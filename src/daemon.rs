@@ -195,6 +195,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
     // Disk writes and resolvectl runs leave the loop: one writer thread each.
     let leases = LeaseWriter::new(store.clone());
     let dns = DnsWriter::new();
+    let pacer = (ifnames.len() > 1).then(crate::pace::Pacer::new);
     for (slot, name) in ifnames.iter().enumerate() {
         let target = match cfg.dns.resolv_conf.as_str() {
             "none" | "" => None,
@@ -222,6 +223,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             dns4: Dns4::default(),
             dns6: Dns6::default(),
             resolv,
+            pacer: pacer.clone(),
         };
         let iaid = identity::iaid(&cfg, name);
         if ifnames.len() > 1 {
@@ -378,7 +380,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                             };
                             let mut r = Response::done("status");
                             let mut st = status_json(all, bond_status, wifi.status_json());
-                            st["stats"] = writer_stats(&leases, &dns);
+                            st["stats"] = writer_stats(&leases, &dns, pacer.as_deref());
                             r.status = Some(st);
                             r
                         }
@@ -435,12 +437,22 @@ async fn flush_writers(leases: &LeaseWriter, dns: &DnsWriter) {
 /// `stats` of `netbond status --json`: what the writer threads did, and how many
 /// durable writes ran on the event loop (`saves_on_loop`, always 0 unless something
 /// regressed).
-fn writer_stats(leases: &LeaseWriter, dns: &DnsWriter) -> serde_json::Value {
+fn writer_stats(
+    leases: &LeaseWriter,
+    dns: &DnsWriter,
+    pacer: Option<&crate::pace::Pacer>,
+) -> serde_json::Value {
     let w = |s: crate::worker::Stats| serde_json::json!({ "done": s.done, "coalesced": s.coalesced, "pending": s.pending });
     serde_json::json!({
         "saves_on_loop": crate::store::writes_on_loop(),
         "lease_writes": w(leases.stats()),
         "dns_writes": w(dns.stats()),
+        "start_window": pacer.map(|p| {
+            let s = p.stats();
+            serde_json::json!({
+                "window": s.window, "max_window": s.max_window, "ok": s.ok, "lost": s.lost,
+            })
+        }),
     })
 }
 

@@ -59,6 +59,8 @@ pub struct Shared {
     pub dns6: Dns6,
     /// Where DNS goes, unless it is left alone.
     pub resolv: Option<DnsSink>,
+    /// The start window shared by every interface (multi-interface mode only).
+    pub pacer: Option<std::sync::Arc<crate::pace::Pacer>>,
 }
 
 impl Shared {

@@ -186,10 +186,18 @@ impl V4Driver {
         let Some(p) = self.probe.as_ref() else { return };
         match rx {
             Ok(arp) => {
-                let mine = current_mac(ifname).ok().into_iter().collect::<Vec<_>>();
                 // Another interface of this host answering for our address (Linux's
-                // weak-host ARP) is not a conflict: checked only when one is suspected.
-                if arp.conflicts(p.addr, &mine) && !host.contains(&arp.sha) {
+                // weak-host ARP) is not a conflict. On a LAN shared by many of this
+                // host's interfaces every probe draws such an answer from each of
+                // them: rule those out with the table first, and read our own MAC (a
+                // socket and an ioctl) only for a packet that still looks like one.
+                if arp.conflicts(p.addr, &[])
+                    && !host.contains(&arp.sha)
+                    && arp.conflicts(
+                        p.addr,
+                        &current_mac(ifname).ok().into_iter().collect::<Vec<_>>(),
+                    )
+                {
                     warn!(
                         "dhcp4: {ifname}: address conflict: {} is in use by {}; declining it",
                         p.addr,
