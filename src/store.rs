@@ -434,17 +434,22 @@ impl LeaseWriter {
             "netbond-leases",
             move |(family, ifname): (u8, String), job: LeaseJob| {
                 let fam = if family == 4 { "dhcp4" } else { "dhcp6" };
-                let res = match job {
-                    LeaseJob::Save4(l) => store.save_lease4(&ifname, &l),
-                    LeaseJob::Save6(l) => store.save_lease6(&ifname, &l),
-                    LeaseJob::Remove if family == 4 => store.remove_lease4(&ifname),
-                    LeaseJob::Remove => store.remove_lease6(&ifname),
+                let (res, what) = match job {
+                    LeaseJob::Save4(l) => (store.save_lease4(&ifname, &l), "save"),
+                    LeaseJob::Save6(l) => (store.save_lease6(&ifname, &l), "save"),
+                    LeaseJob::Remove if family == 4 => (store.remove_lease4(&ifname), "remove"),
+                    LeaseJob::Remove => (store.remove_lease6(&ifname), "remove"),
                 };
-                if let Err(e) = res {
-                    tracing::warn!(
-                        "{fam}: {ifname}: could not update the saved lease in {}: {e}; the lease on disk may not match after a restart",
+                match res {
+                    Err(e) if what == "save" => tracing::warn!(
+                        "{fam}: {ifname}: could not save the lease in {}: {e}; it will not survive a restart",
                         store.dir().display()
-                    );
+                    ),
+                    Err(e) => tracing::warn!(
+                        "{fam}: {ifname}: could not remove the saved lease in {}: {e}",
+                        store.dir().display()
+                    ),
+                    Ok(()) => {}
                 }
             },
         );
