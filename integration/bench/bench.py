@@ -1562,8 +1562,9 @@ def main_orchestrator():
                              else "dnsmasq-mem")
     only = set(args.only.split(","))
     if args.out is None:
-        # --only failover alone: its own file (it takes a VM boot; results.md keeps the rest)
-        base = "results-failover" if only == {"failover"} else "results"
+        # --only failover / scale alone: its own file (results.md keeps the rest)
+        base = ("results-failover" if only == {"failover"} else
+                "results-scale" if only == {"scale"} else "results")
         args.out = os.path.join(HERE, base + ("-smoke.md" if args.smoke else ".md"))
     started = datetime.datetime.now(datetime.timezone.utc)
     load0 = loadavg()
