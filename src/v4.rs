@@ -25,6 +25,13 @@ const PROBES: u8 = 3;
 const PROBE_GAP: std::time::Duration = std::time::Duration::from_millis(300);
 /// How long after the first probe answers count.
 const PROBE_WINDOW: std::time::Duration = std::time::Duration::from_millis(1200);
+/// The first probe waits a random 0..PROBE_WAIT (RFC 5227's PROBE_WAIT). The address
+/// is already configured, so the wait delays nothing; it spreads the probes of many
+/// interfaces bound at once. That matters when they share a LAN: Linux answers a probe
+/// for a local address on every interface of the host, so each probe costs a flood
+/// over the LAN and an answer from each sibling, which must not crowd out the other
+/// interfaces' first exchanges (measured: 40 % of the loop's time at N = 256).
+const PROBE_WAIT_MS: u64 = 1000;
 
 /// A conflict check in progress for a newly bound address.
 struct Probe {
@@ -223,13 +230,14 @@ impl V4Driver {
         let Some(index) = sh.ifindex else { return };
         match crate::arp::ArpSocket::open(index, addr) {
             Ok(sock) => {
-                let now = sh.clock.now();
+                let first = sh.clock.now()
+                    + std::time::Duration::from_millis(rand::random_range(0..PROBE_WAIT_MS));
                 self.probe = Some(Probe {
                     sock,
                     addr,
                     sent: 0,
-                    next: Some(now),
-                    until: now + PROBE_WINDOW,
+                    next: Some(first),
+                    until: first + PROBE_WINDOW,
                 });
             }
             Err(e) => debug!("dhcp4: {}: no conflict check: {e}", sh.ifname),
