@@ -126,13 +126,6 @@ fn about(addr: Ipv4Addr) -> [socket2::SockFilter; 7] {
     ]
 }
 
-/// View a byte buffer as the uninitialised buffer socket2's recv takes.
-fn as_uninit(b: &mut [u8]) -> &mut [std::mem::MaybeUninit<u8>] {
-    // SAFETY: u8 and MaybeUninit<u8> have the same layout, and initialised bytes are
-    // valid MaybeUninit values; recv only writes into the slice.
-    unsafe { &mut *(b as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) }
-}
-
 impl ArpSocket {
     /// Open on `ifindex` (needs CAP_NET_RAW), seeing only ARP about `addr`: packets
     /// claiming it (sender address) and probes for it (sender 0.0.0.0, target it).
@@ -145,18 +138,21 @@ impl ArpSocket {
                 format!("opening ARP socket on ifindex {ifindex}: {e}"),
             )
         };
+        // Protocol 0: the socket receives nothing until bind() names ETH_P_ARP and the
+        // interface. Opened with ETH_P_ARP it would be hooked to every interface at
+        // once, and bind() would then have to unhook it first, which waits for an RCU
+        // grace period (synchronize_net: ~12 ms each, measured; this runs on the
+        // event loop once per lease, so at 256 interfaces that was seconds).
         let sock = Socket::new(
             Domain::PACKET,
             Type::DGRAM.cloexec(),
-            Some(Protocol::from(i32::from(ETH_P_ARP.to_be()))),
+            Some(Protocol::from(0)),
         )
         .map_err(what)?;
         sock.set_nonblocking(true).map_err(what)?;
+        // The filter is in place before the socket can receive anything.
         sock.attach_filter(&about(addr)).map_err(what)?;
         sock.bind(&ll(ifindex, [0; 6])).map_err(what)?;
-        // Whatever arrived between socket() and the filter is not filtered: drop it.
-        let mut junk = [0u8; 64];
-        while sock.recv(as_uninit(&mut junk)).is_ok() {}
         Ok(ArpSocket {
             // SAFETY: the Socket owns its descriptor, which stays open for as long as
             // the AsyncFd that holds it.

@@ -15,9 +15,9 @@ use crate::control::{Family, Request, Response};
 use crate::identity;
 use crate::iface::{Iface, IfaceHandle, Mail, StatusBoard};
 use crate::link::{self, LinkEvent};
-use crate::resolv::{DnsSink, ResolvConf};
+use crate::resolv::{DnsSink, DnsTarget, DnsWriter};
 use crate::shared::{Dns4, Dns6, Shared};
-use crate::store::Store;
+use crate::store::{LeaseWriter, Store};
 use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::net::IpAddr;
@@ -108,6 +108,8 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         overrides,
     } = opts;
     let clock = Clock::new();
+    // From here on a durable write on this thread is counted (status `saves_on_loop`).
+    crate::store::mark_loop_thread();
     let store = Store::open(&cfg.daemon.state_dir).map_err(|e| {
         format!(
             "cannot use the state directory {}: {e} (set --state-dir to a writable directory)",
@@ -196,29 +198,33 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
     // Every interface's drivers, attached (sockets open) before privileges go.
     let mut cfg = Arc::new(cfg);
     let mut pending = Vec::with_capacity(ifnames.len());
+    // Disk writes and resolvectl runs leave the loop: one writer thread each.
+    let leases = LeaseWriter::new(store.clone());
+    let dns = DnsWriter::new();
+    let pacer = (ifnames.len() > 1).then(crate::pace::Pacer::new);
     for (slot, name) in ifnames.iter().enumerate() {
-        let resolv = match cfg.dns.resolv_conf.as_str() {
+        let target = match cfg.dns.resolv_conf.as_str() {
             "none" | "" => None,
             // systemd-resolved keeps DNS per link: every interface reports its own.
-            "resolvectl" => Some(DnsSink::Resolved {
-                ifname: name.clone(),
-                last: None,
-            }),
+            "resolvectl" => Some(DnsTarget::Resolved(name.clone())),
             // One resolv.conf: the first interface listed owns it.
             // The original is kept in the state dir as well: a stop that keeps the
             // network leaves netbond's file, and a later releasing stop must still put
             // back the one from before.
-            p if slot == 0 => Some(DnsSink::File(
-                ResolvConf::new(p).keeping_original_in(store.dir().join("resolv.conf.original")),
+            p if slot == 0 => Some(DnsTarget::File(
+                p.into(),
+                Some(store.dir().join("resolv.conf.original")),
             )),
             _ => None,
         };
+        let resolv = target.map(|t| DnsSink::new(t, dns.clone()));
         let sh = Shared {
             ifname: name.clone(),
             ifindex: None,
             handle: handle.clone(),
             applier: None,
             store: store.clone(),
+            leases: leases.clone(),
             clock,
             cfg: cfg.clone(),
             route_metric: cfg
@@ -229,6 +235,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             dns4: Dns4::default(),
             dns6: Dns6::default(),
             resolv,
+            pacer: pacer.clone(),
         };
         let iaid = identity::iaid(&cfg, name);
         if ifnames.len() > 1 {
@@ -288,7 +295,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 };
                 // Requests still queued are answered "netbond is stopping".
                 drop(control.take());
-                stop_all(how, &online, &mut ifaces, &mut wifi, bond.as_mut(), &cfg).await;
+                stop_all(how, &online, &mut ifaces, &mut wifi, bond.as_mut(), &cfg, (&leases, &dns)).await;
                 crate::control::drain(std::time::Duration::from_millis(500)).await;
                 info!("stopped");
                 return Ok(());
@@ -384,7 +391,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 };
                 // Requests still queued are answered "netbond is stopping".
                 drop(control.take());
-                stop_all(how, &online, &mut ifaces, &mut wifi, bond.as_mut(), &cfg).await;
+                stop_all(how, &online, &mut ifaces, &mut wifi, bond.as_mut(), &cfg, (&leases, &dns)).await;
                 let _ = reply.send(Response::done(if release {
                     "released, deconfigured and stopped"
                 } else {
@@ -464,6 +471,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                             let mut r = Response::done("status");
                             let mut st = status_json(all, bond_status, wifi.status_json());
                             st["online"] = q.is_online(&snap).into();
+                            st["stats"] = writer_stats(&leases, &dns, pacer.as_deref());
                             r.status = Some(st);
                             r
                         }
@@ -590,6 +598,7 @@ async fn stop_all(
     wifi: &mut crate::wifi::WifiManager,
     bond: Option<&mut BondManager>,
     cfg: &Config,
+    (leases, dns): (&LeaseWriter, &DnsWriter),
 ) {
     crate::notify::notify("STOPPING=1");
     // `wait-online` callers get their answer now.
@@ -600,6 +609,9 @@ async fn stop_all(
             .map(|h| h.shutdown(how.release, how.deconfigure)),
     )
     .await;
+    // What the interfaces queued (last saves, resolv.conf put back) is done before the
+    // process ends.
+    flush_writers(leases, dns).await;
     let _ = std::fs::remove_file(crate::control::socket_path(&cfg.daemon.run_dir));
     // Supplicants stop after the leases were released (the classic units were ordered
     // the same way), before the bond goes.
@@ -668,6 +680,48 @@ async fn answer_when_online(
         Outcome::Stopping => Response::fail("netbond is stopping"),
     };
     let _ = reply.send(resp);
+}
+
+/// How long a stop waits for the writer threads (a hung disk or resolved must not
+/// keep the process from ending; systemd's stop timeout is 90 s by default).
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Wait for the lease and DNS writers to finish what was queued.
+async fn flush_writers(leases: &LeaseWriter, dns: &DnsWriter) {
+    if !leases.flush(FLUSH_TIMEOUT).await {
+        warn!(
+            "lease files were still being written after {} s; stopping anyway",
+            FLUSH_TIMEOUT.as_secs()
+        );
+    }
+    if !dns.flush(FLUSH_TIMEOUT).await {
+        warn!(
+            "DNS settings were still being applied after {} s; stopping anyway",
+            FLUSH_TIMEOUT.as_secs()
+        );
+    }
+}
+
+/// `stats` of `netbond status --json`: what the writer threads did, and how many
+/// durable writes ran on the event loop (`saves_on_loop`, always 0 unless something
+/// regressed).
+fn writer_stats(
+    leases: &LeaseWriter,
+    dns: &DnsWriter,
+    pacer: Option<&crate::pace::Pacer>,
+) -> serde_json::Value {
+    let w = |s: crate::worker::Stats| serde_json::json!({ "done": s.done, "coalesced": s.coalesced, "pending": s.pending });
+    serde_json::json!({
+        "saves_on_loop": crate::store::writes_on_loop(),
+        "lease_writes": w(leases.stats()),
+        "dns_writes": w(dns.stats()),
+        "start_window": pacer.map(|p| {
+            let s = p.stats();
+            serde_json::json!({
+                "window": s.window, "max_window": s.max_window, "ok": s.ok, "lost": s.lost,
+            })
+        }),
+    })
 }
 
 /// "a, b, c" for a few names, "a, b, c, ... (N)" for many (log lines stay short).

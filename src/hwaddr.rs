@@ -45,32 +45,56 @@ pub fn current_mac(ifname: &str) -> io::Result<[u8; 6]> {
 /// conflict; the conflict check asks this before declining.
 #[derive(Default)]
 pub struct HostMacs {
-    by_index: std::sync::Mutex<std::collections::HashMap<u32, [u8; 6]>>,
+    inner: std::sync::Mutex<MacTable>,
+}
+
+/// By index, and how many interfaces have each MAC (a bond and its ports share one):
+/// `contains` is asked for every ARP answer during a conflict check, which on a LAN
+/// shared by hundreds of this host's interfaces means hundreds per probe, so it must
+/// not scan the table.
+#[derive(Default)]
+struct MacTable {
+    by_index: std::collections::HashMap<u32, [u8; 6]>,
+    count: std::collections::HashMap<[u8; 6], u32>,
+}
+
+impl MacTable {
+    fn forget(&mut self, index: u32) {
+        if let Some(old) = self.by_index.remove(&index) {
+            if let Some(n) = self.count.get_mut(&old) {
+                *n -= 1;
+                if *n == 0 {
+                    self.count.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 impl HostMacs {
     /// Record an interface's current MAC (or forget it when it has none).
     pub fn set(&self, index: u32, mac: Option<[u8; 6]>) {
-        if let Ok(mut m) = self.by_index.lock() {
-            match mac {
-                Some(mac) => m.insert(index, mac),
-                None => m.remove(&index),
-            };
+        if let Ok(mut t) = self.inner.lock() {
+            t.forget(index);
+            if let Some(mac) = mac {
+                t.by_index.insert(index, mac);
+                *t.count.entry(mac).or_insert(0) += 1;
+            }
         }
     }
 
     /// Forget a deleted interface.
     pub fn remove(&self, index: u32) {
-        if let Ok(mut m) = self.by_index.lock() {
-            m.remove(&index);
+        if let Ok(mut t) = self.inner.lock() {
+            t.forget(index);
         }
     }
 
     /// Does an interface of this host have `mac`?
     pub fn contains(&self, mac: &[u8; 6]) -> bool {
-        self.by_index
+        self.inner
             .lock()
-            .map(|m| m.values().any(|v| v == mac))
+            .map(|t| t.count.contains_key(mac))
             .unwrap_or(false)
     }
 }

@@ -24,9 +24,6 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
-/// The gap between the starts of consecutive interfaces (multi-interface mode).
-const START_SPACING: std::time::Duration = std::time::Duration::from_millis(2);
-
 /// What the daemon tells one interface. Data flows one way: the daemon routes events
 /// here; replies go back only on the oneshot channels of requests.
 pub enum Mail {
@@ -181,6 +178,10 @@ enum Wake {
     Ra(std::io::Result<crate::ra::RaFlags>),
     Arp(std::io::Result<crate::arp::Arp>),
     Timer,
+    /// A slot in the start window was granted.
+    Slot(crate::pace::Permit),
+    /// The first exchange took longer than the window's loss timeout.
+    Lost,
 }
 
 impl Iface {
@@ -286,22 +287,25 @@ impl Iface {
 
     async fn run(mut self, mut mail: UnboundedReceiver<Mail>) {
         // Many interfaces on one server (a container host) would otherwise send their
-        // first DISCOVERs in one burst, which overflows the server's socket (dnsmasq
-        // drops what does not fit) and costs the unlucky ones a 4 s retransmission.
-        // Spread the starts: the k-th interface begins k * START_SPACING late (256
-        // interfaces: half a second). Measured against dnsmasq with 256 interfaces,
-        // this halved the median time to all leased; a window of exchanges in flight
-        // (tried too) did worse, since a lost exchange then held its slot.
-        if self.slot > 0 {
-            let k = u32::try_from(self.slot).unwrap_or(u32::MAX);
-            tokio::time::sleep(START_SPACING.saturating_mul(k)).await;
-        }
+        // first DISCOVERs in one burst and overflow the server's socket: with several,
+        // each waits for a slot in the shared window of exchanges in flight
+        // (`pace.rs`) before its drivers run, and gives it back at its first lease or
+        // when that exchange counts as lost. Mail is handled meanwhile.
+        let mut gate = self.sh.pacer.clone().map(|p| Box::pin(p.acquire()));
+        let mut permit: Option<crate::pace::Permit> = None;
         loop {
-            if let Some(d) = self.v4.as_mut() {
-                d.pump(&mut self.sh).await;
-            }
-            if let Some(d) = self.v6.as_mut() {
-                d.pump(&mut self.sh).await;
+            if gate.is_none() {
+                if let Some(d) = self.v4.as_mut() {
+                    d.pump(&mut self.sh).await;
+                }
+                if let Some(d) = self.v6.as_mut() {
+                    d.pump(&mut self.sh).await;
+                }
+                if permit.is_some() && self.first_exchange_done() {
+                    if let Some(p) = permit.take() {
+                        p.leased();
+                    }
+                }
             }
             if let Some(board) = &self.board {
                 board.set(self.slot, self.short_status(), self.has_lease());
@@ -315,11 +319,17 @@ impl Iface {
             ]
             .into_iter()
             .flatten()
-            .min();
+            .min()
+            .filter(|_| gate.is_none());
             let sleep = deadline.map(|d| tokio::time::sleep_until(self.sh.clock.tokio_instant(d)));
+            let lost = permit
+                .as_ref()
+                .map(|p| tokio::time::sleep_until(p.deadline().into()));
             let (v4, v6) = (self.v4.as_ref(), self.v6.as_ref());
             let wake = tokio::select! {
                 m = mail.next() => Wake::Mail(m),
+                p = maybe(gate.as_mut()) => Wake::Slot(p),
+                _ = maybe(lost) => Wake::Lost,
                 rx = maybe(v4.and_then(V4Driver::socket).map(|s| s.recv())) => Wake::V4(rx),
                 rx = maybe(v6.and_then(V6Driver::socket).map(|s| s.recv())) => Wake::V6(rx),
                 ra = maybe(v6.and_then(V6Driver::ra_socket).map(|s| s.next())) => Wake::Ra(ra),
@@ -338,9 +348,7 @@ impl Iface {
                     self.stop_clients(Family::Both, release, deconfigure).await;
                     if deconfigure {
                         if let Some(r) = self.sh.resolv.as_mut() {
-                            if let Err(e) = r.restore() {
-                                warn!("could not restore {}: {e}", r.describe());
-                            }
+                            r.restore();
                         }
                     }
                     let _ = done.send(());
@@ -368,6 +376,22 @@ impl Iface {
                     }
                 }
                 Wake::Timer => {}
+                Wake::Slot(p) => {
+                    gate = None;
+                    permit = Some(p);
+                }
+                Wake::Lost => {
+                    // No lease within a few round trips: the server dropped or did
+                    // not get the message. Free the slot (the window shrinks) and
+                    // send again now rather than at the 4 s retransmission.
+                    if let Some(p) = permit.take() {
+                        p.lost();
+                        debug!("{ifname}: no answer within the pacing window's loss timeout; resending");
+                        if let Some(d) = self.v4.as_mut() {
+                            d.resend_now(now);
+                        }
+                    }
+                }
             }
         }
     }
@@ -534,6 +558,16 @@ impl Iface {
 
     fn online6(&self) -> bool {
         self.v6.as_ref().is_some_and(V6Driver::online)
+    }
+
+    /// The exchange a start-window slot was taken for has ended with a lease: DHCPv4
+    /// bound (a saved lease being confirmed does not count until it is), or, without
+    /// DHCPv4, a DHCPv6 address.
+    fn first_exchange_done(&self) -> bool {
+        match &self.v4 {
+            Some(d) => matches!(d.state_name(), "BOUND" | "RENEWING" | "REBINDING"),
+            None => self.has_lease(),
+        }
     }
 
     /// A lease of either family.

@@ -19,6 +19,7 @@ mod logging;
 mod nl80211;
 mod notify;
 mod online;
+mod pace;
 mod packet;
 mod privs;
 mod ra;
@@ -33,6 +34,7 @@ mod udp6;
 mod v4;
 mod v6;
 mod wifi;
+mod worker;
 mod wpa;
 
 fn main() -> std::process::ExitCode {

@@ -5,10 +5,9 @@ use crate::apply::Applier;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::resolv::{DnsSink, DnsState};
-use crate::store::Store;
+use crate::store::{LeaseWriter, Store};
 use rtnetlink::Handle;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use tracing::warn;
 
 /// DNS data learned by one family.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,8 +39,10 @@ pub struct Shared {
     pub handle: Handle,
     /// Applies addresses/routes to the current index.
     pub applier: Option<Applier>,
-    /// Lease store.
+    /// Lease store (reads at start).
     pub store: Store,
+    /// Lease saves and removals, off the event loop.
+    pub leases: LeaseWriter,
     /// Engine/wall clock bridge.
     pub clock: Clock,
     /// Effective configuration (shared by every interface; replaced on reload).
@@ -58,6 +59,8 @@ pub struct Shared {
     pub dns6: Dns6,
     /// Where DNS goes, unless it is left alone.
     pub resolv: Option<DnsSink>,
+    /// The start window shared by every interface (multi-interface mode only).
+    pub pacer: Option<std::sync::Arc<crate::pace::Pacer>>,
 }
 
 impl Shared {
@@ -89,16 +92,11 @@ impl Shared {
         );
         let empty =
             state.v4_servers.is_empty() && state.v6_servers.is_empty() && state.domains.is_empty();
-        let result = if empty {
-            resolv.restore()
+        // Queued to the DNS writer thread, which logs what fails.
+        if empty {
+            resolv.restore();
         } else {
-            resolv.update(&state)
-        };
-        if let Err(e) = result {
-            warn!(
-                "could not update DNS in {}: {e}; DNS settings are not applied (will retry on the next change)",
-                resolv.describe()
-            );
+            resolv.update(&state);
         }
     }
 }

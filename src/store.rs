@@ -9,12 +9,20 @@
 //!
 //! Files are written atomically (temp file, fsync, rename, directory fsync) with mode
 //! 0600 in a 0700 directory: leases reveal the host's addresses and servers.
+//!
+//! The daemon never writes on its event loop: lease saves go through a [`LeaseWriter`]
+//! (a background thread, coalesced per file, see `worker.rs`), and every durable write
+//! counts whether it ran on the loop thread ([`writes_on_loop`], in `netbond status`),
+//! which must stay 0.
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
 use std::net::Ipv6Addr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::thread::ThreadId;
 
 use netbond_proto::dhcp4::Lease4;
 use netbond_proto::Duid;
@@ -144,6 +152,32 @@ pub fn temp_path(path: &Path) -> io::Result<PathBuf> {
     Ok(path.with_file_name(tmp))
 }
 
+/// The event-loop thread, once the daemon has said which it is.
+static LOOP_THREAD: OnceLock<ThreadId> = OnceLock::new();
+/// Durable writes (lease files, the DUID, resolv.conf) done on the event-loop thread.
+static WRITES_ON_LOOP: AtomicU64 = AtomicU64::new(0);
+
+/// The calling thread is the daemon's event loop: from now on a durable write made on
+/// it is counted (and logged), since it would stall every interface.
+pub fn mark_loop_thread() {
+    let _ = LOOP_THREAD.set(std::thread::current().id());
+}
+
+/// How many durable writes ran on the event-loop thread (0 unless something regressed).
+pub fn writes_on_loop() -> u64 {
+    WRITES_ON_LOOP.load(Ordering::Relaxed)
+}
+
+fn note_write(path: &Path) {
+    if LOOP_THREAD.get() == Some(&std::thread::current().id()) {
+        WRITES_ON_LOOP.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            "internal error: {} was written on the event loop (it should be queued to a writer thread); please report this",
+            path.display()
+        );
+    }
+}
+
 /// fsync the directory containing `path`, making a rename in it durable.
 pub fn sync_parent(path: &Path) -> io::Result<()> {
     let dir = match path.parent() {
@@ -157,6 +191,7 @@ pub fn sync_parent(path: &Path) -> io::Result<()> {
 /// apply): write a temp file in the same directory, fsync it, rename it over `path`,
 /// fsync the directory. On failure the temp file is removed and `path` is untouched.
 pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    note_write(path);
     let tmp = temp_path(path)?;
     // A leftover from a crashed process with the same pid; create_new below also
     // refuses to follow a symlink planted there.
@@ -334,6 +369,7 @@ impl Store {
 
     fn remove(&self, family: &str, ifname: &str) -> io::Result<()> {
         let path = self.lease_path(family, ifname)?;
+        note_write(&path);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => sync_parent(&path),
@@ -368,6 +404,126 @@ impl Store {
     /// Forget the DHCPv6 lease of `ifname`.
     pub fn remove_lease6(&self, ifname: &str) -> io::Result<()> {
         self.remove("6", ifname)
+    }
+}
+
+/// What the [`LeaseWriter`] does with one lease file.
+pub enum LeaseJob {
+    /// Write this DHCPv4 lease (and say so on the channel, when there is one).
+    Save4(SavedLease4, Option<Durable>),
+    /// Write this DHCPv6 lease (and say so on the channel, when there is one).
+    Save6(SavedLease6, Option<Durable>),
+    /// Delete the file.
+    Remove,
+}
+
+/// Told once a save is on disk (or failed); dropped unsent when a newer save for the
+/// same file replaced it before it ran.
+pub type Durable = oneshot::Sender<()>;
+use tokio::sync::oneshot;
+
+/// The longest an interface waits for its lease to be on disk before configuring it
+/// anyway: a hung disk must not keep the address off the interface.
+const DURABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Lease saves and removals, done on a background thread: the event loop queues them
+/// and goes on, so an fsync never delays another interface's packets. Per file the
+/// newest job wins (a lease renewed twice while the disk was busy is written once).
+/// A save counts as done, as before, only once the file and its directory are fsynced;
+/// [`LeaseWriter::flush`] waits for that at stop.
+#[derive(Clone)]
+pub struct LeaseWriter {
+    worker: crate::worker::Worker<(u8, String), LeaseJob>,
+}
+
+impl LeaseWriter {
+    /// A writer for `store` (its thread starts at the first job).
+    pub fn new(store: Store) -> Self {
+        let worker = crate::worker::Worker::new(
+            "netbond-leases",
+            move |(family, ifname): (u8, String), job: LeaseJob| {
+                let fam = if family == 4 { "dhcp4" } else { "dhcp6" };
+                let (res, what, durable) = match job {
+                    LeaseJob::Save4(l, d) => (store.save_lease4(&ifname, &l), "save", d),
+                    LeaseJob::Save6(l, d) => (store.save_lease6(&ifname, &l), "save", d),
+                    LeaseJob::Remove if family == 4 => {
+                        (store.remove_lease4(&ifname), "remove", None)
+                    }
+                    LeaseJob::Remove => (store.remove_lease6(&ifname), "remove", None),
+                };
+                if let Some(d) = durable {
+                    let _ = d.send(());
+                }
+                match res {
+                    Err(e) if what == "save" => tracing::warn!(
+                        "{fam}: {ifname}: could not save the lease in {}: {e}; it will not survive a restart",
+                        store.dir().display()
+                    ),
+                    Err(e) => tracing::warn!(
+                        "{fam}: {ifname}: could not remove the saved lease in {}: {e}",
+                        store.dir().display()
+                    ),
+                    Ok(()) => {}
+                }
+            },
+        );
+        LeaseWriter { worker }
+    }
+
+    /// Queue a save of `ifname`'s DHCPv4 lease; the receiver hears once it is on disk.
+    pub fn queue4(&self, ifname: &str, lease: SavedLease4) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.worker
+            .submit((4, ifname.to_string()), LeaseJob::Save4(lease, Some(tx)));
+        rx
+    }
+
+    /// Queue a save of `ifname`'s DHCPv6 lease; the receiver hears once it is on disk.
+    pub fn queue6(&self, ifname: &str, lease: SavedLease6) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.worker
+            .submit((6, ifname.to_string()), LeaseJob::Save6(lease, Some(tx)));
+        rx
+    }
+
+    /// Save `ifname`'s DHCPv4 lease on the writer thread and wait (without blocking
+    /// the loop: only this interface's task waits) until it is on disk, so that a crash
+    /// right after the address is configured still finds the lease on restart.
+    pub async fn save4(&self, ifname: &str, lease: SavedLease4) {
+        Self::durable(self.queue4(ifname, lease)).await;
+    }
+
+    /// [`LeaseWriter::save4`] for a DHCPv6 lease.
+    pub async fn save6(&self, ifname: &str, lease: SavedLease6) {
+        Self::durable(self.queue6(ifname, lease)).await;
+    }
+
+    /// Wait for a save's signal, at most [`DURABLE_WAIT`]. A dropped sender means a
+    /// newer save replaced it: that one is what counts, and the caller goes on.
+    async fn durable(rx: oneshot::Receiver<()>) {
+        if tokio::time::timeout(DURABLE_WAIT, rx).await.is_err() {
+            tracing::debug!(
+                "lease save not on disk after {} s; configuring anyway",
+                DURABLE_WAIT.as_secs()
+            );
+        }
+    }
+
+    /// Queue the removal of `ifname`'s lease of `family` (4 or 6).
+    pub fn remove(&self, family: u8, ifname: &str) {
+        self.worker
+            .submit((family, ifname.to_string()), LeaseJob::Remove);
+    }
+
+    /// Counters for `netbond status`.
+    pub fn stats(&self) -> crate::worker::Stats {
+        self.worker.stats()
+    }
+
+    /// Wait until every queued job is on disk (at most `timeout`), without blocking
+    /// the loop.
+    pub async fn flush(&self, timeout: std::time::Duration) -> bool {
+        self.worker.flush(timeout).await
     }
 }
 
@@ -478,6 +634,41 @@ mod tests {
         s.remove_lease6("eth0").unwrap();
         // Only the lease files were ever there: no temp files left.
         assert_eq!(fs::read_dir(&d).unwrap().count(), 0);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn lease_writer_saves_off_the_loop_newest_wins() {
+        let d = tmpdir("writer");
+        let s = Store::open(&d).unwrap();
+        let w = LeaseWriter::new(s.clone());
+        let (w2, s2) = (w.clone(), s.clone());
+        // This thread plays the event loop (the only test that marks one).
+        let direct = std::thread::spawn(move || {
+            mark_loop_thread();
+            let before = writes_on_loop();
+            for secs in [100, 200, 300] {
+                let mut l = lease4();
+                l.acquired_unix = secs;
+                drop(w2.queue4("eth0", l));
+            }
+            drop(w2.queue6("eth0", lease6()));
+            w2.remove(6, "eth0");
+            assert!(w2.worker.wait_idle(std::time::Duration::from_secs(10)));
+            let queued = writes_on_loop() - before;
+            // A direct write here is what the counter exists to catch.
+            s2.save_lease4("eth1", &lease4()).unwrap();
+            (queued, writes_on_loop() - before)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(direct, (0, 1), "queued saves never ran on the loop thread");
+        // Durable and newest: the last of the three saves; the v6 save then removal.
+        assert_eq!(s.load_lease4("eth0").unwrap().acquired_unix, 300);
+        assert_eq!(s.load_lease6("eth0"), None);
+        let st = w.stats();
+        assert_eq!(st.pending, 0);
+        assert_eq!(st.done + st.coalesced, 5, "{st:?}");
         fs::remove_dir_all(&d).unwrap();
     }
 

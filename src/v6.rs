@@ -441,12 +441,7 @@ impl V6Driver {
                     self.kept = false;
                     sh.dns6 = Dns6::default();
                     sh.update_dns();
-                    if let Err(e) = sh.store.remove_lease6(&sh.ifname) {
-                        warn!(
-                            "dhcp6: {}: could not remove the saved lease: {e}",
-                            sh.ifname
-                        );
-                    }
+                    sh.leases.remove(6, &sh.ifname);
                 }
             }
             Event6::Info(i) => {
@@ -485,13 +480,8 @@ impl V6Driver {
         // Saved first, as in v4: a crash after the addresses are added must not leave
         // addresses the next start does not know it holds.
         if !restoring {
-            if let Err(e) = sh.store.save_lease6(&sh.ifname, &to_saved(sh, l)) {
-                warn!(
-                    "dhcp6: {}: could not save the lease in {}: {e}; it will not survive a restart",
-                    sh.ifname,
-                    sh.store.dir().display()
-                );
-            }
+            // On the writer thread; only this interface's task waits for it.
+            sh.leases.save6(&sh.ifname, to_saved(sh, l)).await;
         }
         let now = sh.clock.now();
         if let Some(a) = sh.applier.as_ref() {
@@ -547,7 +537,7 @@ impl V6Driver {
             if let Some(tx) = self.engine.poll_transmit(now) {
                 self.send(sh, tx, now).await;
             }
-            let _ = sh.store.remove_lease6(&sh.ifname);
+            sh.leases.remove(6, &sh.ifname);
         }
         while self.engine.poll_event().is_some() {}
         if deconfigure {

@@ -9,7 +9,11 @@
 #                  MAC-change peers, RSS and scale use fewer: see the report)
 #   --smoke        1 run each, 5 s idle window, 5 s MAC-change cap, scale up to 16,
 #                  no musl build: for CI (the benchmark is not pass/fail on targets)
-#   --scale-max N  largest N for the scale test (1, 16, 64, 256; default 256, smoke 16)
+#   --scale-max N  largest N for the scale test (1, 16, 64, 256, 1024; default 1024,
+#                  smoke 16)
+#   --scale-runs N runs per N and client in the scale test (default 5; smoke 1)
+#   --scale-server kea | dnsmasq-mem | dnsmasq   the scale test's server (default kea,
+#                  installed when missing; dnsmasq-mem = dnsmasq without a lease file)
 #   --only LIST    comma list of cold4,cold6,mac,rss,idle,scale,size,failover (failover:
 #                  one QEMU VM, integration/vm/run-vm.sh; `--only failover` alone writes
 #                  results-failover.md / results-failover-smoke.md instead)
@@ -31,6 +35,7 @@ runs=10
 smoke=0
 musl=auto
 only=size
+only_set=0
 pyargs=()
 cmdline="integration/bench/run.sh $*"
 while [ $# -gt 0 ]; do
@@ -40,12 +45,14 @@ while [ $# -gt 0 ]; do
     --smoke) smoke=1; shift ;;
     --scale-max) pyargs+=(--scale-max "$2"); shift 2 ;;
     --scale-max=*) pyargs+=(--scale-max "${1#*=}"); shift ;;
-    --only) only="$2"; pyargs+=(--only "$2"); shift 2 ;;
-    --only=*) only="${1#*=}"; pyargs+=(--only "$only"); shift ;;
+    --scale-runs) pyargs+=(--scale-runs "$2"); shift 2 ;;
+    --scale-server) pyargs+=(--scale-server "$2"); shift 2 ;;
+    --only) only="$2"; only_set=1; pyargs+=(--only "$2"); shift 2 ;;
+    --only=*) only="${1#*=}"; only_set=1; pyargs+=(--only "$only"); shift ;;
     --musl) musl=1; shift ;;
     --no-musl) musl=0; shift ;;
     --keep) pyargs+=(--keep); shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -74,6 +81,12 @@ if ! command -v dhcpcd >/dev/null; then
   # dhcpcd-base has the binary without a system service; older releases: dhcpcd5.
   peers+=(dhcpcd-base)
 fi
+# The scale item's server (Kea, built for load) and the server's own load generator
+# (perfdhcp, in kea-admin), which measures the server's capacity in the same run.
+if [ "$only_set" = 0 ] || [[ ",$only," == *,scale,* ]]; then
+  command -v kea-dhcp4 >/dev/null || [ -x /usr/sbin/kea-dhcp4 ] || peers+=(kea-dhcp4-server)
+  command -v perfdhcp >/dev/null || [ -x /usr/sbin/perfdhcp ] || peers+=(kea-admin)
+fi
 if [ ${#need[@]} -gt 0 ] || [ ${#peers[@]} -gt 0 ]; then
   echo "run.sh: installing: ${need[*]} ${peers[*]}" >&2
   # Keep package scripts from starting any service (a DHCP client in the root namespace).
@@ -91,6 +104,11 @@ if [ ${#need[@]} -gt 0 ] || [ ${#peers[@]} -gt 0 ]; then
       || echo "run.sh: could not install $p: its rows will say 'not installed'" >&2
   done
   [ "$policy_added" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  # The package enables its own service (serving nothing with its stock config): the
+  # benchmark only ever runs kea-dhcp4 inside its namespaces.
+  if [[ " ${peers[*]} " == *" kea-dhcp4-server "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now kea-dhcp4-server.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # ------------------------------------------------------------------------ build

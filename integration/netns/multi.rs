@@ -333,3 +333,107 @@ fn two_interfaces_on_one_lan_do_not_conflict_with_each_other() {
     assert_eq!(addr_in(&lab, 2, 78), Some(a2), "c2 lost its address");
     assert!(addr_in(&lab, 1, 78).is_some(), "c1 has no lease");
 }
+
+/// Issue 18: one process starts 64 interfaces on one LAN (a bridge in the server
+/// namespace: c0 from the lab plus m1..m63), every one gets a lease, every lease is on
+/// disk, and status proves that no lease save (nor any other durable write) ran on the
+/// event-loop thread: they all went through the writer thread.
+#[test]
+fn sixty_four_interfaces_in_one_process_no_save_on_the_loop() {
+    const N: usize = 64;
+    let mut lab = Lab::new("multi64");
+    let net = format!("10.78.{}", lab.n);
+    let mut srv = vec![
+        "link add br0 type bridge stp_state 0 forward_delay 0".to_string(),
+        format!("addr add {net}.1/24 dev br0"),
+        "link set br0 up".to_string(),
+    ];
+    for k in 1..N {
+        srv.push(format!(
+            "link add s{k} type veth peer name m{k} netns {}",
+            lab.cns
+        ));
+        srv.push(format!("link set s{k} master br0 up"));
+    }
+    let batch = lab.path("batch-srv");
+    fs::write(&batch, srv.join("\n") + "\n").unwrap();
+    lab.ip(&lab.sns, &["-batch", batch.to_str().unwrap()]);
+    let cli_batch = lab.path("batch-cli");
+    let up: String = (1..N).map(|k| format!("link set m{k} up\n")).collect();
+    fs::write(&cli_batch, up).unwrap();
+    lab.ip(&lab.cns, &["-batch", cli_batch.to_str().unwrap()]);
+    lab.start_dnsmasq(DnsmasqOpts {
+        range6: None,
+        extra: vec![
+            "--interface=br0".into(),
+            format!("--dhcp-range={net}.10,{net}.250,255.255.255.0,2m"),
+        ],
+        ..DnsmasqOpts::default()
+    });
+    let names: Vec<String> = (1..N).map(|k| format!("m{k}")).collect();
+    let list = names.join(",");
+    let t0 = std::time::Instant::now();
+    let mut nb = lab.start_netbond(&["--no-dhcp6", "--iface", &list]);
+    let leased = |lab: &Lab| -> usize {
+        let out = lab.ip(&lab.cns, &["-4", "-o", "addr", "show", "scope", "global"]);
+        out.lines()
+            .filter(|l| {
+                let dev = l.split_whitespace().nth(1).unwrap_or("");
+                (dev == "c0" && l.contains(&format!("10.77.{}.", lab.n)))
+                    || (dev.starts_with('m') && l.contains(&format!(" {net}.")))
+            })
+            .count()
+    };
+    wait_nb(
+        &mut nb,
+        Duration::from_secs(90),
+        "a lease on all 64 interfaces",
+        || (leased(&lab) == N).then_some(()),
+    );
+    eprintln!("64 interfaces leased in {:?}", t0.elapsed());
+
+    // Every save done (the queue drained), none on the loop thread.
+    let status = |lab: &Lab| -> serde_json::Value {
+        let o = cli(lab, &["status", "--json"]);
+        assert!(o.status.success(), "status failed: {o:?}");
+        serde_json::from_slice(&o.stdout).expect("status is JSON")
+    };
+    let st = wait_nb(&mut nb, TIMEOUT, "the lease writer to drain", || {
+        let st = status(&lab);
+        (st["stats"]["lease_writes"]["pending"] == 0).then_some(st)
+    });
+    eprintln!("stats: {}", st["stats"]);
+    assert_eq!(
+        st["stats"]["saves_on_loop"], 0,
+        "a durable write ran on the event loop: {}",
+        st["stats"]
+    );
+    let w = &st["stats"]["lease_writes"];
+    let handled = w["done"].as_u64().unwrap() + w["coalesced"].as_u64().unwrap();
+    assert!(handled >= N as u64, "only {handled} lease saves: {w}");
+    let ifaces = st["interfaces"].as_array().expect("interfaces");
+    assert_eq!(ifaces.len(), N);
+    assert!(
+        ifaces.iter().all(|i| i["dhcp4"]["state"] == "BOUND"),
+        "not all BOUND"
+    );
+    // The start window was used and saw the leases.
+    assert!(
+        st["stats"]["start_window"]["ok"].as_u64().unwrap_or(0) >= 16,
+        "{}",
+        st["stats"]["start_window"]
+    );
+    // Each lease is on disk with the address the interface has.
+    for i in ifaces {
+        let name = i["interface"]["name"].as_str().unwrap();
+        let file = lab.dir.join("state").join(format!("lease4-{name}.json"));
+        let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let addr = i["dhcp4"]["lease"]["address"].as_str().unwrap();
+        assert!(
+            text.contains(&format!("\"address\": \"{addr}\"")),
+            "{name}: saved lease does not hold {addr}:\n{text}"
+        );
+    }
+    nb.kill(libc::SIGKILL);
+    let _ = nb.wait_exit(Duration::from_secs(5));
+}
