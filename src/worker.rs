@@ -238,7 +238,13 @@ mod tests {
         });
         // The first job blocks the thread (gate held); the next ones queue up.
         w.submit("a", 1);
-        std::thread::sleep(Duration::from_millis(50));
+        // Wait until the thread has taken a=1 (a fixed sleep is not enough on a loaded
+        // machine: a=2 would then replace a=1 before it ran).
+        let end = Instant::now() + Duration::from_secs(10);
+        while !w.lock().busy {
+            assert!(Instant::now() < end, "the worker thread never started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         w.submit("b", 1);
         w.submit("a", 2);
         w.submit("a", 3); // replaces a=2
