@@ -62,6 +62,15 @@ enum Command {
         #[command(flatten)]
         at: DaemonAt,
     },
+    /// Follow events (leases, DNS, NTP, bond, Wi-Fi, daemon) as they happen; see the
+    /// README for the JSON format.
+    Monitor {
+        /// One JSON object per line (stable, versioned; see README).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: DaemonAt,
+    },
     /// Renew the lease(s) now.
     Renew {
         #[command(flatten)]
@@ -339,6 +348,7 @@ pub fn main() -> ExitCode {
             let iface = at.iface.clone();
             client(&at, Request::Status { iface }, json)
         }
+        Command::Monitor { json, at } => monitor(&at, json),
         Command::Renew { family, at } => {
             let iface = at.iface.clone();
             let family = family.family();
@@ -415,6 +425,76 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `netbond monitor`: print events until the daemon goes away (exit 0) or cannot be
+/// reached (exit 3).
+fn monitor(at: &DaemonAt, json: bool) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("netbond: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let req = Request::Monitor {
+        iface: at.iface.clone(),
+    };
+    rt.block_on(async {
+        use std::io::Write;
+        let (mut lines, _keep) = match control::open_stream(&at.run_dir, &req).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("netbond: {e}");
+                return ExitCode::from(3);
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        loop {
+            let line = match lines.next_line().await {
+                Ok(Some(l)) => l,
+                Ok(None) => return ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("netbond: {e}");
+                    return ExitCode::from(3);
+                }
+            };
+            let text = if json { line } else { human_event(&line) };
+            // A closed pipe (`netbond monitor | head`) ends the monitor quietly.
+            if writeln!(out, "{text}").and_then(|_| out.flush()).is_err() {
+                return ExitCode::SUCCESS;
+            }
+        }
+    })
+}
+
+/// One event as a line for people: time, sequence, interface, type, then the rest.
+fn human_event(line: &str) -> String {
+    let Ok(serde_json::Value::Object(mut ev)) = serde_json::from_str(line) else {
+        return line.to_string();
+    };
+    let mut take = |k: &str| ev.remove(k).unwrap_or(serde_json::Value::Null);
+    let time = take("time");
+    let seq = take("seq");
+    let kind = take("type");
+    let iface = take("interface");
+    take("v");
+    let mut s = format!(
+        "{} #{} {} {}",
+        time.as_str().unwrap_or("?"),
+        seq,
+        iface.as_str().unwrap_or("-"),
+        kind.as_str().unwrap_or("?")
+    );
+    for (k, v) in ev {
+        if !v.is_null() {
+            s.push_str(&format!(" {k}={v}"));
+        }
+    }
+    s
 }
 
 fn stop_start(a: StopStart, family: Family, iface: Option<String>) -> Request {

@@ -38,6 +38,53 @@ pub struct Config {
     /// Wireless ports: one `[[wifi]]` table per interface whose wpa_supplicant netbond
     /// runs (or follows).
     pub wifi: Vec<WifiConfig>,
+    /// Programs run on events (see README, "Hooks").
+    pub hooks: HooksConfig,
+    /// Where NTP servers learned by DHCP go.
+    pub ntp: NtpConfig,
+}
+
+/// `[hooks]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HooksConfig {
+    /// The directory of hook programs, run in name order on each event.
+    pub dir: PathBuf,
+    /// Run hooks while netbond runs as root (uid 0). Off: hooks run only when netbond
+    /// runs as an unprivileged `[daemon] user`, and with root they are refused.
+    pub run_as_root: bool,
+    /// Seconds a hook may run before it (and its process group) is killed.
+    pub timeout: u64,
+    /// Hook processes running at once (over all interfaces).
+    pub max_concurrent: usize,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig {
+            dir: PathBuf::from("/etc/netbond/hooks.d"),
+            run_as_root: false,
+            timeout: 30,
+            max_concurrent: 4,
+        }
+    }
+}
+
+/// `[ntp]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NtpConfig {
+    /// chrony's `sourcedir`: netbond writes `<dir>/<interface>.sources` there; `"none"`
+    /// writes nothing.
+    pub chrony_dir: String,
+}
+
+impl Default for NtpConfig {
+    fn default() -> Self {
+        NtpConfig {
+            chrony_dir: "/run/chrony-dhcp".into(),
+        }
+    }
 }
 
 /// `[[wifi]]`
@@ -460,6 +507,24 @@ impl Config {
                     "must be a DNS name: letters, digits, hyphens and dots".into(),
                 ));
             }
+        }
+        if !(1..=3600).contains(&self.hooks.timeout) {
+            return Err(("hooks", "timeout", "must be 1 to 3600 seconds".into()));
+        }
+        if !(1..=64).contains(&self.hooks.max_concurrent) {
+            return Err(("hooks", "max_concurrent", "must be 1 to 64".into()));
+        }
+        if !self.hooks.dir.is_absolute() {
+            return Err(("hooks", "dir", "must be an absolute path".into()));
+        }
+        if !matches!(self.ntp.chrony_dir.as_str(), "none" | "")
+            && !Path::new(&self.ntp.chrony_dir).is_absolute()
+        {
+            return Err((
+                "ntp",
+                "chrony_dir",
+                "must be an absolute path or \"none\"".into(),
+            ));
         }
         if let Some(v) = &d4.vendor_class {
             if v.is_empty() || v.len() > 255 {

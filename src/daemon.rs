@@ -243,11 +243,13 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             crate::privs::effective_caps().unwrap_or(0)
         );
     }
+    crate::events::start(&cfg);
     let mut ifaces: Vec<IfaceHandle> = pending.into_iter().map(Iface::spawn).collect();
     crate::notify::notify(&format!(
         "READY=1\nSTATUS=running on {}",
         abbreviate(&ifnames)
     ));
+    crate::events::started(&ifnames);
     loop {
         let wake = tokio::select! {
             _ = sigterm.recv() => Wake::Stop("SIGTERM"),
@@ -279,6 +281,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                     b.teardown().await;
                 }
                 info!("stopped");
+                crate::events::stopped(sig, &cfg).await;
                 return Ok(());
             }
             Wake::Reload => reload(&mut cfg, &ifaces, config_path.as_deref(), &overrides),
@@ -392,6 +395,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                         })
                         .await
                     }
+                    Request::Monitor { .. } => Response::fail("served by the control socket"),
                     Request::Wifi { iface, action } => match wifi.command(&iface, action).await {
                         Ok(m) => Response::done(m),
                         Err(e) => Response::fail(e),

@@ -14,6 +14,7 @@ use netbond_proto::dhcp4::{
 };
 use netbond_proto::duid::{Duid, Iaid};
 use netbond_proto::Instant;
+use serde_json::{json, Value};
 use std::io;
 use std::net::Ipv4Addr;
 use tracing::{debug, info, warn};
@@ -196,6 +197,12 @@ impl V4Driver {
                         fmt_mac(&arp.sha)
                     );
                     let addr = p.addr;
+                    let (a, m) = (addr.to_string(), fmt_mac(&arp.sha));
+                    crate::events::emit(
+                        "dhcp4-conflict",
+                        Some(ifname),
+                        serde_json::json!({"address": a, "mac": m}),
+                    );
                     self.probe = None;
                     self.engine.decline(now, addr);
                 }
@@ -400,10 +407,12 @@ impl V4Driver {
                     fmt_mac(&l.chaddr)
                 );
                 self.apply(sh, &l, false).await;
+                crate::events::v4("dhcp4-bound", &sh.ifname, Some(&l), None, Value::Null);
                 self.start_probe(sh, l.address);
                 self.run_probe(sh, sh.clock.now());
             }
             Event4::Renewed(l) => {
+                let reconfirmed = self.reconfirm_since.map(|t| t.elapsed().as_millis());
                 if let Some(t) = self.reconfirm_since.take() {
                     info!(
                         "dhcp4: {}: re-confirmed {} from new MAC {} in {} ms",
@@ -423,6 +432,18 @@ impl V4Driver {
                     );
                 }
                 self.apply(sh, &l, false).await;
+                match reconfirmed {
+                    Some(ms) => crate::events::v4(
+                        "dhcp4-reconfirmed",
+                        &sh.ifname,
+                        Some(&l),
+                        None,
+                        json!({"ms": ms}),
+                    ),
+                    None => {
+                        crate::events::v4("dhcp4-renewed", &sh.ifname, Some(&l), None, Value::Null)
+                    }
+                }
             }
             Event4::Changed { old, new } => {
                 info!(
@@ -437,12 +458,21 @@ impl V4Driver {
                         warn!("dhcp4: {}: {e}", sh.ifname);
                     }
                 }
+                crate::events::v4(
+                    "dhcp4-changed",
+                    &sh.ifname,
+                    Some(&new),
+                    Some(&old),
+                    Value::Null,
+                );
             }
             Event4::Lost { lease, reason } => {
                 self.reconfirm_since = None;
                 self.probe = None;
                 info!("dhcp4: {}: lost {} ({reason:?})", sh.ifname, lease.address);
                 self.deconfigure(sh, &lease).await;
+                let why = json!({"reason": crate::events::reason(reason)});
+                crate::events::v4("dhcp4-lost", &sh.ifname, None, Some(&lease), why);
                 if let Err(e) = sh.store.remove_lease4(&sh.ifname) {
                     warn!(
                         "dhcp4: {}: could not remove the saved lease: {e}",
@@ -455,6 +485,7 @@ impl V4Driver {
                     "dhcp4: {}: no lease after the configured timeout; retrying in {} s",
                     sh.ifname, sh.cfg.dhcp4.retry
                 );
+                crate::events::emit("dhcp4-timeout", Some(&sh.ifname), Value::Null);
             }
         }
     }
@@ -497,12 +528,15 @@ impl V4Driver {
         }
         self.applied_routes = wanted;
         self.applied = Some(l.clone());
-        sh.dns4 = Dns4 {
+        let dns = Dns4 {
             servers: l.dns.clone(),
             domain: l.domain.clone(),
             search: l.search.clone(),
         };
+        crate::events::dns4(&sh.ifname, &sh.dns4, &dns);
+        sh.dns4 = dns;
         sh.update_dns();
+        crate::ntp::set(&sh.ifname, 4, &l.ntp);
         if !restoring {
             let saved = SavedLease4 {
                 lease: l.clone(),
@@ -572,8 +606,10 @@ impl V4Driver {
         }
         self.applied_routes.clear();
         self.applied = None;
+        crate::events::dns4(&sh.ifname, &sh.dns4, &Dns4::default());
         sh.dns4 = Dns4::default();
         sh.update_dns();
+        crate::ntp::clear(&sh.ifname, 4);
     }
 
     /// Stop: release (when configured) while the address is still there, then remove
@@ -595,6 +631,13 @@ impl V4Driver {
                 if deconfigure {
                     self.deconfigure(sh, &lease).await;
                 }
+                let kind = if release {
+                    "dhcp4-released"
+                } else {
+                    "dhcp4-stopped"
+                };
+                let how = json!({"deconfigured": deconfigure});
+                crate::events::v4(kind, &sh.ifname, None, Some(&lease), how);
                 if release {
                     let _ = sh.store.remove_lease4(&sh.ifname);
                 }

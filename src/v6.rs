@@ -12,6 +12,7 @@ use netbond_proto::dhcp6::{
 };
 use netbond_proto::duid::{parse_hex_octets, write_hex, Duid, Iaid};
 use netbond_proto::Instant;
+use serde_json::{json, Value};
 use std::io;
 use std::net::Ipv6Addr;
 use std::time::Duration;
@@ -298,6 +299,11 @@ impl V6Driver {
             warn!("dhcp6: {ifname}: duplicate address detection failed for {addr}: declining it");
             self.applied.retain(|a| a.addr != addr);
             self.engine.decline(now, addr);
+            crate::events::emit(
+                "dhcp6-conflict",
+                Some(ifname),
+                json!({"address": addr.to_string()}),
+            );
         }
     }
 
@@ -392,10 +398,12 @@ impl V6Driver {
             Event6::Bound(l) => {
                 info!("dhcp6: {}: bound {}", sh.ifname, fmt_addrs(&l));
                 self.apply(sh, &l, false).await;
+                crate::events::v6("dhcp6-bound", &sh.ifname, Some(&l), None, Value::Null);
             }
             Event6::Renewed(l) => {
                 info!("dhcp6: {}: renewed {}", sh.ifname, fmt_addrs(&l));
                 self.apply(sh, &l, false).await;
+                crate::events::v6("dhcp6-renewed", &sh.ifname, Some(&l), None, Value::Null);
             }
             Event6::Lost { lease, reason } => {
                 info!(
@@ -404,9 +412,13 @@ impl V6Driver {
                     fmt_addrs(&lease)
                 );
                 self.remove(sh, &lease.addresses).await;
+                let why = json!({"reason": crate::events::reason(reason)});
+                crate::events::v6("dhcp6-lost", &sh.ifname, None, Some(&lease), why);
                 if self.engine.lease().is_none() {
+                    crate::events::dns6(&sh.ifname, &sh.dns6, &Dns6::default());
                     sh.dns6 = Dns6::default();
                     sh.update_dns();
+                    crate::ntp::clear(&sh.ifname, 6);
                     if let Err(e) = sh.store.remove_lease6(&sh.ifname) {
                         warn!(
                             "dhcp6: {}: could not remove the saved lease: {e}",
@@ -422,11 +434,17 @@ impl V6Driver {
                     i.dns.len(),
                     i.domains.len()
                 );
-                sh.dns6 = Dns6 {
-                    servers: i.dns,
-                    domains: i.domains,
+                let dns = Dns6 {
+                    servers: i.dns.clone(),
+                    domains: i.domains.clone(),
                 };
+                let info = json!({"dns": dns.servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "domains": i.domains, "ntp": i.ntp.iter().map(ToString::to_string).collect::<Vec<_>>()});
+                crate::events::emit("dhcp6-info", Some(&sh.ifname), info);
+                crate::events::dns6(&sh.ifname, &sh.dns6, &dns);
+                sh.dns6 = dns;
                 sh.update_dns();
+                crate::ntp::set(&sh.ifname, 6, &i.ntp);
             }
             Event6::Dropped(why) => debug!("dhcp6: {}: dropped: {why}", sh.ifname),
         }
@@ -457,11 +475,14 @@ impl V6Driver {
             .collect();
         self.remove(sh, &gone).await;
         self.applied = l.addresses.clone();
-        sh.dns6 = Dns6 {
+        let dns = Dns6 {
             servers: l.dns.clone(),
             domains: l.domains.clone(),
         };
+        crate::events::dns6(&sh.ifname, &sh.dns6, &dns);
+        sh.dns6 = dns;
         sh.update_dns();
+        crate::ntp::set(&sh.ifname, 6, &l.ntp);
         if !restoring {
             if let Err(e) = sh.store.save_lease6(&sh.ifname, &to_saved(sh, l)) {
                 warn!(
@@ -489,6 +510,7 @@ impl V6Driver {
     pub async fn shutdown(&mut self, sh: &mut Shared, release: bool, deconfigure: bool) {
         let now = sh.clock.now();
         self.stopped = true;
+        let held = self.engine.lease().cloned();
         if release && self.engine.lease().is_some() {
             self.engine.release(now);
             // One Release is sent; RFC 8415 18.2.7 lets a client that is going away
@@ -502,8 +524,19 @@ impl V6Driver {
         if deconfigure {
             let applied = self.applied.clone();
             self.remove(sh, &applied).await;
+            crate::events::dns6(&sh.ifname, &sh.dns6, &Dns6::default());
             sh.dns6 = Dns6::default();
             sh.update_dns();
+            crate::ntp::clear(&sh.ifname, 6);
+        }
+        if let Some(l) = held {
+            let kind = if release {
+                "dhcp6-released"
+            } else {
+                "dhcp6-stopped"
+            };
+            let how = json!({"deconfigured": deconfigure});
+            crate::events::v6(kind, &sh.ifname, None, Some(&l), how);
         }
     }
 
