@@ -452,6 +452,11 @@ fn monitor(at: &DaemonAt, json: bool) -> ExitCode {
                 return ExitCode::from(3);
             }
         };
+        // On stderr, so that `--json` output stays pure: the subscription is in place.
+        eprintln!(
+            "netbond monitor: following events from {}",
+            control::socket_path(&at.run_dir).display()
+        );
         let mut out = std::io::stdout().lock();
         loop {
             let line = match lines.next_line().await {

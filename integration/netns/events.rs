@@ -1,0 +1,539 @@
+//! Events (`netbond monitor`), hooks and the chrony sources file, against dnsmasq.
+//!
+//! Monitors are followed two ways: the CLI (`netbond monitor --json`, its output in a
+//! file) and a raw connection to the control socket read by a thread of the test, which
+//! also lets a test hold a monitor that never reads.
+
+use crate::lab::{self, DnsmasqOpts, Lab, Netbond, TIMEOUT};
+use crate::operate::cli;
+use crate::{start_bound, wait_nb};
+use serde_json::Value;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A monitor on a raw control-socket connection, read by a thread.
+struct RawMonitor {
+    events: Arc<Mutex<Vec<Value>>>,
+    _stream: UnixStream,
+}
+
+fn socket(lab: &Lab) -> PathBuf {
+    lab.path("run").join("netbond.sock")
+}
+
+/// Connect and subscribe; returns once the daemon has answered (subscribed). With
+/// `read` false, nothing is ever read after the answer (a stuck monitor).
+fn raw_monitor(lab: &Lab, nb: &mut Netbond, read: bool) -> RawMonitor {
+    let path = socket(lab);
+    let mut s = wait_nb(nb, TIMEOUT, "the control socket", || {
+        UnixStream::connect(&path).ok()
+    });
+    s.write_all(b"{\"cmd\":\"monitor\"}\n").unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut first = String::new();
+    r.read_line(&mut first).unwrap();
+    let ans: Value = serde_json::from_str(&first).expect("the answer is JSON");
+    assert_eq!(ans["ok"], true, "monitor refused: {first}");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    if read {
+        let ev = events.clone();
+        thread::spawn(move || {
+            for line in r.lines() {
+                let Ok(line) = line else { break };
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("monitor line is not JSON ({e}): {line}"));
+                ev.lock().unwrap().push(v);
+            }
+        });
+    }
+    RawMonitor { events, _stream: s }
+}
+
+impl RawMonitor {
+    fn events(&self) -> Vec<Value> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+/// `netbond monitor --json` with its output in `<lab>/<name>.out`.
+struct CliMonitor {
+    child: Child,
+    out: PathBuf,
+}
+
+fn cli_monitor(lab: &Lab, name: &str) -> CliMonitor {
+    let out = lab.path(&format!("{name}.out"));
+    let err = lab.path(&format!("{name}.err"));
+    let child = Command::new(lab::netbond_bin())
+        .args(["monitor", "--json", "--run-dir"])
+        .arg(lab.path("run"))
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("run netbond monitor");
+    assert!(
+        lab::wait_until(TIMEOUT, || fs::read_to_string(&err)
+            .unwrap_or_default()
+            .contains("following events")),
+        "netbond monitor did not subscribe: {}",
+        fs::read_to_string(&err).unwrap_or_default()
+    );
+    CliMonitor { child, out }
+}
+
+impl CliMonitor {
+    fn events(&self) -> Vec<Value> {
+        fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("monitor line is not JSON ({e}): {l}"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for CliMonitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn types(evs: &[Value], prefix: &str) -> Vec<String> {
+    evs.iter()
+        .filter_map(|e| e["type"].as_str())
+        .filter(|t| t.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+fn count(evs: &[Value], t: &str) -> usize {
+    evs.iter().filter(|e| e["type"] == t).count()
+}
+
+/// Every event has the documented envelope, and sequence numbers only grow.
+fn assert_envelope(evs: &[Value]) {
+    let mut last = 0;
+    for e in evs {
+        assert_eq!(e["v"], 1, "no version 1: {e}");
+        let seq = e["seq"].as_u64().unwrap_or_else(|| panic!("no seq: {e}"));
+        assert!(seq > last, "sequence numbers not increasing at {e}");
+        last = seq;
+        let t = e["time"].as_str().unwrap_or_else(|| panic!("no time: {e}"));
+        assert!(
+            t.len() == 24 && t.ends_with('Z'),
+            "time not RFC 3339 UTC: {t}"
+        );
+        assert!(e["type"].is_string(), "no type: {e}");
+        assert!(e.get("interface").is_some(), "no interface: {e}");
+    }
+}
+
+/// Bind, MAC-change re-confirmation, release, stop: two monitors at once (the CLI and a
+/// raw connection) each see every DHCPv4 event exactly once, in order, with the
+/// documented envelope, and the same sequence numbers.
+#[test]
+fn monitor_sees_bind_reconfirm_release_once_in_order() {
+    let mut lab = Lab::new("evmon");
+    let mut nb = lab.start_netbond(&["--no-dhcp6"]);
+    let raw = raw_monitor(&lab, &mut nb, true);
+    let cm = cli_monitor(&lab, "monitor");
+    lab.start_dnsmasq(DnsmasqOpts::default());
+    let a = wait_nb(&mut nb, TIMEOUT, "a DHCPv4 address", || {
+        lab.addr4_in(50, 150)
+    })
+    .addr;
+    wait_nb(&mut nb, TIMEOUT, "dhcp4-bound at the monitor", || {
+        (count(&raw.events(), "dhcp4-bound") == 1).then_some(())
+    });
+
+    let old = lab.mac.clone();
+    let new = format!("02:77:{:02x}:00:00:02", lab.n);
+    lab.nft_drop_mac(&old);
+    lab.set_mac(&new);
+    wait_nb(&mut nb, TIMEOUT, "dhcp4-reconfirmed at the monitor", || {
+        (count(&raw.events(), "dhcp4-reconfirmed") == 1).then_some(())
+    });
+
+    let o = cli(&lab, &["release", "--v4"]);
+    assert!(o.status.success(), "release: {o:?}");
+    wait_nb(&mut nb, TIMEOUT, "dhcp4-released at the monitor", || {
+        (count(&raw.events(), "dhcp4-released") == 1).then_some(())
+    });
+    nb.kill(libc::SIGTERM);
+    assert!(nb.wait_exit(TIMEOUT).is_some(), "netbond did not stop");
+    let mut cm = cm;
+    let st = lab::wait_for(TIMEOUT, || cm.child.try_wait().ok().flatten());
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "netbond monitor did not end with the daemon: {st:?}"
+    );
+    assert!(
+        lab::wait_until(TIMEOUT, || raw
+            .events()
+            .last()
+            .is_some_and(|e| e["type"] == "daemon-stop")),
+        "no daemon-stop at the end: {:?}",
+        types(&raw.events(), "")
+    );
+
+    let want = ["dhcp4-bound", "dhcp4-reconfirmed", "dhcp4-released"];
+    for (who, evs) in [("raw", raw.events()), ("cli", cm.events())] {
+        assert_envelope(&evs);
+        assert_eq!(types(&evs, "dhcp4-"), want, "{who}: {evs:#?}");
+        assert_eq!(types(&evs, "daemon-stop"), ["daemon-stop"], "{who}");
+        // DNS: set by the lease, unchanged by the re-confirmation, cleared on release.
+        assert_eq!(count(&evs, "dns-changed"), 2, "{who}: {evs:#?}");
+        let get = |t: &str| evs.iter().find(|e| e["type"] == t).unwrap().clone();
+        let b = get("dhcp4-bound");
+        assert_eq!(b["interface"], "c0");
+        assert_eq!(b["lease"]["address"], a.to_string());
+        assert_eq!(b["lease"]["server"], lab.gw4().to_string());
+        assert_eq!(b["lease"]["chaddr"], old);
+        let r = get("dhcp4-reconfirmed");
+        assert_eq!(r["lease"]["address"], a.to_string());
+        assert_eq!(r["lease"]["chaddr"], new);
+        assert!(r["ms"].is_u64(), "{r}");
+        let rel = get("dhcp4-released");
+        assert_eq!(rel["old"]["address"], a.to_string());
+        assert!(rel.get("lease").is_none(), "{rel}");
+    }
+    let seqs = |evs: Vec<Value>| evs.iter().map(|e| e["seq"].clone()).collect::<Vec<_>>();
+    assert_eq!(seqs(raw.events()), seqs(cm.events()), "the monitors differ");
+}
+
+/// A monitor that never reads fills its queue and its socket; the daemon goes on
+/// renewing at full speed (every renewal acknowledged in well under a second while
+/// another monitor follows every event), and the stuck monitor, once it reads, is told
+/// how many events it lost (`overflow`), which with what it got adds up to all of them.
+#[test]
+fn a_stuck_monitor_never_delays_renewals() {
+    let mut lab = Lab::new("evslow");
+    let (mut nb, _a) = start_bound(&mut lab, DnsmasqOpts::default(), &["--no-dhcp6"]);
+    let mut stuck = UnixStream::connect(socket(&lab)).unwrap();
+    stuck.write_all(b"{\"cmd\":\"monitor\"}\n").unwrap();
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // Read the answer (so it is subscribed before anything happens), then nothing.
+    let mut r = BufReader::new(stuck);
+    let mut answer = String::new();
+    r.read_line(&mut answer).unwrap();
+    assert!(answer.contains("\"ok\":true"), "{answer}");
+    let fast = raw_monitor(&lab, &mut nb, true);
+    // Well past the queue (256) plus what the socket buffers hold.
+    const RENEWALS: usize = 400;
+    let mut slowest = Duration::ZERO;
+    for i in 1..=RENEWALS {
+        let t0 = Instant::now();
+        let o = cli(&lab, &["renew", "--v4"]);
+        assert!(o.status.success(), "renew #{i}: {o:?}");
+        // A tight poll: 400 rounds of wait_nb's 50 ms would dominate the test.
+        while count(&fast.events(), "dhcp4-renewed") < i {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "renewal #{i} did not reach the monitor; log:\n{}",
+                lab::tail(&nb.log_path, 30)
+            );
+            thread::sleep(Duration::from_millis(2));
+        }
+        slowest = slowest.max(t0.elapsed());
+    }
+    eprintln!("slowest of {RENEWALS} renewals: {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a renewal took {slowest:?} with a stuck monitor"
+    );
+    let seen_fast = fast.events();
+    assert_envelope(&seen_fast);
+    assert_eq!(
+        count(&seen_fast, "overflow"),
+        0,
+        "the reading monitor lost events"
+    );
+
+    // Now read the stuck one: its queue, then an overflow report.
+    let mut got = Vec::new();
+    let mut lost = None;
+    for line in r.lines() {
+        let Ok(line) = line else { break };
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["type"] == "overflow" {
+            lost = v["lost"].as_u64();
+            break;
+        }
+        got.push(v);
+    }
+    let lost = lost.expect("no overflow event after the stuck monitor's queue");
+    let renewed = count(&got, "dhcp4-renewed") as u64;
+    eprintln!("stuck monitor: {renewed} renewals delivered, {lost} events lost");
+    assert!(lost > 0 && renewed < RENEWALS as u64);
+    assert_eq!(
+        got.len() as u64 + lost,
+        seen_fast.len() as u64,
+        "delivered + lost != every event"
+    );
+    nb.assert_alive();
+}
+
+/// Write an executable hook (mode 0755) into `dir`.
+fn hook(dir: &Path, name: &str, body: &str) {
+    fs::create_dir_all(dir).unwrap();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let p = dir.join(name);
+    fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn env_file(path: &Path) -> Vec<(String, String)> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Hooks run in name order on each event, with the documented variables (and nothing
+/// of netbond's own environment) and the event's JSON on stdin.
+#[test]
+fn hooks_get_the_event_in_their_environment_and_stdin() {
+    let mut lab = Lab::new("evhook");
+    let hooks = lab.path("hooks.d");
+    let out = lab.path("hook-out");
+    fs::create_dir_all(&out).unwrap();
+    let o = out.display();
+    hook(
+        &hooks,
+        "10-record",
+        &format!(
+            "env > {o}/$NETBOND_SEQ.$NETBOND_EVENT.env\ncat > {o}/$NETBOND_SEQ.json\necho \"10 $NETBOND_SEQ\" >> {o}/order\n"
+        ),
+    );
+    hook(
+        &hooks,
+        "20-after",
+        &format!("echo \"20 $NETBOND_SEQ\" >> {o}/order\n"),
+    );
+    // Not executable, and a backup name: neither runs.
+    fs::write(
+        hooks.join("30-notexec"),
+        format!("#!/bin/sh\ntouch {o}/bad\n"),
+    )
+    .unwrap();
+    hook(&hooks, "40-backup~", &format!("touch {o}/bad\n"));
+    lab.write_config(&format!(
+        "[hooks]\ndir = \"{}\"\nrun_as_root = true\ntimeout = 5\n",
+        hooks.display()
+    ));
+    let opts = DnsmasqOpts {
+        extra: vec![format!("--dhcp-option=option:ntp-server,{}", lab.gw4())],
+        ..DnsmasqOpts::default()
+    };
+    let (mut nb, a) = start_bound(&mut lab, opts, &["--no-dhcp6"]);
+    let bound = wait_nb(&mut nb, TIMEOUT, "the hook's record of dhcp4-bound", || {
+        fs::read_dir(&out)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".dhcp4-bound.env"))
+    });
+    // The file is written by `env >`: wait until the hook finished (its JSON too).
+    let seq: u64 = bound
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let order = out.join("order");
+    wait_nb(&mut nb, TIMEOUT, "both hooks for the bound event", || {
+        fs::read_to_string(&order)
+            .ok()?
+            .contains(&format!("20 {seq}\n"))
+            .then_some(())
+    });
+    let env = env_file(&bound);
+    let get = |k: &str| {
+        env.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{k} missing from the hook environment: {env:?}"))
+    };
+    let gw = lab.gw4().to_string();
+    assert_eq!(get("REASON"), "BOUND");
+    assert_eq!(get("NETBOND_EVENT"), "dhcp4-bound");
+    assert_eq!(get("NETBOND_EVENT_VERSION"), "1");
+    assert_eq!(get("INTERFACE"), "c0");
+    assert_eq!(get("new_ip_address"), a.to_string());
+    assert_eq!(get("new_subnet_mask"), "255.255.255.0");
+    assert_eq!(get("new_prefix_length"), "24");
+    assert_eq!(get("new_routers"), gw);
+    assert_eq!(get("new_domain_name_servers"), gw);
+    assert_eq!(get("new_ntp_servers"), gw);
+    assert_eq!(get("new_dhcp_lease_time"), "120");
+    assert_eq!(get("new_dhcp_server_identifier"), gw);
+    assert_eq!(get("new_interface_mtu"), "1400");
+    assert!(get("PATH").starts_with("/usr/local/sbin"));
+    // The environment was cleared: netbond's own (set by the lab) is not passed on.
+    assert!(
+        !env.iter()
+            .any(|(k, _)| k == "RUST_BACKTRACE" || k.starts_with("old_")),
+        "unexpected variables: {env:?}"
+    );
+    let json: Value =
+        serde_json::from_str(&fs::read_to_string(out.join(format!("{seq}.json"))).unwrap())
+            .expect("the hook's stdin is the event's JSON");
+    assert_eq!(json["type"], "dhcp4-bound");
+    assert_eq!(json["seq"], seq);
+    assert_eq!(json["lease"]["address"], a.to_string());
+    // Name order for every event.
+    let lines: Vec<String> = fs::read_to_string(&order)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let pos = |l: String| lines.iter().position(|x| *x == l).unwrap();
+    assert!(
+        pos(format!("10 {seq}")) < pos(format!("20 {seq}")),
+        "{lines:?}"
+    );
+    assert!(
+        !out.join("bad").exists(),
+        "a non-executable or backup hook ran"
+    );
+
+    // Release: old_* and RELEASE.
+    assert!(cli(&lab, &["release", "--v4"]).status.success());
+    let rel = wait_nb(
+        &mut nb,
+        TIMEOUT,
+        "the hook's record of dhcp4-released",
+        || {
+            fs::read_dir(&out)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with(".dhcp4-released.env"))
+                .filter(|p| env_file(p).iter().any(|(k, _)| k == "old_ip_address"))
+        },
+    );
+    let env = env_file(&rel);
+    assert!(
+        env.contains(&("REASON".into(), "RELEASE".into())),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&("old_ip_address".into(), a.to_string())),
+        "{env:?}"
+    );
+    assert!(!env.iter().any(|(k, _)| k == "new_ip_address"), "{env:?}");
+}
+
+/// Hooks are refused while netbond runs as root without `run_as_root`, and say so.
+#[test]
+fn hooks_are_refused_as_root_unless_configured() {
+    let mut lab = Lab::new("evhookroot");
+    let hooks = lab.path("hooks.d");
+    let mark = lab.path("ran");
+    hook(&hooks, "10-touch", &format!("touch {}\n", mark.display()));
+    lab.write_config(&format!("[hooks]\ndir = \"{}\"\n", hooks.display()));
+    let (mut nb, _a) = start_bound(&mut lab, DnsmasqOpts::default(), &["--no-dhcp6"]);
+    assert!(
+        nb.log().contains("are not run: netbond runs as root"),
+        "no refusal logged:\n{}",
+        nb.log()
+    );
+    thread::sleep(Duration::from_secs(1));
+    assert!(!mark.exists(), "a hook ran as root without run_as_root");
+    nb.assert_alive();
+}
+
+/// A hook that hangs (and leaves a child behind) does not hold up a renewal, and at
+/// the timeout it is killed with its whole process group.
+#[test]
+fn a_hanging_hook_does_not_delay_a_renewal_and_is_killed() {
+    let mut lab = Lab::new("evhang");
+    let hooks = lab.path("hooks.d");
+    let out = lab.path("hook-out");
+    fs::create_dir_all(&out).unwrap();
+    let o = out.display();
+    // Only the first event hangs (so the renewal's hook run is not the one killed).
+    hook(
+        &hooks,
+        "10-hang",
+        &format!(
+            "[ \"$NETBOND_EVENT\" = dhcp4-bound ] || exit 0\nsleep 300 &\necho $! > {o}/child\necho $$ > {o}/pid\nsleep 300\n"
+        ),
+    );
+    lab.write_config(&format!(
+        "[hooks]\ndir = \"{}\"\nrun_as_root = true\ntimeout = 6\n",
+        hooks.display()
+    ));
+    let (mut nb, _a) = start_bound(&mut lab, DnsmasqOpts::default(), &["--no-dhcp6"]);
+    let read_pid =
+        |f: &str| -> Option<u32> { fs::read_to_string(out.join(f)).ok()?.trim().parse().ok() };
+    let pid = wait_nb(&mut nb, TIMEOUT, "the hanging hook", || read_pid("pid"));
+    let child = wait_nb(&mut nb, TIMEOUT, "the hook's child", || read_pid("child"));
+    let t0 = Instant::now();
+    assert!(cli(&lab, &["renew", "--v4"]).status.success());
+    let log = nb.log_path.clone();
+    let logged = |what: &str| fs::read_to_string(&log).unwrap_or_default().contains(what);
+    wait_nb(
+        &mut nb,
+        Duration::from_secs(3),
+        "a renewal while the hook hangs",
+        || logged("dhcp4: c0: renewed").then_some(()),
+    );
+    let took = t0.elapsed();
+    assert!(
+        lab::pid_alive(pid),
+        "the hook ended early; the test proves nothing"
+    );
+    assert!(took < Duration::from_secs(2), "the renewal took {took:?}");
+    wait_nb(&mut nb, TIMEOUT, "the hook killed at its timeout", || {
+        logged("killed after 6 s").then_some(())
+    });
+    assert!(
+        lab::wait_until(Duration::from_secs(5), || !lab::pid_alive(pid)
+            && !lab::pid_alive(child)),
+        "the hook ({pid}) or its child ({child}) still runs"
+    );
+    nb.assert_alive();
+}
+
+/// NTP servers of the lease go to chrony's sourcedir, and the file goes with the lease.
+#[test]
+fn chrony_sources_follow_the_lease() {
+    let mut lab = Lab::new("evntp");
+    let dir = lab.path("chrony-dhcp");
+    lab.write_config(&format!("[ntp]\nchrony_dir = \"{}\"\n", dir.display()));
+    let opts = DnsmasqOpts {
+        extra: vec![format!("--dhcp-option=option:ntp-server,{}", lab.gw4())],
+        ..DnsmasqOpts::default()
+    };
+    let (mut nb, _a) = start_bound(&mut lab, opts, &["--no-dhcp6"]);
+    let file = dir.join("c0.sources");
+    let text = wait_nb(&mut nb, TIMEOUT, "c0.sources", || {
+        fs::read_to_string(&file).ok()
+    });
+    let servers: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(servers, [format!("server {} iburst", lab.gw4())], "{text}");
+    assert!(cli(&lab, &["release", "--v4"]).status.success());
+    wait_nb(&mut nb, TIMEOUT, "c0.sources removed on release", || {
+        (!file.exists()).then_some(())
+    });
+    nb.assert_alive();
+}
