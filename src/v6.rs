@@ -50,6 +50,13 @@ pub struct V6Driver {
     last_state: &'static str,
     /// Stopped by command: send nothing until `start`.
     stopped: bool,
+    /// DNS from DHCPv6 (merged with the RA's into `Shared::dns6`).
+    dhcp_dns: Dns6,
+    /// RFC 8106 servers and domains from RAs, each until its expiry (`None`: never).
+    ra_dns: Vec<(Ipv6Addr, Option<Instant>)>,
+    ra_domains: Vec<(String, Option<Instant>)>,
+    /// The RA DNS changed since it was last merged.
+    ra_dns_dirty: bool,
 }
 
 fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
@@ -182,7 +189,87 @@ impl V6Driver {
             not_ready_wait: NOT_READY_RETRY,
             last_state: "",
             stopped: false,
+            dhcp_dns: Dns6::default(),
+            ra_dns: Vec::new(),
+            ra_domains: Vec::new(),
+            ra_dns_dirty: false,
         }
+    }
+
+    /// Set DHCPv6's DNS and write the merge with the RA's: DHCPv6 servers and domains
+    /// first, then those of RAs not already there.
+    fn set_dns(&mut self, sh: &mut Shared, dhcp: Dns6) {
+        self.dhcp_dns = dhcp;
+        self.ra_dns_dirty = false;
+        let mut merged = self.dhcp_dns.clone();
+        for (a, _) in &self.ra_dns {
+            if !merged.servers.contains(a) {
+                merged.servers.push(*a);
+            }
+        }
+        for (d, _) in &self.ra_domains {
+            if !merged.domains.contains(d) {
+                merged.domains.push(d.clone());
+            }
+        }
+        crate::events::dns6(&sh.ifname, &sh.dns6, &merged);
+        sh.dns6 = merged;
+        sh.update_dns();
+    }
+
+    /// Take an RA's RDNSS/DNSSL: a lifetime of 0 removes an entry, others (re)start it.
+    fn learn_ra_dns(&mut self, now: Instant, f: &RaFlags) {
+        fn upsert<T: PartialEq + Clone>(
+            list: &mut Vec<(T, Option<Instant>)>,
+            new: &[(T, u32)],
+            now: Instant,
+        ) -> bool {
+            let mut changed = false;
+            for (v, life) in new {
+                let pos = list.iter().position(|x| x.0 == *v);
+                match (pos, *life) {
+                    (Some(i), 0) => {
+                        list.remove(i);
+                        changed = true;
+                    }
+                    (None, 0) => {}
+                    (pos, life) => {
+                        let until =
+                            (life != u32::MAX).then(|| now + Duration::from_secs(u64::from(life)));
+                        match pos {
+                            Some(i) => list[i].1 = until,
+                            None if list.len() < 8 => {
+                                list.push((v.clone(), until));
+                                changed = true;
+                            }
+                            None => {}
+                        }
+                    }
+                }
+            }
+            changed
+        }
+        let a = upsert(&mut self.ra_dns, &f.rdnss, now);
+        let b = upsert(&mut self.ra_domains, &f.dnssl, now);
+        self.ra_dns_dirty |= a || b;
+    }
+
+    /// Drop RA DNS entries whose lifetime ran out.
+    fn expire_ra_dns(&mut self, now: Instant) {
+        let live = |e: &Option<Instant>| e.is_none_or(|t| t > now);
+        let before = self.ra_dns.len() + self.ra_domains.len();
+        self.ra_dns.retain(|x| live(&x.1));
+        self.ra_domains.retain(|x| live(&x.1));
+        if self.ra_dns.len() + self.ra_domains.len() != before {
+            self.ra_dns_dirty = true;
+        }
+    }
+
+    /// When the next RA DNS entry expires.
+    fn ra_dns_deadline(&self) -> Option<Instant> {
+        let a = self.ra_dns.iter().filter_map(|x| x.1);
+        let b = self.ra_domains.iter().filter_map(|x| x.1);
+        a.chain(b).min()
     }
 
     /// Open the sockets on a (new) interface index.
@@ -252,6 +339,7 @@ impl V6Driver {
             self.engine.poll_timeout(),
             self.next_rs,
             self.held.as_ref().map(|h| h.1),
+            self.ra_dns_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -288,6 +376,7 @@ impl V6Driver {
                 self.seen_ra = true;
                 self.next_rs = None;
                 self.engine.ra_flags(now, f.managed, f.other);
+                self.learn_ra_dns(now, &f);
             }
             Err(e) => debug!("dhcp6: {ifname}: RA socket: {e}"),
         }
@@ -313,6 +402,11 @@ impl V6Driver {
             return;
         }
         let now = sh.clock.now();
+        self.expire_ra_dns(now);
+        if self.ra_dns_dirty {
+            let dhcp = self.dhcp_dns.clone();
+            self.set_dns(sh, dhcp);
+        }
         if let Some(lease) = self.restore.take() {
             if sh.applier.is_some() {
                 self.apply(sh, &lease, true).await;
@@ -415,9 +509,7 @@ impl V6Driver {
                 let why = json!({"reason": crate::events::reason(reason)});
                 crate::events::v6("dhcp6-lost", &sh.ifname, None, Some(&lease), why);
                 if self.engine.lease().is_none() {
-                    crate::events::dns6(&sh.ifname, &sh.dns6, &Dns6::default());
-                    sh.dns6 = Dns6::default();
-                    sh.update_dns();
+                    self.set_dns(sh, Dns6::default());
                     crate::ntp::clear(&sh.ifname, 6);
                     if let Err(e) = sh.store.remove_lease6(&sh.ifname) {
                         warn!(
@@ -441,9 +533,7 @@ impl V6Driver {
                 let info = json!({"dns": dns.servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "domains": i.domains, "ntp": i.ntp.iter().map(ToString::to_string).collect::<Vec<_>>()});
                 crate::events::emit("dhcp6-info", Some(&sh.ifname), info);
-                crate::events::dns6(&sh.ifname, &sh.dns6, &dns);
-                sh.dns6 = dns;
-                sh.update_dns();
+                self.set_dns(sh, dns);
                 crate::ntp::set(&sh.ifname, 6, &i.ntp);
             }
             Event6::Dropped(why) => debug!("dhcp6: {}: dropped: {why}", sh.ifname),
@@ -479,9 +569,7 @@ impl V6Driver {
             servers: l.dns.clone(),
             domains: l.domains.clone(),
         };
-        crate::events::dns6(&sh.ifname, &sh.dns6, &dns);
-        sh.dns6 = dns;
-        sh.update_dns();
+        self.set_dns(sh, dns);
         crate::ntp::set(&sh.ifname, 6, &l.ntp);
         if !restoring {
             if let Err(e) = sh.store.save_lease6(&sh.ifname, &to_saved(sh, l)) {
@@ -524,9 +612,9 @@ impl V6Driver {
         if deconfigure {
             let applied = self.applied.clone();
             self.remove(sh, &applied).await;
-            crate::events::dns6(&sh.ifname, &sh.dns6, &Dns6::default());
-            sh.dns6 = Dns6::default();
-            sh.update_dns();
+            self.ra_dns.clear();
+            self.ra_domains.clear();
+            self.set_dns(sh, Dns6::default());
             crate::ntp::clear(&sh.ifname, 6);
         }
         if let Some(l) = held {

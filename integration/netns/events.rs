@@ -537,3 +537,94 @@ fn chrony_sources_follow_the_lease() {
     });
     nb.assert_alive();
 }
+
+/// Send one Router Advertisement from s0 (server namespace) to all nodes: no prefix,
+/// M and O off (a SLAAC-only network), with RFC 8106 RDNSS `dns` and DNSSL `domain`,
+/// both with lifetime `life` seconds.
+fn send_ra(lab: &Lab, dns: std::net::Ipv6Addr, domain: &str, life: u32) {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::os::fd::AsRawFd;
+    let sns = lab.sns.clone();
+    let domain = domain.to_string();
+    thread::spawn(move || {
+        let ns = fs::File::open(format!("/run/netns/{sns}")).unwrap();
+        // SAFETY: setns only changes this thread's network namespace.
+        assert_eq!(
+            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        // SAFETY: if_nametoindex with a valid C string.
+        let ifindex = unsafe { libc::if_nametoindex(c"s0".as_ptr()) };
+        let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)).unwrap();
+        s.set_multicast_hops_v6(255).unwrap();
+        s.set_multicast_if_v6(ifindex).unwrap();
+        let mut m = vec![134, 0, 0, 0, 64, 0, 0, 0];
+        m.extend_from_slice(&[0; 8]);
+        let mut rdnss = vec![25, 3, 0, 0];
+        rdnss.extend_from_slice(&life.to_be_bytes());
+        rdnss.extend_from_slice(&dns.octets());
+        m.extend_from_slice(&rdnss);
+        let mut dnssl = vec![31, 0, 0, 0];
+        dnssl.extend_from_slice(&life.to_be_bytes());
+        for label in domain.split('.') {
+            dnssl.push(label.len() as u8);
+            dnssl.extend_from_slice(label.as_bytes());
+        }
+        dnssl.push(0);
+        while dnssl.len() % 8 != 0 {
+            dnssl.push(0);
+        }
+        dnssl[1] = (dnssl.len() / 8) as u8;
+        m.extend_from_slice(&dnssl);
+        let dst = std::net::SocketAddrV6::new("ff02::1".parse().unwrap(), 0, 0, ifindex);
+        s.send_to(&m, &std::net::SocketAddr::V6(dst).into())
+            .expect("send the RA");
+    })
+    .join()
+    .unwrap();
+}
+
+/// On a SLAAC-only network (no DHCPv6 server), the DNS server and search domain of
+/// router advertisements (RFC 8106) reach resolv.conf, and leave it when their lifetime
+/// runs out without a new RA.
+#[test]
+fn ra_dns_reaches_resolv_conf_and_expires() {
+    let mut lab = Lab::new("evrdnss");
+    let mut nb = lab.start_netbond(&["--no-dhcp4"]);
+    let dns: std::net::Ipv6Addr = format!("fd77:{:x}::53", lab.n).parse().unwrap();
+    let resolv = lab.resolv_conf();
+    let has = |resolv: &Path| {
+        let t = fs::read_to_string(resolv).unwrap_or_default();
+        t.contains(&format!("nameserver {dns}")) && t.contains("ra.test")
+    };
+    // The watcher opens with the interface; RAs sent before it are not seen: resend.
+    let mut sent = Instant::now() - Duration::from_secs(10);
+    let seen = lab::wait_until(TIMEOUT, || {
+        if sent.elapsed() > Duration::from_secs(1) {
+            send_ra(&lab, dns, "ra.test", 6);
+            sent = Instant::now();
+        }
+        has(&resolv)
+    });
+    nb.assert_alive();
+    assert!(
+        seen,
+        "RA DNS not in resolv.conf:\n{}\nlog:\n{}",
+        fs::read_to_string(&resolv).unwrap_or_default(),
+        lab::tail(&nb.log_path, 30)
+    );
+    let at = Instant::now();
+    let gone = wait_nb(&mut nb, TIMEOUT, "the RA DNS to expire", || {
+        (!has(&resolv)).then(Instant::now)
+    });
+    let after = gone - at;
+    // Sent at most 1 s before it was seen, with a 6 s lifetime.
+    assert!(
+        after >= Duration::from_secs(4),
+        "RA DNS left after {after:?}, before its lifetime"
+    );
+    assert!(
+        after < Duration::from_secs(9),
+        "RA DNS left after {after:?}"
+    );
+}
