@@ -262,8 +262,11 @@ pub struct Dhcp4Config {
     pub enabled: bool,
     /// `"rfc4361"`, `"duid"` or colon hex octets.
     pub client_id: String,
-    /// Option 12 sent to the server.
+    /// The host name sent to the servers (default: the system's, from gethostname).
     pub hostname: Option<String>,
+    /// Send the host name: option 12, or option 81 (FQDN, flags S and E) when it has a
+    /// dot. Off: no name is sent.
+    pub send_hostname: bool,
     /// Option 60 sent to the server.
     pub vendor_class: Option<String>,
     /// First retransmission interval in seconds (RFC 2131: 4).
@@ -298,6 +301,7 @@ impl Default for Dhcp4Config {
             enabled: true,
             client_id: "rfc4361".into(),
             hostname: None,
+            send_hostname: true,
             vendor_class: None,
             initial_interval: 4.0,
             max_interval: 64.0,
@@ -349,6 +353,9 @@ pub struct Dhcp6Config {
     pub solicit_delay: bool,
     /// Ask for NTP servers (option 56).
     pub request_ntp: bool,
+    /// Send the host name (`[dhcp4] hostname`, else the system's) in option 39 (Client
+    /// FQDN, flag S).
+    pub send_hostname: bool,
 }
 
 impl Default for Dhcp6Config {
@@ -362,6 +369,7 @@ impl Default for Dhcp6Config {
             rapid_commit: true,
             solicit_delay: false,
             request_ntp: true,
+            send_hostname: true,
         }
     }
 }

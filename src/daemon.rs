@@ -651,6 +651,7 @@ fn reloaded(old: &Config, path: Option<&std::path::Path>, overrides: &Overrides)
     }
     if new.dhcp4.client_id != old.dhcp4.client_id
         || new.dhcp4.hostname != old.dhcp4.hostname
+        || new.dhcp4.send_hostname != old.dhcp4.send_hostname
         || new.dhcp4.initial_interval != old.dhcp4.initial_interval
         || new.dhcp4.max_interval != old.dhcp4.max_interval
         || new.dhcp4.timeout != old.dhcp4.timeout

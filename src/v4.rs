@@ -77,7 +77,12 @@ pub fn engine_config(sh: &Shared, duid: &Duid, iaid: Iaid) -> EngineConfig {
     c.timeout = timeout;
     c.retry = retry;
     c.reboot = reboot;
-    c.hostname = sh.cfg.dhcp4.hostname.clone();
+    if sh.cfg.dhcp4.send_hostname {
+        match crate::identity::host_name(&sh.cfg) {
+            Some(h) if h.contains('.') => c.fqdn = Some(h),
+            h => c.hostname = h,
+        }
+    }
     c.vendor_class = sh
         .cfg
         .dhcp4

@@ -77,6 +77,10 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
         },
         solicit_delay: c.solicit_delay,
         request_ntp: c.request_ntp,
+        fqdn: c
+            .send_hostname
+            .then(|| crate::identity::host_name(&sh.cfg))
+            .flatten(),
         seed: rand::random(),
     }
 }

@@ -335,6 +335,7 @@ pub fn v6_config(mode: dhcp6::ModeSetting, rapid: bool) -> dhcp6::Config {
         mode,
         solicit_delay: false,
         request_ntp: true,
+        fqdn: None,
         seed: 0x6e62_6675_7a7a,
     }
 }

@@ -628,3 +628,75 @@ fn ra_dns_reaches_resolv_conf_and_expires() {
         "RA DNS left after {after:?}"
     );
 }
+
+/// The host names dnsmasq recorded in its lease file: (v4, v6), `*` for none.
+fn lease_names(lab: &Lab) -> Option<(String, String)> {
+    let l = lab.leases();
+    let v4 = l.v4.iter().find_map(|x| match x {
+        lab::Lease::V4 { hostname, .. } => Some(hostname.clone()),
+        _ => None,
+    })?;
+    let v6 = l.v6.iter().find_map(|x| match x {
+        lab::Lease::V6 { hostname, .. } => Some(hostname.clone()),
+        _ => None,
+    })?;
+    Some((v4, v6))
+}
+
+/// This machine's host name as netbond sends it by default (`*`: not sendable).
+fn system_host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes.
+    assert_eq!(
+        unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) },
+        0
+    );
+    let end = buf.iter().position(|&b| b == 0).unwrap();
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let label_ok = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+    };
+    if name == "localhost" || !name.split('.').all(label_ok) {
+        "*".into()
+    } else {
+        // dnsmasq keeps the first label of a qualified name from another domain.
+        name.split('.').next().unwrap().to_string()
+    }
+}
+
+/// Both servers see the host name by default (v4 option 12, v6 option 39), a fixed
+/// name from the configuration (a qualified one goes in option 81), and none when off.
+#[test]
+fn host_name_is_sent_by_default_fixed_or_off() {
+    let run = |name: &str, config: &str| -> (String, String) {
+        let mut lab = Lab::new(name);
+        lab.write_config(config);
+        let (mut nb, _a) = start_bound(&mut lab, DnsmasqOpts::default(), &[]);
+        let names = wait_nb(&mut nb, TIMEOUT, "v4 and v6 leases at dnsmasq", || {
+            lease_names(&lab)
+        });
+        if names.0 != names.1 || names.0 == "*" {
+            eprintln!("{}", lab::tail(&lab.dnsmasq_log(), 40));
+        }
+        names
+    };
+    let sys = system_host_name();
+    assert_eq!(run("hostdef", ""), (sys.clone(), sys), "default");
+    assert_eq!(
+        run("hostfix", "[dhcp4]\nhostname = \"box-7\"\n"),
+        ("box-7".into(), "box-7".into()),
+        "fixed"
+    );
+    // Qualified: option 81 (v4) and a full name in option 39; dnsmasq, which serves no
+    // domain here, keeps the first label.
+    assert_eq!(
+        run("hostfqdn", "[dhcp4]\nhostname = \"box-8.example.test\"\n"),
+        ("box-8".into(), "box-8".into()),
+        "qualified"
+    );
+    let off = run(
+        "hostoff",
+        "[dhcp4]\nhostname = \"box-7\"\nsend_hostname = false\n[dhcp6]\nsend_hostname = false\n",
+    );
+    assert_eq!(off, ("*".into(), "*".into()), "off");
+}

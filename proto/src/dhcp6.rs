@@ -130,6 +130,10 @@ pub struct Config {
     pub solicit_delay: bool,
     /// Ask for NTP servers (option 56).
     pub request_ntp: bool,
+    /// Option 39 (RFC 4704) in Solicit, Request, Renew and Rebind, when set: flag S
+    /// (the server updates the AAAA record); a name with a dot is sent fully
+    /// qualified, one without as a partial name for the server to complete.
+    pub fqdn: Option<String>,
     /// Seed of the engine's random source (transaction ids and jitter).
     pub seed: u64,
 }
@@ -144,6 +148,7 @@ impl Default for Config {
             mode: ModeSetting::Auto,
             solicit_delay: false,
             request_ntp: false,
+            fqdn: None,
             seed: 0,
         }
     }
@@ -1405,6 +1410,19 @@ impl Client {
             }
         };
         let server = self.lease.as_ref().map(|l| l.server_id.clone());
+        if let Some(f) = &self.config.fqdn {
+            if matches!(
+                kind,
+                MessageType::Solicit
+                    | MessageType::Request
+                    | MessageType::Renew
+                    | MessageType::Rebind
+            ) {
+                let mut v = vec![0x01];
+                v.extend_from_slice(&crate::dhcp4::wire::dns_name_wire(f, f.contains('.')));
+                b.opt(code::CLIENT_FQDN, &v);
+            }
+        }
         match (kind, &self.state) {
             (MessageType::Solicit, _) => {
                 b.opt(code::ORO, &self.oro(false));

@@ -77,8 +77,12 @@ impl ClientId {
 pub struct Config {
     /// Option 61.
     pub client_id: ClientId,
-    /// Option 12, when set.
+    /// Option 12, when set (and `fqdn` is not).
     pub hostname: Option<String>,
+    /// Option 81 (RFC 4702), when set: this fully qualified name with flags E (wire
+    /// encoding) and S (the server updates the A record), and then no option 12 (RFC
+    /// 4702 section 3.1).
+    pub fqdn: Option<String>,
     /// Option 60, when set.
     pub vendor_class: Option<Vec<u8>>,
     /// Extra option codes for the parameter request list.
@@ -104,6 +108,7 @@ impl Config {
         Config {
             client_id,
             hostname: None,
+            fqdn: None,
             vendor_class: None,
             extra_request: Vec::new(),
             initial_interval: Duration::from_secs(4),
@@ -629,7 +634,12 @@ impl Client {
             }
         }
         b.option(opt::PARAM_REQUEST, &prl);
-        if let Some(h) = &self.config.hostname {
+        if let Some(f) = &self.config.fqdn {
+            // Flags S (0x01) and E (0x04); RCODE1/RCODE2 0 (deprecated, RFC 4702 2.2).
+            let mut v = vec![0x05, 0, 0];
+            v.extend_from_slice(&wire::dns_name_wire(f, true));
+            b.option(opt::CLIENT_FQDN, &v);
+        } else if let Some(h) = &self.config.hostname {
             b.option(opt::HOSTNAME, h.as_bytes());
         }
         if let Some(v) = &self.config.vendor_class {

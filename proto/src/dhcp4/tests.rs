@@ -1009,6 +1009,19 @@ fn raw_client_id_is_sent_verbatim_and_hostname_vendor_included() {
 }
 
 #[test]
+fn a_fully_qualified_name_goes_in_option_81_instead_of_12() {
+    let mut cfg = config();
+    cfg.hostname = Some("laptop".into());
+    cfg.fqdn = Some("laptop.example.org".into());
+    let mut c = Client::new(cfg, t(0));
+    let m = msg(&c.poll_transmit(t(0), MAC_A).unwrap());
+    assert_eq!(m.option(opt::HOSTNAME), None);
+    let mut want = vec![0x05, 0, 0, 6];
+    want.extend_from_slice(b"laptop\x07example\x03org\x00");
+    assert_eq!(m.option(opt::CLIENT_FQDN).unwrap(), want.as_slice());
+}
+
+#[test]
 fn rfc4361_client_id_carries_iaid_and_duid() {
     let c = Client::new(config(), t(0));
     let id = c.client_id();

@@ -272,6 +272,48 @@ fn client_id_is_exactly_the_duid_bytes() {
 }
 
 #[test]
+fn client_fqdn_option_in_solicit_only_when_configured() {
+    let mut now = Instant::ZERO;
+    let fqdn_opt = |name: &[u8]| {
+        let mut o = vec![0, 39, 0, (1 + name.len()) as u8, 0x01];
+        o.extend_from_slice(name);
+        o
+    };
+    let mut c = Client::new(
+        Config {
+            fqdn: Some("box".into()),
+            ..cfg()
+        },
+        duid(),
+        now,
+    );
+    let sol = fire(&mut c, &mut now);
+    // A name without a dot is partial (no root label): the server completes it.
+    let want = fqdn_opt(b"\x03box");
+    assert!(sol
+        .payload
+        .windows(want.len())
+        .any(|w| w == want.as_slice()));
+    let mut c = Client::new(
+        Config {
+            fqdn: Some("box.example.org".into()),
+            ..cfg()
+        },
+        duid(),
+        now,
+    );
+    let sol = fire(&mut c, &mut now);
+    let want = fqdn_opt(b"\x03box\x07example\x03org\x00");
+    assert!(sol
+        .payload
+        .windows(want.len())
+        .any(|w| w == want.as_slice()));
+    let mut c = Client::new(cfg(), duid(), now);
+    let sol = fire(&mut c, &mut now);
+    assert!(!sol.payload.windows(4).any(|w| w[..2] == [0, 39]));
+}
+
+#[test]
 fn rapid_commit_accepted() {
     let mut now = Instant::ZERO;
     let mut c = Client::new(

@@ -25,6 +25,7 @@ pub(crate) mod code {
     pub const IA_PD: u16 = 25;
     pub const IAPREFIX: u16 = 26;
     pub const SNTP_SERVERS: u16 = 31;
+    pub const CLIENT_FQDN: u16 = 39;
     pub const INFO_REFRESH_TIME: u16 = 32;
     pub const NTP_SERVER: u16 = 56;
     pub const SOL_MAX_RT: u16 = 82;
