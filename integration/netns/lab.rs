@@ -130,7 +130,7 @@ pub fn netbond_cmd(ns: &str, iface: &str, dir: &Path, extra: &[&str]) -> Command
     if !own_config {
         let conf = dir.join("netbond.toml");
         if !conf.exists() {
-            fs::write(&conf, "").expect("write empty netbond.toml");
+            fs::write(&conf, lab_only(dir, "")).expect("write netbond.toml");
         }
         cmd.arg("--config").arg(conf);
     }
@@ -138,6 +138,19 @@ pub fn netbond_cmd(ns: &str, iface: &str, dir: &Path, extra: &[&str]) -> Command
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null());
     cmd
+}
+
+/// `toml` with netbond's host-wide file (chrony's NTP sources, by default in /run)
+/// moved into the lab's `dir`, unless the test chose its own `[ntp]`: a test must never
+/// leave files in the host's /run.
+pub fn lab_only(dir: &Path, toml: &str) -> String {
+    if toml.contains("[ntp]") {
+        return toml.to_string();
+    }
+    format!(
+        "{toml}\n[ntp]\nchrony_dir = \"{}\"\n",
+        dir.join("chrony-dhcp").display()
+    )
 }
 
 /// Poll `cond` every 50 ms until it holds (true) or `timeout` passes (false).
@@ -597,7 +610,8 @@ impl Lab {
 
     /// Write netbond's config file (`<dir>/netbond.toml`, passed by [`netbond_cmd`]).
     pub fn write_config(&self, toml: &str) {
-        fs::write(self.path("netbond.toml"), toml).expect("write netbond.toml");
+        fs::write(self.path("netbond.toml"), lab_only(&self.dir, toml))
+            .expect("write netbond.toml");
     }
 
     pub fn resolv_conf(&self) -> PathBuf {
