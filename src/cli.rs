@@ -138,6 +138,9 @@ enum Command {
         /// wpa_supplicant.conf [default: /etc/wpa_supplicant/wpa_supplicant.conf].
         #[arg(long, value_name = "PATH")]
         wpa_conf: Option<PathBuf>,
+        /// dhclient's exit hooks, named in the notes [default: /etc/dhcp/dhclient-exit-hooks.d].
+        #[arg(long, value_name = "DIR")]
+        dhclient_hooks: Option<PathBuf>,
         /// Where to write the configuration; "-" is standard output.
         #[arg(long, short, value_name = "PATH", default_value = "-")]
         output: PathBuf,
@@ -325,6 +328,7 @@ pub fn main() -> ExitCode {
             master_unit,
             bonding_conf,
             wpa_conf,
+            dhclient_hooks,
             output,
             force,
         } => {
@@ -337,6 +341,7 @@ pub fn main() -> ExitCode {
                 (&mut src.master_unit, master_unit),
                 (&mut src.bonding_conf, bonding_conf),
                 (&mut src.wpa_conf, wpa_conf),
+                (&mut src.dhclient_hooks, dhclient_hooks),
             ] {
                 if given.is_some() {
                     *slot = given;

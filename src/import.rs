@@ -61,6 +61,9 @@ pub struct ImportSources {
     pub bonding_conf: Option<PathBuf>,
     /// wpa_supplicant configuration (only referenced in a comment for now).
     pub wpa_conf: Option<PathBuf>,
+    /// dhclient's exit hooks directory: not converted (they are shell fragments sourced
+    /// by dhclient-script), but each is named in the notes with what to do about it.
+    pub dhclient_hooks: Option<PathBuf>,
 }
 
 impl ImportSources {
@@ -79,6 +82,7 @@ impl ImportSources {
             master_unit: Some("/etc/systemd/system/master@.service".into()),
             bonding_conf: Some("/etc/modprobe.d/bonding.conf".into()),
             wpa_conf: Some("/etc/wpa_supplicant/wpa_supplicant.conf".into()),
+            dhclient_hooks: Some("/etc/dhcp/dhclient-exit-hooks.d".into()),
         }
     }
 }
@@ -172,7 +176,54 @@ pub fn import(src: &ImportSources) -> Result<ImportReport, String> {
             listed.join(", ")
         ));
     }
+    if let Some(dir) = &src.dhclient_hooks {
+        hook_notes(dir, &mut notes);
+    }
     convert(&inputs, notes)
+}
+
+/// Notes on dhclient exit hooks: Debian's stock ones are not needed (netbond does what
+/// they do), others must be ported by hand to `[hooks] dir`.
+fn hook_notes(dir: &Path, notes: &mut Notes) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && !n.ends_with('~') && !n.contains(".dpkg-"))
+        .collect();
+    names.sort();
+    let d = show(dir);
+    for n in names.into_iter().take(MAX_NOTES_PER_FILE) {
+        let known = match n.as_str() {
+            "rfc3442-classless-routes" => Some("netbond applies option 121 itself"),
+            "chrony" => Some("netbond writes chrony's sources itself ([ntp] chrony_dir)"),
+            "ntp" | "ntpsec" | "timesyncd" => Some(
+                "netbond hands NTP servers to chrony only ([ntp] chrony_dir); for another \
+                 time daemon port it as a netbond hook",
+            ),
+            "debug" => Some("`netbond monitor` shows every event"),
+            "resolvconf" | "resolved" => Some("netbond writes DNS itself ([dns] resolv_conf)"),
+            _ => None,
+        };
+        match known {
+            Some(why) => notes.push(
+                NoteKind::Ignored,
+                format!("{d}/{n}: dhclient exit hook not converted, not needed: {why}"),
+            ),
+            None => notes.push(
+                NoteKind::Warning,
+                format!(
+                    "{d}/{n}: dhclient exit hook not converted (a shell fragment sourced by \
+                     dhclient-script): port it to an executable in [hooks] dir \
+                     (/etc/netbond/hooks.d), which gets the same REASON, interface and \
+                     new_*/old_* variables (see the README, \"Hooks\"), and set \
+                     [hooks] run_as_root = true if it needs root"
+                ),
+            ),
+        }
+    }
 }
 
 /// `netbond import`: run the import, print the notes on stderr and write the text to
@@ -2154,6 +2205,7 @@ mod tests {
             master_unit: Some(dir.file("master@.service", MASTER)),
             bonding_conf: Some(dir.file("bonding.conf", BONDING)),
             wpa_conf: Some(dir.file("wpa_supplicant.conf", WPA)),
+            dhclient_hooks: None,
         };
         let r = import(&sources).unwrap();
         // The text parses on its own and gives the same config.
@@ -2425,6 +2477,40 @@ mod tests {
     }
 
     #[test]
+    fn dhclient_exit_hooks_are_named_with_what_to_do() {
+        let dir = Scratch::new("hooks");
+        let hooks = dir.0.join("dhclient-exit-hooks.d");
+        std::fs::create_dir_all(&hooks).unwrap();
+        for n in ["rfc3442-classless-routes", "zz-dyndns", ".hidden"] {
+            std::fs::write(hooks.join(n), "# hook\n").unwrap();
+        }
+        let sources = ImportSources {
+            dhclient_conf: Some(dir.file("dhclient.conf", b"reboot 3;\n")),
+            dhcp6c_conf: None,
+            dhcp6c_duid: None,
+            primary_conf: None,
+            master_unit: None,
+            bonding_conf: None,
+            wpa_conf: None,
+            dhclient_hooks: Some(hooks),
+        };
+        let r = import(&sources).unwrap();
+        assert!(has(
+            &r,
+            NoteKind::Ignored,
+            "rfc3442-classless-routes: dhclient exit hook not converted, not needed"
+        ));
+        assert!(has(
+            &r,
+            NoteKind::Warning,
+            "zz-dyndns: dhclient exit hook not converted"
+        ));
+        assert!(!has(&r, NoteKind::Warning, ".hidden"));
+        // The generated file says it too.
+        assert!(r.toml.contains("zz-dyndns"), "{}", r.toml);
+    }
+
+    #[test]
     fn huge_and_special_files_are_not_read() {
         let dir = Scratch::new("huge");
         let mut big = b"reboot 3;\n".to_vec();
@@ -2437,6 +2523,7 @@ mod tests {
             master_unit: None,
             bonding_conf: None,
             wpa_conf: None,
+            dhclient_hooks: None,
         };
         let e = import(&sources).unwrap_err();
         assert!(e.contains("nothing to import"), "{e}");
