@@ -659,6 +659,9 @@ fn reloaded(old: &Config, path: Option<&std::path::Path>, overrides: &Overrides)
     {
         restart.push("[dhcp4] identity/timing/metric keys");
     }
+    if new.hooks != old.hooks || new.ntp != old.ntp {
+        restart.push("[hooks] or [ntp]");
+    }
     if new.daemon.state_dir != old.daemon.state_dir
         || new.daemon.run_dir != old.daemon.run_dir
         || new.dns.resolv_conf != old.dns.resolv_conf

@@ -396,7 +396,10 @@ pub fn environment(ev: &Value) -> Vec<(String, String)> {
                         })
                         .collect::<String>()
                 );
-                out.extend(text(v).map(|s| (name, s)));
+                // A key never overrides a variable named above.
+                if !out.iter().any(|(n, _)| *n == name) {
+                    out.extend(text(v).map(|s| (name, s)));
+                }
             }
         }
     }
@@ -431,6 +434,7 @@ mod tests {
                       "lease_secs": 120, "server": "10.0.0.1"},
             "old": {"address": "10.0.0.4", "prefix_len": 24},
             "reason": "nak",
+            "event": "not the type",
         });
         let env = environment(&ev);
         assert_eq!(get(&env, "REASON"), Some("BOUND"));
@@ -446,6 +450,8 @@ mod tests {
         assert_eq!(get(&env, "new_dhcp_lease_time"), Some("120"));
         assert_eq!(get(&env, "old_ip_address"), Some("10.0.0.4"));
         assert_eq!(get(&env, "NETBOND_REASON"), Some("nak"));
+        assert_eq!(get(&env, "NETBOND_EVENT"), Some("dhcp4-changed"));
+        assert_eq!(env.iter().filter(|(n, _)| n == "NETBOND_EVENT").count(), 1);
         assert_eq!(get(&env, "new_domain_name"), None);
         assert_eq!(get(&env, "new_ntp_servers"), None);
         let v6 = environment(&json!({"type": "dhcp6-bound", "v": 1, "seq": 1,

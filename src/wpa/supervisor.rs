@@ -582,7 +582,7 @@ impl WpaSupervisor {
                     crate::events::emit(
                         "wifi",
                         Some(&ifname),
-                        serde_json::json!({"event": summary}),
+                        serde_json::json!({"wpa_event": summary}),
                     );
                 }
                 self.set_state(|s| s.last_event = summary);
