@@ -243,7 +243,7 @@ fn reason(kind: &str) -> String {
     match kind {
         "dhcp4-bound" | "dhcp4-changed" => "BOUND".into(),
         "dhcp4-renewed" => "RENEW".into(),
-        "dhcp4-reconfirmed" => "REBOOT".into(),
+        "dhcp4-reconfirmed" | "dhcp4-rebooted" => "REBOOT".into(),
         "dhcp4-lost" => "EXPIRE".into(),
         "dhcp4-released" => "RELEASE".into(),
         "dhcp4-stopped" => "STOP".into(),

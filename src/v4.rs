@@ -356,6 +356,8 @@ impl V4Driver {
                 self.send(sh, &tx).await;
             }
         }
+        // A saved lease confirmed (INIT-REBOOT) is told to hooks as dhclient does: REBOOT.
+        let rebooted = self.last_state == "REBOOTING";
         let state = self.engine.state_name();
         if state != self.last_state {
             debug!("dhcp4: {}: state {} -> {state}", sh.ifname, self.last_state);
@@ -365,7 +367,7 @@ impl V4Driver {
             self.last_state = state;
         }
         while let Some(ev) = self.engine.poll_event() {
-            self.on_event(sh, ev).await;
+            self.on_event(sh, ev, rebooted).await;
         }
     }
 
@@ -399,7 +401,7 @@ impl V4Driver {
         }
     }
 
-    async fn on_event(&mut self, sh: &mut Shared, ev: Event4) {
+    async fn on_event(&mut self, sh: &mut Shared, ev: Event4, rebooted: bool) {
         match ev {
             Event4::Bound(l) => {
                 info!(
@@ -437,18 +439,13 @@ impl V4Driver {
                     );
                 }
                 self.apply(sh, &l, false).await;
-                match reconfirmed {
-                    Some(ms) => crate::events::v4(
-                        "dhcp4-reconfirmed",
-                        &sh.ifname,
-                        Some(&l),
-                        None,
-                        json!({"ms": ms}),
-                    ),
-                    None => {
-                        crate::events::v4("dhcp4-renewed", &sh.ifname, Some(&l), None, Value::Null)
-                    }
-                }
+                let kind = match (reconfirmed, rebooted) {
+                    (Some(_), _) => "dhcp4-reconfirmed",
+                    (None, true) => "dhcp4-rebooted",
+                    (None, false) => "dhcp4-renewed",
+                };
+                let extra = reconfirmed.map_or(Value::Null, |ms| json!({ "ms": ms }));
+                crate::events::v4(kind, &sh.ifname, Some(&l), None, extra);
             }
             Event4::Changed { old, new } => {
                 info!(

@@ -415,6 +415,30 @@ fn hooks_get_the_event_in_their_environment_and_stdin() {
         "a non-executable or backup hook ran"
     );
 
+    // A restart (kill -9, same state): the saved lease confirmed is REBOOT.
+    nb.kill(libc::SIGKILL);
+    assert!(nb.wait_exit(TIMEOUT).is_some());
+    let mut nb = lab.start_netbond(&["--no-dhcp6"]);
+    let reboot = wait_nb(
+        &mut nb,
+        TIMEOUT,
+        "the hook's record of dhcp4-rebooted",
+        || {
+            fs::read_dir(&out)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with(".dhcp4-rebooted.env"))
+                .filter(|p| env_file(p).iter().any(|(k, _)| k == "new_ip_address"))
+        },
+    );
+    let env = env_file(&reboot);
+    assert!(env.contains(&("REASON".into(), "REBOOT".into())), "{env:?}");
+    assert!(
+        env.contains(&("new_ip_address".into(), a.to_string())),
+        "{env:?}"
+    );
+
     // Release: old_* and RELEASE.
     assert!(cli(&lab, &["release", "--v4"]).status.success());
     let rel = wait_nb(
