@@ -724,3 +724,47 @@ fn host_name_is_sent_by_default_fixed_or_off() {
     );
     assert_eq!(off, ("*".into(), "*".into()), "off");
 }
+
+/// An address another host answers for: the monitor sees it bound, the conflict (with
+/// the other host's MAC), the lease lost as declined, then another address bound.
+#[test]
+fn monitor_sees_a_conflict_declined_and_a_new_lease() {
+    let mut lab = Lab::new("evconflict");
+    let mut nb = lab.start_netbond(&["--no-dhcp6"]);
+    let mon = raw_monitor(&lab, &mut nb, true);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let defender = crate::faults::arp_defender(lab.sns.clone(), stop.clone());
+    thread::sleep(Duration::from_millis(200));
+    lab.start_dnsmasq(DnsmasqOpts::default());
+    // RFC 2131 3.1.5: at least 10 s before the next DISCOVER.
+    wait_nb(
+        &mut nb,
+        Duration::from_secs(40),
+        "a second dhcp4-bound",
+        || (count(&mon.events(), "dhcp4-bound") == 2).then_some(()),
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let claimed = std::net::Ipv4Addr::from(defender.join().unwrap().expect("no probe"));
+    let evs = mon.events();
+    assert_envelope(&evs);
+    assert_eq!(
+        types(&evs, "dhcp4-"),
+        ["dhcp4-bound", "dhcp4-conflict", "dhcp4-lost", "dhcp4-bound"],
+        "{evs:#?}"
+    );
+    let of = |t: &str| {
+        evs.iter()
+            .filter(|e| e["type"] == t)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let bound = of("dhcp4-bound");
+    assert_eq!(bound[0]["lease"]["address"], claimed.to_string());
+    assert_ne!(bound[1]["lease"]["address"], claimed.to_string());
+    let c = &of("dhcp4-conflict")[0];
+    assert_eq!(c["address"], claimed.to_string());
+    assert_ne!(c["mac"], lab.mac, "the conflict names our own MAC");
+    let lost = &of("dhcp4-lost")[0];
+    assert_eq!(lost["reason"], "declined");
+    assert_eq!(lost["old"]["address"], claimed.to_string());
+}
