@@ -269,6 +269,12 @@ pub struct Dhcp4Config {
     pub send_hostname: bool,
     /// Option 60 sent to the server.
     pub vendor_class: Option<String>,
+    /// Option 77 (RFC 3004, one user class) sent to the server.
+    pub user_class: Option<String>,
+    /// More option codes for the parameter request list (option 55).
+    pub request: Vec<u8>,
+    /// More options to send: code (as a string key) -> colon-separated hex octets.
+    pub send: std::collections::BTreeMap<String, String>,
     /// First retransmission interval in seconds (RFC 2131: 4).
     pub initial_interval: f64,
     /// Longest retransmission interval in seconds (RFC 2131: 64).
@@ -303,6 +309,9 @@ impl Default for Dhcp4Config {
             hostname: None,
             send_hostname: true,
             vendor_class: None,
+            user_class: None,
+            request: Vec::new(),
+            send: std::collections::BTreeMap::new(),
             initial_interval: 4.0,
             max_interval: 64.0,
             timeout: 0,
@@ -356,6 +365,10 @@ pub struct Dhcp6Config {
     /// Send the host name (`[dhcp4] hostname`, else the system's) in option 39 (Client
     /// FQDN, flag S).
     pub send_hostname: bool,
+    /// Option 15 (one user class) sent to the server.
+    pub user_class: Option<String>,
+    /// More option codes for the Option Request Option (option 6).
+    pub request: Vec<u16>,
 }
 
 impl Default for Dhcp6Config {
@@ -370,6 +383,8 @@ impl Default for Dhcp6Config {
             solicit_delay: false,
             request_ntp: true,
             send_hostname: true,
+            user_class: None,
+            request: Vec::new(),
         }
     }
 }
@@ -514,6 +529,21 @@ impl Config {
                     "hostname",
                     "must be a DNS name: letters, digits, hyphens and dots".into(),
                 ));
+            }
+        }
+        self.dhcp4_send().map_err(|m| ("dhcp4", "send", m))?;
+        if self.dhcp4.request.iter().any(|&c| c == 0 || c == 255) {
+            return Err(("dhcp4", "request", "option codes are 1 to 254".into()));
+        }
+        if self.dhcp6.request.contains(&0) {
+            return Err(("dhcp6", "request", "option codes are 1 to 65535".into()));
+        }
+        for (sec, u) in [
+            ("dhcp4", &self.dhcp4.user_class),
+            ("dhcp6", &self.dhcp6.user_class),
+        ] {
+            if u.as_ref().is_some_and(|u| u.is_empty() || u.len() > 255) {
+                return Err((sec, "user_class", "must be 1 to 255 bytes".into()));
             }
         }
         if !(1..=3600).contains(&self.hooks.timeout) {
@@ -699,6 +729,31 @@ impl Config {
         }
     }
 
+    /// `[dhcp4] send` as (code, octets). Codes the client sends itself (message type,
+    /// client id, requested address, server id, parameter list, lease time, host name,
+    /// FQDN, vendor and user class, maximum size) are refused: they would contradict it.
+    pub fn dhcp4_send(&self) -> Result<Vec<(u8, Vec<u8>)>, String> {
+        const OWN: [u8; 13] = [0, 12, 50, 51, 53, 54, 55, 57, 60, 61, 77, 81, 255];
+        let mut out = Vec::new();
+        for (k, v) in &self.dhcp4.send {
+            let code: u8 = k
+                .parse()
+                .map_err(|_| format!("{k:?} is not an option code (1 to 254)"))?;
+            if OWN.contains(&code) {
+                return Err(format!(
+                    "option {code} is sent by netbond itself (use the dedicated key, e.g. hostname or vendor_class)"
+                ));
+            }
+            let data = netbond_proto::duid::parse_hex_octets(v)
+                .map_err(|_| format!("option {code}: {v:?} is not colon-separated hex octets"))?;
+            if data.len() > 255 {
+                return Err(format!("option {code}: at most 255 octets"));
+            }
+            out.push((code, data));
+        }
+        Ok(out)
+    }
+
     /// Durations for the DHCPv4 engine.
     pub fn dhcp4_timing(&self) -> (Duration, Duration, Option<Duration>, Duration, Duration) {
         let d = &self.dhcp4;
@@ -854,6 +909,25 @@ mod tests {
         assert_eq!(c.dhcp4_client_id(), Ok(ClientIdSetting::Duid));
         c.dhcp4.client_id = "01:02:03".into();
         assert_eq!(c.dhcp4_client_id(), Ok(ClientIdSetting::Raw(vec![1, 2, 3])));
+    }
+
+    #[test]
+    fn extra_options_are_checked_at_load() {
+        let c = Config::parse(
+            "[dhcp4]\nsend = { 224 = \"de:ad\" }\nrequest = [252]\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.dhcp4_send(), Ok(vec![(224, vec![0xde, 0xad])]));
+        for bad in [
+            "[dhcp4]\nsend = { 61 = \"01\" }\n",
+            "[dhcp4]\nsend = { 300 = \"01\" }\n",
+            "[dhcp4]\nsend = { 224 = \"zz\" }\n",
+            "[dhcp4]\nrequest = [0]\n",
+            "[dhcp6]\nuser_class = \"\"\n",
+        ] {
+            assert!(Config::parse(bad, None).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -89,6 +89,14 @@ pub fn engine_config(sh: &Shared, duid: &Duid, iaid: Iaid) -> EngineConfig {
         .vendor_class
         .as_ref()
         .map(|v| v.as_bytes().to_vec());
+    c.user_class = sh
+        .cfg
+        .dhcp4
+        .user_class
+        .as_ref()
+        .map(|u| u.as_bytes().to_vec());
+    c.extra_request = sh.cfg.dhcp4.request.clone();
+    c.extra_options = sh.cfg.dhcp4_send().unwrap_or_default();
     c.seed = rand::random();
     c
 }

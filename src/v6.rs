@@ -81,6 +81,8 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
             .send_hostname
             .then(|| crate::identity::host_name(&sh.cfg))
             .flatten(),
+        user_class: c.user_class.as_ref().map(|u| u.as_bytes().to_vec()),
+        extra_request: c.request.clone(),
         seed: rand::random(),
     }
 }

@@ -768,3 +768,51 @@ fn monitor_sees_a_conflict_declined_and_a_new_lease() {
     assert_eq!(lost["reason"], "declined");
     assert_eq!(lost["old"]["address"], claimed.to_string());
 }
+
+/// User classes, extra requested codes and an extra option from the configuration are
+/// on the wire as the server receives them (captured at the server's side): DHCPv4
+/// option 77, option 224 and code 252 in the parameter list; DHCPv6 option 15 and code
+/// 103 in the Option Request Option.
+#[test]
+fn user_class_and_extra_options_reach_the_server() {
+    let mut lab = Lab::new("evopts");
+    lab.write_config(
+        "[dhcp4]\nuser_class = \"kiosk\"\nrequest = [252]\nsend = { 224 = \"de:ad:be:ef\" }\n\
+         [dhcp6]\nuser_class = \"kiosk6\"\nrequest = [103]\n",
+    );
+    lab.start_dnsmasq(DnsmasqOpts::default());
+    lab.capture();
+    let mut nb = lab.start_netbond(&[]);
+    wait_nb(&mut nb, TIMEOUT, "v4 and v6 addresses", || {
+        lab.addr4_in(50, 150)?;
+        lab.addr6_in(0x100, 0x1ff)
+    });
+    // tcpdump writes what the kernel has handed it: let the last exchange reach it.
+    let pkts = lab::wait_for(TIMEOUT, || {
+        let p = lab.packets();
+        (!crate::v6_sent(&p, 1).is_empty()).then_some(p)
+    })
+    .unwrap_or_else(|| lab.packets());
+    lab.stop_capture();
+    let disc = crate::v4_sent(&pkts, crate::pcap::DHCPDISCOVER);
+    let d = disc.first().expect("no DISCOVER captured").v4().unwrap();
+    let opt = |c: u8| d.options.iter().find(|o| o.0 == c).map(|o| o.1.clone());
+    assert_eq!(opt(77), Some(b"\x05kiosk".to_vec()), "user class");
+    assert_eq!(opt(224), Some(vec![0xde, 0xad, 0xbe, 0xef]), "option 224");
+    assert!(
+        opt(55).is_some_and(|prl| prl.contains(&252)),
+        "PRL {:?}",
+        opt(55)
+    );
+    let sol = crate::v6_sent(&pkts, 1);
+    let s = sol
+        .first()
+        .unwrap_or_else(|| panic!("no Solicit captured:\n{}", crate::pcap::summary(&pkts)))
+        .v6()
+        .unwrap();
+    let opt6 = |c: u16| s.options.iter().find(|o| o.0 == c).map(|o| o.1.clone());
+    assert_eq!(opt6(15), Some(b"\x00\x06kiosk6".to_vec()), "v6 user class");
+    let oro = opt6(6).expect("no ORO");
+    assert!(oro.chunks(2).any(|c| c == [0, 103]), "ORO {oro:?}");
+    nb.assert_alive();
+}

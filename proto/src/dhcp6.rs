@@ -134,6 +134,10 @@ pub struct Config {
     /// (the server updates the AAAA record); a name with a dot is sent fully
     /// qualified, one without as a partial name for the server to complete.
     pub fqdn: Option<String>,
+    /// Option 15 (one user class) in every message but Release and Decline, when set.
+    pub user_class: Option<Vec<u8>>,
+    /// More option codes for the Option Request Option.
+    pub extra_request: Vec<u16>,
     /// Seed of the engine's random source (transaction ids and jitter).
     pub seed: u64,
 }
@@ -149,6 +153,8 @@ impl Default for Config {
             solicit_delay: false,
             request_ntp: false,
             fqdn: None,
+            user_class: None,
+            extra_request: Vec::new(),
             seed: 0,
         }
     }
@@ -1371,6 +1377,11 @@ impl Client {
             codes.push(code::INFO_REFRESH_TIME);
             codes.push(code::INF_MAX_RT);
         }
+        for c in &self.config.extra_request {
+            if !codes.contains(c) {
+                codes.push(*c);
+            }
+        }
         codes.iter().flat_map(|c| c.to_be_bytes()).collect()
     }
 
@@ -1410,6 +1421,14 @@ impl Client {
             }
         };
         let server = self.lease.as_ref().map(|l| l.server_id.clone());
+        if let Some(u) = self.config.user_class.as_ref().filter(|u| !u.is_empty()) {
+            if !matches!(kind, MessageType::Release | MessageType::Decline) {
+                let n = u.len().min(u16::MAX as usize - 2);
+                let mut v = (n as u16).to_be_bytes().to_vec();
+                v.extend_from_slice(&u[..n]);
+                b.opt(code::USER_CLASS, &v);
+            }
+        }
         if let Some(f) = &self.config.fqdn {
             if matches!(
                 kind,

@@ -85,6 +85,11 @@ pub struct Config {
     pub fqdn: Option<String>,
     /// Option 60, when set.
     pub vendor_class: Option<Vec<u8>>,
+    /// Option 77 (RFC 3004), when set: one user class (1 to 255 octets).
+    pub user_class: Option<Vec<u8>>,
+    /// More options to send, as they are (the caller checks the codes: none the engine
+    /// sends itself).
+    pub extra_options: Vec<(u8, Vec<u8>)>,
     /// Extra option codes for the parameter request list.
     pub extra_request: Vec<u8>,
     /// First retransmission interval (RFC 2131: 4 s; the reference dhclient.conf: 2 s).
@@ -110,6 +115,8 @@ impl Config {
             hostname: None,
             fqdn: None,
             vendor_class: None,
+            user_class: None,
+            extra_options: Vec::new(),
             extra_request: Vec::new(),
             initial_interval: Duration::from_secs(4),
             max_interval: Duration::from_secs(64),
@@ -644,6 +651,15 @@ impl Client {
         }
         if let Some(v) = &self.config.vendor_class {
             b.option(opt::VENDOR_CLASS, v);
+        }
+        if let Some(u) = self.config.user_class.as_ref().filter(|u| !u.is_empty()) {
+            let n = u.len().min(255);
+            let mut v = vec![n as u8];
+            v.extend_from_slice(&u[..n]);
+            b.option(opt::USER_CLASS, &v);
+        }
+        for (code, data) in &self.config.extra_options {
+            b.option(*code, data);
         }
         Some(Transmit4 {
             payload: b.finish(),

@@ -1009,6 +1009,19 @@ fn raw_client_id_is_sent_verbatim_and_hostname_vendor_included() {
 }
 
 #[test]
+fn user_class_and_extra_options_are_sent() {
+    let mut cfg = config();
+    cfg.user_class = Some(b"kiosk".to_vec());
+    cfg.extra_options = vec![(224, vec![1, 2, 3])];
+    cfg.extra_request = vec![252];
+    let mut c = Client::new(cfg, t(0));
+    let m = msg(&c.poll_transmit(t(0), MAC_A).unwrap());
+    assert_eq!(m.option(opt::USER_CLASS).unwrap(), b"\x05kiosk");
+    assert_eq!(m.option(224).unwrap(), &[1, 2, 3]);
+    assert!(m.option(opt::PARAM_REQUEST).unwrap().contains(&252));
+}
+
+#[test]
 fn a_fully_qualified_name_goes_in_option_81_instead_of_12() {
     let mut cfg = config();
     cfg.hostname = Some("laptop".into());

@@ -272,6 +272,28 @@ fn client_id_is_exactly_the_duid_bytes() {
 }
 
 #[test]
+fn user_class_and_extra_requests_in_solicit() {
+    let mut now = Instant::ZERO;
+    let mut c = Client::new(
+        Config {
+            user_class: Some(b"kiosk".to_vec()),
+            extra_request: vec![103],
+            ..cfg()
+        },
+        duid(),
+        now,
+    );
+    let sol = fire(&mut c, &mut now);
+    let uc = [0, 15, 0, 7, 0, 5, b'k', b'i', b'o', b's', b'k'];
+    assert!(sol.payload.windows(uc.len()).any(|w| w == uc));
+    // The ORO ends with the extra code.
+    let p = &sol.payload;
+    let i = p.windows(2).position(|w| w == [0, 6]).unwrap();
+    let len = usize::from(u16::from_be_bytes([p[i + 2], p[i + 3]]));
+    assert_eq!(&p[i + 4 + len - 2..i + 4 + len], &[0, 103]);
+}
+
+#[test]
 fn client_fqdn_option_in_solicit_only_when_configured() {
     let mut now = Instant::ZERO;
     let fqdn_opt = |name: &[u8]| {

@@ -20,6 +20,7 @@ pub(crate) mod code {
     pub const ELAPSED_TIME: u16 = 8;
     pub const STATUS_CODE: u16 = 13;
     pub const RAPID_COMMIT: u16 = 14;
+    pub const USER_CLASS: u16 = 15;
     pub const DNS_SERVERS: u16 = 23;
     pub const DOMAIN_LIST: u16 = 24;
     pub const IA_PD: u16 = 25;
