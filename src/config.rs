@@ -273,6 +273,9 @@ pub struct Dhcp4Config {
     pub user_class: Option<String>,
     /// More option codes for the parameter request list (option 55).
     pub request: Vec<u8>,
+    /// RFC 4039 rapid commit: DISCOVER asks for it, and an ACK that grants it binds
+    /// without OFFER/REQUEST.
+    pub rapid_commit: bool,
     /// More options to send: code (as a string key) -> colon-separated hex octets.
     pub send: std::collections::BTreeMap<String, String>,
     /// First retransmission interval in seconds (RFC 2131: 4).
@@ -311,6 +314,7 @@ impl Default for Dhcp4Config {
             vendor_class: None,
             user_class: None,
             request: Vec::new(),
+            rapid_commit: false,
             send: std::collections::BTreeMap::new(),
             initial_interval: 4.0,
             max_interval: 64.0,

@@ -654,6 +654,7 @@ fn reloaded(old: &Config, path: Option<&std::path::Path>, overrides: &Overrides)
         || new.dhcp4.send_hostname != old.dhcp4.send_hostname
         || (&new.dhcp4.user_class, &new.dhcp4.request, &new.dhcp4.send)
             != (&old.dhcp4.user_class, &old.dhcp4.request, &old.dhcp4.send)
+        || new.dhcp4.rapid_commit != old.dhcp4.rapid_commit
         || new.dhcp4.initial_interval != old.dhcp4.initial_interval
         || new.dhcp4.max_interval != old.dhcp4.max_interval
         || new.dhcp4.timeout != old.dhcp4.timeout

@@ -96,6 +96,7 @@ pub fn engine_config(sh: &Shared, duid: &Duid, iaid: Iaid) -> EngineConfig {
         .as_ref()
         .map(|u| u.as_bytes().to_vec());
     c.extra_request = sh.cfg.dhcp4.request.clone();
+    c.rapid_commit = sh.cfg.dhcp4.rapid_commit;
     c.extra_options = sh.cfg.dhcp4_send().unwrap_or_default();
     c.seed = rand::random();
     c

@@ -816,3 +816,49 @@ fn user_class_and_extra_options_reach_the_server() {
     assert!(oro.chunks(2).any(|c| c == [0, 103]), "ORO {oro:?}");
     nb.assert_alive();
 }
+
+/// RFC 4039 with dnsmasq's `--dhcp-rapid-commit`: DISCOVER carries option 80, the
+/// server's ACK answers it at once, and netbond binds without OFFER/REQUEST.
+#[test]
+fn rapid_commit_binds_in_two_messages() {
+    let mut lab = Lab::new("evrapid");
+    lab.write_config("[dhcp4]\nrapid_commit = true\n");
+    lab.start_dnsmasq(DnsmasqOpts {
+        extra: vec!["--dhcp-rapid-commit".into()],
+        ..DnsmasqOpts::default()
+    });
+    lab.capture();
+    let mut nb = lab.start_netbond(&["--no-dhcp6"]);
+    let a = wait_nb(&mut nb, TIMEOUT, "a DHCPv4 address", || {
+        lab.addr4_in(50, 150)
+    })
+    .addr;
+    let pkts = lab::wait_for(TIMEOUT, || {
+        let p = lab.packets();
+        p.iter()
+            .any(|x| x.v4_type() == Some(crate::pcap::DHCPACK))
+            .then_some(p)
+    })
+    .unwrap_or_else(|| lab.packets());
+    lab.stop_capture();
+    let summary = crate::pcap::summary(&pkts);
+    let disc = crate::v4_sent(&pkts, crate::pcap::DHCPDISCOVER);
+    let d = disc
+        .first()
+        .unwrap_or_else(|| panic!("no DISCOVER:\n{summary}"));
+    assert!(
+        d.v4().unwrap().options.iter().any(|o| o.0 == 80),
+        "no option 80 in DISCOVER"
+    );
+    assert!(
+        crate::v4_sent(&pkts, crate::pcap::DHCPREQUEST).is_empty(),
+        "a REQUEST was sent:\n{summary}"
+    );
+    let ack = pkts
+        .iter()
+        .find(|x| x.v4_type() == Some(crate::pcap::DHCPACK))
+        .unwrap_or_else(|| panic!("no ACK:\n{summary}"));
+    assert_eq!(ack.v4().unwrap().yiaddr, a);
+    assert!(ack.v4().unwrap().options.iter().any(|o| o.0 == 80));
+    nb.assert_alive();
+}

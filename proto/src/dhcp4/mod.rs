@@ -87,6 +87,9 @@ pub struct Config {
     pub vendor_class: Option<Vec<u8>>,
     /// Option 77 (RFC 3004), when set: one user class (1 to 255 octets).
     pub user_class: Option<Vec<u8>>,
+    /// RFC 4039: ask for the two-message exchange (option 80 in DISCOVER) and accept
+    /// an ACK that carries option 80 while selecting.
+    pub rapid_commit: bool,
     /// More options to send, as they are (the caller checks the codes: none the engine
     /// sends itself).
     pub extra_options: Vec<(u8, Vec<u8>)>,
@@ -116,6 +119,7 @@ impl Config {
             fqdn: None,
             vendor_class: None,
             user_class: None,
+            rapid_commit: false,
             extra_options: Vec::new(),
             extra_request: Vec::new(),
             initial_interval: Duration::from_secs(4),
@@ -661,6 +665,9 @@ impl Client {
         for (code, data) in &self.config.extra_options {
             b.option(*code, data);
         }
+        if self.config.rapid_commit && kind == MessageType::Discover {
+            b.option(opt::RAPID_COMMIT, &[]);
+        }
         Some(Transmit4 {
             payload: b.finish(),
             src,
@@ -754,6 +761,15 @@ impl Client {
                 self.state = State::Requesting(ex, offer);
                 // Reported once, from the ACK that actually configures the values.
                 self.ignored.clear();
+                Ok(())
+            }
+            // RFC 4039: the server committed the address at once; only when we asked and
+            // it says so (option 80), else an ACK here answers someone else's REQUEST.
+            (State::Selecting(_), MessageType::Ack)
+                if self.config.rapid_commit && msg.option(opt::RAPID_COMMIT).is_some() =>
+            {
+                self.accept_ack(now, reply, sent_at, ex_chaddr);
+                self.ignored = ignored;
                 Ok(())
             }
             (State::Selecting(_), _) => Err("not an OFFER while selecting"),

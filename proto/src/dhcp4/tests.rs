@@ -1009,6 +1009,37 @@ fn raw_client_id_is_sent_verbatim_and_hostname_vendor_included() {
 }
 
 #[test]
+fn rapid_commit_binds_on_an_ack_with_option_80_only_when_asked() {
+    // Asked: option 80 in DISCOVER; an ACK with 80 binds at once.
+    let mut cfg = config();
+    cfg.rapid_commit = true;
+    let mut c = Client::new(cfg, t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert_eq!(msg(&d).option(opt::RAPID_COMMIT), Some(&[][..]));
+    // An ACK without option 80 does not count.
+    c.handle_packet(t(0), &Reply::to(&d, 5).bytes());
+    assert_eq!(c.last_drop(), Some("not an OFFER while selecting"));
+    assert_eq!(c.state_name(), "SELECTING");
+    c.handle_packet(t(0), &Reply::to(&d, 5).opt(opt::RAPID_COMMIT, &[]).bytes());
+    assert_eq!(c.last_drop(), None);
+    assert_eq!(c.state_name(), "BOUND");
+    assert!(matches!(c.poll_event(), Some(Event4::Bound(l)) if l.address == ADDR));
+    // Not asked: no option 80, and an ACK with it is dropped while selecting.
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert_eq!(msg(&d).option(opt::RAPID_COMMIT), None);
+    c.handle_packet(t(0), &Reply::to(&d, 5).opt(opt::RAPID_COMMIT, &[]).bytes());
+    assert_eq!(c.state_name(), "SELECTING");
+    // And an OFFER still works with rapid commit asked (a server without it).
+    let mut cfg = config();
+    cfg.rapid_commit = true;
+    let mut c = Client::new(cfg, t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    assert_eq!(c.state_name(), "REQUESTING");
+}
+
+#[test]
 fn user_class_and_extra_options_are_sent() {
     let mut cfg = config();
     cfg.user_class = Some(b"kiosk".to_vec());

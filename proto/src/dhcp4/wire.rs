@@ -41,6 +41,7 @@ pub mod opt {
     pub const REBINDING_TIME: u8 = 59;
     pub const VENDOR_CLASS: u8 = 60;
     pub const USER_CLASS: u8 = 77;
+    pub const RAPID_COMMIT: u8 = 80;
     pub const CLIENT_ID: u8 = 61;
     pub const CLIENT_FQDN: u8 = 81;
     pub const DOMAIN_SEARCH: u8 = 119;
