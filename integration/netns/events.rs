@@ -601,8 +601,8 @@ fn send_ra(lab: &Lab, dns: std::net::Ipv6Addr, domain: &str, life: u32) {
         dnssl[1] = (dnssl.len() / 8) as u8;
         m.extend_from_slice(&dnssl);
         let dst = std::net::SocketAddrV6::new("ff02::1".parse().unwrap(), 0, 0, ifindex);
-        s.send_to(&m, &std::net::SocketAddr::V6(dst).into())
-            .expect("send the RA");
+        // Refused while the link is not ready yet: the caller sends again.
+        let _ = s.send_to(&m, &std::net::SocketAddr::V6(dst).into());
     })
     .join()
     .unwrap();

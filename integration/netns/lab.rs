@@ -546,6 +546,23 @@ impl Lab {
         self.ip(&self.sns, &["addr", "add", &a6, "dev", "s0", "nodad"]);
         self.ip(&self.sns, &["link", "set", "s0", "up"]);
         self.ip(&self.cns, &["link", "set", "c0", "up"]);
+        // Until s0's link-local address leaves the tentative state, RAs (dnsmasq's,
+        // or a test's) leave with the global one as source, which clients rightly drop
+        // (RFC 4861 6.1.2), and DHCPv6 never starts. Even without DAD that takes the
+        // kernel's address work queue, which other netlink-heavy work on the machine
+        // (hundreds of interfaces being made elsewhere) can hold up for many seconds.
+        let wait = TIMEOUT * 3;
+        let ready = wait_until(wait, || {
+            let a = self.ip(
+                &self.sns,
+                &["-6", "addr", "show", "dev", "s0", "scope", "link"],
+            );
+            a.contains("fe80") && !a.contains("tentative")
+        });
+        assert!(
+            ready,
+            "s0's IPv6 link-local address still tentative after {wait:?}"
+        );
     }
 
     /// Delete the veth pair (from the server side; the peer goes with it).
