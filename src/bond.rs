@@ -519,6 +519,13 @@ impl BondManager {
                 self.cfg.name,
                 info.mac.map(|m| fmt_mac(&m)).unwrap_or_default()
             );
+            let old = self.active.and_then(|i| self.ports.get(&i).cloned());
+            let mac = info.mac.map(|m| fmt_mac(&m));
+            crate::events::emit(
+                "bond-active-changed",
+                Some(&self.cfg.name),
+                serde_json::json!({"bond": self.cfg.name, "active_port": active.map(|_| &name), "old_active_port": old, "mac": mac}),
+            );
             self.active = active;
         } else if info.mac != self.mac && self.mac.is_some() {
             info!(

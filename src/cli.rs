@@ -62,6 +62,15 @@ enum Command {
         #[command(flatten)]
         at: DaemonAt,
     },
+    /// Follow events (leases, DNS, NTP, bond, Wi-Fi, daemon) as they happen; see the
+    /// README for the JSON format.
+    Monitor {
+        /// One JSON object per line (stable, versioned; see README).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: DaemonAt,
+    },
     /// Renew the lease(s) now.
     Renew {
         #[command(flatten)]
@@ -178,6 +187,9 @@ enum Command {
         /// enabled supplicant@IFACE.service instances found in the unit directory.
         #[arg(long, value_name = "IFACE")]
         wifi_iface: Vec<String>,
+        /// dhclient's exit hooks, named in the notes [default: /etc/dhcp/dhclient-exit-hooks.d].
+        #[arg(long, value_name = "DIR")]
+        dhclient_hooks: Option<PathBuf>,
         /// Where to write the configuration; "-" is standard output.
         #[arg(long, short, value_name = "PATH", default_value = "-")]
         output: PathBuf,
@@ -445,6 +457,7 @@ pub fn main() -> ExitCode {
             supplicant_unit,
             unit_dir,
             wifi_iface,
+            dhclient_hooks,
             output,
             force,
         } => {
@@ -459,6 +472,7 @@ pub fn main() -> ExitCode {
                 (&mut src.wpa_conf, wpa_conf),
                 (&mut src.supplicant_unit, supplicant_unit),
                 (&mut src.unit_dir, unit_dir),
+                (&mut src.dhclient_hooks, dhclient_hooks),
             ] {
                 if given.is_some() {
                     *slot = given;
@@ -471,6 +485,7 @@ pub fn main() -> ExitCode {
             let iface = at.iface.clone();
             client(&at, Request::Status { iface }, json)
         }
+        Command::Monitor { json, at } => monitor(&at, json),
         Command::Renew { family, at } => {
             let iface = at.iface.clone();
             let family = family.family();
@@ -570,6 +585,81 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `netbond monitor`: print events until the daemon goes away (exit 0) or cannot be
+/// reached (exit 3).
+fn monitor(at: &DaemonAt, json: bool) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("netbond: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let req = Request::Monitor {
+        iface: at.iface.clone(),
+    };
+    rt.block_on(async {
+        use std::io::Write;
+        let (mut lines, _keep) = match control::open_stream(&at.run_dir, &req).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("netbond: {e}");
+                return ExitCode::from(3);
+            }
+        };
+        // On stderr, so that `--json` output stays pure: the subscription is in place.
+        eprintln!(
+            "netbond monitor: following events from {}",
+            control::socket_path(&at.run_dir).display()
+        );
+        let mut out = std::io::stdout().lock();
+        loop {
+            let line = match lines.next_line().await {
+                Ok(Some(l)) => l,
+                Ok(None) => return ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("netbond: {e}");
+                    return ExitCode::from(3);
+                }
+            };
+            let text = if json { line } else { human_event(&line) };
+            // A closed pipe (`netbond monitor | head`) ends the monitor quietly.
+            if writeln!(out, "{text}").and_then(|_| out.flush()).is_err() {
+                return ExitCode::SUCCESS;
+            }
+        }
+    })
+}
+
+/// One event as a line for people: time, sequence, interface, type, then the rest.
+fn human_event(line: &str) -> String {
+    let Ok(serde_json::Value::Object(mut ev)) = serde_json::from_str(line) else {
+        return line.to_string();
+    };
+    let mut take = |k: &str| ev.remove(k).unwrap_or(serde_json::Value::Null);
+    let time = take("time");
+    let seq = take("seq");
+    let kind = take("type");
+    let iface = take("interface");
+    take("v");
+    let mut s = format!(
+        "{} #{} {} {}",
+        time.as_str().unwrap_or("?"),
+        seq,
+        iface.as_str().unwrap_or("-"),
+        kind.as_str().unwrap_or("?")
+    );
+    for (k, v) in ev {
+        if !v.is_null() {
+            s.push_str(&format!(" {k}={v}"));
+        }
+    }
+    s
 }
 
 fn stop_start(a: StopStart, family: Family, iface: Option<String>) -> Request {

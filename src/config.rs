@@ -38,6 +38,53 @@ pub struct Config {
     /// Wireless ports: one `[[wifi]]` table per interface whose wpa_supplicant netbond
     /// runs (or follows).
     pub wifi: Vec<WifiConfig>,
+    /// Programs run on events (see README, "Hooks").
+    pub hooks: HooksConfig,
+    /// Where NTP servers learned by DHCP go.
+    pub ntp: NtpConfig,
+}
+
+/// `[hooks]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HooksConfig {
+    /// The directory of hook programs, run in name order on each event.
+    pub dir: PathBuf,
+    /// Run hooks while netbond runs as root (uid 0). Off: hooks run only when netbond
+    /// runs as an unprivileged `[daemon] user`, and with root they are refused.
+    pub run_as_root: bool,
+    /// Seconds a hook may run before it (and its process group) is killed.
+    pub timeout: u64,
+    /// Hook processes running at once (over all interfaces).
+    pub max_concurrent: usize,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig {
+            dir: PathBuf::from("/etc/netbond/hooks.d"),
+            run_as_root: false,
+            timeout: 30,
+            max_concurrent: 4,
+        }
+    }
+}
+
+/// `[ntp]`
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NtpConfig {
+    /// chrony's `sourcedir`: netbond writes `<dir>/<interface>.sources` there; `"none"`
+    /// writes nothing.
+    pub chrony_dir: String,
+}
+
+impl Default for NtpConfig {
+    fn default() -> Self {
+        NtpConfig {
+            chrony_dir: "/run/chrony-dhcp".into(),
+        }
+    }
 }
 
 /// `[[wifi]]`
@@ -229,10 +276,22 @@ pub struct Dhcp4Config {
     pub enabled: bool,
     /// `"rfc4361"`, `"duid"` or colon hex octets.
     pub client_id: String,
-    /// Option 12 sent to the server.
+    /// The host name sent to the servers (default: the system's, from gethostname).
     pub hostname: Option<String>,
+    /// Send the host name: option 12, or option 81 (FQDN, flags S and E) when it has a
+    /// dot. Off: no name is sent.
+    pub send_hostname: bool,
     /// Option 60 sent to the server.
     pub vendor_class: Option<String>,
+    /// Option 77 (RFC 3004, one user class) sent to the server.
+    pub user_class: Option<String>,
+    /// More option codes for the parameter request list (option 55).
+    pub request: Vec<u8>,
+    /// RFC 4039 rapid commit: DISCOVER asks for it, and an ACK that grants it binds
+    /// without OFFER/REQUEST.
+    pub rapid_commit: bool,
+    /// More options to send: code (as a string key) -> colon-separated hex octets.
+    pub send: std::collections::BTreeMap<String, String>,
     /// First retransmission interval in seconds (RFC 2131: 4).
     pub initial_interval: f64,
     /// Longest retransmission interval in seconds (RFC 2131: 64).
@@ -265,7 +324,12 @@ impl Default for Dhcp4Config {
             enabled: true,
             client_id: "rfc4361".into(),
             hostname: None,
+            send_hostname: true,
             vendor_class: None,
+            user_class: None,
+            request: Vec::new(),
+            rapid_commit: false,
+            send: std::collections::BTreeMap::new(),
             initial_interval: 4.0,
             max_interval: 64.0,
             timeout: 0,
@@ -320,6 +384,13 @@ pub struct Dhcp6Config {
     /// Separate from `[dhcp4] use_dns`, as systemd-networkd's per-family UseDNS=:
     /// one family's DNS can be ignored while the other's is used.
     pub use_dns: bool,
+    /// Send the host name (`[dhcp4] hostname`, else the system's) in option 39 (Client
+    /// FQDN, flag S).
+    pub send_hostname: bool,
+    /// Option 15 (one user class) sent to the server.
+    pub user_class: Option<String>,
+    /// More option codes for the Option Request Option (option 6).
+    pub request: Vec<u16>,
 }
 
 impl Default for Dhcp6Config {
@@ -334,6 +405,9 @@ impl Default for Dhcp6Config {
             solicit_delay: false,
             request_ntp: true,
             use_dns: true,
+            send_hostname: true,
+            user_class: None,
+            request: Vec::new(),
         }
     }
 }
@@ -479,6 +553,39 @@ impl Config {
                     "must be a DNS name: letters, digits, hyphens and dots".into(),
                 ));
             }
+        }
+        self.dhcp4_send().map_err(|m| ("dhcp4", "send", m))?;
+        if self.dhcp4.request.iter().any(|&c| c == 0 || c == 255) {
+            return Err(("dhcp4", "request", "option codes are 1 to 254".into()));
+        }
+        if self.dhcp6.request.contains(&0) {
+            return Err(("dhcp6", "request", "option codes are 1 to 65535".into()));
+        }
+        for (sec, u) in [
+            ("dhcp4", &self.dhcp4.user_class),
+            ("dhcp6", &self.dhcp6.user_class),
+        ] {
+            if u.as_ref().is_some_and(|u| u.is_empty() || u.len() > 255) {
+                return Err((sec, "user_class", "must be 1 to 255 bytes".into()));
+            }
+        }
+        if !(1..=3600).contains(&self.hooks.timeout) {
+            return Err(("hooks", "timeout", "must be 1 to 3600 seconds".into()));
+        }
+        if !(1..=64).contains(&self.hooks.max_concurrent) {
+            return Err(("hooks", "max_concurrent", "must be 1 to 64".into()));
+        }
+        if !self.hooks.dir.is_absolute() {
+            return Err(("hooks", "dir", "must be an absolute path".into()));
+        }
+        if !matches!(self.ntp.chrony_dir.as_str(), "none" | "")
+            && !Path::new(&self.ntp.chrony_dir).is_absolute()
+        {
+            return Err((
+                "ntp",
+                "chrony_dir",
+                "must be an absolute path or \"none\"".into(),
+            ));
         }
         if let Some(v) = &d4.vendor_class {
             if v.is_empty() || v.len() > 255 {
@@ -699,6 +806,31 @@ impl Config {
         }
     }
 
+    /// `[dhcp4] send` as (code, octets). Codes the client sends itself (message type,
+    /// client id, requested address, server id, parameter list, lease time, host name,
+    /// FQDN, vendor and user class, maximum size) are refused: they would contradict it.
+    pub fn dhcp4_send(&self) -> Result<Vec<(u8, Vec<u8>)>, String> {
+        const OWN: [u8; 13] = [0, 12, 50, 51, 53, 54, 55, 57, 60, 61, 77, 81, 255];
+        let mut out = Vec::new();
+        for (k, v) in &self.dhcp4.send {
+            let code: u8 = k
+                .parse()
+                .map_err(|_| format!("{k:?} is not an option code (1 to 254)"))?;
+            if OWN.contains(&code) {
+                return Err(format!(
+                    "option {code} is sent by netbond itself (use the dedicated key, e.g. hostname or vendor_class)"
+                ));
+            }
+            let data = netbond_proto::duid::parse_hex_octets(v)
+                .map_err(|_| format!("option {code}: {v:?} is not colon-separated hex octets"))?;
+            if data.len() > 255 {
+                return Err(format!("option {code}: at most 255 octets"));
+            }
+            out.push((code, data));
+        }
+        Ok(out)
+    }
+
     /// Durations for the DHCPv4 engine.
     pub fn dhcp4_timing(&self) -> (Duration, Duration, Option<Duration>, Duration, Duration) {
         let d = &self.dhcp4;
@@ -905,6 +1037,25 @@ mod tests {
         assert_eq!(c.dhcp4_client_id(), Ok(ClientIdSetting::Duid));
         c.dhcp4.client_id = "01:02:03".into();
         assert_eq!(c.dhcp4_client_id(), Ok(ClientIdSetting::Raw(vec![1, 2, 3])));
+    }
+
+    #[test]
+    fn extra_options_are_checked_at_load() {
+        let c = Config::parse(
+            "[dhcp4]\nsend = { 224 = \"de:ad\" }\nrequest = [252]\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.dhcp4_send(), Ok(vec![(224, vec![0xde, 0xad])]));
+        for bad in [
+            "[dhcp4]\nsend = { 61 = \"01\" }\n",
+            "[dhcp4]\nsend = { 300 = \"01\" }\n",
+            "[dhcp4]\nsend = { 224 = \"zz\" }\n",
+            "[dhcp4]\nrequest = [0]\n",
+            "[dhcp6]\nuser_class = \"\"\n",
+        ] {
+            assert!(Config::parse(bad, None).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -103,6 +103,12 @@ pub enum Request {
         /// How long the daemon may wait before answering "not online".
         timeout_ms: u64,
     },
+    /// Follow events: the answer, then one event (JSON) per line (see README).
+    Monitor {
+        /// Only this interface's events (and the daemon's own).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iface: Option<String>,
+    },
     /// A wpa_supplicant command for one wireless port.
     Wifi {
         /// The wireless interface.
@@ -119,6 +125,7 @@ impl Request {
             self,
             Request::Status { .. }
                 | Request::WaitOnline { .. }
+                | Request::Monitor { .. }
                 | Request::Wifi {
                     action: crate::wifi::WifiAction::Status,
                     ..
@@ -280,6 +287,11 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Pending>) -> io::Result<()> 
         Ok(Err(e)) => Response::fail(format!("reading the request: {e}")),
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
             Err(e) => Response::fail(format!("malformed request: {e}")),
+            // Served here, never by the daemon loop: a monitor must not hold it.
+            Ok(Request::Monitor { iface }) => {
+                return crate::events::serve_monitor(reader.into_inner().into_inner(), wr, iface)
+                    .await;
+            }
             Ok(req) if req.changes_state() && !privileged => {
                 Response::fail("permission denied: this command changes state; run it as root")
             }
@@ -339,6 +351,49 @@ pub async fn call_within(
         return Err("netbond closed the connection without an answer (it stopped?)".into());
     }
     serde_json::from_str(line.trim()).map_err(|e| format!("malformed answer from netbond: {e}"))
+}
+
+/// Client side of `monitor`: send the request, check the answer, and return the lines
+/// that follow (one event each), with the write half to keep open: closing it tells the
+/// daemon the monitor went away.
+pub async fn open_stream(
+    run_dir: &Path,
+    req: &Request,
+) -> Result<
+    (
+        tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+        tokio::net::unix::OwnedWriteHalf,
+    ),
+    String,
+> {
+    let path = socket_path(run_dir);
+    let stream = UnixStream::connect(&path).await.map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => format!(
+            "netbond is not running (no control socket at {}); start it with `netbond run`, or pass --run-dir",
+            path.display()
+        ),
+        io::ErrorKind::PermissionDenied => format!(
+            "permission denied on {}: run as root (or as a member of the configured [control] group)",
+            path.display()
+        ),
+        _ => format!("cannot connect to {}: {e}", path.display()),
+    })?;
+    let (rd, mut wr) = stream.into_split();
+    let mut body = serde_json::to_vec(req).map_err(|e| e.to_string())?;
+    body.push(b'\n');
+    wr.write_all(&body).await.map_err(|e| e.to_string())?;
+    let mut lines = BufReader::new(rd).lines();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+        .await
+        .map_err(|_| "netbond did not answer within 10 s".to_string())?
+        .map_err(|e| e.to_string())?
+        .ok_or("netbond closed the connection without an answer")?;
+    let resp: Response =
+        serde_json::from_str(&first).map_err(|e| format!("malformed answer from netbond: {e}"))?;
+    if !resp.ok {
+        return Err(resp.error.unwrap_or_default());
+    }
+    Ok((lines, wr))
 }
 
 #[cfg(test)]

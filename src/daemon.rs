@@ -262,10 +262,12 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             crate::privs::effective_caps().unwrap_or(0)
         );
     }
+    crate::events::start(&cfg);
     let mut ifaces: Vec<IfaceHandle> = pending.into_iter().map(Iface::spawn).collect();
     let mut slaac = Slaac::default();
     slaac.reread(&handle, &ifaces, &online).await;
     start_readiness(&cfg, &online, &ifnames);
+    crate::events::started(&ifnames);
     loop {
         let wake = tokio::select! {
             _ = sigterm.recv() => Wake::Stop("SIGTERM"),
@@ -295,9 +297,19 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 };
                 // Requests still queued are answered "netbond is stopping".
                 drop(control.take());
-                stop_all(how, &online, &mut ifaces, &mut wifi, bond.as_mut(), &cfg, (&leases, &dns)).await;
+                stop_all(
+                    how,
+                    &online,
+                    &mut ifaces,
+                    &mut wifi,
+                    bond.as_mut(),
+                    &cfg,
+                    (&leases, &dns),
+                )
+                .await;
                 crate::control::drain(std::time::Duration::from_millis(500)).await;
                 info!("stopped");
+                crate::events::stopped(sig, &cfg).await;
                 return Ok(());
             }
             Wake::Reload => {
@@ -391,7 +403,16 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 };
                 // Requests still queued are answered "netbond is stopping".
                 drop(control.take());
-                stop_all(how, &online, &mut ifaces, &mut wifi, bond.as_mut(), &cfg, (&leases, &dns)).await;
+                stop_all(
+                    how,
+                    &online,
+                    &mut ifaces,
+                    &mut wifi,
+                    bond.as_mut(),
+                    &cfg,
+                    (&leases, &dns),
+                )
+                .await;
                 let _ = reply.send(Response::done(if release {
                     "released, deconfigured and stopped"
                 } else {
@@ -494,6 +515,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                         })
                         .await
                     }
+                    Request::Monitor { .. } => Response::fail("served by the control socket"),
                     Request::Wifi { iface, action } => match wifi.command(&iface, action).await {
                         Ok(m) => Response::done(m),
                         Err(e) => Response::fail(e),

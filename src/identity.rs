@@ -9,6 +9,32 @@ use crate::store::Store;
 use netbond_proto::duid::{Duid, Iaid};
 use tracing::{info, warn};
 
+/// The host name to send: `[dhcp4] hostname`, else the system's (gethostname), when it
+/// is a valid DNS name and not a placeholder such as `localhost`.
+pub fn host_name(cfg: &Config) -> Option<String> {
+    let name = match &cfg.dhcp4.hostname {
+        Some(h) => h.clone(),
+        None => {
+            let mut buf = [0u8; 256];
+            // SAFETY: gethostname writes at most buf.len() bytes into buf.
+            let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+            if rc != 0 {
+                return None;
+            }
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            String::from_utf8_lossy(&buf[..end]).into_owned()
+        }
+    };
+    let valid = netbond_proto::dhcp4::reply::valid_dns_name(name.as_bytes());
+    match valid {
+        Some(n) if !matches!(n.as_str(), "localhost" | "localhost.localdomain") => Some(n),
+        _ => {
+            tracing::debug!("host name {name:?} is not sent (not a usable DNS name)");
+            None
+        }
+    }
+}
+
 /// Resolve the DUID per the precedence above. Saving failures are warnings: the
 /// identity still works for this run.
 pub fn load_or_create_duid(cfg: &Config, store: &Store) -> Duid {

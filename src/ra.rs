@@ -28,8 +28,8 @@ const ICMP6_FILTER: libc::c_int = 1;
 /// All-routers multicast group, destination of Router Solicitations.
 const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
 
-/// What one valid Router Advertisement says about DHCPv6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What one valid Router Advertisement says about DHCPv6 and DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RaFlags {
     /// M flag: addresses are available via DHCPv6 (stateful).
     pub managed: bool,
@@ -39,6 +39,73 @@ pub struct RaFlags {
     pub router: Ipv6Addr,
     /// Router lifetime; 0 means the router is not a default router.
     pub lifetime_secs: u16,
+    /// RFC 8106 RDNSS: DNS servers with their lifetime in seconds (0: remove,
+    /// `u32::MAX`: infinite).
+    pub rdnss: Vec<(Ipv6Addr, u32)>,
+    /// RFC 8106 DNSSL: search domains (validated DNS names) with their lifetime.
+    pub dnssl: Vec<(String, u32)>,
+}
+
+/// RDNSS and DNSSL option types (RFC 8106).
+const OPT_RDNSS: u8 = 25;
+const OPT_DNSSL: u8 = 31;
+/// At most this many servers and domains are taken from one RA.
+const MAX_RA_DNS: usize = 8;
+
+/// Options 25 and 31 of an RA (the option with its type and length bytes). A malformed
+/// one is ignored (the rest of the RA still counts), as RFC 8106 section 5.3.1 asks.
+fn dns_option(opt: &[u8], out: &mut RaFlags) {
+    if opt.len() < 8 {
+        return;
+    }
+    let lifetime = u32::from_be_bytes([opt[4], opt[5], opt[6], opt[7]]);
+    let body = &opt[8..];
+    match opt[0] {
+        // Length at least 3 (one address) and odd: whole addresses only.
+        OPT_RDNSS if opt[1] >= 3 && opt[1] % 2 == 1 => {
+            for a in body.chunks_exact(16) {
+                let mut b = [0u8; 16];
+                b.copy_from_slice(a);
+                let addr = Ipv6Addr::from(b);
+                let bad = addr.is_unspecified() || addr.is_loopback() || addr.is_multicast();
+                if !bad && out.rdnss.len() < MAX_RA_DNS && !out.rdnss.iter().any(|x| x.0 == addr) {
+                    out.rdnss.push((addr, lifetime));
+                }
+            }
+        }
+        OPT_DNSSL if opt[1] >= 2 => {
+            let mut names = Vec::new();
+            let mut pos = 0;
+            // Names in DNS wire format without compression; zero padding at the end.
+            while pos < body.len() && body[pos] != 0 {
+                let mut labels: Vec<&[u8]> = Vec::new();
+                loop {
+                    let Some(&len) = body.get(pos) else { return };
+                    pos += 1;
+                    if len == 0 {
+                        break;
+                    }
+                    let Some(l) = body.get(pos..pos + usize::from(len)) else {
+                        return;
+                    };
+                    if len > 63 {
+                        return;
+                    }
+                    labels.push(l);
+                    pos += usize::from(len);
+                }
+                names.push(labels.join(&b"."[..]));
+            }
+            for n in names {
+                if let Some(name) = netbond_proto::dhcp4::reply::valid_dns_name(&n) {
+                    if out.dnssl.len() < MAX_RA_DNS && !out.dnssl.iter().any(|x| x.0 == name) {
+                        out.dnssl.push((name, lifetime));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Raw ICMPv6 socket receiving only Router Advertisements on one interface.
@@ -210,6 +277,14 @@ pub fn parse_ra(src: Ipv6Addr, hop_limit: Option<u8>, msg: &[u8]) -> Result<RaFl
     if msg[1] != 0 {
         return Err("ICMPv6 code is not 0");
     }
+    let mut flags = RaFlags {
+        managed: msg[5] & 0x80 != 0,
+        other: msg[5] & 0x40 != 0,
+        router: src,
+        lifetime_secs: u16::from_be_bytes([msg[6], msg[7]]),
+        rdnss: Vec::new(),
+        dnssl: Vec::new(),
+    };
     let mut opts = &msg[16..];
     while !opts.is_empty() {
         if opts.len() < 2 {
@@ -222,14 +297,10 @@ pub fn parse_ra(src: Ipv6Addr, hop_limit: Option<u8>, msg: &[u8]) -> Result<RaFl
         if len > opts.len() {
             return Err("option exceeds message");
         }
+        dns_option(&opts[..len], &mut flags);
         opts = &opts[len..];
     }
-    Ok(RaFlags {
-        managed: msg[5] & 0x80 != 0,
-        other: msg[5] & 0x40 != 0,
-        router: src,
-        lifetime_secs: u16::from_be_bytes([msg[6], msg[7]]),
-    })
+    Ok(flags)
 }
 
 /// Metadata of one received ICMPv6 message.
@@ -322,7 +393,9 @@ mod tests {
                     managed: m,
                     other: o,
                     router: LL,
-                    lifetime_secs: 1800
+                    lifetime_secs: 1800,
+                    rdnss: vec![],
+                    dnssl: vec![],
                 }
             );
         }
@@ -382,6 +455,42 @@ mod tests {
                 let _ = parse_ra(LL, Some(255), &m);
                 m[i] = old;
             }
+        }
+    }
+
+    #[test]
+    fn rdnss_and_dnssl() {
+        let mut m = ra(0x00, 1800);
+        // RDNSS: two servers, lifetime 600.
+        let mut rdnss = vec![25, 5, 0, 0, 0, 0, 2, 0x58];
+        rdnss.extend_from_slice(&"fd00::53".parse::<Ipv6Addr>().unwrap().octets());
+        rdnss.extend_from_slice(&"fd00::54".parse::<Ipv6Addr>().unwrap().octets());
+        m.extend_from_slice(&rdnss);
+        // DNSSL: "ra.test", then a hostile name (dropped), zero padding; lifetime 60.
+        let mut names = vec![2, b'r', b'a', 4, b't', b'e', b's', b't', 0];
+        names.extend_from_slice(&[4, b'a', b';', b'$', b'(', 0]);
+        let mut dnssl = vec![31, 0, 0, 0, 0, 0, 0, 60];
+        dnssl.extend_from_slice(&names);
+        while dnssl.len() % 8 != 0 {
+            dnssl.push(0);
+        }
+        dnssl[1] = (dnssl.len() / 8) as u8;
+        m.extend_from_slice(&dnssl);
+        // An RDNSS of even length is malformed: ignored, the RA still counts.
+        m.extend_from_slice(&[25, 2, 0, 0, 0, 0, 0, 1]);
+        m.extend_from_slice(&[0; 8]);
+        let f = parse_ra(LL, Some(255), &m).unwrap();
+        assert_eq!(
+            f.rdnss,
+            vec![
+                ("fd00::53".parse().unwrap(), 600),
+                ("fd00::54".parse().unwrap(), 600)
+            ]
+        );
+        assert_eq!(f.dnssl, vec![("ra.test".to_string(), 60)]);
+        // Every truncation of it is refused or parsed, never a panic.
+        for cut in 0..m.len() {
+            let _ = parse_ra(LL, Some(255), &m[..cut]);
         }
     }
 

@@ -53,6 +53,11 @@ pub const KEYS: &[(&str, When)] = &[
     ("dhcp4.client_id", Restart),
     ("dhcp4.hostname", NEXT_MESSAGE),
     ("dhcp4.vendor_class", NEXT_MESSAGE),
+    ("dhcp4.send_hostname", NEXT_MESSAGE),
+    ("dhcp4.user_class", NEXT_MESSAGE),
+    ("dhcp4.request", NEXT_MESSAGE),
+    ("dhcp4.send", NEXT_MESSAGE),
+    ("dhcp4.rapid_commit", NEXT_MESSAGE),
     ("dhcp4.initial_interval", NEXT_TIMER),
     ("dhcp4.max_interval", NEXT_TIMER),
     ("dhcp4.timeout", NEXT_TIMER),
@@ -77,9 +82,15 @@ pub const KEYS: &[(&str, When)] = &[
     ("dhcp6.rapid_commit", Restart),
     ("dhcp6.solicit_delay", Restart),
     ("dhcp6.request_ntp", Restart),
+    ("dhcp6.send_hostname", Restart),
+    ("dhcp6.user_class", Restart),
+    ("dhcp6.request", Restart),
     ("dhcp6.use_dns", NOW),
     // Which file (or resolved) owns DNS is decided per interface at start.
     ("dns.resolv_conf", Restart),
+    // The hook runner and the chrony sources directory are set up once, at start.
+    ("hooks", Restart),
+    ("ntp", Restart),
     // The bond is created or adopted at start; its settings are fixed by then.
     ("bond", Restart),
     // The socket's group is set when it is created, before privileges are dropped.
@@ -223,6 +234,11 @@ mod tests {
         c.identity.iaid = Some("1".into());
         c.dhcp4.hostname = Some("host".into());
         c.dhcp4.vendor_class = Some("vc".into());
+        c.dhcp4.user_class = Some("uc".into());
+        c.dhcp4.request = vec![42];
+        c.dhcp4.send.insert("224".into(), "01:02".into());
+        c.dhcp6.user_class = Some("uc6".into());
+        c.dhcp6.request = vec![31];
         c.dhcp6.iaid_pd = Some("2".into());
         c.control.group = Some("netbond".into());
         c.bond = Some(BondConfig {

@@ -14,6 +14,7 @@ use netbond_proto::dhcp4::{
 };
 use netbond_proto::duid::{Duid, Iaid};
 use netbond_proto::Instant;
+use serde_json::{json, Value};
 use std::io;
 use std::net::Ipv4Addr;
 use tracing::{debug, info, warn};
@@ -105,13 +106,27 @@ pub fn engine_config(sh: &Shared, duid: &Duid, iaid: Iaid) -> EngineConfig {
     c.timeout = timeout;
     c.retry = retry;
     c.reboot = reboot;
-    c.hostname = sh.cfg.dhcp4.hostname.clone();
+    if sh.cfg.dhcp4.send_hostname {
+        match crate::identity::host_name(&sh.cfg) {
+            Some(h) if h.contains('.') => c.fqdn = Some(h),
+            h => c.hostname = h,
+        }
+    }
     c.vendor_class = sh
         .cfg
         .dhcp4
         .vendor_class
         .as_ref()
         .map(|v| v.as_bytes().to_vec());
+    c.user_class = sh
+        .cfg
+        .dhcp4
+        .user_class
+        .as_ref()
+        .map(|u| u.as_bytes().to_vec());
+    c.extra_request = sh.cfg.dhcp4.request.clone();
+    c.rapid_commit = sh.cfg.dhcp4.rapid_commit;
+    c.extra_options = sh.cfg.dhcp4_send().unwrap_or_default();
     c.seed = rand::random();
     c
 }
@@ -244,6 +259,12 @@ impl V4Driver {
                         fmt_mac(&arp.sha)
                     );
                     let addr = p.addr;
+                    let (a, m) = (addr.to_string(), fmt_mac(&arp.sha));
+                    crate::events::emit(
+                        "dhcp4-conflict",
+                        Some(ifname),
+                        serde_json::json!({"address": a, "mac": m}),
+                    );
                     self.probe = None;
                     self.engine.decline(now, addr);
                 }
@@ -405,6 +426,8 @@ impl V4Driver {
                 self.send(sh, &tx).await;
             }
         }
+        // A saved lease confirmed (INIT-REBOOT) is told to hooks as dhclient does: REBOOT.
+        let rebooted = self.last_state == "REBOOTING";
         let state = self.engine.state_name();
         if state != self.last_state {
             debug!("dhcp4: {}: state {} -> {state}", sh.ifname, self.last_state);
@@ -414,7 +437,7 @@ impl V4Driver {
             self.last_state = state;
         }
         while let Some(ev) = self.engine.poll_event() {
-            self.on_event(sh, ev).await;
+            self.on_event(sh, ev, rebooted).await;
         }
     }
 
@@ -448,7 +471,7 @@ impl V4Driver {
         }
     }
 
-    async fn on_event(&mut self, sh: &mut Shared, ev: Event4) {
+    async fn on_event(&mut self, sh: &mut Shared, ev: Event4, rebooted: bool) {
         match ev {
             Event4::Bound(l) => {
                 info!(
@@ -461,10 +484,12 @@ impl V4Driver {
                     fmt_mac(&l.chaddr)
                 );
                 self.apply(sh, &l, false).await;
+                crate::events::v4("dhcp4-bound", &sh.ifname, Some(&l), None, Value::Null);
                 self.start_probe(sh, l.address);
                 self.run_probe(sh, sh.clock.now());
             }
             Event4::Renewed(l) => {
+                let reconfirmed = self.reconfirm_since.map(|t| t.elapsed().as_millis());
                 if let Some(t) = self.reconfirm_since.take() {
                     info!(
                         "dhcp4: {}: re-confirmed {} from new MAC {} in {} ms",
@@ -484,6 +509,13 @@ impl V4Driver {
                     );
                 }
                 self.apply(sh, &l, false).await;
+                let kind = match (reconfirmed, rebooted) {
+                    (Some(_), _) => "dhcp4-reconfirmed",
+                    (None, true) => "dhcp4-rebooted",
+                    (None, false) => "dhcp4-renewed",
+                };
+                let extra = reconfirmed.map_or(Value::Null, |ms| json!({ "ms": ms }));
+                crate::events::v4(kind, &sh.ifname, Some(&l), None, extra);
             }
             Event4::Changed { old, new } => {
                 info!(
@@ -498,6 +530,13 @@ impl V4Driver {
                         warn!("dhcp4: {}: {e}", sh.ifname);
                     }
                 }
+                crate::events::v4(
+                    "dhcp4-changed",
+                    &sh.ifname,
+                    Some(&new),
+                    Some(&old),
+                    Value::Null,
+                );
             }
             Event4::Lost { lease, reason } => {
                 self.reconfirm_since = None;
@@ -505,6 +544,8 @@ impl V4Driver {
                 self.probe = None;
                 info!("dhcp4: {}: lost {} ({reason:?})", sh.ifname, lease.address);
                 self.deconfigure(sh, &lease).await;
+                let why = json!({"reason": crate::events::reason(reason)});
+                crate::events::v4("dhcp4-lost", &sh.ifname, None, Some(&lease), why);
                 sh.leases.remove(4, &sh.ifname);
             }
             Event4::Backoff {
@@ -532,6 +573,7 @@ impl V4Driver {
                     "dhcp4: {}: no lease after the configured timeout; retrying in {} s",
                     sh.ifname, sh.cfg.dhcp4.retry
                 );
+                crate::events::emit("dhcp4-timeout", Some(&sh.ifname), Value::Null);
             }
         }
     }
@@ -622,12 +664,15 @@ impl V4Driver {
         }
         self.applied_routes = wanted;
         self.applied = Some(l.clone());
-        sh.dns4 = Dns4 {
+        let dns = Dns4 {
             servers: l.dns.clone(),
             domain: l.domain.clone(),
             search: l.search.clone(),
         };
+        crate::events::dns4(&sh.ifname, &sh.dns4, &dns);
+        sh.dns4 = dns;
         sh.update_dns();
+        crate::ntp::set(&sh.ifname, 4, &l.ntp);
     }
 
     fn wanted_routes(&self, sh: &Shared, l: &Lease4) -> Vec<Route> {
@@ -701,8 +746,10 @@ impl V4Driver {
         }
         self.applied_routes.clear();
         self.applied = None;
+        crate::events::dns4(&sh.ifname, &sh.dns4, &Dns4::default());
         sh.dns4 = Dns4::default();
         sh.update_dns();
+        crate::ntp::clear(&sh.ifname, 4);
     }
 
     /// Stop: release (when configured) while the address is still there, then remove
@@ -724,6 +771,13 @@ impl V4Driver {
                 if deconfigure {
                     self.deconfigure(sh, &lease).await;
                 }
+                let kind = if release {
+                    "dhcp4-released"
+                } else {
+                    "dhcp4-stopped"
+                };
+                let how = json!({"deconfigured": deconfigure});
+                crate::events::v4(kind, &sh.ifname, None, Some(&lease), how);
                 if release {
                     sh.leases.remove(4, &sh.ifname);
                 }

@@ -12,6 +12,7 @@ use netbond_proto::dhcp6::{
 };
 use netbond_proto::duid::{parse_hex_octets, write_hex, Duid, Iaid};
 use netbond_proto::Instant;
+use serde_json::{json, Value};
 use std::io;
 use std::net::Ipv6Addr;
 use std::time::Duration;
@@ -52,6 +53,13 @@ pub struct V6Driver {
     last_state: &'static str,
     /// Stopped by command: send nothing until `start`.
     stopped: bool,
+    /// DNS from DHCPv6 (merged with the RA's into `Shared::dns6`).
+    dhcp_dns: Dns6,
+    /// RFC 8106 servers and domains from RAs, each until its expiry (`None`: never).
+    ra_dns: Vec<(Ipv6Addr, Option<Instant>)>,
+    ra_domains: Vec<(String, Option<Instant>)>,
+    /// The RA DNS changed since it was last merged.
+    ra_dns_dirty: bool,
 }
 
 fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
@@ -72,6 +80,12 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
         },
         solicit_delay: c.solicit_delay,
         request_ntp: c.request_ntp,
+        fqdn: c
+            .send_hostname
+            .then(|| crate::identity::host_name(&sh.cfg))
+            .flatten(),
+        user_class: c.user_class.as_ref().map(|u| u.as_bytes().to_vec()),
+        extra_request: c.request.clone(),
         seed: rand::random(),
     }
 }
@@ -193,7 +207,87 @@ impl V6Driver {
             not_ready_wait: NOT_READY_RETRY,
             last_state: "",
             stopped: false,
+            dhcp_dns: Dns6::default(),
+            ra_dns: Vec::new(),
+            ra_domains: Vec::new(),
+            ra_dns_dirty: false,
         }
+    }
+
+    /// Set DHCPv6's DNS and write the merge with the RA's: DHCPv6 servers and domains
+    /// first, then those of RAs not already there.
+    fn set_dns(&mut self, sh: &mut Shared, dhcp: Dns6) {
+        self.dhcp_dns = dhcp;
+        self.ra_dns_dirty = false;
+        let mut merged = self.dhcp_dns.clone();
+        for (a, _) in &self.ra_dns {
+            if !merged.servers.contains(a) {
+                merged.servers.push(*a);
+            }
+        }
+        for (d, _) in &self.ra_domains {
+            if !merged.domains.contains(d) {
+                merged.domains.push(d.clone());
+            }
+        }
+        crate::events::dns6(&sh.ifname, &sh.dns6, &merged);
+        sh.dns6 = merged;
+        sh.update_dns();
+    }
+
+    /// Take an RA's RDNSS/DNSSL: a lifetime of 0 removes an entry, others (re)start it.
+    fn learn_ra_dns(&mut self, now: Instant, f: &RaFlags) {
+        fn upsert<T: PartialEq + Clone>(
+            list: &mut Vec<(T, Option<Instant>)>,
+            new: &[(T, u32)],
+            now: Instant,
+        ) -> bool {
+            let mut changed = false;
+            for (v, life) in new {
+                let pos = list.iter().position(|x| x.0 == *v);
+                match (pos, *life) {
+                    (Some(i), 0) => {
+                        list.remove(i);
+                        changed = true;
+                    }
+                    (None, 0) => {}
+                    (pos, life) => {
+                        let until =
+                            (life != u32::MAX).then(|| now + Duration::from_secs(u64::from(life)));
+                        match pos {
+                            Some(i) => list[i].1 = until,
+                            None if list.len() < 8 => {
+                                list.push((v.clone(), until));
+                                changed = true;
+                            }
+                            None => {}
+                        }
+                    }
+                }
+            }
+            changed
+        }
+        let a = upsert(&mut self.ra_dns, &f.rdnss, now);
+        let b = upsert(&mut self.ra_domains, &f.dnssl, now);
+        self.ra_dns_dirty |= a || b;
+    }
+
+    /// Drop RA DNS entries whose lifetime ran out.
+    fn expire_ra_dns(&mut self, now: Instant) {
+        let live = |e: &Option<Instant>| e.is_none_or(|t| t > now);
+        let before = self.ra_dns.len() + self.ra_domains.len();
+        self.ra_dns.retain(|x| live(&x.1));
+        self.ra_domains.retain(|x| live(&x.1));
+        if self.ra_dns.len() + self.ra_domains.len() != before {
+            self.ra_dns_dirty = true;
+        }
+    }
+
+    /// When the next RA DNS entry expires.
+    fn ra_dns_deadline(&self) -> Option<Instant> {
+        let a = self.ra_dns.iter().filter_map(|x| x.1);
+        let b = self.ra_domains.iter().filter_map(|x| x.1);
+        a.chain(b).min()
     }
 
     /// Open the sockets on a (new) interface index.
@@ -271,6 +365,7 @@ impl V6Driver {
             self.engine.poll_timeout(),
             self.next_rs,
             self.held.as_ref().map(|h| h.1),
+            self.ra_dns_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -307,6 +402,7 @@ impl V6Driver {
                 self.seen_ra = true;
                 self.next_rs = None;
                 self.engine.ra_flags(now, f.managed, f.other);
+                self.learn_ra_dns(now, &f);
             }
             Err(e) => debug!("dhcp6: {ifname}: RA socket: {e}"),
         }
@@ -318,6 +414,11 @@ impl V6Driver {
             warn!("dhcp6: {ifname}: duplicate address detection failed for {addr}: declining it");
             self.applied.retain(|a| a.addr != addr);
             self.engine.decline(now, addr);
+            crate::events::emit(
+                "dhcp6-conflict",
+                Some(ifname),
+                json!({"address": addr.to_string()}),
+            );
         }
     }
 
@@ -327,6 +428,11 @@ impl V6Driver {
             return;
         }
         let now = sh.clock.now();
+        self.expire_ra_dns(now);
+        if self.ra_dns_dirty {
+            let dhcp = self.dhcp_dns.clone();
+            self.set_dns(sh, dhcp);
+        }
         if let Some(lease) = self.restore.take() {
             if let (Some(index), true) = (sh.ifindex, sh.applier.is_some()) {
                 // After a restart the addresses are still there: keep them (replaced in
@@ -425,10 +531,12 @@ impl V6Driver {
             Event6::Bound(l) => {
                 info!("dhcp6: {}: bound {}", sh.ifname, fmt_addrs(&l));
                 self.apply(sh, &l, false).await;
+                crate::events::v6("dhcp6-bound", &sh.ifname, Some(&l), None, Value::Null);
             }
             Event6::Renewed(l) => {
                 info!("dhcp6: {}: renewed {}", sh.ifname, fmt_addrs(&l));
                 self.apply(sh, &l, false).await;
+                crate::events::v6("dhcp6-renewed", &sh.ifname, Some(&l), None, Value::Null);
             }
             Event6::Lost { lease, reason } => {
                 info!(
@@ -437,10 +545,12 @@ impl V6Driver {
                     fmt_addrs(&lease)
                 );
                 self.remove(sh, &lease.addresses).await;
+                let why = json!({"reason": crate::events::reason(reason)});
+                crate::events::v6("dhcp6-lost", &sh.ifname, None, Some(&lease), why);
                 if self.engine.lease().is_none() {
                     self.kept = false;
-                    sh.dns6 = Dns6::default();
-                    sh.update_dns();
+                    self.set_dns(sh, Dns6::default());
+                    crate::ntp::clear(&sh.ifname, 6);
                     sh.leases.remove(6, &sh.ifname);
                 }
             }
@@ -451,11 +561,15 @@ impl V6Driver {
                     i.dns.len(),
                     i.domains.len()
                 );
-                sh.dns6 = Dns6 {
-                    servers: i.dns,
-                    domains: i.domains,
+                let dns = Dns6 {
+                    servers: i.dns.clone(),
+                    domains: i.domains.clone(),
                 };
-                sh.update_dns();
+                let info = json!({"dns": dns.servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "domains": i.domains, "ntp": i.ntp.iter().map(ToString::to_string).collect::<Vec<_>>()});
+                crate::events::emit("dhcp6-info", Some(&sh.ifname), info);
+                self.set_dns(sh, dns);
+                crate::ntp::set(&sh.ifname, 6, &i.ntp);
             }
             Event6::Dropped(why) => debug!("dhcp6: {}: dropped: {why}", sh.ifname),
             Event6::Backoff {
@@ -507,11 +621,12 @@ impl V6Driver {
             .collect();
         self.remove(sh, &gone).await;
         self.applied = l.addresses.clone();
-        sh.dns6 = Dns6 {
+        let dns = Dns6 {
             servers: l.dns.clone(),
             domains: l.domains.clone(),
         };
-        sh.update_dns();
+        self.set_dns(sh, dns);
+        crate::ntp::set(&sh.ifname, 6, &l.ntp);
     }
 
     async fn remove(&mut self, sh: &Shared, addrs: &[Addr6]) {
@@ -530,6 +645,7 @@ impl V6Driver {
     pub async fn shutdown(&mut self, sh: &mut Shared, release: bool, deconfigure: bool) {
         let now = sh.clock.now();
         self.stopped = true;
+        let held = self.engine.lease().cloned();
         if release && self.engine.lease().is_some() {
             self.engine.release(now);
             // One Release is sent; RFC 8415 18.2.7 lets a client that is going away
@@ -543,8 +659,19 @@ impl V6Driver {
         if deconfigure {
             let applied = self.applied.clone();
             self.remove(sh, &applied).await;
-            sh.dns6 = Dns6::default();
-            sh.update_dns();
+            self.ra_dns.clear();
+            self.ra_domains.clear();
+            self.set_dns(sh, Dns6::default());
+            crate::ntp::clear(&sh.ifname, 6);
+        }
+        if let Some(l) = held {
+            let kind = if release {
+                "dhcp6-released"
+            } else {
+                "dhcp6-stopped"
+            };
+            let how = json!({"deconfigured": deconfigure});
+            crate::events::v6(kind, &sh.ifname, None, Some(&l), how);
         }
     }
 

@@ -420,6 +420,9 @@ pub fn v6_config(mode: dhcp6::ModeSetting, rapid: bool) -> dhcp6::Config {
         mode,
         solicit_delay: false,
         request_ntp: true,
+        fqdn: None,
+        user_class: None,
+        extra_request: Vec::new(),
         seed: 0x6e62_6675_7a7a,
     }
 }

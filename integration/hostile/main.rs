@@ -457,7 +457,12 @@ impl Lab {
     /// Start netbond on c0 with `config` as its configuration file.
     fn start_netbond(&mut self, v6: bool, config: &str) {
         let conf = self.dir.join("netbond.toml");
-        fs::write(&conf, config).unwrap();
+        // chrony's NTP sources (by default in the host's /run) stay in the lab.
+        let ntp = format!(
+            "\n[ntp]\nchrony_dir = \"{}\"\n",
+            self.dir.join("chrony-dhcp").display()
+        );
+        fs::write(&conf, format!("{config}{ntp}")).unwrap();
         let log = fs::File::create(self.log_path()).unwrap();
         let mut cmd = Command::new(ip_prog());
         cmd.args(["netns", "exec", &self.cns])
@@ -1025,6 +1030,71 @@ fn names_with_shell_metacharacters_and_newlines() {
     for bad in ["6.6.6.6\n", "$(reboot)"] {
         assert!(!log.contains(bad), "{bad:?} reached the log unescaped");
     }
+}
+
+/// A hook sees what a hostile server sent only after validation: the domain and host
+/// name with shell metacharacters and newlines are dropped (never passed on, escaped
+/// or not), the valid search domain arrives, and the command a shell would have run
+/// never runs. The hook itself is executed directly (no shell between netbond and it).
+#[test]
+fn hostile_names_never_reach_a_hook() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut lab = Lab::new("hook");
+    let hooks = lab.dir.join("hooks.d");
+    fs::create_dir_all(&hooks).unwrap();
+    let out = lab.dir.join("hook");
+    let pwned = lab.dir.join("pwned");
+    let script = format!(
+        "#!/bin/sh\n[ \"$NETBOND_EVENT\" = dhcp4-bound ] || exit 0\nenv > {o}.env.tmp && mv {o}.env.tmp {o}.env\ncat > {o}.json\n",
+        o = out.display()
+    );
+    let h = hooks.join("10-record");
+    fs::write(&h, script).unwrap();
+    fs::set_permissions(&h, fs::Permissions::from_mode(0o755)).unwrap();
+    let evil = format!("x;touch {}", pwned.display());
+    let evil_sub = format!("$(touch {})", pwned.display());
+    let (e1, e2) = (evil.clone(), evil_sub.clone());
+    lab.serve(script_fn(move |r| {
+        r.set(15, format!("evil.test{e1}").as_bytes())
+            .set(12, format!("h`{e2}`").as_bytes())
+            .set(119, &wire_names(&[b"ok.test", e2.as_bytes()]))
+    }));
+    lab.start_netbond(
+        false,
+        &format!(
+            "[dhcp4]\ninitial_interval = 1.0\nmax_interval = 2.0\n[dhcp6]\nenabled = false\n[hooks]\ndir = \"{}\"\nrun_as_root = true\n",
+            hooks.display()
+        ),
+    );
+    lab.wait_bound();
+    let env_path = lab.dir.join("hook.env");
+    lab.wait("the hook's environment file", |_| env_path.exists());
+    lab.wait("the hook's JSON", |l| {
+        fs::read_to_string(l.dir.join("hook.json")).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let env = fs::read_to_string(&env_path).unwrap();
+    let json = fs::read_to_string(lab.dir.join("hook.json")).unwrap();
+    assert!(
+        env.contains(&format!("new_ip_address={}\n", lab.net.addr())),
+        "the hook did not get the lease:\n{env}"
+    );
+    assert!(env.contains("new_domain_search=ok.test\n"), "{env}");
+    for bad in ["new_domain_name=", "new_host_name="] {
+        assert!(!env.contains(bad), "{bad} reached the hook:\n{env}");
+    }
+    for text in [&env, &json] {
+        for bad in ["touch", "$(", "`", ";"] {
+            assert!(!text.contains(bad), "{bad:?} reached the hook:\n{text}");
+        }
+    }
+    thread::sleep(Duration::from_millis(300));
+    assert!(!pwned.exists(), "a hostile value was run by a shell");
+    lab.assert_clean();
+}
+
+/// The usual script with only the ACK shaped by `ack`.
+fn script_fn(ack: impl Fn(R4) -> R4 + Send + 'static) -> Script {
+    script(none, |r| r, none, ack)
 }
 
 /// Option values that the engine discards (a domain or host name that is not a valid

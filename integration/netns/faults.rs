@@ -405,7 +405,7 @@ fn resolv_conf_in_a_read_only_directory_is_rewritten_in_place() {
 /// From the server side, answer ARP for the first address anyone probes (RFC 5227
 /// probe: sender 0.0.0.0) with a fake MAC, as a host already using it would. Returns
 /// the claimed address once known.
-fn arp_defender(
+pub(crate) fn arp_defender(
     sns: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> thread::JoinHandle<Option<[u8; 4]>> {

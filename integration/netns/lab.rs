@@ -130,7 +130,7 @@ pub fn netbond_cmd(ns: &str, iface: &str, dir: &Path, extra: &[&str]) -> Command
     if !own_config {
         let conf = dir.join("netbond.toml");
         if !conf.exists() {
-            fs::write(&conf, "").expect("write empty netbond.toml");
+            fs::write(&conf, lab_only(dir, "")).expect("write netbond.toml");
         }
         cmd.arg("--config").arg(conf);
     }
@@ -138,6 +138,19 @@ pub fn netbond_cmd(ns: &str, iface: &str, dir: &Path, extra: &[&str]) -> Command
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::null());
     cmd
+}
+
+/// `toml` with netbond's host-wide file (chrony's NTP sources, by default in /run)
+/// moved into the lab's `dir`, unless the test chose its own `[ntp]`: a test must never
+/// leave files in the host's /run.
+pub fn lab_only(dir: &Path, toml: &str) -> String {
+    if toml.contains("[ntp]") {
+        return toml.to_string();
+    }
+    format!(
+        "{toml}\n[ntp]\nchrony_dir = \"{}\"\n",
+        dir.join("chrony-dhcp").display()
+    )
 }
 
 /// Poll `cond` every 50 ms until it holds (true) or `timeout` passes (false).
@@ -533,6 +546,23 @@ impl Lab {
         self.ip(&self.sns, &["addr", "add", &a6, "dev", "s0", "nodad"]);
         self.ip(&self.sns, &["link", "set", "s0", "up"]);
         self.ip(&self.cns, &["link", "set", "c0", "up"]);
+        // Until s0's link-local address leaves the tentative state, RAs (dnsmasq's,
+        // or a test's) leave with the global one as source, which clients rightly drop
+        // (RFC 4861 6.1.2), and DHCPv6 never starts. Even without DAD that takes the
+        // kernel's address work queue, which other netlink-heavy work on the machine
+        // (hundreds of interfaces being made elsewhere) can hold up for many seconds.
+        let wait = TIMEOUT * 3;
+        let ready = wait_until(wait, || {
+            let a = self.ip(
+                &self.sns,
+                &["-6", "addr", "show", "dev", "s0", "scope", "link"],
+            );
+            a.contains("fe80") && !a.contains("tentative")
+        });
+        assert!(
+            ready,
+            "s0's IPv6 link-local address still tentative after {wait:?}"
+        );
     }
 
     /// Delete the veth pair (from the server side; the peer goes with it).
@@ -597,7 +627,8 @@ impl Lab {
 
     /// Write netbond's config file (`<dir>/netbond.toml`, passed by [`netbond_cmd`]).
     pub fn write_config(&self, toml: &str) {
-        fs::write(self.path("netbond.toml"), toml).expect("write netbond.toml");
+        fs::write(self.path("netbond.toml"), lab_only(&self.dir, toml))
+            .expect("write netbond.toml");
     }
 
     pub fn resolv_conf(&self) -> PathBuf {

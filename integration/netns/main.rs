@@ -5,6 +5,7 @@
 //! Needs root plus `ip`, `dnsmasq`, `nft` and `tcpdump` (see `lab.rs`). Each test has
 //! its own lab (namespaces, dnsmasq, temp dir), so they run in parallel.
 
+mod events;
 mod faults;
 mod lab;
 mod multi;
@@ -58,14 +59,14 @@ fn start_bound(lab: &mut Lab, opts: DnsmasqOpts, extra: &[&str]) -> (Netbond, Ip
 }
 
 /// Client-sent DHCPv4 packets of the given type.
-fn v4_sent(pkts: &[Packet], t: u8) -> Vec<&Packet> {
+pub(crate) fn v4_sent(pkts: &[Packet], t: u8) -> Vec<&Packet> {
     pkts.iter()
         .filter(|p| p.dst_port == 67 && p.v4_type() == Some(t))
         .collect()
 }
 
 /// Client-sent DHCPv6 packets of the given type.
-fn v6_sent(pkts: &[Packet], t: u8) -> Vec<&Packet> {
+pub(crate) fn v6_sent(pkts: &[Packet], t: u8) -> Vec<&Packet> {
     pkts.iter()
         .filter(|p| p.dst_port == 547 && p.v6_type() == Some(t))
         .collect()

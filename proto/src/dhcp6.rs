@@ -150,6 +150,14 @@ pub struct Config {
     pub solicit_delay: bool,
     /// Ask for NTP servers (option 56).
     pub request_ntp: bool,
+    /// Option 39 (RFC 4704) in Solicit, Request, Renew and Rebind, when set: flag S
+    /// (the server updates the AAAA record); a name with a dot is sent fully
+    /// qualified, one without as a partial name for the server to complete.
+    pub fqdn: Option<String>,
+    /// Option 15 (one user class) in every message but Release and Decline, when set.
+    pub user_class: Option<Vec<u8>>,
+    /// More option codes for the Option Request Option.
+    pub extra_request: Vec<u16>,
     /// Seed of the engine's random source (transaction ids and jitter).
     pub seed: u64,
 }
@@ -164,6 +172,9 @@ impl Default for Config {
             mode: ModeSetting::Auto,
             solicit_delay: false,
             request_ntp: false,
+            fqdn: None,
+            user_class: None,
+            extra_request: Vec::new(),
             seed: 0,
         }
     }
@@ -1479,6 +1490,11 @@ impl Client {
             codes.push(code::INFO_REFRESH_TIME);
             codes.push(code::INF_MAX_RT);
         }
+        for c in &self.config.extra_request {
+            if !codes.contains(c) {
+                codes.push(*c);
+            }
+        }
         codes.iter().flat_map(|c| c.to_be_bytes()).collect()
     }
 
@@ -1518,6 +1534,27 @@ impl Client {
             }
         };
         let server = self.lease.as_ref().map(|l| l.server_id.clone());
+        if let Some(u) = self.config.user_class.as_ref().filter(|u| !u.is_empty()) {
+            if !matches!(kind, MessageType::Release | MessageType::Decline) {
+                let n = u.len().min(u16::MAX as usize - 2);
+                let mut v = (n as u16).to_be_bytes().to_vec();
+                v.extend_from_slice(&u[..n]);
+                b.opt(code::USER_CLASS, &v);
+            }
+        }
+        if let Some(f) = &self.config.fqdn {
+            if matches!(
+                kind,
+                MessageType::Solicit
+                    | MessageType::Request
+                    | MessageType::Renew
+                    | MessageType::Rebind
+            ) {
+                let mut v = vec![0x01];
+                v.extend_from_slice(&crate::dhcp4::wire::dns_name_wire(f, f.contains('.')));
+                b.opt(code::CLIENT_FQDN, &v);
+            }
+        }
         match (kind, &self.state) {
             (MessageType::Solicit, _) => {
                 b.opt(code::ORO, &self.oro(false));

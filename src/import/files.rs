@@ -137,6 +137,7 @@ mod tests {
             supplicant_unit: None,
             unit_dir: Some(dir.0.clone()),
             wifi_ifaces: Vec::new(),
+            dhclient_hooks: None,
         };
         let e = import(&sources).unwrap_err();
         assert!(e.contains("nothing to import"), "{e}");

@@ -17,6 +17,7 @@ mod bond;
 mod dhclient;
 mod dhcp6c;
 mod files;
+mod hooks;
 mod identity;
 mod lex;
 mod render;
@@ -67,6 +68,9 @@ pub struct ImportSources {
     /// Wi-Fi interfaces given on the command line; they replace the ones found in
     /// `unit_dir`.
     pub wifi_ifaces: Vec<String>,
+    /// dhclient's exit hooks directory: not converted (they are shell fragments sourced
+    /// by dhclient-script), but each is named in the notes with what to do about it.
+    pub dhclient_hooks: Option<PathBuf>,
 }
 
 impl ImportSources {
@@ -88,6 +92,7 @@ impl ImportSources {
             supplicant_unit: Some("/etc/systemd/system/supplicant@.service".into()),
             unit_dir: Some("/etc/systemd/system".into()),
             wifi_ifaces: Vec::new(),
+            dhclient_hooks: Some("/etc/dhcp/dhclient-exit-hooks.d".into()),
         }
     }
 }
@@ -195,6 +200,9 @@ pub fn import(src: &ImportSources) -> Result<ImportReport, String> {
             "nothing to import: none of these could be read: {}",
             listed.join(", ")
         ));
+    }
+    if let Some(dir) = &src.dhclient_hooks {
+        hooks::notes(dir, &mut notes);
     }
     convert(&inputs, notes)
 }
@@ -458,6 +466,7 @@ mod tests {
             supplicant_unit: Some(template),
             unit_dir: Some(units),
             wifi_ifaces: Vec::new(),
+            dhclient_hooks: None,
         };
         let r = import(&sources).unwrap();
         // What `netbond check-config` runs, on the file `netbond import -o` writes.

@@ -578,6 +578,13 @@ impl WpaSupervisor {
                     }
                 }
                 let summary = ev.summary();
+                if !matches!(ev, WpaEvent::ScanResults | WpaEvent::Other(_)) {
+                    crate::events::emit(
+                        "wifi",
+                        Some(&ifname),
+                        serde_json::json!({"wpa_event": summary}),
+                    );
+                }
                 self.set_state(|s| s.last_event = summary);
             }
         }

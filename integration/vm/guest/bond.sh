@@ -74,6 +74,12 @@ is "$(released eth0) $(released eth1)" "0 0" "startup: the kernel never released
 check "startup: netbond's log shows no port leaving the bond ('left the bond')" eval "! nb_since | grep -q 'left the bond'"
 check "startup: no 'set primary on bond0 failed' warning" eval "! grep -q 'set primary on bond0 failed' $NB_LOG"
 
+# events from here to the end of 3 (netbond monitor, the JSON lines of the README)
+"$NETBOND_BIN" monitor --json --run-dir $W/run > $W/events.jsonl 2> $W/events.err & EV_PID=$!
+wait_for "grep -q 'following events' $W/events.err" 5 || diag "netbond monitor: $(cat $W/events.err)"
+# ev TYPE: the event lines of that type so far
+ev() { grep "\"type\":\"$1\"" $W/events.jsonl; }
+
 # ======================================================================== 2
 step "2. failover: lan0 down -> eth1"
 cat /proc/net/bonding/$BOND > $W/bonding-before-failover.txt 2>&1
@@ -102,6 +108,11 @@ else not_ok "failback: $A4 re-confirmed from eth0's MAC" "$(nb_since | tail -8)"
 is "$(addr4_in $BOND)" "$A4" "failback: bond0 still has $A4"
 check "failback: lan -> $A4 ping" lan_ping "$A4"
 sleep 0.2; kill $MON_PID 2>/dev/null; wait $MON_PID 2>/dev/null
+is "$(ev bond-active-changed | grep -o '"active_port":"[a-z0-9]*"' | tr '\n' ' ')" \
+  '"active_port":"eth1" "active_port":"eth0" ' "events: bond-active-changed to eth1, then to eth0 (netbond monitor)"
+is "$(ev dhcp4-reconfirmed | grep -c "\"address\":\"$A4\"")" 2 "events: dhcp4-reconfirmed of $A4 once per switch"
+check "events: no dhcp4-lost or dhcp4-changed during failover/failback" eval "! ev 'dhcp4-\(lost\|changed\)'"
+kill $EV_PID 2>/dev/null; wait $EV_PID 2>/dev/null
 if grep -q "^Deleted.* inet $A4/" $W/ipmon.txt; then
   not_ok "$A4 never left bond0 during failover/failback (ip monitor)" "$(grep Deleted $W/ipmon.txt | head -3)"
 else ok "$A4 never left bond0 during failover/failback (ip monitor: no Deleted)"; fi

@@ -164,6 +164,9 @@ step "4. wpa_cli beside netbond on the same control socket"
 is "$(wpacli ping 2>&1)" PONG "wpa_cli ping -> PONG"
 ST=$(wpacli status 2>&1)
 check "wpa_cli status: wpa_state=COMPLETED, ssid=$SSID" eval "[[ \$ST == *wpa_state=COMPLETED* && \$ST == *ssid=$SSID* ]]"
+# wlan0's events only (netbond monitor IFACE), as JSON lines
+"$NETBOND_BIN" monitor --json --run-dir $W/run wlan0 > $W/events.jsonl 2> $W/events.err & EV_PID=$!
+wait_for "grep -q 'following events' $W/events.err" 5 || diag "netbond monitor: $(cat $W/events.err)"
 nb_mark
 check "wpa_cli disconnect -> OK" eval '[ "$(wpacli disconnect 2>&1)" = OK ]'
 if wait_for "nb_logged 'wlan0.* DISCONNECTED'" 5; then ok "netbond saw the DISCONNECTED event caused by wpa_cli"
@@ -174,6 +177,10 @@ if wait_for "nb_logged 'wlan0.* CONNECTED' && wpa_completed" 15; then ok "reconn
 else not_ok "reconnect: COMPLETED again, netbond saw CONNECTED" "$(wpacli status 2>&1 | grep wpa_state)" "$(nb_since | tail -5)"; fi
 check "netbond still running" nb_alive
 is "$(wpacli ping 2>&1)" PONG "wpa_cli ping still PONG"
+sleep 0.2; kill $EV_PID 2>/dev/null; wait $EV_PID 2>/dev/null
+is "$(grep '"type":"wifi"' $W/events.jsonl | grep -o '"wpa_event":"\(DIS\)\?CONNECTED' | cut -d'"' -f4 | tr '\n' ' ')" \
+  "DISCONNECTED CONNECTED " "events: wifi DISCONNECTED then CONNECTED on wlan0 (netbond monitor wlan0)"
+check "events: the wlan0 monitor got no other interface's events" eval "! grep -q '\"interface\":\"bond0\"' $W/events.jsonl"
 
 # ======================================================================== 5
 step "5. the CLI: status --json, wifi wlan0 status/reassociate"

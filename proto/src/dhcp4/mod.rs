@@ -99,10 +99,22 @@ impl ClientId {
 pub struct Config {
     /// Option 61.
     pub client_id: ClientId,
-    /// Option 12, when set.
+    /// Option 12, when set (and `fqdn` is not).
     pub hostname: Option<String>,
+    /// Option 81 (RFC 4702), when set: this fully qualified name with flags E (wire
+    /// encoding) and S (the server updates the A record), and then no option 12 (RFC
+    /// 4702 section 3.1).
+    pub fqdn: Option<String>,
     /// Option 60, when set.
     pub vendor_class: Option<Vec<u8>>,
+    /// Option 77 (RFC 3004), when set: one user class (1 to 255 octets).
+    pub user_class: Option<Vec<u8>>,
+    /// RFC 4039: ask for the two-message exchange (option 80 in DISCOVER) and accept
+    /// an ACK that carries option 80 while selecting.
+    pub rapid_commit: bool,
+    /// More options to send, as they are (the caller checks the codes: none the engine
+    /// sends itself).
+    pub extra_options: Vec<(u8, Vec<u8>)>,
     /// Extra option codes for the parameter request list.
     pub extra_request: Vec<u8>,
     /// First retransmission interval (RFC 2131: 4 s; the reference dhclient.conf: 2 s).
@@ -126,7 +138,11 @@ impl Config {
         Config {
             client_id,
             hostname: None,
+            fqdn: None,
             vendor_class: None,
+            user_class: None,
+            rapid_commit: false,
+            extra_options: Vec::new(),
             extra_request: Vec::new(),
             initial_interval: Duration::from_secs(4),
             max_interval: Duration::from_secs(64),
@@ -737,11 +753,28 @@ impl Client {
             }
         }
         b.option(opt::PARAM_REQUEST, &prl);
-        if let Some(h) = &self.config.hostname {
+        if let Some(f) = &self.config.fqdn {
+            // Flags S (0x01) and E (0x04); RCODE1/RCODE2 0 (deprecated, RFC 4702 2.2).
+            let mut v = vec![0x05, 0, 0];
+            v.extend_from_slice(&wire::dns_name_wire(f, true));
+            b.option(opt::CLIENT_FQDN, &v);
+        } else if let Some(h) = &self.config.hostname {
             b.option(opt::HOSTNAME, h.as_bytes());
         }
         if let Some(v) = &self.config.vendor_class {
             b.option(opt::VENDOR_CLASS, v);
+        }
+        if let Some(u) = self.config.user_class.as_ref().filter(|u| !u.is_empty()) {
+            let n = u.len().min(255);
+            let mut v = vec![n as u8];
+            v.extend_from_slice(&u[..n]);
+            b.option(opt::USER_CLASS, &v);
+        }
+        for (code, data) in &self.config.extra_options {
+            b.option(*code, data);
+        }
+        if self.config.rapid_commit && kind == MessageType::Discover {
+            b.option(opt::RAPID_COMMIT, &[]);
         }
         Some(Transmit4 {
             payload: b.finish(),
@@ -865,6 +898,15 @@ impl Client {
                 self.state = State::Requesting(ex, offer);
                 // Reported once, from the ACK that actually configures the values.
                 self.ignored.clear();
+                Ok(())
+            }
+            // RFC 4039: the server committed the address at once; only when we asked and
+            // it says so (option 80), else an ACK here answers someone else's REQUEST.
+            (State::Selecting(_), MessageType::Ack)
+                if self.config.rapid_commit && msg.option(opt::RAPID_COMMIT).is_some() =>
+            {
+                self.accept_ack(now, reply, sent_at, ex_chaddr);
+                self.ignored = ignored;
                 Ok(())
             }
             (State::Selecting(_), _) => Err("not an OFFER while selecting"),

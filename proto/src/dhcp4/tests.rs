@@ -1035,6 +1035,63 @@ fn set_config_changes_options_and_timing_but_keeps_the_client_id() {
 }
 
 #[test]
+fn rapid_commit_binds_on_an_ack_with_option_80_only_when_asked() {
+    // Asked: option 80 in DISCOVER; an ACK with 80 binds at once.
+    let mut cfg = config();
+    cfg.rapid_commit = true;
+    let mut c = Client::new(cfg, t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert_eq!(msg(&d).option(opt::RAPID_COMMIT), Some(&[][..]));
+    // An ACK without option 80 does not count.
+    c.handle_packet(t(0), &Reply::to(&d, 5).bytes());
+    assert_eq!(c.last_drop(), Some("not an OFFER while selecting"));
+    assert_eq!(c.state_name(), "SELECTING");
+    c.handle_packet(t(0), &Reply::to(&d, 5).opt(opt::RAPID_COMMIT, &[]).bytes());
+    assert_eq!(c.last_drop(), None);
+    assert_eq!(c.state_name(), "BOUND");
+    assert!(matches!(c.poll_event(), Some(Event4::Bound(l)) if l.address == ADDR));
+    // Not asked: no option 80, and an ACK with it is dropped while selecting.
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert_eq!(msg(&d).option(opt::RAPID_COMMIT), None);
+    c.handle_packet(t(0), &Reply::to(&d, 5).opt(opt::RAPID_COMMIT, &[]).bytes());
+    assert_eq!(c.state_name(), "SELECTING");
+    // And an OFFER still works with rapid commit asked (a server without it).
+    let mut cfg = config();
+    cfg.rapid_commit = true;
+    let mut c = Client::new(cfg, t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    assert_eq!(c.state_name(), "REQUESTING");
+}
+
+#[test]
+fn user_class_and_extra_options_are_sent() {
+    let mut cfg = config();
+    cfg.user_class = Some(b"kiosk".to_vec());
+    cfg.extra_options = vec![(224, vec![1, 2, 3])];
+    cfg.extra_request = vec![252];
+    let mut c = Client::new(cfg, t(0));
+    let m = msg(&c.poll_transmit(t(0), MAC_A).unwrap());
+    assert_eq!(m.option(opt::USER_CLASS).unwrap(), b"\x05kiosk");
+    assert_eq!(m.option(224).unwrap(), &[1, 2, 3]);
+    assert!(m.option(opt::PARAM_REQUEST).unwrap().contains(&252));
+}
+
+#[test]
+fn a_fully_qualified_name_goes_in_option_81_instead_of_12() {
+    let mut cfg = config();
+    cfg.hostname = Some("laptop".into());
+    cfg.fqdn = Some("laptop.example.org".into());
+    let mut c = Client::new(cfg, t(0));
+    let m = msg(&c.poll_transmit(t(0), MAC_A).unwrap());
+    assert_eq!(m.option(opt::HOSTNAME), None);
+    let mut want = vec![0x05, 0, 0, 6];
+    want.extend_from_slice(b"laptop\x07example\x03org\x00");
+    assert_eq!(m.option(opt::CLIENT_FQDN).unwrap(), want.as_slice());
+}
+
+#[test]
 fn rfc4361_client_id_carries_iaid_and_duid() {
     let c = Client::new(config(), t(0));
     let id = c.client_id();

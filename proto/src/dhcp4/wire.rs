@@ -41,7 +41,10 @@ pub mod opt {
     pub const RENEWAL_TIME: u8 = 58;
     pub const REBINDING_TIME: u8 = 59;
     pub const VENDOR_CLASS: u8 = 60;
+    pub const USER_CLASS: u8 = 77;
+    pub const RAPID_COMMIT: u8 = 80;
     pub const CLIENT_ID: u8 = 61;
+    pub const CLIENT_FQDN: u8 = 81;
     pub const DOMAIN_SEARCH: u8 = 119;
     pub const CLASSLESS_ROUTES: u8 = 121;
     pub const END: u8 = 255;
@@ -294,6 +297,22 @@ impl Builder {
         }
         self.buf
     }
+}
+
+/// A DNS name in wire format (RFC 1035 labels, no compression). With `full`, ends with
+/// the root label (a fully qualified name); without, it is a partial name (RFC 4704
+/// section 4.2: the server completes it). The name must be valid (callers check it).
+pub fn dns_name_wire(name: &str, full: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    for label in name.trim_end_matches('.').split('.') {
+        let l = &label.as_bytes()[..label.len().min(63)];
+        out.push(l.len() as u8);
+        out.extend_from_slice(l);
+    }
+    if full {
+        out.push(0);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -272,6 +272,70 @@ fn client_id_is_exactly_the_duid_bytes() {
 }
 
 #[test]
+fn user_class_and_extra_requests_in_solicit() {
+    let mut now = Instant::ZERO;
+    let mut c = Client::new(
+        Config {
+            user_class: Some(b"kiosk".to_vec()),
+            extra_request: vec![103],
+            ..cfg()
+        },
+        duid(),
+        now,
+    );
+    let sol = fire(&mut c, &mut now);
+    let uc = [0, 15, 0, 7, 0, 5, b'k', b'i', b'o', b's', b'k'];
+    assert!(sol.payload.windows(uc.len()).any(|w| w == uc));
+    // The ORO ends with the extra code.
+    let p = &sol.payload;
+    let i = p.windows(2).position(|w| w == [0, 6]).unwrap();
+    let len = usize::from(u16::from_be_bytes([p[i + 2], p[i + 3]]));
+    assert_eq!(&p[i + 4 + len - 2..i + 4 + len], &[0, 103]);
+}
+
+#[test]
+fn client_fqdn_option_in_solicit_only_when_configured() {
+    let mut now = Instant::ZERO;
+    let fqdn_opt = |name: &[u8]| {
+        let mut o = vec![0, 39, 0, (1 + name.len()) as u8, 0x01];
+        o.extend_from_slice(name);
+        o
+    };
+    let mut c = Client::new(
+        Config {
+            fqdn: Some("box".into()),
+            ..cfg()
+        },
+        duid(),
+        now,
+    );
+    let sol = fire(&mut c, &mut now);
+    // A name without a dot is partial (no root label): the server completes it.
+    let want = fqdn_opt(b"\x03box");
+    assert!(sol
+        .payload
+        .windows(want.len())
+        .any(|w| w == want.as_slice()));
+    let mut c = Client::new(
+        Config {
+            fqdn: Some("box.example.org".into()),
+            ..cfg()
+        },
+        duid(),
+        now,
+    );
+    let sol = fire(&mut c, &mut now);
+    let want = fqdn_opt(b"\x03box\x07example\x03org\x00");
+    assert!(sol
+        .payload
+        .windows(want.len())
+        .any(|w| w == want.as_slice()));
+    let mut c = Client::new(cfg(), duid(), now);
+    let sol = fire(&mut c, &mut now);
+    assert!(!sol.payload.windows(4).any(|w| w[..2] == [0, 39]));
+}
+
+#[test]
 fn rapid_commit_accepted() {
     let mut now = Instant::ZERO;
     let mut c = Client::new(

@@ -24,11 +24,13 @@ pub(crate) mod code {
     pub const ELAPSED_TIME: u16 = 8;
     pub const STATUS_CODE: u16 = 13;
     pub const RAPID_COMMIT: u16 = 14;
+    pub const USER_CLASS: u16 = 15;
     pub const DNS_SERVERS: u16 = 23;
     pub const DOMAIN_LIST: u16 = 24;
     pub const IA_PD: u16 = 25;
     pub const IAPREFIX: u16 = 26;
     pub const SNTP_SERVERS: u16 = 31;
+    pub const CLIENT_FQDN: u16 = 39;
     pub const INFO_REFRESH_TIME: u16 = 32;
     pub const NTP_SERVER: u16 = 56;
     pub const SOL_MAX_RT: u16 = 82;
