@@ -134,6 +134,18 @@ pub async fn list_addrs4(handle: &Handle, ifindex: u32) -> Result<Vec<(Ipv4Addr,
         .collect())
 }
 
+/// IPv6 addresses configured on `ifindex` (for adopting a lease after a restart).
+pub async fn list_addrs6(handle: &Handle, ifindex: u32) -> Result<Vec<Ipv6Addr>, NlError> {
+    Ok(dump_addrs(handle, ifindex, AddressFamily::Inet6)
+        .await?
+        .iter()
+        .filter_map(|m| match local_addr(m) {
+            Some(IpAddr::V6(a)) => Some(a),
+            _ => None,
+        })
+        .collect())
+}
+
 /// A change on the address multicast groups (both families).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddrEvent {

@@ -100,6 +100,42 @@ enum Command {
         #[arg(long, default_value = "/run/netbond")]
         run_dir: PathBuf,
     },
+    /// Stop the running daemon. Without --release the network stays as it is
+    /// (addresses, routes, DNS, the bond; the leases are saved and the next start
+    /// confirms them). With --release: release both families' leases, remove the
+    /// addresses, routes, DNS and MTU, delete the bond (unless [bond] keep_on_stop),
+    /// then exit. Returns when the daemon has done it.
+    Stop {
+        /// Release the leases and remove the configuration first.
+        #[arg(long)]
+        release: bool,
+        /// The daemon's run directory.
+        #[arg(long, default_value = "/run/netbond")]
+        run_dir: PathBuf,
+    },
+    /// Wait until the running daemon says the host is online: exit 0; 1 when the
+    /// timeout passes first; 3 when no daemon answered at all. A daemon still starting
+    /// (no control socket yet) is waited for, checking every 250 ms.
+    WaitOnline {
+        /// Seconds to wait.
+        #[arg(long, default_value_t = 120.0)]
+        timeout: f64,
+        /// One interface with a lease is enough [default: the daemon's `online`].
+        #[arg(long, conflicts_with = "all")]
+        any: bool,
+        /// Every managed interface (or the --iface one) must have one.
+        #[arg(long)]
+        all: bool,
+        /// Only this interface.
+        #[arg(long)]
+        iface: Option<String>,
+        /// Only this family: 4 (a DHCPv4 lease) or 6 (a DHCPv6 address).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["4", "6"]))]
+        family: Option<String>,
+        /// The daemon's run directory.
+        #[arg(long, default_value = "/run/netbond")]
+        run_dir: PathBuf,
+    },
     /// Make the running daemon re-read its configuration (like SIGHUP).
     Reload {
         #[command(flatten)]
@@ -219,6 +255,78 @@ fn client(at: &DaemonAt, req: Request, json: bool) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// `netbond wait-online`: ask the daemon to answer when online; while it cannot be
+/// reached (starting, restarting) try again every 250 ms until the timeout.
+fn wait_online(
+    run_dir: &Path,
+    timeout: f64,
+    policy: Option<crate::online::Policy>,
+    iface: Option<String>,
+    family: Option<u8>,
+) -> ExitCode {
+    use std::time::{Duration, Instant};
+    if !(0.0..=86_400.0).contains(&timeout) {
+        eprintln!("netbond: --timeout must be 0 to 86400 seconds");
+        return ExitCode::from(2);
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("netbond: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout);
+    let mut reached = false;
+    let mut last_error: String;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let req = Request::WaitOnline {
+            policy,
+            iface: iface.clone(),
+            family,
+            timeout_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+        };
+        // The daemon answers by the deadline; allow it a moment more to do so.
+        match rt.block_on(control::call_within(
+            run_dir,
+            &req,
+            left + Duration::from_secs(5),
+        )) {
+            Ok(resp) if resp.ok => {
+                println!("{}", resp.message.unwrap_or_default());
+                return ExitCode::SUCCESS;
+            }
+            Ok(resp) => {
+                reached = true;
+                let e = resp.error.unwrap_or_default();
+                if !e.starts_with("netbond is stopping") {
+                    eprintln!("netbond: {e}");
+                    return ExitCode::from(1);
+                }
+                // Stopping: maybe a restart; the next one is waited for.
+                last_error = e;
+            }
+            Err(e) => last_error = e,
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        std::thread::sleep(left.min(Duration::from_millis(250)));
+    }
+    if reached {
+        eprintln!("netbond: not online within {timeout} s: {last_error}");
+        ExitCode::from(1)
+    } else {
+        eprintln!("netbond: no answer from the daemon within {timeout} s: {last_error}");
+        ExitCode::from(3)
     }
 }
 
@@ -358,6 +466,29 @@ pub fn main() -> ExitCode {
             client(&at, req, false)
         }
         Command::Reload { at } => client(&at, Request::Reload, false),
+        Command::Stop { release, run_dir } => {
+            let at = DaemonAt {
+                run_dir,
+                iface: None,
+            };
+            client(&at, Request::Shutdown { release }, false)
+        }
+        Command::WaitOnline {
+            timeout,
+            any,
+            all,
+            iface,
+            family,
+            run_dir,
+        } => {
+            let policy = match (any, all) {
+                (true, _) => Some(crate::online::Policy::Any),
+                (_, true) => Some(crate::online::Policy::All),
+                _ => None,
+            };
+            let family = family.and_then(|f| f.parse().ok());
+            wait_online(&run_dir, timeout, policy, iface, family)
+        }
         Command::Wifi {
             iface,
             action,

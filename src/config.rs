@@ -156,11 +156,22 @@ pub struct DaemonConfig {
     pub state_dir: PathBuf,
     /// Control socket and supplicant sockets (`--run-dir`).
     pub run_dir: PathBuf,
-    /// Send RELEASE (v4) and Release (v6) on SIGTERM/SIGINT.
+    /// What SIGTERM/SIGINT does: `keep` (the default) leaves addresses, routes, DNS
+    /// and the bond in place and keeps the leases for the next start, so a restart
+    /// never drops the network; `release` is a deliberate stop (as `netbond stop
+    /// --release`): release, deconfigure, delete the bond unless `keep_on_stop`.
+    pub on_stop: String,
+    /// With `on_stop = "release"`: send RELEASE (v4) and Release (v6).
     pub release_on_stop: bool,
-    /// Remove the addresses, routes and DNS netbond configured when it stops. Turn off
-    /// to keep the network up across a restart of the service.
+    /// With `on_stop = "release"`: remove the addresses, routes, DNS and MTU netbond
+    /// configured.
     pub deconfigure_on_stop: bool,
+    /// When the host counts as online (READY=1, `netbond wait-online`): `any` managed
+    /// interface has a DHCPv4 lease or a DHCPv6 address, or `all` of them do.
+    pub online: String,
+    /// Seconds after start when READY=1 is sent even when not online (STATUS= says
+    /// why); 0 sends READY=1 at once.
+    pub online_timeout: u64,
     /// Log level when `--log-level` and `RUST_LOG` are not given.
     pub log_level: String,
     /// After setup, keep only CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE and
@@ -176,8 +187,11 @@ impl Default for DaemonConfig {
         DaemonConfig {
             state_dir: PathBuf::from("/var/lib/netbond"),
             run_dir: PathBuf::from("/run/netbond"),
+            on_stop: "keep".into(),
             release_on_stop: true,
             deconfigure_on_stop: true,
+            online: "any".into(),
+            online_timeout: 30,
             log_level: "info".into(),
             drop_privileges: true,
             user: None,
@@ -476,6 +490,7 @@ impl Config {
                 "must be one of error, warn, info, debug, trace".into(),
             ));
         }
+        self.validate_stop()?;
         if let Some(b) = &self.bond {
             if !valid_ifname(&b.name) {
                 return Err((
@@ -562,6 +577,59 @@ impl Config {
             if !valid_ifname(i) {
                 return Err(("", "interfaces", format!("{i:?} is not an interface name")));
             }
+        }
+        Ok(())
+    }
+
+    /// The stop and readiness keys, and the combinations that contradict each other.
+    fn validate_stop(&self) -> Result<(), (&'static str, &'static str, String)> {
+        let d = &self.daemon;
+        if !matches!(d.on_stop.as_str(), "keep" | "release") {
+            return Err((
+                "daemon",
+                "on_stop",
+                "must be \"keep\" (a restart keeps the network) or \"release\" (every stop \
+                 releases the leases and removes the configuration)"
+                    .into(),
+            ));
+        }
+        if !matches!(d.online.as_str(), "any" | "all") {
+            return Err((
+                "daemon",
+                "online",
+                "must be \"any\" (one interface with a lease) or \"all\" (every managed interface)"
+                    .into(),
+            ));
+        }
+        if d.online_timeout > 86_400 {
+            return Err((
+                "daemon",
+                "online_timeout",
+                "at most 86400 seconds (0 sends READY=1 at once)".into(),
+            ));
+        }
+        if d.release_on_stop && !d.deconfigure_on_stop {
+            // RFC 2131 4.4.6 / RFC 8415 18.2.7: after a RELEASE the client no longer
+            // owns the address; keeping it configured means using an address the
+            // server may hand to another host.
+            return Err((
+                "daemon",
+                "deconfigure_on_stop",
+                "false with release_on_stop = true would tell the server the address is free \
+                 and keep using it (another host may get it). To keep the network across a \
+                 restart use on_stop = \"keep\" (the default) and drop these two keys; to \
+                 keep the addresses on a deliberate stop, also set release_on_stop = false"
+                    .into(),
+            ));
+        }
+        if d.on_stop == "release" && !d.release_on_stop && !d.deconfigure_on_stop {
+            return Err((
+                "daemon",
+                "on_stop",
+                "\"release\" with release_on_stop = false and deconfigure_on_stop = false \
+                 releases nothing and removes nothing; use on_stop = \"keep\""
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -740,6 +808,57 @@ mod tests {
         assert_eq!(e.position.map(|p| p.0), Some(2));
         let e = Config::parse("interface = \"../etc\"\n", None).unwrap_err();
         assert!(e.message.contains("interface"));
+    }
+
+    #[test]
+    fn stop_and_online_keys() {
+        let c = Config::default();
+        assert_eq!(c.daemon.on_stop, "keep");
+        assert_eq!(c.daemon.online, "any");
+        assert_eq!(c.daemon.online_timeout, 30);
+        let c = Config::parse("[daemon]\non_stop = \"release\"\nonline = \"all\"\n", None).unwrap();
+        assert_eq!(
+            (c.daemon.on_stop.as_str(), c.daemon.online.as_str()),
+            ("release", "all")
+        );
+        let e = Config::parse("[daemon]\non_stop = \"drop\"\n", None).unwrap_err();
+        assert_eq!(e.position, Some((2, 1)));
+        assert!(e.message.contains("\"keep\""), "{e}");
+        let e = Config::parse("[daemon]\nonline = \"most\"\n", None).unwrap_err();
+        assert!(e.message.contains("\"all\""), "{e}");
+        assert!(Config::parse("[daemon]\nonline_timeout = 100000\n", None).is_err());
+        // The server is told the address is free while it stays configured: refused,
+        // pointing at the key, saying why and what to write instead.
+        let e = Config::parse(
+            "[daemon]\nrelease_on_stop = true\ndeconfigure_on_stop = false\n",
+            Some(Path::new("n.toml")),
+        )
+        .unwrap_err();
+        assert_eq!(e.position, Some((3, 1)));
+        assert!(e.message.contains("address is free"), "{e}");
+        assert!(e.message.contains("on_stop = \"keep\""), "{e}");
+        // The default release_on_stop is true: deconfigure_on_stop = false alone is
+        // the same contradiction.
+        assert!(Config::parse("[daemon]\ndeconfigure_on_stop = false\n", None).is_err());
+        // The seamless-restart recipe of old still parses (it is what "keep" does).
+        Config::parse(
+            "[daemon]\nrelease_on_stop = false\ndeconfigure_on_stop = false\n[bond]\nkeep_on_stop = true\n",
+            None,
+        )
+        .unwrap();
+        // "release" that would release nothing and remove nothing.
+        let e = Config::parse(
+            "[daemon]\non_stop = \"release\"\nrelease_on_stop = false\ndeconfigure_on_stop = false\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("releases nothing"), "{e}");
+        // Deconfigure without RELEASE is a legitimate deliberate stop.
+        Config::parse(
+            "[daemon]\non_stop = \"release\"\nrelease_on_stop = false\n",
+            None,
+        )
+        .unwrap();
     }
 
     #[test]

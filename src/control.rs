@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
@@ -78,6 +79,30 @@ pub enum Request {
     },
     /// Re-read the configuration file (like SIGHUP).
     Reload,
+    /// Stop the daemon (`netbond stop`). Without `release` the network stays as it
+    /// is (addresses, routes, DNS, the bond; leases saved for the next start); with it
+    /// the leases are released, the configuration removed and the bond deleted
+    /// (unless `keep_on_stop`). The answer comes when that is done; then the daemon
+    /// exits 0.
+    Shutdown {
+        /// Release and deconfigure first.
+        #[serde(default)]
+        release: bool,
+    },
+    /// Answer when the host is online (see `online.rs`), or when `timeout_ms` passed.
+    WaitOnline {
+        /// `any` or `all`; default: the daemon's `[daemon] online`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<crate::online::Policy>,
+        /// Only this interface.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iface: Option<String>,
+        /// Only this family: 4 or 6.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<u8>,
+        /// How long the daemon may wait before answering "not online".
+        timeout_ms: u64,
+    },
     /// A wpa_supplicant command for one wireless port.
     Wifi {
         /// The wireless interface.
@@ -93,6 +118,7 @@ impl Request {
         !matches!(
             self,
             Request::Status { .. }
+                | Request::WaitOnline { .. }
                 | Request::Wifi {
                     action: crate::wifi::WifiAction::Status,
                     ..
@@ -209,7 +235,37 @@ fn peer_may_change_state(stream: &UnixStream) -> bool {
     }
 }
 
+/// Connections being served (read, waiting for the daemon, or writing the answer).
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one connection in [`IN_FLIGHT`] while it lives.
+struct InFlight;
+
+impl InFlight {
+    fn new() -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Before the daemon exits: give the answers already handed over (the one to
+/// `netbond stop`, first of all) time to reach their clients, at most `max`. The
+/// daemon loop has stopped taking requests, so the ones still queued fail at once.
+pub async fn drain(max: std::time::Duration) {
+    let until = tokio::time::Instant::now() + max;
+    while IN_FLIGHT.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 async fn serve(stream: UnixStream, tx: mpsc::Sender<Pending>) -> io::Result<()> {
+    let _counted = InFlight::new();
     let privileged = peer_may_change_state(&stream);
     let (rd, mut wr) = stream.into_split();
     let mut line = String::new();
@@ -233,7 +289,7 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Pending>) -> io::Result<()> 
                     Response::fail("the daemon is shutting down")
                 } else {
                     rrx.await
-                        .unwrap_or_else(|_| Response::fail("the daemon dropped the request"))
+                        .unwrap_or_else(|_| Response::fail("netbond is stopping"))
                 }
             }
         },
@@ -248,6 +304,15 @@ use tokio::io::AsyncReadExt;
 
 /// Client side: send one request and wait for the answer (used by the CLI).
 pub async fn call(run_dir: &Path, req: &Request) -> Result<Response, String> {
+    call_within(run_dir, req, std::time::Duration::from_secs(10)).await
+}
+
+/// [`call`] with a chosen limit on the wait for the answer.
+pub async fn call_within(
+    run_dir: &Path,
+    req: &Request,
+    limit: std::time::Duration,
+) -> Result<Response, String> {
     let path = socket_path(run_dir);
     let stream = UnixStream::connect(&path).await.map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => format!(
@@ -266,13 +331,13 @@ pub async fn call(run_dir: &Path, req: &Request) -> Result<Response, String> {
     wr.write_all(&body).await.map_err(|e| e.to_string())?;
     let mut line = String::new();
     let mut reader = BufReader::new(rd).take(16 * 1024 * 1024);
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        reader.read_line(&mut line),
-    )
-    .await
-    .map_err(|_| "netbond did not answer within 10 s".to_string())?
-    .map_err(|e| e.to_string())?;
+    tokio::time::timeout(limit, reader.read_line(&mut line))
+        .await
+        .map_err(|_| format!("netbond did not answer within {} s", limit.as_secs()))?
+        .map_err(|e| e.to_string())?;
+    if line.is_empty() {
+        return Err("netbond closed the connection without an answer (it stopped?)".into());
+    }
     serde_json::from_str(line.trim()).map_err(|e| format!("malformed answer from netbond: {e}"))
 }
 
@@ -307,6 +372,22 @@ mod tests {
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"format-disk"}"#).is_err());
         assert!(!Request::Status { iface: None }.changes_state());
         assert!(Request::Reload.changes_state());
+        let r: Request = serde_json::from_str(r#"{"cmd":"shutdown","release":true}"#).unwrap();
+        assert_eq!(r, Request::Shutdown { release: true });
+        assert!(r.changes_state());
+        let r: Request = serde_json::from_str(r#"{"cmd":"shutdown"}"#).unwrap();
+        assert_eq!(r, Request::Shutdown { release: false });
+        let w = Request::WaitOnline {
+            policy: Some(crate::online::Policy::All),
+            iface: None,
+            family: Some(4),
+            timeout_ms: 5000,
+        };
+        assert_eq!(
+            serde_json::to_string(&w).unwrap(),
+            r#"{"cmd":"wait-online","policy":"all","family":4,"timeout_ms":5000}"#
+        );
+        assert!(!w.changes_state());
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -183,6 +183,9 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         .is_some()
         .then(|| StatusBoard::new(&ifnames));
 
+    // Whether each interface is online: READY=1, `wait-online` and status read it.
+    let online = crate::online::Board::new(&ifnames);
+
     let host_macs = Arc::new(crate::hwaddr::HostMacs::default());
     for l in &links {
         host_macs.set(l.index, l.mac);
@@ -224,6 +227,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
             debug!("{name}: IAID {iaid}");
         }
         let mut iface = Iface::new(sh, duid.clone(), iaid, slot, board.clone());
+        iface.report_online(online.clone());
         match links.iter().find(|l| l.name == *name) {
             Some(info) => iface.attach(info),
             None => info!("{name} does not exist yet; waiting for it to appear"),
@@ -244,10 +248,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         );
     }
     let mut ifaces: Vec<IfaceHandle> = pending.into_iter().map(Iface::spawn).collect();
-    crate::notify::notify(&format!(
-        "READY=1\nSTATUS=running on {}",
-        abbreviate(&ifnames)
-    ));
+    start_readiness(&cfg, &online, &ifnames);
     loop {
         let wake = tokio::select! {
             _ = sigterm.recv() => Wake::Stop("SIGTERM"),
@@ -263,21 +264,21 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         };
         match wake {
             Wake::Stop(sig) => {
-                info!("{sig}: stopping");
-                crate::notify::notify("STOPPING=1");
-                let (release, deconfigure) =
-                    (cfg.daemon.release_on_stop, cfg.daemon.deconfigure_on_stop);
-                futures::future::join_all(
-                    ifaces.iter_mut().map(|h| h.shutdown(release, deconfigure)),
-                )
-                .await;
-                let _ = std::fs::remove_file(crate::control::socket_path(&cfg.daemon.run_dir));
-                // Supplicants stop after the leases were released (the classic units
-                // were ordered the same way), before the bond goes.
-                wifi.shutdown().await;
-                if let Some(b) = bond.as_mut() {
-                    b.teardown().await;
-                }
+                let how = if cfg.daemon.on_stop == "release" {
+                    info!("{sig}: stopping (on_stop = \"release\": releasing the leases and removing the configuration)");
+                    StopHow {
+                        release: cfg.daemon.release_on_stop,
+                        deconfigure: cfg.daemon.deconfigure_on_stop,
+                        delete_bond: true,
+                    }
+                } else {
+                    info!("{sig}: stopping; the network stays as it is (on_stop = \"keep\"): the next start confirms the saved leases");
+                    StopHow::KEEP
+                };
+                // Requests still queued are answered "netbond is stopping".
+                drop(control.take());
+                stop_all(how, &online, &mut ifaces, &mut wifi, bond.as_mut(), &cfg).await;
+                crate::control::drain(std::time::Duration::from_millis(500)).await;
                 info!("stopped");
                 return Ok(());
             }
@@ -348,6 +349,55 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 }
             }
             Wake::Control(None) => control = None,
+            Wake::Control(Some((Request::Shutdown { release }, reply))) => {
+                let how = if release {
+                    info!("netbond stop --release: releasing the leases, removing the configuration, stopping");
+                    StopHow {
+                        release: true,
+                        deconfigure: true,
+                        delete_bond: true,
+                    }
+                } else {
+                    info!("netbond stop: stopping; the network stays as it is");
+                    StopHow::KEEP
+                };
+                // Requests still queued are answered "netbond is stopping".
+                drop(control.take());
+                stop_all(how, &online, &mut ifaces, &mut wifi, bond.as_mut(), &cfg).await;
+                let _ = reply.send(Response::done(if release {
+                    "released, deconfigured and stopped"
+                } else {
+                    "stopped; the network was left as it is"
+                }));
+                crate::control::drain(std::time::Duration::from_secs(1)).await;
+                info!("stopped");
+                return Ok(());
+            }
+            Wake::Control(Some((
+                Request::WaitOnline {
+                    policy,
+                    iface,
+                    family,
+                    timeout_ms,
+                },
+                reply,
+            ))) => {
+                let q = crate::online::Query {
+                    policy: policy
+                        .unwrap_or_else(|| crate::online::Policy::from_config(&cfg.daemon.online)),
+                    iface,
+                    family,
+                };
+                match q.check(&online.snapshot()) {
+                    Err(e) => {
+                        let _ = reply.send(Response::fail(e));
+                    }
+                    // Answered from its own task, so the loop goes on meanwhile.
+                    Ok(()) => {
+                        tokio::spawn(answer_when_online(online.subscribe(), q, timeout_ms, reply));
+                    }
+                }
+            }
             Wake::Control(Some((req, reply))) => {
                 let resp = match req {
                     Request::Reload => {
@@ -369,8 +419,15 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                                 Some(b) => Some(b.status_json().await),
                                 None => None,
                             };
+                            let q = crate::online::Query {
+                                policy: crate::online::Policy::from_config(&cfg.daemon.online),
+                                iface: iface.clone(),
+                                family: None,
+                            };
                             let mut r = Response::done("status");
-                            r.status = Some(status_json(all, bond_status, wifi.status_json()));
+                            let mut st = status_json(all, bond_status, wifi.status_json());
+                            st["online"] = q.is_online(&online.snapshot()).into();
+                            r.status = Some(st);
                             r
                         }
                     },
@@ -396,11 +453,117 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                         Ok(m) => Response::done(m),
                         Err(e) => Response::fail(e),
                     },
+                    Request::Shutdown { .. } | Request::WaitOnline { .. } => {
+                        unreachable!("handled above")
+                    }
                 };
                 let _ = reply.send(resp);
             }
         }
     }
+}
+
+/// What a stop does to the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StopHow {
+    /// Send RELEASE / Release.
+    release: bool,
+    /// Remove addresses, routes, DNS (and restore what was changed).
+    deconfigure: bool,
+    /// Delete the bond (unless `[bond] keep_on_stop`).
+    delete_bond: bool,
+}
+
+impl StopHow {
+    /// A restart's stop: everything stays, the leases are kept for the next start.
+    const KEEP: StopHow = StopHow {
+        release: false,
+        deconfigure: false,
+        delete_bond: false,
+    };
+}
+
+/// Stop every interface, the supplicants and (when so told) the bond.
+async fn stop_all(
+    how: StopHow,
+    online: &crate::online::Board,
+    ifaces: &mut [IfaceHandle],
+    wifi: &mut crate::wifi::WifiManager,
+    bond: Option<&mut BondManager>,
+    cfg: &Config,
+) {
+    crate::notify::notify("STOPPING=1");
+    // `wait-online` callers get their answer now.
+    online.set_stopping();
+    futures::future::join_all(
+        ifaces
+            .iter_mut()
+            .map(|h| h.shutdown(how.release, how.deconfigure)),
+    )
+    .await;
+    let _ = std::fs::remove_file(crate::control::socket_path(&cfg.daemon.run_dir));
+    // Supplicants stop after the leases were released (the classic units were ordered
+    // the same way), before the bond goes.
+    wifi.shutdown().await;
+    if let Some(b) = bond {
+        if how.delete_bond {
+            b.teardown().await;
+        } else {
+            info!("{}: left in place for the next start", b.name());
+        }
+    }
+}
+
+/// READY=1 for systemd once online per `[daemon] online`, or at `online_timeout`
+/// with a STATUS= saying what is missing. Runs beside the loop.
+fn start_readiness(cfg: &Config, online: &crate::online::Board, ifnames: &[String]) {
+    let timeout = cfg.daemon.online_timeout;
+    if timeout == 0 {
+        crate::notify::notify(&format!(
+            "READY=1\nSTATUS=running on {} (online_timeout = 0: ready at once)",
+            abbreviate(ifnames)
+        ));
+        return;
+    }
+    let q = crate::online::Query {
+        policy: crate::online::Policy::from_config(&cfg.daemon.online),
+        iface: None,
+        family: None,
+    };
+    let rx = online.subscribe();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    tokio::spawn(async move {
+        let out = crate::online::wait(rx, &q, Some(deadline)).await;
+        match &out {
+            crate::online::Outcome::Online(why) => info!("{why}"),
+            crate::online::Outcome::TimedOut(why) => warn!(
+                "{why} after {timeout} s (online_timeout); telling systemd the service is ready anyway"
+            ),
+            crate::online::Outcome::Stopping => return,
+        }
+        crate::notify::notify(&crate::online::ready_message(&out, timeout));
+    });
+}
+
+/// Answer one `wait-online` request: when online, at its timeout, or at a stop.
+async fn answer_when_online(
+    rx: tokio::sync::watch::Receiver<crate::online::Snapshot>,
+    q: crate::online::Query,
+    timeout_ms: u64,
+    reply: tokio::sync::oneshot::Sender<Response>,
+) {
+    use crate::online::Outcome;
+    let limit = std::time::Duration::from_millis(timeout_ms.min(86_400_000));
+    let deadline = tokio::time::Instant::now() + limit;
+    let resp = match crate::online::wait(rx, &q, Some(deadline)).await {
+        Outcome::Online(m) => Response::done(m),
+        Outcome::TimedOut(m) => Response::fail(format!(
+            "not online after {:.1} s: {m}",
+            limit.as_secs_f64()
+        )),
+        Outcome::Stopping => Response::fail("netbond is stopping"),
+    };
+    let _ = reply.send(resp);
 }
 
 /// "a, b, c" for a few names, "a, b, c, ... (N)" for many (log lines stay short).
@@ -662,6 +825,8 @@ fn reloaded(old: &Config, path: Option<&std::path::Path>, overrides: &Overrides)
     }
     // Live: release/deconfigure on stop, use_* policies, wide routes (next renewal).
     let mut live = old.clone();
+    live.daemon.on_stop = new.daemon.on_stop.clone();
+    live.daemon.online = new.daemon.online.clone();
     live.daemon.release_on_stop = new.daemon.release_on_stop;
     live.daemon.deconfigure_on_stop = new.daemon.deconfigure_on_stop;
     live.dhcp4.use_dns = new.dhcp4.use_dns;

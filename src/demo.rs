@@ -290,10 +290,27 @@ fn demo() -> Result<(), String> {
     section("netbond status after the failover");
     status();
 
-    section("stopping netbond (SIGTERM: release, deconfigure)");
+    // A plain SIGTERM (systemctl stop/restart) would leave the lab's addresses and bond
+    // in place for the next start; the demo shows the deliberate stop instead.
+    section("netbond stop --release (release, deconfigure, delete the bond)");
+    let stopped = Command::new(&exe)
+        .args(["stop", "--release", "--run-dir", &run_dir_s])
+        .output()
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .unwrap_or_else(|e| format!("netbond stop --release: {e}\n"));
+    print!("{stopped}");
     if let Some(c) = lab.children.get_mut(1) {
-        // SAFETY: our own child.
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        // The daemon exits by itself after the stop; SIGTERM only if the stop failed.
+        if !matches!(c.try_wait(), Ok(Some(_))) && !stopped.contains("released") {
+            // SAFETY: our own child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
         let _ = c.wait();
     }
     let text = std::fs::read_to_string(&log).unwrap_or_default();

@@ -161,6 +161,8 @@ pub struct Iface {
     iaid: Iaid,
     slot: usize,
     board: Option<Arc<StatusBoard>>,
+    /// Where this interface says whether it is online (READY=1, `wait-online`).
+    online: Option<crate::online::Board>,
 }
 
 /// Await `f` if there is one, otherwise never complete.
@@ -210,7 +212,13 @@ impl Iface {
             iaid,
             slot,
             board,
+            online: None,
         }
+    }
+
+    /// Report this interface's online state to `board` (in slot `slot` given to new).
+    pub fn report_online(&mut self, board: crate::online::Board) {
+        self.online = Some(board);
     }
 
     /// The interface exists (at start or after re-creation): open sockets on its index.
@@ -297,6 +305,9 @@ impl Iface {
             }
             if let Some(board) = &self.board {
                 board.set(self.slot, self.short_status(), self.has_lease());
+            }
+            if let Some(o) = &self.online {
+                o.set(self.slot, self.online4(), self.online6());
             }
             let deadline = [
                 self.v4.as_ref().and_then(V4Driver::deadline),
@@ -502,6 +513,14 @@ impl Iface {
         done
     }
 
+    fn online4(&self) -> bool {
+        self.v4.as_ref().is_some_and(V4Driver::online)
+    }
+
+    fn online6(&self) -> bool {
+        self.v6.as_ref().is_some_and(V6Driver::online)
+    }
+
     /// A lease of either family.
     fn has_lease(&self) -> bool {
         self.v4.as_ref().and_then(V4Driver::lease).is_some()
@@ -539,6 +558,7 @@ impl Iface {
             "identity": { "duid": self.duid.to_string(), "iaid": self.iaid.to_string() },
             "dhcp4": self.v4.as_ref().map(|d| d.status_json(now)),
             "dhcp6": self.v6.as_ref().map(|d| d.status_json(now)),
+            "online": self.online4() || self.online6(),
         })
     }
 

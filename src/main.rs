@@ -18,6 +18,7 @@ mod link;
 mod logging;
 mod nl80211;
 mod notify;
+mod online;
 mod packet;
 mod privs;
 mod ra;

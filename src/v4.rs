@@ -47,6 +47,9 @@ pub struct V4Driver {
     applied_routes: Vec<Route>,
     /// A saved lease to put back on the interface at the first pump (restart).
     restore: Option<Lease4>,
+    /// The saved lease's address was still on the interface at start (netbond was
+    /// restarted, not the host): it counts as online while it is being confirmed.
+    kept: bool,
     /// When a MAC change started a re-confirmation, to log how long it took.
     reconfirm_since: Option<std::time::Instant>,
     last_state: &'static str,
@@ -114,6 +117,7 @@ impl V4Driver {
             applied: None,
             applied_routes: Vec::new(),
             restore,
+            kept: false,
             reconfirm_since: None,
             last_state: "",
             probe: None,
@@ -256,6 +260,17 @@ impl V4Driver {
         self.engine.lease()
     }
 
+    /// Online (see `online.rs`): a lease a server confirmed, or one whose address was
+    /// kept on the interface across a restart while it is being confirmed.
+    pub fn online(&self) -> bool {
+        self.engine.lease().is_some()
+            && (self.kept
+                || matches!(
+                    self.engine.state_name(),
+                    "BOUND" | "RENEWING" | "REBINDING" | "RECONFIRMING"
+                ))
+    }
+
     /// A frame arrived on the packet socket (or it failed).
     pub fn on_receive(&mut self, now: Instant, ifname: &str, rx: io::Result<Received>) {
         match rx {
@@ -309,6 +324,7 @@ impl V4Driver {
                     .await
                     .map(|v| v.contains(&(lease.address, lease.prefix_len)))
                     .unwrap_or(false);
+                self.kept = present;
                 info!(
                     "dhcp4: {}: {} {}/{} while it is confirmed",
                     sh.ifname,
@@ -440,6 +456,7 @@ impl V4Driver {
             }
             Event4::Lost { lease, reason } => {
                 self.reconfirm_since = None;
+                self.kept = false;
                 self.probe = None;
                 info!("dhcp4: {}: lost {} ({reason:?})", sh.ifname, lease.address);
                 self.deconfigure(sh, &lease).await;

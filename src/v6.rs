@@ -39,6 +39,9 @@ pub struct V6Driver {
     /// Addresses now in the kernel.
     applied: Vec<Addr6>,
     restore: Option<Lease6>,
+    /// The saved lease's addresses were still on the interface at start (a restart of
+    /// netbond): online while the Confirm runs.
+    kept: bool,
     rs_sent: u32,
     next_rs: Option<Instant>,
     seen_ra: bool,
@@ -174,6 +177,7 @@ impl V6Driver {
             ra: None,
             applied: Vec::new(),
             restore,
+            kept: false,
             rs_sent: 0,
             next_rs: None,
             seen_ra: false,
@@ -242,6 +246,14 @@ impl V6Driver {
         self.engine.lease()
     }
 
+    /// Online (see `online.rs`): an address a server confirmed, or one kept on the
+    /// interface across a restart while the Confirm runs.
+    pub fn online(&self) -> bool {
+        !self.stopped
+            && self.engine.lease().is_some_and(|l| !l.addresses.is_empty())
+            && (self.kept || matches!(self.engine.state_name(), "bound" | "renewing" | "rebinding"))
+    }
+
     /// The next deadline: the engine's, a pending RS, or a held transmit.
     pub fn deadline(&self) -> Option<Instant> {
         if self.stopped {
@@ -308,7 +320,20 @@ impl V6Driver {
         }
         let now = sh.clock.now();
         if let Some(lease) = self.restore.take() {
-            if sh.applier.is_some() {
+            if let (Some(index), true) = (sh.ifindex, sh.applier.is_some()) {
+                // After a restart the addresses are still there: keep them (replaced in
+                // place, never removed) while the Confirm runs.
+                let present = crate::apply::list_addrs6(&sh.handle, index)
+                    .await
+                    .map(|v| lease.addresses.iter().all(|a| v.contains(&a.addr)))
+                    .unwrap_or(false);
+                self.kept = present;
+                info!(
+                    "dhcp6: {}: {} {} while it is confirmed",
+                    sh.ifname,
+                    if present { "keeping" } else { "restoring" },
+                    fmt_addrs(&lease)
+                );
                 self.apply(sh, &lease, true).await;
             } else {
                 self.restore = Some(lease);
@@ -405,6 +430,7 @@ impl V6Driver {
                 );
                 self.remove(sh, &lease.addresses).await;
                 if self.engine.lease().is_none() {
+                    self.kept = false;
                     sh.dns6 = Dns6::default();
                     sh.update_dns();
                     if let Err(e) = sh.store.remove_lease6(&sh.ifname) {

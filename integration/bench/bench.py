@@ -359,7 +359,8 @@ class Agent:
         for _, p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        # netbond releases and deconfigures every interface on SIGTERM: allow for N.
+        # With on_stop = "release" netbond releases and deconfigures every interface on
+        # SIGTERM (the default keeps them; reset_client flushes before each run): allow for N.
         deadline = time.monotonic() + 3 + 0.02 * len(self.spec.get("ifaces", []))
         for _, p in self.procs:
             try:

@@ -853,6 +853,11 @@ impl Lab {
     /// Start netbond on c0 (see [`netbond_cmd`]); output is appended to
     /// `<dir>/netbond.log`.
     pub fn start_netbond(&mut self, extra: &[&str]) -> Netbond {
+        self.start_netbond_env(extra, &[])
+    }
+
+    /// [`Lab::start_netbond`] with extra environment variables (e.g. NOTIFY_SOCKET).
+    pub fn start_netbond_env(&mut self, extra: &[&str], env: &[(&str, &Path)]) -> Netbond {
         self.netbond_runs += 1;
         let log_path = self.path("netbond.log");
         let mut f = fs::OpenOptions::new()
@@ -863,6 +868,9 @@ impl Lab {
         writeln!(f, "===== netbond run #{} {:?}", self.netbond_runs, extra).unwrap();
         let mut cmd = netbond_cmd(&self.cns, "c0", &self.dir, extra);
         cmd.stdout(f.try_clone().unwrap()).stderr(f);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = cmd.spawn().expect("spawn netbond");
         let pid = child.id();
         self.registry.lock().unwrap().insert(pid);

@@ -10,6 +10,7 @@ mod lab;
 mod multi;
 mod operate;
 mod pcap;
+mod stop;
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -394,7 +395,7 @@ fn restart_keeps_address() {
         del.is_empty(),
         "address removed across the restart: {del:?}"
     );
-    // DHCPv6 (Confirm/Renew or a new Solicit): the same address, kept on c0.
+    // DHCPv6: Confirm (RFC 8415 18.2.3), never a new Solicit; the same address, kept on c0.
     wait_nb(
         &mut nb2,
         TIMEOUT,
@@ -407,6 +408,12 @@ fn restart_keeps_address() {
         },
     );
     thread::sleep(Duration::from_millis(500));
+    let pkts = lab.packets();
+    assert!(
+        v6_sent(&pkts, pcap::V6_SOLICIT).is_empty() && !v6_sent(&pkts, pcap::V6_CONFIRM).is_empty(),
+        "DHCPv6 after kill -9 must Confirm, not Solicit:\n{}",
+        pcap::summary(&pkts)
+    );
     assert_eq!(lab.addr6_in(0x100, 0x1ff).map(|x| x.addr), Some(a6.addr));
     let del6 = lab.monitor_deleted(&a6.addr.to_string());
     assert!(
@@ -547,11 +554,13 @@ fn interface_deleted_and_recreated() {
     nb.assert_alive();
 }
 
-/// Scenario 7: SIGTERM: exit 0 within 2 s, DHCPRELEASE (and DHCPv6 Release), addresses
-/// removed, resolv.conf restored.
+/// Scenario 7: SIGTERM with `on_stop = "release"` (the seed's behaviour, now chosen
+/// explicitly): exit 0 within 2 s, DHCPRELEASE (and DHCPv6 Release), addresses removed,
+/// resolv.conf restored.
 #[test]
 fn sigterm_releases() {
     let mut lab = Lab::new("sigterm");
+    lab.write_config("[daemon]\non_stop = \"release\"\n");
     let original = "# original resolv.conf\nnameserver 192.0.2.53\n";
     fs::write(lab.resolv_conf(), original).unwrap();
     let (mut nb, a) = start_bound(&mut lab, DnsmasqOpts::default(), &[]);

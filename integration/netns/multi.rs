@@ -90,6 +90,8 @@ fn one_process_serves_three_interfaces() {
         extra: extra_dnsmasq(&lab, &[1, 2]),
         ..DnsmasqOpts::default()
     });
+    // The SIGTERM at the end is a deliberate stop (the default keeps the network).
+    lab.write_config("[daemon]\non_stop = \"release\"\n");
     // c0 comes from the lab's command line; c1 and c2 from a repeated and a comma list.
     let mut nb = lab.start_netbond(&["--no-dhcp6", "--iface", "c1,c2"]);
     let addrs: Vec<Ipv4Addr> = (0..3)
@@ -202,7 +204,7 @@ fn one_process_serves_three_interfaces() {
     });
     assert_eq!(back, addrs[1], "c1 came back with another address");
 
-    // SIGTERM: every lease released, every address removed, exit 0.
+    // SIGTERM (on_stop = "release"): every lease released, every address removed, exit 0.
     let mark = dnsmasq_log(&lab).len();
     nb.kill(libc::SIGTERM);
     let st = nb

@@ -72,6 +72,7 @@ nb_failovers() {
 if want netbond-wired; then
   step "netbond-wired: bond0 = eth0 + eth1"
   nb_bond_conf $W/nb-wired.toml eth0 eth1
+  nb_release_on_stop $W/nb-wired.toml   # the reference runs after it need bond0 gone
   nb_mark; nb_start $W/nb-wired.toml
   nb_failovers netbond-wired "$M1"
   nb_stop 10; is "$NB_RC" 0 "netbond-wired: netbond exited 0 on SIGTERM"
@@ -167,6 +168,7 @@ if want netbond-wifi || want dhclient-wifi || want dhclient-restart-wifi; then
     wpa_conf $W/wpa.conf nb-bench nb-bench-123
     nb_bond_conf $W/nb-wifi.toml eth0 wlan0
     nb_wifi_conf $W/nb-wifi.toml wlan0 $W/wpa.conf
+    nb_release_on_stop $W/nb-wifi.toml
     if ip netns exec lan hostapd -B -t -P $W/hostapd.pid -f $W/hostapd.log $W/hostapd.conf >/dev/null 2>&1 \
        && wait_for "[ -s $W/hostapd.pid ]" 5; then rd $W/hostapd.pid; HAP=$REPLY; ok "hostapd on wlan1 (netns lan)"
     else not_ok "hostapd on wlan1 (netns lan)" "$(tail -5 $W/hostapd.log 2>/dev/null)"; fi

@@ -15,6 +15,7 @@ BOND=bond0
 M0=$(port_mac 0) M1=$(port_mac 1) M2=$(port_mac 2)
 CFG=/tmp/nb.toml
 nb_bond_conf $CFG "eth*"
+nb_release_on_stop $CFG   # step 5 asserts the release at SIGTERM
 PING=ping; command -v ping >/dev/null || PING="busybox ping"
 lan_ping() { ip netns exec lan $PING -c1 -W2 "$1"; }
 bail() { echo "Bail out! $*"; nb_tail 25; dn_tail; nb_alive && nb_stop 5; dnsmasq_stop; capture_stop; finish; }

@@ -21,7 +21,7 @@
 #             reconfirm_ms ADDR MAC | reconfirmed ADDR MAC TIMEOUT_S
 #   failover: switch_port LABEL up|down PORT MAC TIMEOUT_S (lan0 up/down, expect PORT
 #             active and bond0's MAC = MAC; $SWITCH_T0 = when lan0 changed)
-#   configs:  nb_bond_conf FILE PORT... | nb_wifi_conf FILE IFACE WPA_CONF
+#   configs:  nb_bond_conf FILE PORT... | nb_wifi_conf FILE IFACE WPA_CONF | nb_release_on_stop FILE
 #             wpa_conf FILE SSID PSK | hostapd_conf FILE SSID PSK
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -174,6 +174,16 @@ fail_over_mac = "active"
 miimon = 100
 primary = "eth0"
 ports = [$ports]
+EOF
+}
+# nb_release_on_stop FILE: append [daemon] on_stop = "release": SIGTERM then releases the
+# leases, deconfigures and deletes the bond (the seed's behaviour, which these scripts'
+# stop/restart steps assert). netbond's default, "keep", leaves all of it in place.
+nb_release_on_stop() {
+  cat >> "$1" <<EOF
+
+[daemon]
+on_stop = "release"
 EOF
 }
 # nb_wifi_conf FILE IFACE WPA_CONF: append a [[wifi]] section (netbond supervises the

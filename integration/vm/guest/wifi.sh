@@ -28,6 +28,7 @@ SSID=nb-test PSK=nb-secret-123
 CFG=/tmp/nb.toml WPA_CONF=/tmp/wpa.conf
 nb_bond_conf $CFG eth0 wlan0
 nb_wifi_conf $CFG wlan0 $WPA_CONF
+nb_release_on_stop $CFG   # step 8 asserts bond0 deleted at SIGTERM
 wpa_conf $WPA_CONF "$SSID" "$PSK"
 PING=ping; command -v ping >/dev/null || PING="busybox ping"
 lan_ping() { ip netns exec lan $PING -c1 -W2 "$1"; }
