@@ -19,7 +19,7 @@ esac; done
 [ -n "$binary" ] && binary=$(readlink -f "$binary")
 [ -n "$out" ] && out=$(readlink -m "$out")
 cd "$(dirname "$0")/.."
-command -v cargo-deb >/dev/null 2>&1 || {
+cargo deb --version >/dev/null 2>&1 || {
   echo "build-deb.sh: cargo-deb is not installed: cargo install cargo-deb --locked" >&2; exit 1; }
 if [ -n "$binary" ]; then
   # cargo-deb takes the binary from <target dir>/release/: stage it in a scratch one.

@@ -210,6 +210,9 @@ if [ "$nbvm_systemd" = 1 ]; then
   # systemd as PID 1. Everything below lands in the tmpfs overlay, never on the host.
   # /.dockerenv (the host root has one) makes systemd think it runs in a container.
   rm -f /.dockerenv
+  # Docker's policy-rc.d (exit 101) stops maintainer scripts from starting, restarting
+  # or stopping services (deb-systemd-invoke obeys it); a real machine has none.
+  rm -f /usr/sbin/policy-rc.d
   S=/etc/systemd/system
   mkdir -p /etc/tmpfiles.d $S/nbvm.target.wants /etc/systemd/system-generators /etc/systemd/journald.conf.d
   # tmpfiles would clean /tmp as the guest sees it (slow, and nothing to gain)
