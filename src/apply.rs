@@ -13,7 +13,7 @@ use std::io;
 use futures::{Stream, StreamExt, TryStreamExt};
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, CacheInfo,
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol, CacheInfo,
 };
 use rtnetlink::packet_route::route::{RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -89,6 +89,16 @@ fn all_flags(msg: &AddressMessage) -> AddressFlags {
         .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(msg.header.flags.bits())))
 }
 
+/// The kernel made this address from a router advertisement (SLAAC).
+fn from_ra(msg: &AddressMessage) -> bool {
+    msg.attributes.iter().any(|a| {
+        matches!(
+            a,
+            AddressAttribute::Protocol(AddressProtocol::RouterAnnouncement)
+        )
+    })
+}
+
 fn local_addr(msg: &AddressMessage) -> Option<IpAddr> {
     // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on
     // point-to-point links. Prefer IFA_LOCAL when present.
@@ -146,6 +156,19 @@ pub async fn list_addrs6(handle: &Handle, ifindex: u32) -> Result<Vec<Ipv6Addr>,
         .collect())
 }
 
+/// Usable SLAAC addresses on `ifindex`: made from a router advertisement, DAD done.
+pub async fn list_ra_addrs6(handle: &Handle, ifindex: u32) -> Result<Vec<Ipv6Addr>, NlError> {
+    Ok(dump_addrs(handle, ifindex, AddressFamily::Inet6)
+        .await?
+        .iter()
+        .filter(|m| from_ra(m) && !all_flags(m).contains(AddressFlags::Tentative))
+        .filter_map(|m| match local_addr(m) {
+            Some(IpAddr::V6(a)) => Some(a),
+            _ => None,
+        })
+        .collect())
+}
+
 /// A change on the address multicast groups (both families).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddrEvent {
@@ -159,6 +182,9 @@ pub enum AddrEvent {
         prefix_len: u8,
         /// DAD still running (IFA_F_TENTATIVE).
         tentative: bool,
+        /// Made by the kernel from a router advertisement (SLAAC: IFA_PROTO
+        /// kernel_ra, Linux 5.18+).
+        from_ra: bool,
     },
     /// RTM_DELADDR: an address was removed.
     Deleted {
@@ -182,6 +208,7 @@ fn to_addr_event(msg: NetlinkMessage<RouteNetlinkMessage>) -> Option<AddrEvent> 
             addr: local_addr(&m)?,
             prefix_len: m.header.prefix_len,
             tentative: all_flags(&m).contains(AddressFlags::Tentative),
+            from_ra: from_ra(&m),
         }),
         NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(m)) => {
             Some(AddrEvent::Deleted {

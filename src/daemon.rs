@@ -22,6 +22,7 @@ use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{debug, error, info, warn};
@@ -202,7 +203,12 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 last: None,
             }),
             // One resolv.conf: the first interface listed owns it.
-            p if slot == 0 => Some(DnsSink::File(ResolvConf::new(p))),
+            // The original is kept in the state dir as well: a stop that keeps the
+            // network leaves netbond's file, and a later releasing stop must still put
+            // back the one from before.
+            p if slot == 0 => Some(DnsSink::File(
+                ResolvConf::new(p).keeping_original_in(store.dir().join("resolv.conf.original")),
+            )),
             _ => None,
         };
         let sh = Shared {
@@ -248,6 +254,8 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
         );
     }
     let mut ifaces: Vec<IfaceHandle> = pending.into_iter().map(Iface::spawn).collect();
+    let mut slaac = Slaac::default();
+    slaac.reread(&handle, &ifaces, &online).await;
     start_readiness(&cfg, &online, &ifnames);
     loop {
         let wake = tokio::select! {
@@ -335,7 +343,8 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                     h.send(Mail::DadFailed(a));
                 }
             }
-            Wake::Addr(Some(_)) => {}
+            Wake::Addr(Some(AddrEvent::Overrun)) => slaac.reread(&handle, &ifaces, &online).await,
+            Wake::Addr(Some(ev)) => slaac.on_event(&ev, &ifaces, &online),
             Wake::Watchdog => crate::notify::notify("WATCHDOG=1"),
             Wake::Wifi(None) => {}
             Wake::Wifi(Some(port)) => {
@@ -388,13 +397,23 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                     iface,
                     family,
                 };
+                let online_rx = online.subscribe();
                 match q.check(&online.snapshot()) {
                     Err(e) => {
                         let _ = reply.send(Response::fail(e));
                     }
+                    Ok(()) if WAITERS.load(Ordering::Relaxed) >= MAX_WAITERS => {
+                        let _ = reply.send(Response::fail(format!(
+                            "{MAX_WAITERS} wait-online requests are already waiting; try again later"
+                        )));
+                    }
                     // Answered from its own task, so the loop goes on meanwhile.
                     Ok(()) => {
-                        tokio::spawn(answer_when_online(online.subscribe(), q, timeout_ms, reply));
+                        WAITERS.fetch_add(1, Ordering::Relaxed);
+                        tokio::spawn(async move {
+                            answer_when_online(online_rx, q, timeout_ms, reply).await;
+                            WAITERS.fetch_sub(1, Ordering::Relaxed);
+                        });
                     }
                 }
             }
@@ -410,8 +429,14 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                         Err(e) => Response::fail(e),
                         Ok(chosen) => {
                             let mut all = Vec::with_capacity(chosen.len());
+                            let snap = online.snapshot();
                             for h in chosen {
-                                if let Some(st) = h.ask(Mail::Status).await {
+                                if let Some(mut st) = h.ask(Mail::Status).await {
+                                    st["online"] = snap
+                                        .ifaces
+                                        .iter()
+                                        .any(|i| i.name == h.name && i.online(None))
+                                        .into();
                                     all.push(st);
                                 }
                             }
@@ -426,7 +451,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                             };
                             let mut r = Response::done("status");
                             let mut st = status_json(all, bond_status, wifi.status_json());
-                            st["online"] = q.is_online(&online.snapshot()).into();
+                            st["online"] = q.is_online(&snap).into();
                             r.status = Some(st);
                             r
                         }
@@ -460,6 +485,68 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
                 let _ = reply.send(resp);
             }
         }
+    }
+}
+
+/// The SLAAC addresses of the managed interfaces (online counts them as IPv6; netbond
+/// does not make them, the kernel does from router advertisements).
+#[derive(Default)]
+struct Slaac {
+    by_index: std::collections::HashMap<u32, std::collections::HashSet<std::net::Ipv6Addr>>,
+}
+
+impl Slaac {
+    /// Read them all again (at start, and when address events were lost).
+    async fn reread(
+        &mut self,
+        handle: &rtnetlink::Handle,
+        ifaces: &[IfaceHandle],
+        online: &crate::online::Board,
+    ) {
+        self.by_index.clear();
+        for (slot, h) in ifaces.iter().enumerate() {
+            let Some(index) = h.index else { continue };
+            match crate::apply::list_ra_addrs6(handle, index).await {
+                Ok(v) => {
+                    online.set_ra6(slot, !v.is_empty());
+                    self.by_index.insert(index, v.into_iter().collect());
+                }
+                Err(e) => debug!("{}: cannot list IPv6 addresses: {e}", h.name),
+            }
+        }
+    }
+
+    /// An address event: keep the sets, tell the board when a set (un)empties.
+    fn on_event(&mut self, ev: &AddrEvent, ifaces: &[IfaceHandle], online: &crate::online::Board) {
+        let (ifindex, addr, usable) = match ev {
+            AddrEvent::New {
+                ifindex,
+                addr: IpAddr::V6(a),
+                tentative,
+                from_ra,
+                ..
+            } => (*ifindex, *a, *from_ra && !*tentative),
+            AddrEvent::Deleted {
+                ifindex,
+                addr: IpAddr::V6(a),
+                ..
+            } => (*ifindex, *a, false),
+            _ => return,
+        };
+        let Some(slot) = ifaces.iter().position(|h| h.index == Some(ifindex)) else {
+            return;
+        };
+        let set = self.by_index.entry(ifindex).or_default();
+        if usable {
+            set.insert(addr);
+        } else {
+            set.remove(&addr);
+        }
+        let any = !set.is_empty();
+        if !any {
+            self.by_index.remove(&ifindex);
+        }
+        online.set_ra6(slot, any);
     }
 }
 
@@ -544,6 +631,11 @@ fn start_readiness(cfg: &Config, online: &crate::online::Board, ifnames: &[Strin
         crate::notify::notify(&crate::online::ready_message(&out, timeout));
     });
 }
+
+/// `wait-online` requests being waited on; each holds a task and a connection, so a
+/// local client cannot pile up more than [`MAX_WAITERS`].
+static WAITERS: AtomicUsize = AtomicUsize::new(0);
+const MAX_WAITERS: usize = 256;
 
 /// Answer one `wait-online` request: when online, at its timeout, or at a stop.
 async fn answer_when_online(

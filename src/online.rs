@@ -45,6 +45,9 @@ pub struct IfOnline {
     pub v4: bool,
     /// A usable DHCPv6 address.
     pub v6: bool,
+    /// A SLAAC address (made by the kernel from a router advertisement, DAD done): the
+    /// daemon tracks these from netlink, since no DHCP client of netbond makes them.
+    pub ra6: bool,
 }
 
 /// Every interface's state, and whether the daemon is stopping.
@@ -68,11 +71,12 @@ pub struct Query {
 }
 
 impl IfOnline {
-    fn online(&self, family: Option<u8>) -> bool {
+    /// Online for `family` (4, 6, or either).
+    pub fn online(&self, family: Option<u8>) -> bool {
         match family {
             Some(4) => self.v4,
-            Some(6) => self.v6,
-            _ => self.v4 || self.v6,
+            Some(6) => self.v6 || self.ra6,
+            _ => self.v4 || self.v6 || self.ra6,
         }
     }
 }
@@ -126,8 +130,8 @@ impl Query {
         };
         let what = match self.family {
             Some(4) => "a DHCPv4 lease",
-            Some(6) => "a DHCPv6 address",
-            _ => "a DHCPv4 lease or DHCPv6 address",
+            Some(6) => "a global IPv6 address",
+            _ => "a DHCPv4 lease or global IPv6 address",
         };
         let (on, off): (Vec<&IfOnline>, Vec<&IfOnline>) =
             chosen.iter().partition(|i| i.online(self.family));
@@ -183,6 +187,17 @@ impl Board {
             Some(i) if (i.v4, i.v6) != (v4, v6) => {
                 i.v4 = v4;
                 i.v6 = v6;
+                true
+            }
+            _ => false,
+        });
+    }
+
+    /// Set slot `slot`'s SLAAC state.
+    pub fn set_ra6(&self, slot: usize, ra6: bool) {
+        self.tx.send_if_modified(|s| match s.ifaces.get_mut(slot) {
+            Some(i) if i.ra6 != ra6 => {
+                i.ra6 = ra6;
                 true
             }
             _ => false,
@@ -266,6 +281,7 @@ mod tests {
                     name: n.to_string(),
                     v4: *v4,
                     v6: *v6,
+                    ra6: false,
                 })
                 .collect(),
             stopping: false,
@@ -309,6 +325,16 @@ mod tests {
             ..Query::default()
         };
         assert!(bad_family.check(&s).is_err());
+        // A SLAAC address counts as IPv6, not as a DHCPv4 lease.
+        let mut slaac = snap(&[("a", false, false)]);
+        slaac.ifaces[0].ra6 = true;
+        assert!(any.is_online(&slaac));
+        assert!(!v4.is_online(&slaac));
+        let v6 = Query {
+            family: Some(6),
+            ..Query::default()
+        };
+        assert!(v6.is_online(&slaac));
         // Nothing managed: "all" of nothing is not online.
         assert!(!all.is_online(&snap(&[])));
         let none = snap(&[("a", false, false)]);
@@ -340,7 +366,7 @@ mod tests {
         let out = wait(board.subscribe(), &q, Some(t0 + Duration::from_secs(30))).await;
         assert_eq!(
             out,
-            Outcome::Online("online: c1 with a DHCPv4 lease or DHCPv6 address".into())
+            Outcome::Online("online: c1 with a DHCPv4 lease or global IPv6 address".into())
         );
         let took = t0.elapsed();
         assert!(

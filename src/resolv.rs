@@ -252,7 +252,7 @@ fn write_in_place(path: &Path, content: &str) -> io::Result<()> {
 }
 
 /// What was at the path before netbond first wrote it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Original {
     /// Nothing: restoring removes our file.
     Missing,
@@ -272,6 +272,17 @@ pub struct ResolvConf {
     original: Option<Original>,
     /// What netbond last wrote, to skip rewriting identical content.
     last: Option<String>,
+    /// Where the original is kept between runs (in the state dir): a stop that keeps
+    /// the network leaves netbond's file in place, and the next run must still know
+    /// what to put back on a releasing stop.
+    saved: Option<PathBuf>,
+}
+
+/// The original as kept in the state dir, with the path it belongs to.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedOriginal {
+    path: PathBuf,
+    original: Original,
 }
 
 impl ResolvConf {
@@ -281,7 +292,26 @@ impl ResolvConf {
             path: path.into(),
             original: None,
             last: None,
+            saved: None,
         }
+    }
+
+    /// Keep the original in `saved` too, so that it survives a restart of netbond.
+    pub fn keeping_original_in(mut self, saved: impl Into<PathBuf>) -> Self {
+        self.saved = Some(saved.into());
+        self
+    }
+
+    /// The original a previous run saved, when the file is still the one netbond wrote.
+    fn saved_original(&self, current: &Original) -> Option<Original> {
+        let ours = matches!(current, Original::File(b) if b.starts_with(HEADER.as_bytes()));
+        if !ours {
+            // Someone else wrote the file since: that is the original now.
+            return None;
+        }
+        let text = fs::read(self.saved.as_ref()?).ok()?;
+        let saved: SavedOriginal = serde_json::from_slice(&text).ok()?;
+        (saved.path == self.path).then_some(saved.original)
     }
 
     /// The managed path.
@@ -298,6 +328,20 @@ impl ResolvConf {
             Err(e) => return Err(e),
             Ok(m) if m.file_type().is_symlink() => Original::Symlink(fs::read_link(&self.path)?),
             Ok(_) => Original::File(fs::read(&self.path)?),
+        };
+        let orig = match self.saved_original(&orig) {
+            Some(saved) => saved,
+            None => {
+                if let Some(saved) = &self.saved {
+                    let keep = SavedOriginal {
+                        path: self.path.clone(),
+                        original: orig.clone(),
+                    };
+                    let json = serde_json::to_vec(&keep).map_err(io::Error::other)?;
+                    crate::store::write_file_atomic(saved, &json, 0o600)?;
+                }
+                orig
+            }
         };
         self.original = Some(orig);
         Ok(())
@@ -323,6 +367,9 @@ impl ResolvConf {
             return Ok(());
         };
         self.last = None;
+        if let Some(saved) = &self.saved {
+            let _ = fs::remove_file(saved);
+        }
         match orig {
             Original::Missing => match fs::remove_file(&self.path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -595,6 +642,43 @@ mod tests {
         assert_eq!(fs::read_to_string(&p).unwrap(), "nameserver 9.9.9.9\n");
         rc.restore().unwrap();
         assert_eq!(fs::read_to_string(&p).unwrap(), "nameserver 9.9.9.9\n");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn the_original_survives_a_restart_that_kept_the_network() {
+        let d = tmpdir("kept");
+        let p = d.join("resolv.conf");
+        let saved = d.join("resolv.conf.original");
+        fs::write(&p, "nameserver 9.9.9.9\n").unwrap();
+        let st = DnsState {
+            v4_servers: vec![v4("192.0.2.1")],
+            ..Default::default()
+        };
+        // First run: writes, then stops keeping the network (no restore).
+        let mut first = ResolvConf::new(&p).keeping_original_in(&saved);
+        first.update(&st).unwrap();
+        drop(first);
+        // Second run: finds its own file in place; a releasing stop puts back the
+        // file from before the first run, not the first run's.
+        let mut second = ResolvConf::new(&p).keeping_original_in(&saved);
+        let st2 = DnsState {
+            v4_servers: vec![v4("192.0.2.2")],
+            ..Default::default()
+        };
+        second.update(&st2).unwrap();
+        second.restore().unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "nameserver 9.9.9.9\n");
+        assert!(!saved.exists(), "the saved original outlived the restore");
+        // A file someone else wrote meanwhile is the original, not the saved one.
+        let mut third = ResolvConf::new(&p).keeping_original_in(&saved);
+        third.update(&st).unwrap();
+        drop(third);
+        fs::write(&p, "nameserver 8.8.4.4\n").unwrap();
+        let mut fourth = ResolvConf::new(&p).keeping_original_in(&saved);
+        fourth.update(&st).unwrap();
+        fourth.restore().unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "nameserver 8.8.4.4\n");
         fs::remove_dir_all(&d).unwrap();
     }
 

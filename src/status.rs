@@ -38,6 +38,17 @@ pub fn render(st: &Value) -> String {
             render_clients(&mut o, st);
         }
     }
+    if let Some(on) = st["online"].as_bool() {
+        let _ = writeln!(
+            o,
+            "Online:    {}",
+            if on {
+                "yes"
+            } else {
+                "no (no lease yet; see [daemon] online)"
+            }
+        );
+    }
     o
 }
 
@@ -159,6 +170,12 @@ mod tests {
         let out = super::render(&v);
         assert!(out.contains("10.0.0.5/24 from 10.0.0.1"));
         assert!(out.contains("DHCPv6:    disabled"));
+        assert!(!out.contains("Online:"), "{out}");
+        let mut v = v;
+        v["online"] = true.into();
+        assert!(super::render(&v).ends_with("Online:    yes\n"));
+        v["online"] = false.into();
+        assert!(super::render(&v).contains("Online:    no"));
     }
 
     #[test]

@@ -150,7 +150,8 @@ fn left(acquired: Instant, now: Instant, secs: u32) -> Option<u32> {
 }
 
 impl V6Driver {
-    /// A driver, starting with Confirm when a saved lease is still valid.
+    /// A driver, starting with Confirm (or Rebind, with delegated prefixes) when a saved
+    /// lease is still valid.
     pub fn new(sh: &Shared, duid: &Duid, iaid: Iaid) -> Self {
         let cfg = engine_config(sh, iaid);
         let now = sh.clock.now();
@@ -159,11 +160,18 @@ impl V6Driver {
             .load_lease6(&sh.ifname)
             .and_then(|s| from_saved(sh, s));
         let engine = match saved {
-            Some(l) if !l.addresses.is_empty() => {
+            Some(l) if !l.addresses.is_empty() || !l.prefixes.is_empty() => {
                 info!(
-                    "dhcp6: {}: saved lease with {} address(es): confirming it",
+                    "dhcp6: {}: saved lease with {} address(es) and {} prefix(es): {} it",
                     sh.ifname,
-                    l.addresses.len()
+                    l.addresses.len(),
+                    l.prefixes.len(),
+                    // RFC 8415 18.2.12 (see Client::from_saved).
+                    if l.prefixes.is_empty() || !sh.cfg.dhcp6.ia_pd {
+                        "confirming"
+                    } else {
+                        "rebinding"
+                    }
                 );
                 Client::from_saved(cfg, duid.clone(), l, now)
             }

@@ -226,6 +226,29 @@ fn sigterm_keeps_the_network_and_a_restart_confirms() {
         let del = lab.monitor_deleted(&addr);
         assert!(del.is_empty(), "{addr} was removed at some point: {del:?}");
     }
+
+    // A third run ends with the deliberate stop: the resolv.conf from before the first
+    // run comes back, though two runs since found netbond's own file in place.
+    let mut nb3 = lab.start_netbond(&[]);
+    wait_nb(&mut nb3, TIMEOUT, "the third run online", || {
+        cli(&lab, &["wait-online", "--timeout", "1"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let o = cli(&lab, &["stop", "--release"]);
+    assert!(o.status.success(), "netbond stop --release: {}", stderr(&o));
+    nb3.wait_exit(Duration::from_secs(5))
+        .expect("netbond did not exit after `netbond stop --release`");
+    assert_eq!(
+        fs::read_to_string(lab.resolv_conf()).unwrap(),
+        original,
+        "the releasing stop after two restarts did not restore the original resolv.conf"
+    );
+    assert!(
+        lab.addr4_in(50, 150).is_none(),
+        "v4 address left by stop --release"
+    );
 }
 
 /// `netbond stop --release`: the server sees RELEASE and Release, the addresses and the
@@ -343,11 +366,12 @@ fn wait_online_and_ready_come_with_the_lease() {
 
     lab.nft_flush();
     let (ready, _) = wait_ready(&sock, TIMEOUT).expect("no READY=1 after the server came back");
-    // READY follows the configuration of the address, never precedes it.
-    let a = lab.addr4_in(50, 150);
+    // READY follows the configuration of an address (either family: online = "any"),
+    // never precedes it.
+    let (a4, a6) = (lab.addr4_in(50, 150), lab.addr6_in(0x100, 0x1ff));
     assert!(
-        a.is_some(),
-        "READY=1 before the address was on c0: {ready:?}"
+        a4.is_some() || a6.is_some(),
+        "READY=1 before an address was on c0: {ready:?}"
     );
     assert!(ready.contains("STATUS=online: c0"), "{ready:?}");
     let early_rc = lab::wait_for(Duration::from_secs(10), || early.try_wait().unwrap())
@@ -394,4 +418,89 @@ fn ready_at_online_timeout_without_a_server() {
     nb.assert_alive();
     let o = cli(&lab, &["wait-online", "--timeout", "1"]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
+}
+
+/// An IPv6 network with router advertisements only (SLAAC) and no DHCP answering:
+/// the kernel's address from the RA makes the host online for IPv6 ("a global IPv6
+/// address"), not for DHCPv4.
+#[test]
+fn a_slaac_address_is_online_for_ipv6() {
+    let mut lab = Lab::new("slaac");
+    let sns = lab.sns.clone();
+    lab.ip(
+        &sns,
+        &["-6", "addr", "add", "fd78::1/64", "dev", "s0", "nodad"],
+    );
+    lab.start_dnsmasq(DnsmasqOpts {
+        extra: vec!["--dhcp-range=fd78::,ra-only,64".into()],
+        ..DnsmasqOpts::default()
+    });
+    lab.nft_silence_server();
+    lab.write_config("[daemon]\nonline_timeout = 300\n");
+    let mut nb = lab.start_netbond(&[]);
+    wait_nb(
+        &mut nb,
+        TIMEOUT,
+        "a SLAAC address in fd78::/64 on c0",
+        || {
+            lab.global_addrs6()
+                .into_iter()
+                .find(|a| a.addr.segments()[0] == 0xfd78)
+        },
+    );
+    let o = cli(&lab, &["wait-online", "--timeout", "20", "--family", "6"]);
+    assert!(
+        o.status.success(),
+        "wait-online --family 6 with SLAAC: {o:?}"
+    );
+    let o = cli(&lab, &["wait-online", "--timeout", "1", "--family", "4"]);
+    assert_eq!(o.status.code(), Some(1), "no DHCPv4 lease: {o:?}");
+    assert!(
+        lab.addr6_in(0x100, 0x1ff).is_none(),
+        "a DHCPv6 address through the silenced server"
+    );
+    let o = cli(&lab, &["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["online"], true, "{st}");
+    assert_eq!(st["interfaces"][0]["online"], true, "{st}");
+    nb.assert_alive();
+}
+
+/// Issue 13 item 8: a configuration that releases the lease but keeps the address is
+/// refused by `check-config` and by `run`, with the reason and the way out.
+#[test]
+fn check_config_refuses_release_without_deconfigure() {
+    let dir = std::env::temp_dir().join(format!("netbond-h4-cc-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("netbond.toml");
+    fs::write(
+        &conf,
+        "[daemon]\nrelease_on_stop = true\ndeconfigure_on_stop = false\n",
+    )
+    .unwrap();
+    let o = Command::new(lab::netbond_bin())
+        .arg("check-config")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let e = stderr(&o);
+    assert!(e.contains(":3:1:") && e.contains("address is free"), "{e}");
+    assert!(e.contains("on_stop = \"keep\""), "{e}");
+    // `run` refuses it before touching anything.
+    let o = Command::new(lab::netbond_bin())
+        .args(["run", "--iface", "nb-nonexistent0", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("address is free"), "{}", stderr(&o));
+    fs::write(&conf, "[daemon]\non_stop = \"release\"\n").unwrap();
+    let o = Command::new(lab::netbond_bin())
+        .arg("check-config")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let _ = fs::remove_dir_all(&dir);
 }

@@ -401,9 +401,11 @@ impl Client {
         c
     }
 
-    /// A client resuming a persisted lease. IA_NA addresses with valid lifetime left are
-    /// confirmed (RFC 8415 section 18.2.3) and then used as bound; without any, the
-    /// client starts like [`Client::new`] (a prefix-only lease is solicited afresh).
+    /// A client resuming a persisted lease (a restart, or a reboot). RFC 8415 18.2.12:
+    /// with delegated prefixes left, the whole lease is refreshed with Rebind (a
+    /// Confirm cannot vouch for prefixes); with only IA_NA addresses left, they are
+    /// confirmed (18.2.3) and then used as bound. With nothing valid left, the client
+    /// starts like [`Client::new`].
     ///
     /// `saved.acquired` must be on the current timeline (the caller rebases it from
     /// wall-clock time); an `acquired` later than `now` is clamped to `now`.
@@ -420,10 +422,13 @@ impl Client {
         lease
             .prefixes
             .retain(|p| p.valid == INFINITY || u64::from(p.valid) > age);
-        if !lease.addresses.is_empty()
-            && c.config.iaid_na.is_some()
-            && matches!(c.config.mode, ModeSetting::Auto | ModeSetting::Stateful)
-        {
+        let stateful = matches!(c.config.mode, ModeSetting::Auto | ModeSetting::Stateful);
+        let na = !lease.addresses.is_empty() && c.config.iaid_na.is_some();
+        let pd = !lease.prefixes.is_empty() && c.config.iaid_pd.is_some();
+        if stateful && pd {
+            c.lease = Some(lease);
+            c.start_rebind(now);
+        } else if stateful && na {
             c.lease = Some(lease);
             c.start_confirm(now, true);
         } else {

@@ -7,7 +7,9 @@
 #      IPv4 address re-confirmed from eth1's MAC, never removed, still reachable
 #   3. failback (lan0 up): eth0 active, MAC back, same address
 #   4. hot-plug: eth2 appears -> enslaved; eth2 deleted -> released; netbond lives on
-#   5. SIGTERM: exit 0, bond0 deleted, DHCPRELEASE; restart: same IPv4 address
+#   5. SIGTERM (on_stop = "release"): exit 0, bond0 deleted, DHCPRELEASE; restart: same IPv4 address
+#  5b. on_stop = "keep": SIGTERM leaves bond0 and the address; the restart adopts bond0 and
+#      confirms the address (no RELEASE, no DISCOVER, never deleted); stop --release cleans up
 #   6. start with only the backup port up: a lease on the first try from eth1's MAC
 # Output: TAP. Run: NETBOND_BIN=... integration/vm/run-vm.sh integration/vm/guest/bond.sh
 . "$(dirname "$0")/lib.sh"
@@ -129,6 +131,46 @@ if wait_for "addr4_in $BOND" 20; then
 else not_ok "restart: same IPv4 address $A4" "bond0: $(ip -br addr show dev $BOND)"; fi
 wait_for "has_slave eth0 && has_slave eth1 && is_active eth0" 5
 is "$(active_slave)" eth0 "restart: active_slave = eth0"
+
+# ======================================================================== 5b
+step "5b. a restart that keeps the network (on_stop = keep, the default), then stop --release"
+nb_stop 10
+wait_for "! link_exists $BOND" 3
+KCFG=/tmp/nb-keep.toml
+nb_bond_conf $KCFG "eth*"
+nb_start $KCFG
+if wait_for "addr4_in $BOND" 20; then A4K=$(addr4_in $BOND); ok "keep: bound $A4K"
+else A4K=none; not_ok "keep: bound" "$(nb_since | tail -6)"; fi
+rd /sys/class/net/$BOND/ifindex; BIDX=$REPLY
+ip -o monitor address > $W/addrmon.txt 2>&1 & AMON_PID=$!
+sleep 0.3      # let the monitor subscribe
+dn_mark; nb_mark
+nb_stop 10
+is "$NB_RC" 0 "keep: SIGTERM: netbond exited 0"
+check "keep: SIGTERM: bond0 left in place" link_exists $BOND
+check "keep: SIGTERM: eth0 and eth1 still enslaved" eval "has_slave eth0 && has_slave eth1"
+is "$(addr4_in $BOND)" "$A4K" "keep: SIGTERM: $A4K still on bond0"
+nb_start $KCFG
+if wait_for "dn_has 'DHCPACK(br0) $A4K'" 15; then ok "keep: restart: $A4K confirmed by the server"
+else not_ok "keep: restart: $A4K confirmed by the server" "$(nb_since | tail -6)" "$(dn_since | grep DHCP | tail -4)"; fi
+check "keep: restart: netbond adopted the existing bond0" eval "nb_since | grep -q 'adopting the existing bond'"
+rd /sys/class/net/$BOND/ifindex; is "$REPLY" "$BIDX" "keep: restart: the same bond0 (ifindex $BIDX)"
+check "keep: no DHCPRELEASE and no DHCPDISCOVER at the server across the restart" \
+  eval "! dn_has DHCPRELEASE && ! dn_has DHCPDISCOVER"
+check "keep: lan -> $A4K ping after the restart" lan_ping "$A4K"
+kill $AMON_PID 2>/dev/null; wait $AMON_PID 2>/dev/null
+check "keep: $A4K never deleted (ip monitor address)" eval "! grep -q '^Deleted.* $A4K/' $W/addrmon.txt"
+dn_mark
+"$NETBOND_BIN" stop --release --run-dir $W/run >> "$NB_LOG" 2>&1
+is "$?" 0 "netbond stop --release: exit 0"
+if wait_for '! nb_alive' 10; then wait "$NB_PID"; NB_RC=$?; else NB_RC=timeout; fi
+NB_PID=
+is "$NB_RC" 0 "stop --release: netbond exited 0"
+check "stop --release: bond0 deleted" eval "! link_exists $BOND"
+wait_for "dn_has 'DHCPRELEASE(br0) $A4K'" 3
+check "stop --release: dnsmasq logged DHCPRELEASE of $A4K" dn_has "DHCPRELEASE(br0) $A4K"
+nb_start $CFG   # step 6 begins by stopping a releasing netbond
+wait_for "addr4_in $BOND" 20
 
 # ======================================================================== 6
 step "6. start with only the backup port up"

@@ -741,6 +741,46 @@ fn confirm_silence_keeps_using_addresses_after_mrd() {
 }
 
 #[test]
+fn restart_with_delegated_prefixes_rebinds() {
+    let mut now = Instant::ZERO;
+    let config = Config {
+        iaid_pd: Some(PD_IAID),
+        ..cfg()
+    };
+    let mut c = Client::new(config.clone(), duid(), now);
+    let saved = bind(&mut c, &mut now, &Srv::new(SRV));
+    assert!(!saved.prefixes.is_empty() && !saved.addresses.is_empty());
+    let mut now = now + Duration::from_secs(100);
+    let mut c = Client::from_saved(config, duid(), saved.clone(), now);
+    assert_eq!(c.state_name(), "rebinding");
+    let t = fire(&mut c, &mut now);
+    assert_eq!(t.msg_type, MessageType::Rebind);
+    let m = parsed(&t);
+    assert!(m.server_id.is_none(), "Rebind names no server");
+    assert_eq!(m.ia_pd[0].prefixes[0].prefix, saved.prefixes[0].prefix);
+    assert_eq!(m.ia_na[0].addrs[0].addr, saved.addresses[0].addr);
+    c.handle_packet(now, &Srv::new(SRV).reply(&t.payload));
+    assert!(matches!(events(&mut c).as_slice(), [Event6::Renewed(_)]));
+    assert_eq!(c.state_name(), "bound");
+    // A prefix-only lease is rebound too, not solicited afresh.
+    let pd_only = Lease6 {
+        addresses: Vec::new(),
+        ..saved
+    };
+    let c = Client::from_saved(
+        Config {
+            iaid_na: None,
+            iaid_pd: Some(PD_IAID),
+            ..cfg()
+        },
+        duid(),
+        pd_only,
+        now,
+    );
+    assert_eq!(c.state_name(), "rebinding");
+}
+
+#[test]
 fn restart_with_expired_lease_solicits() {
     let saved = saved_lease();
     let c = Client::from_saved(cfg(), duid(), saved, Instant::from_secs(5000));
