@@ -114,6 +114,7 @@ online_timeout = $ONLINE_TIMEOUT
 EOF
 wpa_conf $WPA_CONF "$SSID" "$PSK"
 cp $CFG $W/netbond.toml
+cp /etc/resolv.conf $W/resolv.conf.orig     # what a releasing stop must put back
 # The admin's way to change wait-online's options (the shipped unit says --timeout 120)
 mkdir -p /etc/systemd/system/netbond-wait-online.service.d
 printf '[Service]\nExecStart=\nExecStart=/usr/bin/netbond wait-online --timeout %s\n' $WO_TIMEOUT \
@@ -276,6 +277,10 @@ wait_for "dn_has 'DHCPRELEASE(br0) $A4'" 5
 check "server got DHCPRELEASE for $A4" dn_has "DHCPRELEASE(br0) $A4"
 check "server got a DHCPv6 Release too (two DHCPRELEASE lines)" eval "[ \$(dn_since | grep -c 'DHCPRELEASE(br0)') -ge 2 ]"
 check "bond0 removed" eval "! link_exists $BOND"
+# resolv.conf is only writable in place under the unit (ReadWritePaths= on the file);
+# the original is the one from before the first run, kept across the restarts above.
+check "resolv.conf put back as it was before netbond's first run" cmp -s /etc/resolv.conf $W/resolv.conf.orig
+check "no 'could not update DNS' warning in the whole run" eval "! jnb | grep -q 'could not update DNS'"
 
 # ======================================================================== 7
 step "7. no DHCP server: network-online.target after online_timeout + wait-online's timeout ($ONLINE_TIMEOUT + $WO_TIMEOUT s)"
