@@ -1,17 +1,19 @@
 #!/bin/sh
-# packaging/build-deb.sh [--binary PATH] [--deb-version V] [-o OUT]
+# packaging/build-deb.sh [--binary PATH] [--deb-version V] [--fast] [-o OUT]
 # Builds the Debian package with cargo-deb (metadata: [package.metadata.deb] in
 # Cargo.toml): the binary, then the man page from its --help (packaging/man.sh),
 # then `cargo deb`. Needs cargo-deb: `cargo install cargo-deb --locked`.
 #   --binary PATH   package this netbond binary instead of building a release one
 #                   (the VM test packages its debug build: no release build in CI)
 #   --deb-version   e.g. 0.1.0-2 (default: the crate version, revision 1)
+#   --fast          quicker, larger compression (tests)
 #   -o OUT          output .deb file or directory [target/debian/]
 set -eu
-binary= debver= out=
+binary= debver= out= fast=
 while [ $# -gt 0 ]; do case "$1" in
   --binary) binary=$2; shift 2 ;;
   --deb-version) debver=$2; shift 2 ;;
+  --fast) fast=1; shift ;;
   -o|--output) out=$2; shift 2 ;;
   *) echo "build-deb.sh: unknown argument $1" >&2; exit 2 ;;
 esac; done
@@ -41,4 +43,5 @@ packaging/man.sh "$bin" | gzip -9n > target/man/netbond.8.gz
 set -- --no-build
 [ -n "$debver" ] && set -- "$@" --deb-version "$debver"
 [ -n "$out" ] && set -- "$@" --output "$out"
+[ -n "$fast" ] && set -- "$@" --fast
 cargo deb -p netbond "$@"

@@ -175,7 +175,7 @@ fn vm_systemd() {
             .arg(repo().join("packaging/build-deb.sh"))
             .arg("--binary")
             .arg(env!("CARGO_BIN_EXE_netbond"))
-            .args(["--deb-version", &format!("{version}-{rev}"), "-o"])
+            .args(["--fast", "--deb-version", &format!("{version}-{rev}"), "-o"])
             .arg(&deb)
             .stdin(Stdio::null())
             .status()
