@@ -300,8 +300,11 @@ is "$(prop netbond-wait-online.service ExecMainStatus)" 1 "netbond wait-online e
 is "$(systemctl is-active netbond.service)" active "netbond.service active (READY at the timeout)"
 S_US=$(prop netbond.service ExecMainStartTimestampMonotonic); R_US=$(prop netbond.service ActiveEnterTimestampMonotonic)
 diag "READY came $(( (R_US - S_US)/1000 )) ms after the start; STATUS=$(prop netbond.service StatusText)"
-check "READY=1 at online_timeout (${ONLINE_TIMEOUT} s after the start, +-1.5 s)" \
-  eval "[ $(( (R_US - S_US)/1000 )) -ge $((ONLINE_TIMEOUT*1000 - 500)) ] && [ $(( (R_US - S_US)/1000 )) -le $((ONLINE_TIMEOUT*1000 + 1500)) ]"
+# online_timeout counts from the end of netbond's setup (bond, sockets): ~1-2 s after
+# the exec under TCG on a busy machine, hence the slack above the timeout.
+check "READY=1 at online_timeout (${ONLINE_TIMEOUT} s after the start, -0.5/+4 s)" \
+  eval "[ $(( (R_US - S_US)/1000 )) -ge $((ONLINE_TIMEOUT*1000 - 500)) ] && [ $(( (R_US - S_US)/1000 )) -le $((ONLINE_TIMEOUT*1000 + 4000)) ]"
+check "netbond logged why it sent READY=1 without being online" eval "jnb | grep -q 'not online: .*telling systemd the service is ready anyway'"
 check "STATUS= says why (not online)" eval "prop netbond.service StatusText | grep -qi 'online\\|timeout\\|no lease\\|waiting'"
 check "bond0 has no IPv4 address" eval "! addr4_in $BOND"
 
