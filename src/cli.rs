@@ -129,7 +129,8 @@ enum Command {
         /// Only this interface.
         #[arg(long)]
         iface: Option<String>,
-        /// Only this family: 4 (a DHCPv4 lease) or 6 (a DHCPv6 address).
+        /// Only this family: 4 (a DHCPv4 lease) or 6 (a global IPv6 address: DHCPv6 or
+        /// SLAAC).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["4", "6"]))]
         family: Option<String>,
         /// The daemon's run directory.
@@ -312,6 +313,11 @@ fn wait_online(
                 }
                 // Stopping: maybe a restart; the next one is waited for.
                 last_error = e;
+            }
+            // Waiting cannot fix permissions.
+            Err(e) if e.starts_with("permission denied") => {
+                eprintln!("netbond: {e}");
+                return ExitCode::from(3);
             }
             Err(e) => last_error = e,
         }

@@ -198,6 +198,13 @@ fn sigterm_keeps_the_network_and_a_restart_confirms() {
         "the restart did not report keeping {a}:\n{}",
         lab::tail(&nb2.log_path, 30)
     );
+    assert!(
+        nb2.log()
+            .contains(&format!("dhcp6: c0: keeping {}/128", a6.addr)),
+        "the restart did not report keeping {}:\n{}",
+        a6.addr,
+        lab::tail(&nb2.log_path, 30)
+    );
     // Online at once: the kept address counts while it is being confirmed.
     let o = cli(&lab, &["wait-online", "--timeout", "5"]);
     assert!(
