@@ -141,9 +141,10 @@ BOUND_US=$(journalctl -b -u netbond -o short-monotonic --no-pager 2>/dev/null | 
            | sed -n 's/^\[ *\([0-9]*\)\.\([0-9]*\)\].*/\1\2/p')
 READY_US=$(prop netbond.service ActiveEnterTimestampMonotonic)
 diag "READY: bound at ${BOUND_US:-?} us, active at ${READY_US:-?} us (monotonic); STATUS=$(prop netbond.service StatusText)"
-check "READY=1 after the lease (unit active at/after the 'bound' log line)" eval "[ -n '$BOUND_US' ] && [ '${READY_US:-0}' -ge '$BOUND_US' ]"
+# journald stamps a line when it reads it, which may lag under load: 0.5 s of slack
+check "READY=1 after the lease (unit active after the 'bound' log line, 0.5 s slack)" eval "[ -n '$BOUND_US' ] && [ \$(( \${READY_US:-0} + 500000 )) -ge '$BOUND_US' ]"
 WO_US=$(prop netbond-wait-online.service ActiveEnterTimestampMonotonic)
-check "netbond-wait-online finished after the lease" eval "[ -n '$BOUND_US' ] && [ '${WO_US:-0}' -ge '$BOUND_US' ]"
+check "netbond-wait-online finished after the lease (0.5 s slack)" eval "[ -n '$BOUND_US' ] && [ \$(( \${WO_US:-0} + 500000 )) -ge '$BOUND_US' ]"
 wait_for "addr6_in $BOND" 20; A6=$(addr6_in $BOND)
 if [ -n "$A6" ]; then ok "IPv6 address on bond0: $A6"; else not_ok "IPv6 address on bond0" "$(ip -br -6 addr show dev $BOND)"; A6=none; fi
 check "resolv.conf written under the unit: nameserver $LAN4.1" grep -q "^nameserver $LAN4.1" /etc/resolv.conf
@@ -291,20 +292,30 @@ systemctl start network-online.target; RC=$?
 T1=$(now_us); EL=$(( (T1-T0)/1000 ))
 diag "systemctl start network-online.target returned after $EL ms (rc $RC)"
 # netbond-wait-online starts once netbond is READY (After=), i.e. at online_timeout,
-# then waits its own --timeout.
+# then waits its own --timeout. Upper bound: relative to READY (netbond's own setup
+# before its timer starts takes seconds under TCG on a busy machine).
 TT=$((ONLINE_TIMEOUT + WO_TIMEOUT))
+R_US=$(prop netbond.service ActiveEnterTimestampMonotonic)
 check "it returned after the timeouts (>= $TT s), not before" eval "[ $EL -ge $((TT*1000 - 500)) ]"
-check "... and not much later (< $((TT + 8)) s)" eval "[ $EL -lt $(( (TT + 8)*1000 )) ]"
+check "... and within $WO_TIMEOUT s (+5 s) of netbond's READY=1" eval "[ $EL -le $(( (R_US - T0)/1000 + WO_TIMEOUT*1000 + 5000 )) ]"
 is "$(systemctl is-active netbond-wait-online.service)" failed "netbond-wait-online.service failed"
 is "$(prop netbond-wait-online.service ExecMainStatus)" 1 "netbond wait-online exited 1 (timeout)"
 is "$(systemctl is-active netbond.service)" active "netbond.service active (READY at the timeout)"
-S_US=$(prop netbond.service ExecMainStartTimestampMonotonic); R_US=$(prop netbond.service ActiveEnterTimestampMonotonic)
-diag "READY came $(( (R_US - S_US)/1000 )) ms after the start; STATUS=$(prop netbond.service StatusText)"
-# online_timeout counts from the end of netbond's setup (bond, sockets): ~1-2 s after
-# the exec under TCG on a busy machine, hence the slack above the timeout.
-check "READY=1 at online_timeout (${ONLINE_TIMEOUT} s after the start, -0.5/+4 s)" \
-  eval "[ $(( (R_US - S_US)/1000 )) -ge $((ONLINE_TIMEOUT*1000 - 500)) ] && [ $(( (R_US - S_US)/1000 )) -le $((ONLINE_TIMEOUT*1000 + 4000)) ]"
-check "netbond logged why it sent READY=1 without being online" eval "jnb | grep -q 'not online: .*telling systemd the service is ready anyway'"
+S_US=$(prop netbond.service ExecMainStartTimestampMonotonic)
+# netbond's log line at its timeout, on the same monotonic clock as systemd's stamps
+NR_US=$(journalctl -b -u netbond -o short-monotonic --no-pager 2>/dev/null \
+        | grep 'not online: .*telling systemd the service is ready anyway' | tail -1 \
+        | sed -n 's/^\[ *\([0-9]*\)\.\([0-9]*\)\].*/\1\2/p')
+diag "READY came $(( (R_US - S_US)/1000 )) ms after the exec, the timeout line $(( (${NR_US:-0} - S_US)/1000 )) ms; STATUS=$(prop netbond.service StatusText)"
+check "netbond logged why it sends READY=1 without being online" test -n "$NR_US"
+# online_timeout counts from the end of netbond's setup (bond, sockets), seconds after
+# the exec under TCG on a busy machine: the timer is checked against the exec (not
+# early), READY=1 against the timer's log line (right then).
+check "the online_timeout timer fired >= $ONLINE_TIMEOUT s after the exec (not early)" \
+  eval "[ $(( (${NR_US:-0} - S_US)/1000 )) -ge $((ONLINE_TIMEOUT*1000 - 100)) ]"
+D_MS=$(( (R_US - ${NR_US:-0})/1000 )); D_MS=${D_MS#-}
+check "READY=1 (unit active) at that timeout (+-1 s: journald stamps lines when it reads them)" \
+  eval "[ -n '$NR_US' ] && [ $D_MS -le 1000 ]"
 check "STATUS= says why (not online)" eval "prop netbond.service StatusText | grep -qi 'online\\|timeout\\|no lease\\|waiting'"
 check "bond0 has no IPv4 address" eval "! addr4_in $BOND"
 
