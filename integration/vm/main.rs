@@ -14,8 +14,8 @@
 //! adds ~20 s to install QEMU (and hostapd/iw for vm_wifi) and download the kernel
 //! (~70 MB, cached in `$NETBOND_VM_CACHE`, default `/var/tmp/netbond-vm`).
 //! vm_systemd (systemd as PID 1, the .deb): ~11 s to build the two packages, then one
-//! boot of ~205 s measured on a busy 2-core machine (load ~8; dpkg and systemctl are
-//! the slow parts under TCG).
+//! boot: 175-205 s measured on a 2-core machine shared with other builds (load 5-8),
+//! up to ~360 s at load 10; dpkg and systemctl are the slow parts under TCG.
 //!
 //! Run: `cargo test --test vm -- --nocapture` (as root). Results, logs and the guest's
 //! files (netbond.log, dnsmasq.log, the br0 capture) land in
