@@ -39,6 +39,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# cargo-deb (not packaged by Debian 12): the VM tier's vm_systemd test builds the .deb
+# with it. ~1.5 min to compile once on 2 cores; later runs find it in ~/.cargo/bin.
+if [ "$want_vm" = 1 ] && ! cargo deb --version >/dev/null 2>&1; then
+  echo "installing cargo-deb"
+  cargo install cargo-deb --locked --quiet
+fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
 cargo fmt --all -- --check

@@ -220,7 +220,12 @@ pub fn render(state: &DnsState) -> String {
 /// the new one, never a partial one, even across a crash (temp file in the same
 /// directory, fsync, rename, fsync of the directory).
 pub fn write_atomic(path: &Path, content: &str) -> io::Result<()> {
-    match crate::store::write_file_atomic(path, content.as_bytes(), 0o644) {
+    write_bytes(path, content.as_bytes())
+}
+
+/// [`write_atomic`] for bytes (the original file put back on stop may not be UTF-8).
+fn write_bytes(path: &Path, content: &[u8]) -> io::Result<()> {
+    match crate::store::write_file_atomic(path, content, 0o644) {
         Ok(()) => Ok(()),
         // The directory is read-only but the file itself may be writable (systemd's
         // ProtectSystem=strict with ReadWritePaths=/etc/resolv.conf bind-mounts just the
@@ -245,13 +250,13 @@ pub fn write_atomic(path: &Path, content: &str) -> io::Result<()> {
     }
 }
 
-fn write_in_place(path: &Path, content: &str) -> io::Result<()> {
+fn write_in_place(path: &Path, content: &[u8]) -> io::Result<()> {
     use std::io::Write;
     let mut f = fs::OpenOptions::new()
         .write(true)
         .truncate(true)
         .open(path)?;
-    f.write_all(content.as_bytes())?;
+    f.write_all(content)?;
     f.sync_all()
 }
 
@@ -374,7 +379,9 @@ impl ResolvConf {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             },
-            Original::File(bytes) => crate::store::write_file_atomic(&self.path, &bytes, 0o644),
+            // Like a write: in place when only the file is writable (the unit's
+            // ReadWritePaths=/etc/resolv.conf under ProtectSystem=strict).
+            Original::File(bytes) => write_bytes(&self.path, &bytes),
             Original::Symlink(target) => {
                 let tmp = crate::store::temp_path(&self.path)?;
                 let _ = fs::remove_file(&tmp);

@@ -5,7 +5,15 @@
 # read-only over 9p (a tmpfs overlay on top: the guest may write anywhere,
 # nothing reaches the host) and one writable 9p share for the results.
 #
-# usage: integration/vm/run-vm.sh [--kvm|--tcg] [--verbose] GUEST_SCRIPT [ARGS...]
+# usage: integration/vm/run-vm.sh [--kvm|--tcg] [--systemd] [--verbose] GUEST_SCRIPT [ARGS...]
+#
+# --systemd (or NETBOND_VM_SYSTEMD=1): boot the guest with systemd as PID 1 (the
+#   host's systemd, over the same 9p root + tmpfs overlay). The guest's stage 2
+#   removes /.dockerenv from the overlay (else systemd believes it runs in a
+#   container), links tmpfiles.d/tmp.conf to /dev/null (tmpfiles would clean /tmp),
+#   masks the slow boot units and every generator, keeps the journal in /run, and
+#   boots nbvm.target, which starts nbvm-test.service: the guest script, its output
+#   on the console and in guest.log, then an immediate poweroff.
 #
 # env:
 #   NETBOND_BIN        netbond binary to test; must be visible on the host's /.
@@ -39,17 +47,19 @@ KPKG=${NETBOND_VM_KPKG:-linux-image-amd64}   # NOT linux-image-cloud-amd64: no h
 ACCEL=${NETBOND_VM_ACCEL:-auto}
 MEM=${NETBOND_VM_MEM:-1G}
 VERBOSE=0
+SYSTEMD=${NETBOND_VM_SYSTEMD:-0}
 log() { echo "[run-vm] $*" >&2; }
 die() { echo "[run-vm] ERROR: $*" >&2; exit 125; }
 
 while [ $# -gt 0 ]; do case "$1" in
   --kvm) ACCEL=kvm; shift ;; --tcg) ACCEL=tcg; shift ;;
   --verbose) VERBOSE=1; shift ;;
+  --systemd) SYSTEMD=1; shift ;;
   -h|--help) sed -n '2,30p' "$SELF"; exit 0 ;;
   --) shift; break ;;
   -*) echo "unknown option $1" >&2; exit 2 ;;
   *) break ;; esac; done
-[ $# -ge 1 ] || { echo "usage: $0 [--kvm|--tcg] [--verbose] GUEST_SCRIPT [ARGS...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 [--kvm|--tcg] [--systemd] [--verbose] GUEST_SCRIPT [ARGS...]" >&2; exit 2; }
 SCRIPT=$(readlink -f "$1"); shift
 [ -r "$SCRIPT" ] || { echo "no such guest script: $1" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "must run as root (apt-get, 9p passthrough of /, netns in the guest)"
@@ -69,6 +79,7 @@ command -v depmod >/dev/null             || need+=(kmod)
 command -v xz >/dev/null                 || need+=(xz-utils)
 command -v ip >/dev/null                 || need+=(iproute2)
 command -v dnsmasq >/dev/null            || need+=(dnsmasq-base)   # -base: no host service
+[ "$SYSTEMD" = 1 ] && { [ -x /lib/systemd/systemd ] || need+=(systemd); }
 [ -e /usr/share/qemu/qboot.rom ] || [ -e /usr/share/seabios/qboot.rom ] || need+=(qemu-system-data)
 # More host tools a guest script declares with a line '# vm-host-tools: CMD=PKG ...'
 # (e.g. wifi.sh: hostapd=hostapd wpa_supplicant=wpasupplicant iw=iw).
@@ -153,9 +164,9 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $(cat /modules.order); do insmod /mod/$m.ko || echo "nbvm-init: insmod $m failed"; done
-nbvm_mods= nbvm_out=
+nbvm_mods= nbvm_out= nbvm_systemd=
 for p in $(cat /proc/cmdline); do
-  case $p in nbvm_mods=*|nbvm_out=*) eval "${p%%=*}=\"${p#*=}\"" ;; esac
+  case $p in nbvm_mods=*|nbvm_out=*|nbvm_systemd=*) eval "${p%%=*}=\"${p#*=}\"" ;; esac
 done
 die() { echo "nbvm-init: FATAL: $*"; poweroff -f; }
 mkdir -p /mnt/host /mnt/rw /newroot
@@ -181,7 +192,7 @@ KVER=$(cat /proc/sys/kernel/osrelease)
 mkdir -p $R$nbvm_out
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,access=any nbvmout $R$nbvm_out \
   || die "mounting the results share (9p tag nbvmout) failed"
-echo "nbvm_out=$nbvm_out" > $R/run/nbvm.env
+echo "nbvm_out=$nbvm_out nbvm_systemd=$nbvm_systemd" > $R/run/nbvm.env
 cp /stage2 $R/run/nbvm-stage2
 exec switch_root $R /bin/sh /run/nbvm-stage2
 NBVM_INIT_EOF
@@ -195,6 +206,54 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 echo netbond-vm > /proc/sys/kernel/hostname
 ip link set lo up 2>/dev/null || busybox ip link set lo up
 cd /
+if [ "$nbvm_systemd" = 1 ]; then
+  # systemd as PID 1. Everything below lands in the tmpfs overlay, never on the host.
+  # /.dockerenv (the host root has one) makes systemd think it runs in a container.
+  rm -f /.dockerenv
+  # Docker's policy-rc.d (exit 101) stops maintainer scripts from starting, restarting
+  # or stopping services (deb-systemd-invoke obeys it); a real machine has none.
+  rm -f /usr/sbin/policy-rc.d
+  S=/etc/systemd/system
+  mkdir -p /etc/tmpfiles.d $S/nbvm.target.wants /etc/systemd/system-generators /etc/systemd/journald.conf.d
+  # tmpfiles would clean /tmp as the guest sees it (slow, and nothing to gain)
+  ln -sf /dev/null /etc/tmpfiles.d/tmp.conf
+  # Generators (fstab, getty, gpt-auto, sysv...) cost an exec each and add nothing here.
+  for g in /lib/systemd/system-generators/*; do ln -sf /dev/null "/etc/systemd/system-generators/${g##*/}"; done
+  # Slow or pointless here (the root is mounted, /dev is devtmpfs, no clock to sync):
+  # masked. What stays: journald, modules-load, sysctl, the sockets, dbus if installed.
+  for u in systemd-remount-fs.service systemd-random-seed.service systemd-timesyncd.service \
+      systemd-pstore.service systemd-firstboot.service systemd-machine-id-commit.service \
+      systemd-binfmt.service proc-sys-fs-binfmt_misc.automount systemd-repart.service \
+      systemd-sysusers.service systemd-update-utmp.service systemd-update-utmp-runlevel.service \
+      systemd-pcrphase.service systemd-pcrphase-sysinit.service systemd-journal-flush.service \
+      systemd-tmpfiles-setup-dev.service systemd-tmpfiles-setup.service kmod-static-nodes.service \
+      systemd-tmpfiles-clean.timer sys-kernel-config.mount sys-kernel-debug.mount \
+      sys-kernel-tracing.mount sys-fs-fuse-connections.mount dev-hugepages.mount dev-mqueue.mount \
+      systemd-ask-password-console.path systemd-ask-password-wall.path \
+      systemd-journald-audit.socket cryptsetup.target integritysetup.target veritysetup.target \
+      e2scrub_reap.service postgresql.service getty.target systemd-logind.service \
+      apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
+      fstrim.timer man-db.timer; do
+    ln -sf /dev/null "$S/$u"
+  done
+  printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' > /etc/systemd/journald.conf.d/nbvm.conf
+  # The guest script runs in a service (its own cgroup, systemd's environment), output
+  # to the console and guest.log; then an immediate poweroff (nothing to save).
+  cat > /run/nbvm-run <<NBVM_RUN_EOF
+#!/bin/sh
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
+: > "$nbvm_out/booted"
+{ bash "$nbvm_out/cmd.sh" < /dev/null; echo \$? > "$nbvm_out/rc"; } 2>&1 | tee "$nbvm_out/guest.log" > /dev/ttyS0
+sync
+systemctl poweroff -ff || echo o > /proc/sysrq-trigger
+NBVM_RUN_EOF
+  chmod 755 /run/nbvm-run
+  printf '[Unit]\nDescription=netbond VM test boot\nRequires=basic.target\nAfter=basic.target\n' > $S/nbvm.target
+  printf '[Unit]\nDescription=netbond VM guest script\n[Service]\nType=exec\nExecStart=/run/nbvm-run\nStandardOutput=null\n' > $S/nbvm-test.service
+  ln -sf $S/nbvm-test.service $S/nbvm.target.wants/nbvm-test.service
+  exec /lib/systemd/systemd --unit=nbvm.target --log-level=warning --show-status=no
+fi
+
 : > "$nbvm_out/booted"
 { bash "$nbvm_out/cmd.sh" < /dev/null; echo $? > "$nbvm_out/rc"; } 2>&1 | tee "$nbvm_out/guest.log"
 sync
@@ -237,6 +296,7 @@ else AUTO_FALLBACK=0; fi
 # ---- 5. boot ------------------------------------------------------------------------
 KLOG="quiet loglevel=1"; [ $VERBOSE = 1 ] && KLOG="loglevel=7"
 APPEND="console=ttyS0 panic=-1 mitigations=off $KLOG rdinit=/init nbvm_mods=$MODDIR nbvm_out=$OUT"
+[ "$SYSTEMD" = 1 ] && APPEND="$APPEND nbvm_systemd=1"
 QPID=
 cleanup() { [ -n "$QPID" ] && kill "$QPID" 2>/dev/null; true; }
 trap cleanup EXIT

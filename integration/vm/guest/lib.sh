@@ -128,6 +128,7 @@ lan_setup() {
 }
 # dnsmasq on br0 in netns lan: DHCPv4 10.88.0.50-150, stateful DHCPv6 fd88::100-1ff,
 # RA, 2-minute leases (dnsmasq's shortest), --no-ping (else each OFFER waits ~3 s).
+# $DN_EXTRA: more dnsmasq arguments (e.g. --dhcp-option=6,10.88.0.1 to hand out DNS).
 DN_LOG=$W/dnsmasq.log
 dnsmasq_start() {
   ip netns exec lan dnsmasq -k -C /dev/null --port=0 --no-ping --bind-interfaces --interface=br0 \
@@ -135,7 +136,7 @@ dnsmasq_start() {
     --dhcp-range=$LAN4.50,$LAN4.150,255.255.255.0,2m \
     --dhcp-range=fd88::100,fd88::1ff,64,2m --enable-ra \
     --dhcp-leasefile=$W/dnsmasq.leases --pid-file=$W/dnsmasq.pid \
-    --log-dhcp --log-facility=$DN_LOG --user=root --group=root &
+    --log-dhcp --log-facility=$DN_LOG --user=root --group=root ${DN_EXTRA:-} &
   DN_PID=$!
   wait_for "[ -s $W/dnsmasq.pid ]" 10
 }
