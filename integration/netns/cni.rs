@@ -681,3 +681,19 @@ for path in sys.argv[1:]:
     let svc = fs::read_to_string(root.join("config/netbond-cni.service")).unwrap();
     assert!(svc.contains("netbond cni serve"), "{svc}");
 }
+
+/// `broadcast: true` sets the BOOTP broadcast flag (what `auto` does on ipvlan, whose
+/// shared MAC cannot take a unicast reply): dnsmasq answers by broadcast.
+#[test]
+fn cni_broadcast_flag_asks_for_broadcast_replies() {
+    let cni = Cni::new("cni-bcast");
+    let d = cni.start_daemon();
+    let ctr = Ctr::new(&cni.lab, 1);
+    let conf = cni.macvlan(json!({ "broadcast": true }));
+    let a = cni.v4_of(&cni.add("macvlan", &ctr, &conf, &d));
+    let log = cni.dnsmasq_log();
+    assert!(
+        log.contains("broadcast response"),
+        "{a}: dnsmasq did not answer by broadcast:\n{log}"
+    );
+}

@@ -5,7 +5,7 @@
 //! result), so unlike the host drivers in `v4.rs`/`v6.rs` this only talks DHCP, keeps
 //! the lease record on disk, and takes the link down when a lease is lost.
 
-use super::config::Ipv6Mode;
+use super::config::{Broadcast, Ipv6Mode};
 use super::netns;
 use super::store::{Key, Record, SavedLease6};
 use super::{code, CniError};
@@ -42,6 +42,8 @@ pub struct Settings {
     pub hostname: Option<String>,
     /// ADD's wait for the leases, seconds.
     pub timeout: u64,
+    /// The BOOTP broadcast flag: on, off, or on for ipvlan (shared MAC).
+    pub broadcast: Broadcast,
 }
 
 /// What every attachment shares.
@@ -116,16 +118,17 @@ pub async fn start(
         // it has the result, and DHCP needs it up.
         netns::set_up(&ifname, true)?;
         let mac = current_mac(&ifname)?;
+        let driver = netns::driver(&ifname).unwrap_or_default();
         let pkt = PacketSocket::open(ifindex)?;
         let udp6 = if v6 {
             Some(Udp6Socket::open(ifindex, &ifname)?)
         } else {
             None
         };
-        Ok((mac, pkt, udp6))
+        Ok((mac, driver, pkt, udp6))
     })
     .await;
-    let (mac, pkt, udp6) = opened.map_err(|e| {
+    let (mac, driver, pkt, udp6) = opened.map_err(|e| {
         let c = if e.kind() == io::ErrorKind::NotFound {
             code::UNKNOWN_CONTAINER
         } else {
@@ -141,6 +144,19 @@ pub async fn start(
     let mut cfg4 = dhcp4::Config::new(ClientId::Raw(settings.client_id.clone()));
     cfg4.hostname = settings.hostname.clone();
     cfg4.seed = rand::random();
+    // An ipvlan port shares its parent's MAC, so the kernel cannot hand it a reply
+    // unicast to an address it does not have yet.
+    cfg4.broadcast_flag = match settings.broadcast {
+        Broadcast::On => true,
+        Broadcast::Off => false,
+        Broadcast::Auto => driver == "ipvlan",
+    };
+    if cfg4.broadcast_flag {
+        debug!(
+            "cni: {key}: {} ({driver}): asking for broadcast replies",
+            key.ifname
+        );
+    }
     let cfg6 = dhcp6::Config {
         iaid_na: Some(Iaid(settings.iaid)),
         mode: dhcp6::ModeSetting::Stateful,

@@ -375,5 +375,6 @@ fn settings(conf: &NetConf, req: &Request, ctx: &Ctx) -> Result<Settings, CniErr
         iaid: iaid.0,
         hostname,
         timeout: conf.ipam.timeout,
+        broadcast: conf.ipam.broadcast,
     })
 }
