@@ -697,3 +697,49 @@ fn cni_broadcast_flag_asks_for_broadcast_replies() {
         "{a}: dnsmasq did not answer by broadcast:\n{log}"
     );
 }
+
+/// The daemon renews in the background (dnsmasq's 2-minute lease: T1 after 60 s), and
+/// a lease the server refuses at renewal (NAK) takes the container's link down.
+#[test]
+fn cni_renews_in_the_background_and_a_lost_lease_takes_the_link_down() {
+    let mut cni = Cni::new("cni-renew");
+    let d = cni.start_daemon();
+    let c1 = Ctr::new(&cni.lab, 1);
+    let c2 = Ctr::new(&cni.lab, 2);
+    let conf = cni.macvlan(json!({}));
+    let a1 = cni.v4_of(&cni.add("macvlan", &c1, &conf, &d));
+    let a2 = cni.v4_of(&cni.add("macvlan", &c2, &conf, &d));
+    let renewed = |a: Ipv4Addr| d.log().contains(&format!("renewed {a} "));
+    assert!(
+        wait_until(Duration::from_secs(100), || renewed(a1) && renewed(a2)),
+        "no renewal of {a1} and {a2}; daemon:\n{}",
+        d.log()
+    );
+    let out = cni.run(&cni.netbond(), "CHECK", Some(&c1), "eth0", &conf);
+    assert!(out.status.success(), "CHECK after renewal: {out:?}");
+    let st = cni.status_json();
+    for row in st.as_array().unwrap() {
+        let left = row["remaining_secs"].as_u64().unwrap();
+        assert!(left > 100, "the renewal did not extend the lease: {st}");
+    }
+
+    // A server that no longer has these addresses in its range NAKs the renewal.
+    let mut opts = crate::lab::DnsmasqOpts {
+        range4: (200, 250),
+        ..Default::default()
+    };
+    opts.range6 = None;
+    cni.lab.start_dnsmasq(opts);
+    let lost = wait_until(Duration::from_secs(100), || {
+        !c1.ip(&["link", "show", "eth0"]).contains(",UP")
+    });
+    assert!(lost, "eth0 is still up after the NAK; daemon:\n{}", d.log());
+    assert!(
+        d.log()
+            .contains(&format!("lost {a1} (Nak); taking eth0 down")),
+        "{}",
+        d.log()
+    );
+    let out = cni.run(&cni.netbond(), "CHECK", Some(&c1), "eth0", &conf);
+    assert_eq!(err_code(&out), 100, "{out:?}");
+}

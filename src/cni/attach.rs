@@ -539,6 +539,13 @@ impl Attachment {
             return;
         }
         self.down = true;
+        // As the stock plugin: the attachment is dead until DEL and ADD. Stop the
+        // engines too, or they would retry on a link that cannot carry anything.
+        let now = self.ctx.clock.now();
+        self.v4.stop();
+        if let Some(c) = self.v6.as_mut() {
+            c.link_changed(now, false);
+        }
         let ifname = self.key.ifname.clone();
         if let Err(e) = netns::run_in(&self.netns, move || netns::set_up(&ifname, false)).await {
             warn!("cni: {}: could not take the link down: {e}", self.key);
