@@ -308,6 +308,16 @@ impl Cni {
     }
 }
 
+fn v6_of(result: &Value) -> Ipv6Addr {
+    result["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["address"].as_str())
+        .find_map(|a| a.split('/').next()?.parse::<Ipv6Addr>().ok())
+        .unwrap_or_else(|| panic!("no IPv6 address in {result}"))
+}
+
 fn err_code(out: &Output) -> u64 {
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("not an error JSON: {out:?}"));
@@ -435,6 +445,14 @@ fn cni_macvlan_dual_stack_add_check_del_status() {
         "{st}"
     );
 
+    let v6_held = || {
+        cni.lab
+            .leases()
+            .v6
+            .iter()
+            .any(|l| matches!(l, Lease::V6 { ip, .. } if *ip == a6))
+    };
+    assert!(v6_held(), "{a6} not in the server's leases");
     // DEL releases (dnsmasq logs it and drops the lease); a second DEL succeeds.
     let out = cni.run(
         &cni.main_plugin("macvlan"),
@@ -454,6 +472,12 @@ fn cni_macvlan_dual_stack_add_check_del_status() {
         .v4_leases()
         .iter()
         .any(|l| l.0 == a4)));
+    // The DHCPv6 Release freed the v6 lease too.
+    assert!(
+        wait_until(TIMEOUT, || !v6_held()),
+        "{a6} still leased:\n{}",
+        tail(&cni.lab.leases_path(), 10)
+    );
     let out = cni.run(&cni.netbond(), "DEL", Some(&ctr), "eth0", &conf);
     assert!(out.status.success(), "second DEL: {out:?}");
     assert_eq!(cni.status_json(), json!([]));
@@ -531,8 +555,10 @@ fn cni_restart_resumes_leases_and_releases_gone_namespaces() {
     let mut d = cni.start_daemon();
     let keep = Ctr::new(&cni.lab, 1);
     let gone = Ctr::new(&cni.lab, 2);
-    let conf = cni.macvlan(json!({}));
-    let a_keep = cni.v4_of(&cni.add("macvlan", &keep, &conf, &d));
+    let conf = cni.macvlan(json!({ "ipv6": "dhcpv6" }));
+    let r_keep = cni.add("macvlan", &keep, &conf, &d);
+    let a_keep = cni.v4_of(&r_keep);
+    let a6_keep = v6_of(&r_keep);
     let a_gone = cni.v4_of(&cni.add("macvlan", &gone, &conf, &d));
     d.kill9();
     gone.delete();
@@ -554,6 +580,19 @@ fn cni_restart_resumes_leases_and_releases_gone_namespaces() {
     assert!(
         acked,
         "no DHCPACK for {a_keep} after the restart; daemon:\n{}",
+        d.log()
+    );
+    // The DHCPv6 lease is resumed from the record and confirmed by the server.
+    let replied6 = wait_until(TIMEOUT, || {
+        let log = cni.dnsmasq_log();
+        log[before..]
+            .lines()
+            .any(|l| l.contains("DHCPREPLY") && l.contains(&a6_keep.to_string()))
+    });
+    assert!(
+        replied6,
+        "no DHCPv6 reply for {a6_keep} after the restart; dnsmasq:\n{}\ndaemon:\n{}",
+        tail(&cni.lab.dnsmasq_log(), 40),
         d.log()
     );
     let st = wait_for(TIMEOUT, || {
