@@ -32,9 +32,18 @@ where
             // SAFETY: setns on a valid namespace fd; it affects only this thread.
             let r = if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                 let e = io::Error::last_os_error();
+                let hint = match e.raw_os_error() {
+                    Some(libc::EPERM) => " (needs CAP_SYS_ADMIN)",
+                    // A plain file where the runtime's bind mount should be: the
+                    // daemon does not see the runtime's mounts.
+                    Some(libc::EINVAL) => {
+                        " (not a network namespace here: run the daemon in the mount namespace of the container runtime, or with mount propagation from it)"
+                    }
+                    _ => "",
+                };
                 Err(io::Error::new(
                     e.kind(),
-                    format!("entering network namespace {shown}: {e} (needs CAP_SYS_ADMIN)"),
+                    format!("entering network namespace {shown}: {e}{hint}"),
                 ))
             } else {
                 f()
