@@ -640,7 +640,8 @@ fn cni_gc_releases_exactly_the_others() {
 }
 
 /// The plugin alone: VERSION lists the spec versions; a bad key is a CNI error naming
-/// it; ADD with the daemon down is "try again later" (11), DEL succeeds.
+/// it; ADD with the daemon down is "try again later" (11), DEL succeeds; garbage on the
+/// daemon's socket gets a decode error (6) and the daemon keeps serving.
 #[test]
 fn cni_plugin_version_and_errors() {
     let cni = Cni::new("cni-plugin");
@@ -669,6 +670,25 @@ fn cni_plugin_version_and_errors() {
     assert_eq!(err_code(&out), 11, "{out:?}");
     let out = cni.run(&cni.netbond(), "DEL", Some(&ctr), "eth0", &conf);
     assert!(out.status.success(), "DEL without the daemon: {out:?}");
+
+    // Garbage on the daemon's socket gets an error reply; the daemon carries on.
+    let d = cni.start_daemon();
+    for junk in [&b"not json"[..], b"{\"command\":7}", b"", &[0xff; 5000][..]] {
+        let mut s = std::os::unix::net::UnixStream::connect(&cni.socket).unwrap();
+        s.write_all(junk).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut reply = String::new();
+        std::io::Read::read_to_string(&mut s, &mut reply).unwrap();
+        let v: Value = serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{reply:?}: {e}"));
+        assert_eq!(v["error"]["code"], 6, "{reply}");
+    }
+    let st11 = cni.conf("1.1.0", json!({}), json!({}));
+    let out = cni.run(&cni.netbond(), "STATUS", None, "", &st11);
+    assert!(
+        out.status.success(),
+        "STATUS after garbage: {out:?}\n{}",
+        d.log()
+    );
 }
 
 /// The shipped Kubernetes manifests and systemd units parse (they cannot run here).
