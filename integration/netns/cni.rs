@@ -120,9 +120,15 @@ struct Cni {
 
 impl Cni {
     fn new(name: &str) -> Cni {
+        Self::with_dnsmasq(name, true)
+    }
+
+    fn with_dnsmasq(name: &str, dnsmasq: bool) -> Cni {
         plugins();
         let mut lab = Lab::new(name);
-        lab.start_dnsmasq_default();
+        if dnsmasq {
+            lab.start_dnsmasq_default();
+        }
         // The host's own address on the LAN (outside dnsmasq's range): a lease whose
         // container interface or namespace is gone is released from here.
         let a = format!("10.77.{}.2/24", lab.n);
@@ -801,4 +807,122 @@ fn cni_renews_in_the_background_and_a_lost_lease_takes_the_link_down() {
     );
     let out = cni.run(&cni.netbond(), "CHECK", Some(&c1), "eth0", &conf);
     assert_eq!(err_code(&out), 100, "{out:?}");
+}
+
+/// Kea in the LAN namespace, killed on drop.
+struct Kea {
+    child: Child,
+    log: PathBuf,
+    leases: PathBuf,
+}
+
+impl Kea {
+    /// 60 s leases, renewal (T1) after 20 s: netbond's engine accepts T1 down to 30 s,
+    /// so it renews at 30 s.
+    fn start(lab: &Lab) -> Kea {
+        let n = lab.n;
+        let dir = lab.path("kea");
+        fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("kea.log");
+        let leases = dir.join("leases4.csv");
+        let conf = json!({ "Dhcp4": {
+            "interfaces-config": { "interfaces": ["s0"], "dhcp-socket-type": "raw" },
+            "lease-database": { "type": "memfile", "persist": true, "name": leases, "lfc-interval": 0 },
+            "valid-lifetime": 60, "renew-timer": 20, "rebind-timer": 45,
+            "subnet4": [{
+                "id": 1, "subnet": format!("10.77.{n}.0/24"),
+                "pools": [{ "pool": format!("10.77.{n}.50 - 10.77.{n}.150") }],
+                "option-data": [
+                    { "name": "routers", "data": format!("10.77.{n}.1") },
+                    { "name": "domain-name-servers", "data": format!("10.77.{n}.1") }
+                ]
+            }],
+            "loggers": [{ "name": "kea-dhcp4", "severity": "DEBUG", "debuglevel": 15,
+                          "output_options": [{ "output": log }] }]
+        }});
+        let cf = dir.join("kea.json");
+        fs::write(&cf, conf.to_string()).unwrap();
+        let child = Command::new(&tools().ip)
+            .args(["netns", "exec", &lab.sns, "kea-dhcp4", "-c"])
+            .arg(&cf)
+            .env("KEA_PIDFILE_DIR", &dir)
+            .env("KEA_LOCKFILE_DIR", &dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join("kea.err")).unwrap())
+            .spawn()
+            .expect("kea-dhcp4 (Debian's kea-dhcp4-server)");
+        let k = Kea { child, log, leases };
+        assert!(
+            wait_until(TIMEOUT, || k.log().contains("DHCP4_STARTED")),
+            "kea did not start: {}\n{}",
+            k.log(),
+            fs::read_to_string(dir.join("kea.err")).unwrap_or_default()
+        );
+        k
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Kea {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Short leases from Kea: the daemon renews them in the background (the lease's expiry
+/// at the server moves forward), and DEL releases (Kea logs the release and the lease
+/// file records it).
+#[test]
+fn cni_kea_short_leases_are_renewed_and_released() {
+    let cni = Cni::with_dnsmasq("cni-kea", false);
+    let kea = Kea::start(&cni.lab);
+    let d = cni.start_daemon();
+    let ctr = Ctr::new(&cni.lab, 1);
+    let conf = cni.macvlan(json!({}));
+    let a = cni.v4_of(&cni.add("macvlan", &ctr, &conf, &d));
+    let renewed = wait_until(Duration::from_secs(60), || {
+        d.log().contains(&format!("renewed {a} "))
+    });
+    assert!(renewed, "no renewal of {a}; daemon:\n{}", d.log());
+    // Kea extended it: a second lease line for the address with a later expiry.
+    let expiries = || -> Vec<u64> {
+        fs::read_to_string(&kea.leases)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(&format!("{a},")))
+            .filter_map(|l| l.split(',').nth(4)?.parse().ok())
+            .collect()
+    };
+    assert!(
+        wait_until(TIMEOUT, || {
+            let e = expiries();
+            e.len() >= 2 && e.last() > e.first()
+        }),
+        "Kea's lease file does not show the renewal: {:?}\n{}",
+        expiries(),
+        kea.log()
+    );
+    let out = cni.run(
+        &cni.main_plugin("macvlan"),
+        "DEL",
+        Some(&ctr),
+        "eth0",
+        &conf,
+    );
+    assert!(out.status.success(), "DEL: {out:?}");
+    assert!(
+        wait_until(TIMEOUT, || kea
+            .log()
+            .lines()
+            .any(|l| l.contains("DHCP4_RELEASE ")
+                && l.contains(&format!("address {a} was released")))),
+        "Kea logged no release; kea:\n{}\ndaemon:\n{}",
+        kea.log(),
+        d.log()
+    );
 }
