@@ -926,3 +926,37 @@ fn cni_kea_short_leases_are_renewed_and_released() {
         d.log()
     );
 }
+
+/// `ipv6: dhcpv6+ra`: the DHCPv6 address is reported with the on-link prefix length
+/// the container's kernel learnt from dnsmasq's RAs, with the router (link-local) as
+/// its gateway, which is the container's default route.
+#[test]
+fn cni_dhcpv6_ra_reports_the_on_link_prefix_and_router() {
+    let cni = Cni::new("cni-ra");
+    let d = cni.start_daemon();
+    let ctr = Ctr::new(&cni.lab, 1);
+    let conf = cni.macvlan(json!({ "ipv6": "dhcpv6+ra" }));
+    cni.add("macvlan", &ctr, &conf, &d);
+    let out = cni.run(&cni.netbond(), "ADD", Some(&ctr), "eth0", &conf);
+    assert!(out.status.success(), "{out:?}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v6 = r["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["address"].as_str().is_some_and(|a| a.contains(':')))
+        .unwrap_or_else(|| panic!("no IPv6 address: {r}"))
+        .clone();
+    let addr = v6["address"].as_str().unwrap();
+    assert!(addr.ends_with("/64"), "{r}\n{}", d.log());
+    let a6: Ipv6Addr = addr.split('/').next().unwrap().parse().unwrap();
+    assert!(cni.lab.in_range6(a6, 0x100, 0x1ff), "{r}");
+    let gw = v6["gateway"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no v6 gateway: {r}"));
+    assert!(gw.starts_with("fe80::"), "{r}");
+    // The default route is the kernel's own, from the RA (a main plugin would fail
+    // adding it again).
+    let rt = ctr.ip(&["-6", "route", "show", "default"]);
+    assert!(rt.contains(&format!("via {gw}")), "{rt}");
+}

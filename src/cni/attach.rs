@@ -22,7 +22,7 @@ use netbond_proto::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -206,6 +206,9 @@ pub async fn start(
         waiters: Vec::new(),
         rec,
         down: false,
+        ra: None,
+        ra_retry: None,
+        ra_until: None,
     };
     tokio::task::spawn_local(att.run(rx));
     Ok(Handle { tx })
@@ -230,6 +233,11 @@ struct Attachment {
     rec: Record,
     /// The link was taken down after a lost lease.
     down: bool,
+    /// `dhcpv6+ra`: the on-link prefix length and default router the container's kernel
+    /// learnt from RAs, once found; when to look again; when to stop waiting for them.
+    ra: Option<(Option<u8>, Option<Ipv6Addr>)>,
+    ra_retry: Option<Instant>,
+    ra_until: Option<Instant>,
 }
 
 enum Wake {
@@ -238,6 +246,9 @@ enum Wake {
     P6(io::Result<(std::net::SocketAddrV6, Vec<u8>)>),
     Timer,
 }
+
+/// How long ADD waits for an RA's prefix in `dhcpv6+ra` mode.
+const RA_WAIT: Duration = Duration::from_secs(5);
 
 /// Wait 200 ms before retrying a DHCPv6 send the link refused (DAD of the link-local
 /// address takes about a second after the link comes up).
@@ -251,6 +262,7 @@ impl Attachment {
                 self.v4.poll_timeout(),
                 self.v6.as_ref().and_then(|c| c.poll_timeout()),
                 self.held6.as_ref().map(|h| h.1),
+                self.ra_retry,
                 self.waiters.iter().map(|w| w.0).min(),
             ]
             .into_iter()
@@ -358,7 +370,7 @@ impl Attachment {
         }
         // Answer ADDs.
         if !self.waiters.is_empty() {
-            if self.bound4() && self.bound6() {
+            if self.bound4() && self.bound6() && self.ra_ready(now).await {
                 let r = self.result();
                 for (_, w) in self.waiters.drain(..) {
                     let _ = w.send(Ok(r.clone()));
@@ -378,6 +390,55 @@ impl Attachment {
                         "is a DHCP server reachable on this network? the daemon keeps trying until DEL",
                     )));
                 }
+            }
+        }
+    }
+
+    /// With `dhcpv6+ra`, the result waits (up to [`RA_WAIT`]) until the container's
+    /// kernel has the on-link prefix of the DHCPv6 address from an RA, so that the
+    /// address is reported with that prefix length and the router as its gateway.
+    async fn ra_ready(&mut self, now: Instant) -> bool {
+        if self.settings.ipv6 != Ipv6Mode::Dhcpv6Ra || self.ra.is_some() {
+            return true;
+        }
+        if self.ra_retry.is_some_and(|t| now < t) {
+            return false;
+        }
+        let until = *self.ra_until.get_or_insert(now + RA_WAIT);
+        let Some(addr) = self
+            .rec
+            .lease6
+            .as_ref()
+            .and_then(|s| s.lease.addresses.first())
+            .map(|a| a.addr)
+        else {
+            return true;
+        };
+        let ifname = self.key.ifname.clone();
+        let found = netns::run_in(&self.netns, move || netns::ra_routes(&ifname, addr)).await;
+        match found {
+            Ok((Some(plen), router)) => {
+                debug!(
+                    "cni: {}: RA: {addr} is on a /{plen}, router {router:?}",
+                    self.key
+                );
+                self.ra = Some((Some(plen), router));
+                self.ra_retry = None;
+                true
+            }
+            other if now >= until => {
+                warn!(
+                    "cni: {}: no on-link prefix for {addr} from a Router Advertisement within {} s ({other:?}); reporting it as /128",
+                    self.key,
+                    RA_WAIT.as_secs()
+                );
+                self.ra = Some((None, None));
+                self.ra_retry = None;
+                true
+            }
+            _ => {
+                self.ra_retry = Some(now + NOT_READY_RETRY);
+                false
             }
         }
     }
@@ -673,16 +734,27 @@ impl Attachment {
 
     /// The CNI result (the IPAM part: ips, routes, dns).
     fn result(&self) -> Value {
+        let (plen, router) = self.ra.unwrap_or((None, None));
         result_json(
             &self.settings.cni_version,
             self.rec.lease4.as_ref().map(|s| &s.lease),
             self.rec.lease6.as_ref().map(|s| &s.lease),
+            plen,
+            router,
         )
     }
 }
 
-/// Build the IPAM result from the leases.
-pub fn result_json(version: &str, l4: Option<&Lease4>, l6: Option<&Lease6>) -> Value {
+/// Build the IPAM result from the leases; `plen6` and `router6` come from RAs
+/// (`dhcpv6+ra`: the prefix length and the gateway of the DHCPv6 addresses), else the
+/// DHCPv6 addresses are /128 with no gateway.
+pub fn result_json(
+    version: &str,
+    l4: Option<&Lease4>,
+    l6: Option<&Lease6>,
+    plen6: Option<u8>,
+    router6: Option<Ipv6Addr>,
+) -> Value {
     let old = version.starts_with("0.");
     let mut ips = Vec::new();
     let mut routes = Vec::new();
@@ -718,12 +790,17 @@ pub fn result_json(version: &str, l4: Option<&Lease4>, l6: Option<&Lease6>) -> V
     }
     if let Some(l) = l6 {
         for a in &l.addresses {
-            let mut ip = json!({ "address": format!("{}/128", a.addr) });
+            let mut ip = json!({ "address": format!("{}/{}", a.addr, plen6.unwrap_or(128)) });
+            if let Some(g) = router6 {
+                ip["gateway"] = json!(g.to_string());
+            }
             if old {
                 ip["version"] = json!("6");
             }
             ips.push(ip);
         }
+        // No ::/0 route: the container's kernel already has the RA's default route,
+        // and a main plugin adding it again fails with "file exists".
         servers.extend(l.dns.iter().map(ToString::to_string));
         for d in &l.domains {
             if !search.contains(d) {
@@ -823,7 +900,7 @@ mod tests {
     #[test]
     fn result_uses_the_router_without_option_121_and_only_121_with_it() {
         let mut l = lease4();
-        let r = result_json("1.0.0", Some(&l), None);
+        let r = result_json("1.0.0", Some(&l), None, None, None);
         assert_eq!(r["ips"][0]["address"], "10.0.0.5/24");
         assert_eq!(r["ips"][0]["gateway"], "10.0.0.1");
         assert!(r["ips"][0].get("version").is_none());
@@ -835,7 +912,7 @@ mod tests {
             prefix_len: 24,
             gateway: Ipv4Addr::new(10, 0, 0, 9),
         }];
-        let r = result_json("0.4.0", Some(&l), None);
+        let r = result_json("0.4.0", Some(&l), None, None, None);
         assert_eq!(
             r["routes"],
             json!([{"dst": "192.168.1.0/24", "gw": "10.0.0.9"}])

@@ -212,3 +212,71 @@ pub fn driver(ifname: &str) -> io::Result<String> {
     let end = info.driver.iter().position(|b| *b == 0).unwrap_or(32);
     Ok(String::from_utf8_lossy(&info.driver[..end]).into_owned())
 }
+
+/// What the kernel learnt from Router Advertisements for `addr` on `ifname`, read from
+/// the current thread's namespace: the length of the on-link prefix that holds `addr`
+/// and the default router (a link-local address), when there are such routes.
+pub fn ra_routes(
+    ifname: &str,
+    addr: std::net::Ipv6Addr,
+) -> io::Result<(Option<u8>, Option<std::net::Ipv6Addr>)> {
+    // /proc/thread-self/net is this thread's namespace (/proc/self/net would be the
+    // main thread's).
+    let text = std::fs::read_to_string("/proc/thread-self/net/ipv6_route")?;
+    Ok(parse_ipv6_route(&text, ifname, addr))
+}
+
+fn parse_ipv6_route(
+    text: &str,
+    ifname: &str,
+    addr: std::net::Ipv6Addr,
+) -> (Option<u8>, Option<std::net::Ipv6Addr>) {
+    let hex = |s: &str| u128::from_str_radix(s, 16).ok();
+    let mut prefix = None;
+    let mut router = None;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 10 || f[9] != ifname {
+            continue;
+        }
+        let (Some(dst), Some(plen), Some(gw)) =
+            (hex(f[0]), u8::from_str_radix(f[1], 16).ok(), hex(f[4]))
+        else {
+            continue;
+        };
+        if plen == 0 && gw != 0 {
+            router = router.or(Some(std::net::Ipv6Addr::from(gw)));
+        } else if (1..128).contains(&plen) && gw == 0 {
+            let mask = u128::MAX << (128 - u32::from(plen));
+            // The longest on-link prefix holding the address; never link-local.
+            if u128::from(addr) & mask == dst
+                && dst >> 118 != 0x3fa
+                && prefix.is_none_or(|p| plen > p)
+            {
+                prefix = Some(plen);
+            }
+        }
+    }
+    (prefix, router)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_link_prefix_and_router_from_ipv6_route() {
+        let t = "\
+fd770000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001     eth0
+fd990000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth1
+00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe8000000000000000000000000000aa 00000400 00000002 00000000 00000003     eth0
+";
+        let a: std::net::Ipv6Addr = "fd77::123".parse().unwrap();
+        assert_eq!(
+            parse_ipv6_route(t, "eth0", a),
+            (Some(64), Some("fe80::aa".parse().unwrap()))
+        );
+        assert_eq!(parse_ipv6_route(t, "eth1", a), (None, None));
+    }
+}
