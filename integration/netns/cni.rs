@@ -807,6 +807,19 @@ fn cni_renews_in_the_background_and_a_lost_lease_takes_the_link_down() {
     );
     let out = cni.run(&cni.netbond(), "CHECK", Some(&c1), "eth0", &conf);
     assert_eq!(err_code(&out), 100, "{out:?}");
+
+    // A restart does not bring the dead attachment back up; DEL still works.
+    let mut d = d;
+    d.kill9();
+    let d = cni.start_daemon();
+    assert!(
+        wait_until(TIMEOUT, || d.log().contains("waiting for DEL")),
+        "{}",
+        d.log()
+    );
+    assert!(!c1.ip(&["link", "show", "eth0"]).contains(",UP"));
+    let out = cni.run(&cni.main_plugin("macvlan"), "DEL", Some(&c1), "eth0", &conf);
+    assert!(out.status.success(), "DEL: {out:?}");
 }
 
 /// Kea in the LAN namespace, killed on drop.

@@ -600,6 +600,8 @@ impl Attachment {
             return;
         }
         self.down = true;
+        self.rec.down = true;
+        self.save();
         // As the stock plugin: the attachment is dead until DEL and ADD. Stop the
         // engines too, or they would retry on a link that cannot carry anything.
         let now = self.ctx.clock.now();

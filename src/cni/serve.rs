@@ -139,6 +139,14 @@ async fn resume(ctx: &Rc<Ctx>, atts: &Attachments) {
             attach::release_orphan(ctx, &rec).await;
             continue;
         }
+        if rec.down {
+            // Bringing the link up again would put a stale address back on the wire.
+            info!(
+                "cni: {}: its link was taken down after a lost lease; waiting for DEL",
+                rec.key
+            );
+            continue;
+        }
         let key = rec.key.clone();
         match attach::start(
             ctx.clone(),

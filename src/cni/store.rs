@@ -45,6 +45,9 @@ pub struct Record {
     pub lease4: Option<SavedLease4>,
     #[serde(default)]
     pub lease6: Option<SavedLease6>,
+    /// A lease was lost and the link taken down: nothing to resume until DEL and ADD.
+    #[serde(default)]
+    pub down: bool,
 }
 
 impl Record {
@@ -57,6 +60,7 @@ impl Record {
             spec,
             lease4: None,
             lease6: None,
+            down: false,
         }
     }
 }
