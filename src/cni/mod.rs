@@ -221,3 +221,22 @@ fn render_list(list: &serde_json::Value) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_table_lists_each_attachment() {
+        let list = serde_json::json!([{
+            "network": "lan", "container_id": "c1", "ifname": "eth0",
+            "netns": "/var/run/netns/c1", "state": "BOUND",
+            "addresses": ["10.0.0.5/24", "fd00::5/128"], "remaining_secs": 99
+        }]);
+        assert_eq!(
+            render_list(&list),
+            "lan c1 eth0 netns=/var/run/netns/c1 state=BOUND addresses=10.0.0.5/24,fd00::5/128 left=99s\n"
+        );
+        assert_eq!(render_list(&serde_json::json!([])), "no attachments\n");
+    }
+}
