@@ -973,3 +973,56 @@ fn cni_dhcpv6_ra_reports_the_on_link_prefix_and_router() {
     let rt = ctr.ip(&["-6", "route", "show", "default"]);
     assert!(rt.contains(&format!("via {gw}")), "{rt}");
 }
+
+/// `identity` from CNI_ARGS: a recreated pod (new container ID, new MAC, same
+/// K8S_POD_NAME) sends the same client-id, so a server reservation keyed on it gives the
+/// pod its address back. `clientId: legacy` sends the stock plugin's
+/// `containerID/network/ifname`.
+#[test]
+fn cni_identity_keeps_the_reservation_and_legacy_client_id() {
+    let mut cni = Cni::new("cni-ident");
+    let d = cni.start_daemon();
+    let n = cni.lab.n;
+    // The client-id is known in advance: 0xff, IAID of lan/web-0/eth0, host DUID.
+    let duid = Command::new(netbond_bin())
+        .args(["duid", "--state-dir"])
+        .arg(&cni.state)
+        .output()
+        .unwrap();
+    let duid = String::from_utf8_lossy(&duid.stdout).trim().to_lowercase();
+    let iaid = fnv("lan/web-0/eth0").to_be_bytes();
+    let cid = format!("ff:{}:{duid}", hex_colons(&iaid));
+    let reserved: Ipv4Addr = format!("10.77.{n}.140").parse().unwrap();
+    let opts = crate::lab::DnsmasqOpts {
+        extra: vec![format!("--dhcp-host=id:{cid},{reserved}")],
+        ..Default::default()
+    };
+    cni.lab.start_dnsmasq(opts);
+    let conf = cni.macvlan(json!({ "identity": ["K8S_POD_NAME"] }));
+    for i in 1..=2 {
+        // The pod, then the pod again in a new sandbox (new container ID and MAC).
+        let ctr = Ctr::new(&cni.lab, i);
+        let a = cni.v4_of(&cni.add("macvlan", &ctr, &conf, &d));
+        assert_eq!(a, reserved, "sandbox {i}; daemon:\n{}", d.log());
+        let out = cni.run(
+            &cni.main_plugin("macvlan"),
+            "DEL",
+            Some(&ctr),
+            "eth0",
+            &conf,
+        );
+        assert!(out.status.success(), "DEL: {out:?}");
+    }
+
+    let legacy = cni.macvlan(json!({ "clientId": "legacy" }));
+    let third = Ctr::new(&cni.lab, 3);
+    let a3 = cni.v4_of(&cni.add("macvlan", &third, &legacy, &d));
+    let cid3 = cni
+        .v4_leases()
+        .into_iter()
+        .find(|l| l.0 == a3)
+        .map(|l| l.1)
+        .unwrap();
+    let want = hex_colons(format!("{}/lan/eth0", third.id()).as_bytes());
+    assert_eq!(cid3, want);
+}
