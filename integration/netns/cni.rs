@@ -451,14 +451,14 @@ fn cni_macvlan_dual_stack_add_check_del_status() {
         "{st}"
     );
 
-    let v6_held = || {
+    let v6_held = |cni: &Cni| {
         cni.lab
             .leases()
             .v6
             .iter()
             .any(|l| matches!(l, Lease::V6 { ip, .. } if *ip == a6))
     };
-    assert!(v6_held(), "{a6} not in the server's leases");
+    assert!(v6_held(&cni), "{a6} not in the server's leases");
     // DEL releases (dnsmasq logs it and drops the lease); a second DEL succeeds.
     let out = cni.run(
         &cni.main_plugin("macvlan"),
@@ -480,7 +480,7 @@ fn cni_macvlan_dual_stack_add_check_del_status() {
         .any(|l| l.0 == a4)));
     // The DHCPv6 Release freed the v6 lease too.
     assert!(
-        wait_until(TIMEOUT, || !v6_held()),
+        wait_until(TIMEOUT, || !v6_held(&cni)),
         "{a6} still leased:\n{}",
         tail(&cni.lab.leases_path(), 10)
     );

@@ -209,6 +209,7 @@ pub async fn start(
         ra: None,
         ra_retry: None,
         ra_until: None,
+        last6_error: None,
     };
     tokio::task::spawn_local(att.run(rx));
     Ok(Handle { tx })
@@ -238,6 +239,8 @@ struct Attachment {
     ra: Option<(Option<u8>, Option<Ipv6Addr>)>,
     ra_retry: Option<Instant>,
     ra_until: Option<Instant>,
+    /// The last DHCPv6 socket error, for the ADD timeout message.
+    last6_error: Option<String>,
 }
 
 enum Wake {
@@ -323,11 +326,26 @@ impl Attachment {
                         c.handle_packet(now, &data);
                     }
                 }
+                // A link change leaves a one-off error on the socket: keep it.
+                Wake::P6(Err(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NetworkDown
+                            | io::ErrorKind::NetworkUnreachable
+                            | io::ErrorKind::HostUnreachable
+                            | io::ErrorKind::AddrNotAvailable
+                            | io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    debug!("cni: {}: DHCPv6 socket: {e}", self.key);
+                    self.last6_error = Some(e.to_string());
+                }
                 Wake::P6(Err(e)) => {
                     warn!(
                         "cni: {}: DHCPv6 socket failed: {e}; DHCPv6 stops for this attachment",
                         self.key
                     );
+                    self.last6_error = Some(e.to_string());
                     self.udp6 = None;
                 }
                 Wake::Timer => {}
@@ -380,7 +398,19 @@ impl Attachment {
                     self.waiters.drain(..).partition(|w| w.0 <= now);
                 self.waiters = keep;
                 for (_, w) in late {
-                    let missing = if !self.bound4() { "DHCPv4" } else { "DHCPv6" };
+                    let missing = if !self.bound4() {
+                        format!("DHCPv4 (state {})", self.v4.state_name())
+                    } else {
+                        format!(
+                            "DHCPv6 (state {}, last socket error: {})",
+                            self.v6.as_ref().map_or("-", |c| c.state_name()),
+                            self.last6_error.as_deref().unwrap_or("none")
+                        )
+                    };
+                    warn!(
+                        "cni: {}: no {missing} lease within {} s",
+                        self.key, self.settings.timeout
+                    );
                     let _ = w.send(Err(CniError::new(
                         code::TRY_AGAIN,
                         format!(
@@ -500,9 +530,13 @@ impl Attachment {
                     || e.kind() == io::ErrorKind::NetworkUnreachable =>
             {
                 debug!("cni: {}: {e}; retrying", self.key);
+                self.last6_error = Some(e.to_string());
                 self.held6 = Some((tx, now + NOT_READY_RETRY));
             }
-            Err(e) => warn!("cni: {}: {e}", self.key),
+            Err(e) => {
+                warn!("cni: {}: {e}", self.key);
+                self.last6_error = Some(e.to_string());
+            }
         }
     }
 
