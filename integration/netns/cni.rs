@@ -1026,3 +1026,35 @@ fn cni_identity_keeps_the_reservation_and_legacy_client_id() {
     let want = hex_colons(format!("{}/lan/eth0", third.id()).as_bytes());
     assert_eq!(cid3, want);
 }
+
+/// Eight ADDs at once: distinct addresses, all held by one daemon on one thread (the
+/// namespace threads are gone once the sockets are open).
+#[test]
+fn cni_parallel_adds_share_one_event_loop() {
+    let cni = Cni::new("cni-par");
+    let d = cni.start_daemon();
+    let ctrs: Vec<Ctr> = (1..=8).map(|i| Ctr::new(&cni.lab, i)).collect();
+    let conf = cni.macvlan(json!({ "ipv6": "dhcpv6" }));
+    let addrs: Vec<Ipv4Addr> = std::thread::scope(|s| {
+        let hs: Vec<_> = ctrs
+            .iter()
+            .map(|c| {
+                let (cni, conf, d) = (&cni, &conf, &d);
+                s.spawn(move || cni.v4_of(&cni.add("macvlan", c, conf, d)))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut uniq = addrs.clone();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(uniq.len(), 8, "{addrs:?}");
+    assert_eq!(cni.status_json().as_array().unwrap().len(), 8);
+    let pid = d.child.as_ref().unwrap().id();
+    let threads = || fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    assert!(
+        wait_until(TIMEOUT, || threads() == 1),
+        "the daemon has {} threads",
+        threads()
+    );
+}
