@@ -27,6 +27,12 @@ command -v ip >/dev/null        || need+=(iproute2)
 command -v dnsmasq >/dev/null   || need+=(dnsmasq-base)
 command -v nft >/dev/null       || need+=(nftables)
 command -v tcpdump >/dev/null   || need+=(tcpdump)
+# The CNI tests: Debian's stock main plugins (bridge, macvlan) call netbond as IPAM,
+# against dnsmasq and Kea (short leases);
+# python3-yaml validates the Kubernetes manifests.
+[ -x /usr/lib/cni/macvlan ]     || need+=(containernetworking-plugins)
+command -v kea-dhcp4 >/dev/null || need+=(kea-dhcp4-server)
+python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 if [ "$want_vm" = 1 ]; then
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
   command -v depmod >/dev/null             || need+=(kmod)

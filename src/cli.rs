@@ -202,6 +202,11 @@ enum Command {
         /// The file [default: /etc/netbond/netbond.toml].
         path: Option<PathBuf>,
     },
+    /// Containers: the CNI IPAM daemon and its status (see README, Containers).
+    Cni {
+        #[command(subcommand)]
+        cmd: crate::cni::CniCommand,
+    },
     /// Print the DUID netbond uses (from the config or the state dir).
     Duid {
         /// Configuration file.
@@ -552,6 +557,7 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Command::Cni { cmd } => crate::cni::run(cmd),
         Command::Duid { config, state_dir } => {
             let (mut cfg, _) = match load_config(config.as_deref()) {
                 Ok(c) => c,

@@ -6,6 +6,7 @@ mod arp;
 mod bond;
 mod cli;
 mod clock;
+mod cni;
 mod config;
 mod control;
 mod daemon;
@@ -41,5 +42,9 @@ mod worker;
 mod wpa;
 
 fn main() -> std::process::ExitCode {
+    // Run by a container runtime as a CNI IPAM plugin (/opt/cni/bin/netbond).
+    if std::env::var_os("CNI_COMMAND").is_some() {
+        return cni::plugin::main();
+    }
     cli::main()
 }

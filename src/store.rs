@@ -376,6 +376,42 @@ impl Store {
         }
     }
 
+    /// Where the MTU from before DHCP option 26 is kept (`mtu4-<ifname>`).
+    fn mtu_path(&self, ifname: &str) -> io::Result<PathBuf> {
+        if !valid_ifname(ifname) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("not an interface name: {ifname:?}"),
+            ));
+        }
+        Ok(self.dir.join(format!("mtu4-{ifname}")))
+    }
+
+    /// The saved original MTU of `ifname`, if there is a sane one (68 is the IPv4
+    /// minimum).
+    pub fn load_original_mtu(&self, ifname: &str) -> Option<u32> {
+        let text = fs::read_to_string(self.mtu_path(ifname).ok()?).ok()?;
+        text.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|m| (68..=65535).contains(m))
+    }
+
+    /// Keep `ifname`'s MTU from before option 26 changed it (None: forget it).
+    pub fn save_original_mtu(&self, ifname: &str, mtu: Option<u32>) -> io::Result<()> {
+        let path = self.mtu_path(ifname)?;
+        match mtu {
+            Some(m) => write_file_atomic(&path, format!("{m}\n").as_bytes(), 0o600),
+            None => {
+                note_write(&path);
+                match fs::remove_file(&path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
     /// Persist the DHCPv4 lease of `ifname` (`lease4-<ifname>.json`).
     pub fn save_lease4(&self, ifname: &str, lease: &SavedLease4) -> io::Result<()> {
         self.save("4", ifname, lease)
@@ -415,6 +451,8 @@ pub enum LeaseJob {
     Save6(SavedLease6, Option<Durable>),
     /// Delete the file.
     Remove,
+    /// Keep (Some) or forget (None) the MTU from before option 26.
+    OriginalMtu(Option<u32>),
 }
 
 /// Told once a save is on disk (or failed); dropped unsent when a newer save for the
@@ -450,6 +488,15 @@ impl LeaseWriter {
                         (store.remove_lease4(&ifname), "remove", None)
                     }
                     LeaseJob::Remove => (store.remove_lease6(&ifname), "remove", None),
+                    LeaseJob::OriginalMtu(m) => {
+                        if let Err(e) = store.save_original_mtu(&ifname, m) {
+                            tracing::warn!(
+                                "dhcp4: {ifname}: could not keep the MTU to restore in {}: {e}; a restart will not know it",
+                                store.dir().display()
+                            );
+                        }
+                        return;
+                    }
                 };
                 if let Some(d) = durable {
                     let _ = d.send(());
@@ -513,6 +560,13 @@ impl LeaseWriter {
     pub fn remove(&self, family: u8, ifname: &str) {
         self.worker
             .submit((family, ifname.to_string()), LeaseJob::Remove);
+    }
+
+    /// Queue keeping (Some) or forgetting (None) `ifname`'s MTU from before option 26
+    /// (key 26: its own file, beside the lease files).
+    pub fn original_mtu(&self, ifname: &str, mtu: Option<u32>) {
+        self.worker
+            .submit((26, ifname.to_string()), LeaseJob::OriginalMtu(mtu));
     }
 
     /// Counters for `netbond status`.

@@ -73,21 +73,6 @@ pub struct V4Driver {
     original_mtu: Option<u32>,
 }
 
-/// Where the MTU from before option 26 is kept (`mtu4-<ifname>` in the state dir).
-fn mtu_path(sh: &Shared) -> Option<std::path::PathBuf> {
-    crate::store::valid_ifname(&sh.ifname)
-        .then(|| sh.store.dir().join(format!("mtu4-{}", sh.ifname)))
-}
-
-/// The saved original MTU, if there is a sane one (68 is the IPv4 minimum).
-fn load_original_mtu(sh: &Shared) -> Option<u32> {
-    let text = std::fs::read_to_string(mtu_path(sh)?).ok()?;
-    text.trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|m| (68..=65535).contains(m))
-}
-
 /// Build the engine's configuration from the file's.
 pub fn engine_config(sh: &Shared, duid: &Duid, iaid: Iaid) -> EngineConfig {
     use crate::config::ClientIdSetting;
@@ -164,7 +149,7 @@ impl V4Driver {
             probe: None,
             link_mac: None,
             engine_mac: None,
-            original_mtu: load_original_mtu(sh),
+            original_mtu: sh.store.load_original_mtu(&sh.ifname),
         }
     }
 
@@ -627,16 +612,9 @@ impl V4Driver {
                 if now_mtu != Some(mtu) {
                     if self.original_mtu.is_none() {
                         self.original_mtu = now_mtu;
-                        if let (Some(m), Some(p)) = (now_mtu, mtu_path(sh)) {
-                            let text = format!("{m}\n");
-                            if let Err(e) =
-                                crate::store::write_file_atomic(&p, text.as_bytes(), 0o600)
-                            {
-                                warn!(
-                                    "dhcp4: {}: could not save the MTU to restore ({e}); a restart will not know it",
-                                    sh.ifname
-                                );
-                            }
+                        // Kept on the writer thread, not on the loop.
+                        if now_mtu.is_some() {
+                            sh.leases.original_mtu(&sh.ifname, now_mtu);
                         }
                     }
                     if let Err(e) = a.set_mtu(mtu).await {
@@ -740,9 +718,7 @@ impl V4Driver {
             }
         }
         if self.original_mtu.is_none() {
-            if let Some(p) = mtu_path(sh) {
-                let _ = std::fs::remove_file(p);
-            }
+            sh.leases.original_mtu(&sh.ifname, None);
         }
         self.applied_routes.clear();
         self.applied = None;

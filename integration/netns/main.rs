@@ -5,6 +5,7 @@
 //! Needs root plus `ip`, `dnsmasq`, `nft` and `tcpdump` (see `lab.rs`). Each test has
 //! its own lab (namespaces, dnsmasq, temp dir), so they run in parallel.
 
+mod cni;
 mod events;
 mod faults;
 mod lab;

@@ -199,3 +199,22 @@ fn vm_systemd() {
         ],
     );
 }
+
+/// Containers: netbond as the IPAM of Debian's stock ipvlan CNI plugin (no ipvlan in
+/// the host kernel): two containers sharing one MAC get different addresses, with the
+/// broadcast flag set automatically; DEL releases. The guest runs the host's
+/// /usr/lib/cni, so containernetworking-plugins is installed here when missing.
+#[test]
+fn vm_cni_ipvlan() {
+    if !Path::new("/usr/lib/cni/ipvlan").exists() {
+        let st = Command::new("apt-get")
+            .args(["install", "-y", "-qq", "containernetworking-plugins"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status();
+        assert!(
+            st.is_ok_and(|s| s.success()),
+            "containernetworking-plugins is missing and could not be installed"
+        );
+    }
+    run_guest("cni_ipvlan", "integration/vm/guest/cni-ipvlan.sh");
+}

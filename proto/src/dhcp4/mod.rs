@@ -128,6 +128,10 @@ pub struct Config {
     pub retry: Duration,
     /// How long to try INIT-REBOOT before falling back to DISCOVER (dhclient `reboot`).
     pub reboot: Duration,
+    /// Ask servers to broadcast their replies while the client has no address (the
+    /// BOOTP broadcast flag, RFC 2131 4.1): for interfaces that cannot receive a
+    /// unicast to an unconfigured address, such as ipvlan, whose MAC is shared.
+    pub broadcast_flag: bool,
     /// Seed for xids and jitter.
     pub seed: u64,
 }
@@ -149,6 +153,7 @@ impl Config {
             timeout: None,
             retry: Duration::from_secs(300),
             reboot: Duration::from_secs(10),
+            broadcast_flag: false,
             seed: 1,
         }
     }
@@ -722,6 +727,9 @@ impl Client {
         let secs = u16::try_from((now - ex.started).as_secs()).unwrap_or(u16::MAX);
         let xid = ex.xid;
         let mut b = Builder::request(xid, secs, ciaddr, mac);
+        if self.config.broadcast_flag && ciaddr.is_unspecified() {
+            b.broadcast_flag();
+        }
         b.option(opt::MESSAGE_TYPE, &[kind.code()]);
         b.option(opt::CLIENT_ID, &self.client_id);
         if let Some(ip) = requested {

@@ -1531,3 +1531,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn broadcast_flag_is_set_only_while_the_client_has_no_address() {
+    let mut cfg = config();
+    cfg.broadcast_flag = true;
+    let mut c = Client::new(cfg, t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert_eq!(msg(&d).flags, 0x8000, "DISCOVER asks for broadcast replies");
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert_eq!(msg(&r).flags, 0x8000, "so does the REQUEST");
+    c.handle_packet(t(0), &Reply::to(&r, 5).bytes());
+    assert!(matches!(c.poll_event(), Some(Event4::Bound(_))));
+    let renew = c.poll_transmit(t(1800), MAC_A).unwrap();
+    assert_eq!(msg(&renew).flags, 0, "a bound client receives unicast");
+    // The default leaves the flag clear.
+    let mut plain = Client::new(config(), t(0));
+    assert_eq!(msg(&plain.poll_transmit(t(0), MAC_A).unwrap()).flags, 0);
+}

@@ -271,6 +271,12 @@ impl Builder {
         Builder { buf }
     }
 
+    /// Set the BROADCAST bit of the flags field.
+    pub fn broadcast_flag(&mut self) -> &mut Self {
+        self.buf[10] |= 0x80;
+        self
+    }
+
     /// Append an option, split into 255-octet pieces per RFC 3396 when longer.
     pub fn option(&mut self, code: u8, data: &[u8]) -> &mut Self {
         if data.is_empty() {
@@ -340,6 +346,7 @@ mod tests {
         let bytes = bld.finish();
         assert!(bytes.len() >= MIN_MESSAGE_LEN);
         let m = Message::parse(&bytes).unwrap();
+        assert_eq!(m.flags, 0);
         assert_eq!(m.xid, 0xdeadbeef);
         assert_eq!(m.secs, 3);
         assert_eq!(m.ciaddr, Ipv4Addr::new(10, 0, 0, 5));
