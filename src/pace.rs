@@ -162,6 +162,12 @@ impl Pacer {
         }
     }
 
+    /// Whether some interface is still waiting for a slot or in its first exchange.
+    pub fn busy(&self) -> bool {
+        let st = self.lock();
+        st.inflight > 0 || !st.waiters.is_empty()
+    }
+
     /// Counters for `netbond status`.
     pub fn stats(&self) -> PaceStats {
         self.lock().stats
@@ -246,6 +252,10 @@ mod tests {
         assert!(w19.as_mut().now_or_never().is_some(), "8 in flight < 8.5");
         let st = p.stats();
         assert_eq!((st.ok, st.lost, st.max_window), (1, 2, 17.0));
+        assert!(p.busy());
+        drop(held);
+        drop(w19);
+        assert!(!p.busy(), "nobody in flight or waiting");
     }
 
     #[test]
