@@ -1230,7 +1230,8 @@ def report(args, R, started, load0, load1, elapsed):
     m = machine_info()
     L = []
     P = L.append
-    mode = "smoke (1 run each)" if args.smoke else f"full ({args.runs} runs each)"
+    mode = ("smoke (1 run each)" if args.smoke else
+            f"full ({args.runs} runs each; scale: {args.scale_runs})")
     P("# netbond benchmark results\n")
     P(f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}; mode: {mode}; wall time {elapsed:.0f} s")
     P(f"- Machine: {m['nproc']} CPUs, {m['cpu']}, kernel {m['kernel']}")
