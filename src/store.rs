@@ -191,6 +191,13 @@ pub fn sync_parent(path: &Path) -> io::Result<()> {
 /// apply): write a temp file in the same directory, fsync it, rename it over `path`,
 /// fsync the directory. On failure the temp file is removed and `path` is untouched.
 pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    replace_file(path, data, mode)?;
+    sync_parent(path)
+}
+
+/// [`write_file_atomic`] without the final directory fsync: the file is durable, the
+/// rename only once the caller has fsynced the directory (once for a batch of files).
+fn replace_file(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     note_write(path);
     let tmp = temp_path(path)?;
     // A leftover from a crashed process with the same pid; create_new below also
@@ -215,7 +222,7 @@ pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> 
             format!("cannot write {}: {e}", path.display()),
         ));
     }
-    sync_parent(path)
+    Ok(())
 }
 
 /// Read at most `max` bytes of `path`. `Ok(None)` if it does not exist; an error
@@ -306,7 +313,16 @@ impl Store {
         Ok(self.dir.join(format!("lease{family}-{ifname}.json")))
     }
 
+    // The daemon writes through LeaseWriter (batched); tests use these directly.
+    #[cfg(test)]
     fn save<T: Serialize>(&self, family: &str, ifname: &str, lease: T) -> io::Result<()> {
+        self.save_unsynced(family, ifname, lease)?;
+        sync_parent(&self.lease_path(family, ifname)?)
+    }
+
+    /// Write a lease file, durable except for the directory entry (see
+    /// [`Store::sync_dir`]).
+    fn save_unsynced<T: Serialize>(&self, family: &str, ifname: &str, lease: T) -> io::Result<()> {
         let path = self.lease_path(family, ifname)?;
         let env = Envelope {
             format: LEASE_FORMAT.to_string(),
@@ -315,7 +331,7 @@ impl Store {
         };
         let mut json = serde_json::to_vec_pretty(&env).map_err(io::Error::other)?;
         json.push(b'\n');
-        write_file_atomic(&path, &json, 0o600)
+        replace_file(&path, &json, 0o600)
     }
 
     fn load<T: DeserializeOwned>(&self, family: &str, ifname: &str) -> Option<T> {
@@ -367,12 +383,18 @@ impl Store {
         }
     }
 
+    #[cfg(test)]
     fn remove(&self, family: &str, ifname: &str) -> io::Result<()> {
+        self.remove_unsynced(family, ifname)?;
+        sync_parent(&self.lease_path(family, ifname)?)
+    }
+
+    fn remove_unsynced(&self, family: &str, ifname: &str) -> io::Result<()> {
         let path = self.lease_path(family, ifname)?;
         note_write(&path);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => sync_parent(&path),
+            _ => Ok(()),
         }
     }
 
@@ -412,7 +434,14 @@ impl Store {
         }
     }
 
+    /// fsync the state directory: makes the renames and removals before it durable.
+    fn sync_dir(&self) -> io::Result<()> {
+        note_write(&self.dir);
+        File::open(&self.dir)?.sync_all()
+    }
+
     /// Persist the DHCPv4 lease of `ifname` (`lease4-<ifname>.json`).
+    #[cfg(test)]
     pub fn save_lease4(&self, ifname: &str, lease: &SavedLease4) -> io::Result<()> {
         self.save("4", ifname, lease)
     }
@@ -423,11 +452,13 @@ impl Store {
     }
 
     /// Forget the DHCPv4 lease of `ifname` (after a release, NAK or expiry).
+    #[cfg(test)]
     pub fn remove_lease4(&self, ifname: &str) -> io::Result<()> {
         self.remove("4", ifname)
     }
 
     /// Persist the DHCPv6 lease of `ifname` (`lease6-<ifname>.json`).
+    #[cfg(test)]
     pub fn save_lease6(&self, ifname: &str, lease: &SavedLease6) -> io::Result<()> {
         self.save("6", ifname, lease)
     }
@@ -438,8 +469,74 @@ impl Store {
     }
 
     /// Forget the DHCPv6 lease of `ifname`.
+    #[cfg(test)]
     pub fn remove_lease6(&self, ifname: &str) -> io::Result<()> {
         self.remove("6", ifname)
+    }
+}
+
+/// Write a batch of lease jobs: each file written and fsynced, then one fsync of the
+/// directory for all their renames (group commit: under a burst of leases the disk does
+/// one directory flush per batch instead of one per lease). A job counts as done only
+/// after that directory fsync.
+fn write_batch(store: &Store, batch: Vec<((u8, String), LeaseJob)>) {
+    let mut written = Vec::with_capacity(batch.len());
+    // Those waiting for their save are told after the directory's fsync: only then
+    // does a save count as done.
+    let mut durable = Vec::new();
+    for ((family, ifname), job) in batch {
+        let fam = if family == 4 { "dhcp4" } else { "dhcp6" };
+        let (res, save) = match job {
+            LeaseJob::Save4(l, d) => {
+                durable.extend(d);
+                (store.save_unsynced("4", &ifname, &l), true)
+            }
+            LeaseJob::Save6(l, d) => {
+                durable.extend(d);
+                (store.save_unsynced("6", &ifname, &l), true)
+            }
+            LeaseJob::Remove => {
+                let f = if family == 4 { "4" } else { "6" };
+                (store.remove_unsynced(f, &ifname), false)
+            }
+            LeaseJob::OriginalMtu(m) => {
+                if let Err(e) = store.save_original_mtu(&ifname, m) {
+                    tracing::warn!(
+                        "dhcp4: {ifname}: could not keep the MTU to restore in {}: {e}; a restart will not know it",
+                        store.dir().display()
+                    );
+                }
+                continue;
+            }
+        };
+        match res {
+            Ok(()) => written.push((fam, ifname, save)),
+            Err(e) => warn_lease(store, fam, &ifname, save, &e),
+        }
+    }
+    if !written.is_empty() {
+        if let Err(e) = store.sync_dir() {
+            for (fam, ifname, save) in &written {
+                warn_lease(store, fam, ifname, *save, &e);
+            }
+        }
+    }
+    for d in durable {
+        let _ = d.send(());
+    }
+}
+
+fn warn_lease(store: &Store, fam: &str, ifname: &str, save: bool, e: &io::Error) {
+    if save {
+        tracing::warn!(
+            "{fam}: {ifname}: could not save the lease in {}: {e}; it will not survive a restart",
+            store.dir().display()
+        );
+    } else {
+        tracing::warn!(
+            "{fam}: {ifname}: could not remove the saved lease in {}: {e}",
+            store.dir().display()
+        );
     }
 }
 
@@ -477,42 +574,9 @@ pub struct LeaseWriter {
 impl LeaseWriter {
     /// A writer for `store` (its thread starts at the first job).
     pub fn new(store: Store) -> Self {
-        let worker = crate::worker::Worker::new(
+        let worker = crate::worker::Worker::new_batched(
             "netbond-leases",
-            move |(family, ifname): (u8, String), job: LeaseJob| {
-                let fam = if family == 4 { "dhcp4" } else { "dhcp6" };
-                let (res, what, durable) = match job {
-                    LeaseJob::Save4(l, d) => (store.save_lease4(&ifname, &l), "save", d),
-                    LeaseJob::Save6(l, d) => (store.save_lease6(&ifname, &l), "save", d),
-                    LeaseJob::Remove if family == 4 => {
-                        (store.remove_lease4(&ifname), "remove", None)
-                    }
-                    LeaseJob::Remove => (store.remove_lease6(&ifname), "remove", None),
-                    LeaseJob::OriginalMtu(m) => {
-                        if let Err(e) = store.save_original_mtu(&ifname, m) {
-                            tracing::warn!(
-                                "dhcp4: {ifname}: could not keep the MTU to restore in {}: {e}; a restart will not know it",
-                                store.dir().display()
-                            );
-                        }
-                        return;
-                    }
-                };
-                if let Some(d) = durable {
-                    let _ = d.send(());
-                }
-                match res {
-                    Err(e) if what == "save" => tracing::warn!(
-                        "{fam}: {ifname}: could not save the lease in {}: {e}; it will not survive a restart",
-                        store.dir().display()
-                    ),
-                    Err(e) => tracing::warn!(
-                        "{fam}: {ifname}: could not remove the saved lease in {}: {e}",
-                        store.dir().display()
-                    ),
-                    Ok(()) => {}
-                }
-            },
+            move |batch: Vec<((u8, String), LeaseJob)>| write_batch(&store, batch),
         );
         LeaseWriter { worker }
     }

@@ -33,6 +33,12 @@ const PROBE_WINDOW: std::time::Duration = std::time::Duration::from_millis(1200)
 /// over the LAN and an answer from each sibling, which must not crowd out the other
 /// interfaces' first exchanges (measured: 40 % of the loop's time at N = 256).
 const PROBE_WAIT_MS: u64 = 1000;
+/// While other interfaces of this process are still in their first exchange (the start
+/// window is busy), the first probe is put off in steps of this, for at most
+/// PROBE_DEFER_MAX: the conflict check is background work and the measured cost of its
+/// floods and answers (40 % of the loop at N = 256) otherwise delays their leases.
+const PROBE_DEFER: std::time::Duration = std::time::Duration::from_millis(100);
+const PROBE_DEFER_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A conflict check in progress for a newly bound address.
 struct Probe {
@@ -41,6 +47,8 @@ struct Probe {
     sent: u8,
     next: Option<Instant>,
     until: Instant,
+    /// The first probe waits no longer than this for other interfaces' first exchanges.
+    defer_until: Instant,
 }
 
 /// A route as installed: destination, prefix length, gateway.
@@ -277,6 +285,7 @@ impl V4Driver {
                     sent: 0,
                     next: Some(first),
                     until: first + PROBE_WINDOW,
+                    defer_until: first + PROBE_DEFER_MAX,
                 });
             }
             Err(e) => debug!("dhcp4: {}: no conflict check: {e}", sh.ifname),
@@ -291,6 +300,12 @@ impl V4Driver {
             return;
         }
         if p.next.is_some_and(|t| now >= t) {
+            let others_starting = sh.pacer.as_ref().is_some_and(|x| x.busy());
+            if p.sent == 0 && others_starting && now < p.defer_until {
+                p.next = Some(now + PROBE_DEFER);
+                p.until = now + PROBE_DEFER + PROBE_WINDOW;
+                return;
+            }
             if let Ok(mac) = current_mac(&sh.ifname) {
                 if let Err(e) = p.sock.send(crate::arp::Arp::probe(mac, p.addr)) {
                     debug!("dhcp4: {}: ARP probe: {e}", sh.ifname);
