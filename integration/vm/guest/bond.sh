@@ -29,6 +29,8 @@ bail() { echo "Bail out! $*"; nb_tail 25; dn_tail; nb_alive && nb_stop 5; dnsmas
 # DHCP messages at the server (dnsmasq --log-dhcp) since dn_mark
 # number of distinct client transaction ids (DISCOVER/REQUEST) since dn_mark
 dn_xids() { dn_since | sed -n 's/.*\]: \([0-9]*\) DHCP\(DISCOVER\|REQUEST\)(br0).*/\1/p' | sort -u | wc -l; }
+# transactions that began with a DISCOVER (a start from scratch), since dn_mark
+dn_discover_xids() { dn_since | sed -n 's/.*\]: \([0-9]*\) DHCPDISCOVER(br0).*/\1/p' | sort -u | wc -l; }
 
 [ -n "${NETBOND_BIN:-}" ] && [ -x "$NETBOND_BIN" ] || { echo "Bail out! NETBOND_BIN not set or not executable: '${NETBOND_BIN:-}'"; finish; }
 
@@ -213,7 +215,11 @@ check "backup-only start: no DHCP message from eth0's MAC" eval "! dn_since | gr
 check "backup-only start: a DHCPACK and no DHCPNAK" \
   eval "[ \"\$(dn_since | grep -c 'DHCPACK(br0)')\" -ge 1 ] && ! dn_has 'DHCPNAK'"
 check "netbond logged 'bound $A4B/24 ... chaddr $M1'" eval "nb_since | grep -q 'dhcp4: bond0: bound $A4B/24 from .*chaddr $M1'"
-check "backup-only start: a single DHCP transaction (one xid from DISCOVER to ACK)" eval '[ "$(dn_xids)" = 1 ]'
+# One DISCOVER transaction: no restart from scratch. The bond's own carrier flap while
+# it settles on eth1 may come after the ACK, and a carrier that comes back makes netbond
+# re-confirm its lease (a REQUEST for the same address), which is right.
+check "backup-only start: one DISCOVER transaction, any other one a REQUEST for $A4B" \
+  eval '[ "$(dn_discover_xids)" = 1 ] && ! dn_since | grep -E "DHCPREQUEST\(br0\)" | grep -vq " $A4B "'
 diag "DHCPv4 transactions at the server since the start: $(dn_xids)"
 nb_stop 10
 is "$NB_RC" 0 "final SIGTERM: netbond exited 0"
@@ -224,7 +230,8 @@ ip link del $BOND 2>/dev/null; wait_for "! link_exists $BOND" 3
 ip link add $BOND type bond mode active-backup fail_over_mac active miimon 100 primary_reselect better
 rd /sys/class/net/$BOND/bonding/primary_reselect; diag "hand-made bond0: primary_reselect $REPLY"
 CFG_REFUSE=/tmp/nb-refuse.toml
-cp $CFG $CFG_REFUSE; echo 'existing = "refuse"' >> $CFG_REFUSE   # nb_bond_conf writes [bond] last
+# right after the [bond] header: other sections may follow it
+sed 's/^\[bond\]$/[bond]\nexisting = "refuse"/' $CFG > $CFG_REFUSE
 nb_mark; nb_start $CFG_REFUSE
 if wait_for '! nb_alive' 10; then wait $NB_PID; NB_RC=$?; NB_PID=; else NB_RC=running; nb_stop 5; fi
 check "refuse: netbond did not start on a bond with primary_reselect better (exit $NB_RC)" eval '[ "$NB_RC" != 0 ] && [ "$NB_RC" != running ]'

@@ -184,10 +184,11 @@ check "-p warning has no info line ('bound')" eval "! jnb -p warning | grep -q '
 check "-p debug..debug has no info line" eval "! jnb -p debug..debug | grep -q 'dhcp4: bond0: bound'"
 # A warning and an error, made on purpose: a reload with a change that needs a
 # restart, and a reload of a broken file; then the real file back.
-sed 's/^\[daemon\]$/[dhcp4]\ninitial_interval = 3.0\n\n[daemon]/' $W/netbond.toml > $CFG
+# (route_metric needs a restart: it is part of every route already installed)
+sed 's/^\[daemon\]$/[dhcp4]\nroute_metric = 1030\n\n[daemon]/' $W/netbond.toml > $CFG
 systemctl reload netbond.service
-wait_for "jnb -p warning..warning | grep -q 'take effect only after a restart'" 5
-check "-p warning..warning: the reload warning" eval "jnb -p warning..warning | grep -q 'take effect only after a restart'"
+wait_for "jnb -p warning..warning | grep -q 'need a restart and are not in effect'" 5
+check "-p warning..warning: the reload warning" eval "jnb -p warning..warning | grep -q 'need a restart and are not in effect'"
 echo 'this is not toml [' > $CFG
 systemctl reload netbond.service
 wait_for "jnb -p err..err | grep -q 'keeping the running configuration'" 5
