@@ -45,26 +45,8 @@ pub const CLIENT_PORT: u16 = 546;
 pub const SERVER_PORT: u16 = 547;
 /// The lifetime value meaning "infinite".
 pub const INFINITY: u32 = u32::MAX;
-/// The longest pause between two stateful exchanges that ended without a lease.
-pub const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(64);
-/// A lease kept at least this long ends a run of failures (see the DHCPv4 engine's
-/// constant of the same name: a lease lost sooner counts as one more failure).
-pub const FAILURE_RESET_AFTER: Duration = Duration::from_secs(64);
-/// At most this many servers are remembered as having failed us.
-const MAX_AVOIDED: usize = 8;
-
-/// The pause before soliciting again after `failures` consecutive stateful exchanges
-/// that ended without a lease (a Reply with NoAddrsAvail, NotOnLink, NoBinding or no
-/// usable IA; Requests never answered; a Decline), before jitter: 0 after the first
-/// (RFC 8415 18.2.10.1 solicits again at once), then 2, 4, 8, 16, 32, 64 s, and 64 s
-/// from then on.
-pub fn failure_backoff(failures: u32) -> Duration {
-    if failures <= 1 {
-        return Duration::ZERO;
-    }
-    let secs = 1u64 << (failures - 1).min(6);
-    Duration::from_secs(secs).min(MAX_FAILURE_BACKOFF)
-}
+use crate::backoff::Failures;
+pub use crate::backoff::{failure_backoff, FAILURE_RESET_AFTER, MAX_FAILURE_BACKOFF};
 
 /// Transmission parameters of RFC 8415 section 7.6, in milliseconds (counts for `_RC`).
 pub mod params {
@@ -409,13 +391,10 @@ pub struct Client {
     inf_max_rt: u64,
     first_info_sent: bool,
     last_drop: Option<&'static str>,
-    /// Consecutive stateful exchanges that ended without a lease.
-    failures: u32,
-    /// DUIDs of the servers involved in those failures: their Advertises lose to any
-    /// other server's during the collection of the first Solicit RT.
-    avoided: Vec<Vec<u8>>,
-    /// When the current lease was bound (for [`FAILURE_RESET_AFTER`]).
-    bound_at: Option<Instant>,
+    /// Consecutive stateful exchanges that ended without a lease, and the DUIDs of the
+    /// servers involved: their Advertises lose to any other server's during the
+    /// collection of the first Solicit RT.
+    failures: Failures<Vec<u8>>,
 }
 
 /// The effective operating mode.
@@ -501,9 +480,7 @@ impl Client {
             inf_max_rt: params::INF_MAX_RT,
             first_info_sent: false,
             last_drop: None,
-            failures: 0,
-            avoided: Vec::new(),
-            bound_at: None,
+            failures: Failures::default(),
         }
     }
 
@@ -813,10 +790,10 @@ impl Client {
             prefixes,
         };
         let collecting = self.txn.as_ref().is_some_and(|t| t.count == 1);
-        let avoided = &self.avoided;
+        let avoided = &self.failures;
         // A server that just failed us ranks below every other, whatever its preference.
-        let rank = |o: &Offer| (!avoided.contains(&o.server_id), o.preference);
-        if (offer.preference == 255 && !avoided.contains(&offer.server_id)) || !collecting {
+        let rank = |o: &Offer| (!avoided.avoids(&o.server_id), o.preference);
+        if (offer.preference == 255 && !avoided.avoids(&offer.server_id)) || !collecting {
             self.start_request(now, offer);
             return Ok(());
         }
@@ -862,9 +839,7 @@ impl Client {
         }
         let lease = finalize(r.lease, r.server_t1, r.server_t2);
         let had = self.lease.is_some();
-        if !had || self.bound_at.is_none() {
-            self.bound_at = Some(now);
-        }
+        self.failures.bound(now, !had);
         self.lease = Some(lease.clone());
         self.txn = None;
         self.state = State::Bound;
@@ -1010,9 +985,7 @@ impl Client {
 
     fn finish_confirm(&mut self, now: Instant) {
         let restart = matches!(self.state, State::Confirming { restart: true });
-        if restart || self.bound_at.is_none() {
-            self.bound_at = Some(now);
-        }
+        self.failures.bound(now, restart);
         self.txn = None;
         self.state = State::Bound;
         if let Some(l) = &self.lease {
@@ -1046,30 +1019,9 @@ impl Client {
     /// it, remember the server, tell the caller once, and solicit again after the
     /// backoff. Any lease involved was already reported lost.
     fn fail(&mut self, now: Instant, server: Option<Vec<u8>>, reason: &'static str) {
-        if self
-            .bound_at
-            .take()
-            .is_some_and(|t| now - t >= FAILURE_RESET_AFTER)
-        {
-            self.failures = 0;
-            self.avoided.clear();
-        }
-        self.failures = self.failures.saturating_add(1);
-        if let Some(s) = server {
-            if !self.avoided.contains(&s) {
-                if self.avoided.len() >= MAX_AVOIDED {
-                    self.avoided.remove(0);
-                }
-                self.avoided.push(s);
-            }
-        }
-        let base = failure_backoff(self.failures);
-        // Jitter: up to a quarter less, so clients refused together drift apart.
-        let ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
-        let cut = self.rng.range_i64(0, (ms / 4) as i64).max(0) as u64;
-        let wait = Duration::from_millis(ms - cut);
+        let (failures, wait) = self.failures.fail(now, server, &mut self.rng);
         self.events.push_back(Event6::Backoff {
-            failures: self.failures,
+            failures,
             wait,
             reason,
         });
@@ -1081,7 +1033,7 @@ impl Client {
 
     /// Consecutive stateful exchanges that ended without a lease, for status output.
     pub fn failures(&self) -> u32 {
-        self.failures
+        self.failures.count()
     }
 
     /// An exchange ran out of retransmissions or time.

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backoff;
 pub mod dhcp4;
 pub mod dhcp6;
 pub mod duid;

@@ -46,28 +46,8 @@ pub const MIN_RENEW_RETRY: Duration = Duration::from_secs(60);
 pub const MIN_T1_SECS: u32 = 30;
 /// REQUESTs in REQUESTING before going back to DISCOVER.
 pub const MAX_REQUEST_ATTEMPTS: u32 = 4;
-/// The longest pause between two exchanges that ended without a lease (see
-/// [`failure_backoff`]).
-pub const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(64);
-/// A lease kept at least this long ends a run of failures: the next failure starts the
-/// backoff from zero again. A lease lost sooner (declined after the conflict check,
-/// NAKed at the first renewal) counts as one more failure, so a server that ACKs and
-/// then NAKs, or keeps offering an address in use, cannot make a loop either.
-pub const FAILURE_RESET_AFTER: Duration = Duration::from_secs(64);
-/// At most this many servers are remembered as having failed us.
-const MAX_AVOIDED: usize = 8;
-
-/// The pause before the next DISCOVER after `failures` consecutive exchanges that
-/// ended without a lease, before jitter: 0 after the first (RFC 2131 3.1: a NAK
-/// restarts at once), then 2, 4, 8, 16, 32, 64 s, and 64 s from then on. In the steady
-/// state that is one DISCOVER and one REQUEST a minute.
-pub fn failure_backoff(failures: u32) -> Duration {
-    if failures <= 1 {
-        return Duration::ZERO;
-    }
-    let secs = 1u64 << (failures - 1).min(6);
-    Duration::from_secs(secs).min(MAX_FAILURE_BACKOFF)
-}
+use crate::backoff::Failures;
+pub use crate::backoff::{failure_backoff, FAILURE_RESET_AFTER, MAX_FAILURE_BACKOFF};
 
 /// What the client sends as its identifier (option 61).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,16 +202,12 @@ pub struct Client {
     /// Option values the last accepted OFFER/ACK carried but that were unusable.
     ignored: Vec<&'static str>,
     /// Consecutive exchanges that ended without a lease (NAK, DECLINE, REQUESTING given
-    /// up); drives [`failure_backoff`].
-    failures: u32,
-    /// Servers that NAKed us, whose address we declined or that never ACKed, during the
-    /// current run of failures: their OFFERs are only taken when no other server's
-    /// OFFER arrives before the DISCOVER would be retransmitted.
-    avoided: Vec<Ipv4Addr>,
+    /// up), and the servers involved (NAKed us, whose address we declined or that never
+    /// ACKed): their OFFERs are only taken when no other server's OFFER arrives before
+    /// the DISCOVER would be retransmitted.
+    failures: Failures<Ipv4Addr>,
     /// An OFFER from an avoided server, kept for the SELECTING exchange with this xid.
     fallback: Option<(u32, Offer)>,
-    /// When the configured address was bound (for [`FAILURE_RESET_AFTER`]).
-    bound_at: Option<Instant>,
 }
 
 impl Client {
@@ -252,10 +228,8 @@ impl Client {
             rng,
             last_drop: None,
             ignored: Vec::new(),
-            failures: 0,
-            avoided: Vec::new(),
+            failures: Failures::default(),
             fallback: None,
-            bound_at: None,
         }
     }
 
@@ -322,7 +296,7 @@ impl Client {
 
     /// Consecutive exchanges that ended without a lease, for status output.
     pub fn failures(&self) -> u32 {
-        self.failures
+        self.failures.count()
     }
 
     /// The next configuration change for the caller.
@@ -361,30 +335,10 @@ impl Client {
         reason: &'static str,
         floor: Duration,
     ) {
-        if self
-            .bound_at
-            .take()
-            .is_some_and(|t| now - t >= FAILURE_RESET_AFTER)
-        {
-            self.failures = 0;
-            self.avoided.clear();
-        }
-        self.failures = self.failures.saturating_add(1);
-        if let Some(s) = server {
-            if !self.avoided.contains(&s) {
-                if self.avoided.len() >= MAX_AVOIDED {
-                    self.avoided.remove(0);
-                }
-                self.avoided.push(s);
-            }
-        }
-        let base = failure_backoff(self.failures);
-        // Jitter: up to a quarter less, so clients NAKed together drift apart.
-        let ms = u64::try_from(base.as_millis()).unwrap_or(u64::MAX);
-        let cut = self.rng.range_i64(0, (ms / 4) as i64).max(0) as u64;
-        let wait = Duration::from_millis(ms - cut).max(floor);
+        let (failures, wait) = self.failures.fail(now, server, &mut self.rng);
+        let wait = wait.max(floor);
         self.events.push_back(Event4::Backoff {
-            failures: self.failures,
+            failures,
             wait,
             reason,
             server,
@@ -889,7 +843,7 @@ impl Client {
                     server: reply.server,
                     address: reply.yiaddr,
                 };
-                if self.avoided.contains(&offer.server) {
+                if self.failures.avoids(&offer.server) {
                     // Wait for other servers until the DISCOVER is due again.
                     let xid = ex.xid;
                     if self.fallback.as_ref().is_none_or(|(x, _)| *x != xid) {
@@ -973,9 +927,7 @@ impl Client {
                 new: new.clone(),
             },
         };
-        if !matches!(ev, Event4::Renewed(_)) || self.bound_at.is_none() {
-            self.bound_at = Some(now);
-        }
+        self.failures.bound(now, !matches!(ev, Event4::Renewed(_)));
         self.events.push_back(ev);
         self.lease = Some(new);
         self.acquiring_since = None;

@@ -2057,9 +2057,7 @@ impl Client {
             inf_max_rt: self.inf_max_rt,
             first_info_sent: self.first_info_sent,
             last_drop: self.last_drop,
-            failures: self.failures,
-            avoided: self.avoided.clone(),
-            bound_at: self.bound_at,
+            failures: self.failures.clone(),
         }
     }
 }
