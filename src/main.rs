@@ -17,6 +17,7 @@ mod hwaddr;
 mod identity;
 mod iface;
 mod import;
+mod lease_writer;
 mod link;
 mod logging;
 mod nl80211;

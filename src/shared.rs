@@ -4,8 +4,9 @@
 use crate::apply::Applier;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::lease_writer::LeaseWriter;
 use crate::resolv::{DnsSink, DnsState};
-use crate::store::{LeaseWriter, Store};
+use crate::store::Store;
 use rtnetlink::Handle;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
