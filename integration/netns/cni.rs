@@ -833,7 +833,17 @@ impl Kea {
     /// 60 s leases, renewal (T1) after 20 s: netbond's engine accepts T1 down to 30 s,
     /// so it renews at 30 s.
     fn start(lab: &Lab) -> Kea {
+        Self::start_with(lab, vec![])
+    }
+
+    /// As `start`, with more `option-data` entries for the subnet.
+    fn start_with(lab: &Lab, extra: Vec<Value>) -> Kea {
         let n = lab.n;
+        let mut options = vec![
+            json!({ "name": "routers", "data": format!("10.77.{n}.1") }),
+            json!({ "name": "domain-name-servers", "data": format!("10.77.{n}.1") }),
+        ];
+        options.extend(extra);
         let dir = lab.path("kea");
         fs::create_dir_all(&dir).unwrap();
         let log = dir.join("kea.log");
@@ -845,10 +855,7 @@ impl Kea {
             "subnet4": [{
                 "id": 1, "subnet": format!("10.77.{n}.0/24"),
                 "pools": [{ "pool": format!("10.77.{n}.50 - 10.77.{n}.150") }],
-                "option-data": [
-                    { "name": "routers", "data": format!("10.77.{n}.1") },
-                    { "name": "domain-name-servers", "data": format!("10.77.{n}.1") }
-                ]
+                "option-data": options
             }],
             "loggers": [{ "name": "kea-dhcp4", "severity": "DEBUG", "debuglevel": 15,
                           "output_options": [{ "output": log }] }]
@@ -937,6 +944,40 @@ fn cni_kea_short_leases_are_renewed_and_released() {
         "Kea logged no release; kea:\n{}\ndaemon:\n{}",
         kea.log(),
         d.log()
+    );
+}
+
+/// A server that sends option 33 (static routes) and no option 121 (Kea sends what the
+/// client asks for, so this also shows 33 is requested): the CNI result carries the
+/// default route via the router and the classful static route, and the main plugin
+/// installs both in the container. The 0.0.0.0 destination RFC 2132 forbids is dropped.
+#[test]
+fn cni_option_33_static_routes_in_the_result() {
+    let cni = Cni::with_dnsmasq("cni-o33", false);
+    let n = cni.lab.n;
+    let _kea = Kea::start_with(
+        &cni.lab,
+        vec![json!({ "name": "static-routes",
+            "data": format!("172.16.0.0, 10.77.{n}.1, 0.0.0.0, 10.77.{n}.1") })],
+    );
+    let d = cni.start_daemon();
+    let ctr = Ctr::new(&cni.lab, 1);
+    let conf = cni.macvlan(json!({}));
+    let r = cni.add("macvlan", &ctr, &conf, &d);
+    let gw = format!("10.77.{n}.1");
+    assert_eq!(
+        r["routes"],
+        json!([
+            { "dst": "0.0.0.0/0", "gw": gw },
+            { "dst": "172.16.0.0/16", "gw": gw }
+        ]),
+        "result: {r}\ndaemon:\n{}",
+        d.log()
+    );
+    let routes = ctr.ip(&["-4", "route", "show"]);
+    assert!(
+        routes.contains(&format!("172.16.0.0/16 via {gw} dev eth0")),
+        "{routes}"
     );
 }
 
