@@ -763,6 +763,39 @@ fn cni_broadcast_flag_asks_for_broadcast_replies() {
     );
 }
 
+/// The stock plugin's `request` list is honoured: the option is in the parameter request
+/// list dnsmasq logs (`--log-dhcp` names each requested option).
+#[test]
+fn cni_request_list_reaches_the_server() {
+    let cni = Cni::new("cni-req");
+    let d = cni.start_daemon();
+    let ctr = Ctr::new(&cni.lab, 1);
+    let conf =
+        cni.macvlan(json!({ "request": [{ "option": "tftp-server-name" }, { "option": "160" }] }));
+    let a = cni.v4_of(&cni.add("macvlan", &ctr, &conf, &d));
+    let log = cni.dnsmasq_log();
+    let requested: String = log
+        .lines()
+        .filter(|l| l.contains("requested options:"))
+        .collect();
+    assert!(
+        requested.contains("66:tftp-server") && requested.contains("160"),
+        "{a}: options 66 and 160 not requested:\n{log}"
+    );
+    // An option that cannot be requested is a CNI error naming it.
+    let bad = cni.macvlan(json!({ "request": [{ "option": "message-type" }] }));
+    let out = cni.run(&cni.netbond(), "ADD", Some(&ctr), "eth1", &bad);
+    assert!(!out.status.success());
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        e["msg"]
+            .as_str()
+            .unwrap()
+            .contains("ipam.request[0].option"),
+        "{e}"
+    );
+}
+
 /// The daemon renews in the background (dnsmasq's 2-minute lease: T1 after 60 s), and
 /// a lease the server refuses at renewal (NAK) takes the container's link down.
 #[test]

@@ -44,6 +44,10 @@ pub struct Settings {
     pub timeout: u64,
     /// The BOOTP broadcast flag: on, off, or on for ipvlan (shared MAC).
     pub broadcast: Broadcast,
+    /// Extra option codes for the parameter request list (`ipam.request`); defaulted
+    /// so records written before the key existed still resume.
+    #[serde(default)]
+    pub request: Vec<u8>,
 }
 
 /// What every attachment shares.
@@ -143,6 +147,7 @@ pub async fn start(
     let now = ctx.clock.now();
     let mut cfg4 = dhcp4::Config::new(ClientId::Raw(settings.client_id.clone()));
     cfg4.hostname = settings.hostname.clone();
+    cfg4.extra_request = settings.request.clone();
     cfg4.seed = rand::random();
     // An ipvlan port shares its parent's MAC, so the kernel cannot hand it a reply
     // unicast to an address it does not have yet.
