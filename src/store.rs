@@ -517,6 +517,7 @@ pub(crate) mod tests {
                     prefix_len: 8,
                     gateway: Ipv4Addr::new(192, 0, 2, 254),
                 }],
+                static_routes: vec![],
                 lease_secs: Some(3600),
                 t1_secs: 1800,
                 t2_secs: 3150,
@@ -587,6 +588,32 @@ pub(crate) mod tests {
         s.remove_lease6("eth0").unwrap();
         // Only the lease files were ever there: no temp files left.
         assert_eq!(fs::read_dir(&d).unwrap().count(), 0);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn lease_file_without_static_routes_still_loads() {
+        // Lease files written before option 33 was kept have no `static_routes` key.
+        fn strip(v: &mut serde_json::Value) -> bool {
+            match v {
+                serde_json::Value::Object(m) => {
+                    let mut hit = m.remove("static_routes").is_some();
+                    for x in m.values_mut() {
+                        hit |= strip(x);
+                    }
+                    hit
+                }
+                _ => false,
+            }
+        }
+        let d = tmpdir("old");
+        let s = Store::open(&d).unwrap();
+        s.save_lease4("eth0", &lease4()).unwrap();
+        let p = d.join("lease4-eth0.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+        assert!(strip(&mut v), "the field is written");
+        fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        assert_eq!(s.load_lease4("eth0"), Some(lease4()));
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -763,6 +763,39 @@ fn cni_broadcast_flag_asks_for_broadcast_replies() {
     );
 }
 
+/// The stock plugin's `request` list is honoured: the option is in the parameter request
+/// list dnsmasq logs (`--log-dhcp` names each requested option).
+#[test]
+fn cni_request_list_reaches_the_server() {
+    let cni = Cni::new("cni-req");
+    let d = cni.start_daemon();
+    let ctr = Ctr::new(&cni.lab, 1);
+    let conf =
+        cni.macvlan(json!({ "request": [{ "option": "tftp-server-name" }, { "option": "160" }] }));
+    let a = cni.v4_of(&cni.add("macvlan", &ctr, &conf, &d));
+    let log = cni.dnsmasq_log();
+    let requested: String = log
+        .lines()
+        .filter(|l| l.contains("requested options:"))
+        .collect();
+    assert!(
+        requested.contains("66:tftp-server") && requested.contains("160"),
+        "{a}: options 66 and 160 not requested:\n{log}"
+    );
+    // An option that cannot be requested is a CNI error naming it.
+    let bad = cni.macvlan(json!({ "request": [{ "option": "message-type" }] }));
+    let out = cni.run(&cni.netbond(), "ADD", Some(&ctr), "eth1", &bad);
+    assert!(!out.status.success());
+    let e: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        e["msg"]
+            .as_str()
+            .unwrap()
+            .contains("ipam.request[0].option"),
+        "{e}"
+    );
+}
+
 /// The daemon renews in the background (dnsmasq's 2-minute lease: T1 after 60 s), and
 /// a lease the server refuses at renewal (NAK) takes the container's link down.
 #[test]
@@ -833,7 +866,17 @@ impl Kea {
     /// 60 s leases, renewal (T1) after 20 s: netbond's engine accepts T1 down to 30 s,
     /// so it renews at 30 s.
     fn start(lab: &Lab) -> Kea {
+        Self::start_with(lab, vec![])
+    }
+
+    /// As `start`, with more `option-data` entries for the subnet.
+    fn start_with(lab: &Lab, extra: Vec<Value>) -> Kea {
         let n = lab.n;
+        let mut options = vec![
+            json!({ "name": "routers", "data": format!("10.77.{n}.1") }),
+            json!({ "name": "domain-name-servers", "data": format!("10.77.{n}.1") }),
+        ];
+        options.extend(extra);
         let dir = lab.path("kea");
         fs::create_dir_all(&dir).unwrap();
         let log = dir.join("kea.log");
@@ -845,10 +888,7 @@ impl Kea {
             "subnet4": [{
                 "id": 1, "subnet": format!("10.77.{n}.0/24"),
                 "pools": [{ "pool": format!("10.77.{n}.50 - 10.77.{n}.150") }],
-                "option-data": [
-                    { "name": "routers", "data": format!("10.77.{n}.1") },
-                    { "name": "domain-name-servers", "data": format!("10.77.{n}.1") }
-                ]
+                "option-data": options
             }],
             "loggers": [{ "name": "kea-dhcp4", "severity": "DEBUG", "debuglevel": 15,
                           "output_options": [{ "output": log }] }]
@@ -937,6 +977,40 @@ fn cni_kea_short_leases_are_renewed_and_released() {
         "Kea logged no release; kea:\n{}\ndaemon:\n{}",
         kea.log(),
         d.log()
+    );
+}
+
+/// A server that sends option 33 (static routes) and no option 121 (Kea sends what the
+/// client asks for, so this also shows 33 is requested): the CNI result carries the
+/// default route via the router and the classful static route, and the main plugin
+/// installs both in the container. The 0.0.0.0 destination RFC 2132 forbids is dropped.
+#[test]
+fn cni_option_33_static_routes_in_the_result() {
+    let cni = Cni::with_dnsmasq("cni-o33", false);
+    let n = cni.lab.n;
+    let _kea = Kea::start_with(
+        &cni.lab,
+        vec![json!({ "name": "static-routes",
+            "data": format!("172.16.0.0, 10.77.{n}.1, 0.0.0.0, 10.77.{n}.1") })],
+    );
+    let d = cni.start_daemon();
+    let ctr = Ctr::new(&cni.lab, 1);
+    let conf = cni.macvlan(json!({}));
+    let r = cni.add("macvlan", &ctr, &conf, &d);
+    let gw = format!("10.77.{n}.1");
+    assert_eq!(
+        r["routes"],
+        json!([
+            { "dst": "0.0.0.0/0", "gw": gw },
+            { "dst": "172.16.0.0/16", "gw": gw }
+        ]),
+        "result: {r}\ndaemon:\n{}",
+        d.log()
+    );
+    let routes = ctr.ip(&["-4", "route", "show"]);
+    assert!(
+        routes.contains(&format!("172.16.0.0/16 via {gw} dev eth0")),
+        "{routes}"
     );
 }
 

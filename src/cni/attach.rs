@@ -44,6 +44,10 @@ pub struct Settings {
     pub timeout: u64,
     /// The BOOTP broadcast flag: on, off, or on for ipvlan (shared MAC).
     pub broadcast: Broadcast,
+    /// Extra option codes for the parameter request list (`ipam.request`); defaulted
+    /// so records written before the key existed still resume.
+    #[serde(default)]
+    pub request: Vec<u8>,
 }
 
 /// What every attachment shares.
@@ -143,6 +147,7 @@ pub async fn start(
     let now = ctx.clock.now();
     let mut cfg4 = dhcp4::Config::new(ClientId::Raw(settings.client_id.clone()));
     cfg4.hostname = settings.hostname.clone();
+    cfg4.extra_request = settings.request.clone();
     cfg4.seed = rand::random();
     // An ipvlan port shares its parent's MAC, so the kernel cannot hand it a reply
     // unicast to an address it does not have yet.
@@ -828,10 +833,17 @@ pub fn result_json(
             ip["version"] = json!("4");
         }
         ips.push(ip);
-        // RFC 3442: with option 121 the routers option is ignored.
+        // RFC 3442: with option 121 the routers option (and option 33, which the engine
+        // already leaves empty then) is ignored.
         if l.routes.is_empty() {
             if let Some(g) = l.routers.first() {
                 routes.push(json!({ "dst": "0.0.0.0/0", "gw": g.to_string() }));
+            }
+            for r in &l.static_routes {
+                routes.push(json!({
+                    "dst": format!("{}/{}", r.dest, r.prefix_len),
+                    "gw": r.gateway.to_string(),
+                }));
             }
         } else {
             for r in &l.routes {
@@ -947,6 +959,7 @@ mod tests {
             mtu: None,
             ntp: vec![],
             routes: vec![],
+            static_routes: vec![],
             lease_secs: Some(120),
             t1_secs: 60,
             t2_secs: 105,
@@ -965,6 +978,20 @@ mod tests {
         assert_eq!(r["routes"], json!([{"dst": "0.0.0.0/0", "gw": "10.0.0.1"}]));
         assert_eq!(r["dns"]["nameservers"], json!(["10.0.0.2"]));
         assert_eq!(r["dns"]["domain"], "example.org");
+        // Option 33 routes come after the default route when there is no option 121.
+        l.static_routes = vec![Route4 {
+            dest: Ipv4Addr::new(172, 16, 0, 0),
+            prefix_len: 16,
+            gateway: Ipv4Addr::new(10, 0, 0, 7),
+        }];
+        let r = result_json("1.0.0", Some(&l), None, None, None);
+        assert_eq!(
+            r["routes"],
+            json!([
+                {"dst": "0.0.0.0/0", "gw": "10.0.0.1"},
+                {"dst": "172.16.0.0/16", "gw": "10.0.0.7"}
+            ])
+        );
         l.routes = vec![Route4 {
             dest: Ipv4Addr::new(192, 168, 1, 0),
             prefix_len: 24,

@@ -52,6 +52,9 @@ pub struct Ipam {
     pub hostname: Option<HostnameFrom>,
     /// How long ADD waits for the leases, seconds.
     pub timeout: u64,
+    /// Option codes from the stock plugin's `request` list, added to the parameter
+    /// request list (option 55) after the ones netbond always asks for.
+    pub request: Vec<u8>,
 }
 
 /// Where the hostname option comes from.
@@ -167,6 +170,7 @@ impl Ipam {
             broadcast: Broadcast::Auto,
             hostname: None,
             timeout: 30,
+            request: Vec::new(),
         };
         for (k, x) in obj {
             let key = format!("ipam.{k}");
@@ -222,9 +226,8 @@ impl Ipam {
                         return Err(bad(&key, "must be 1..600 seconds"));
                     }
                 }
-                // The stock plugin's option lists: netbond always requests the options it
-                // uses, so `request` is accepted for compatibility; `provide` may set
-                // the host name.
+                // The stock plugin's option lists. `request` adds options to the parameter
+                // request list; `provide` may set the host name.
                 "request" => {
                     let a = x.as_array().ok_or_else(|| bad(&key, "must be a list"))?;
                     for (i, r) in a.iter().enumerate() {
@@ -233,11 +236,24 @@ impl Ipam {
                         for (ok, ov) in o {
                             match ok.as_str() {
                                 "option" => {
-                                    str_of(ov, &format!("{rk}.option"))?;
+                                    let ok = format!("{rk}.option");
+                                    let code = request_code(str_of(ov, &ok)?, &ok)?;
+                                    if !ipam.request.contains(&code) {
+                                        ipam.request.push(code);
+                                    }
                                 }
                                 "skipDefault" => {
-                                    ov.as_bool()
-                                        .ok_or_else(|| bad(&format!("{rk}.skipDefault"), "must be true or false"))?;
+                                    let sk = format!("{rk}.skipDefault");
+                                    // The stock plugin then leaves out routers and subnet
+                                    // mask; netbond needs both for the lease and the
+                                    // result, so it cannot honour `true`.
+                                    if ov.as_bool().ok_or_else(|| bad(&sk, "must be true or false"))? {
+                                        return Err(CniError::new(
+                                            code::UNSUPPORTED_FIELD,
+                                            format!("{sk}: true is not supported"),
+                                            "netbond always requests the options a lease and the CNI result need (subnet mask, routers, DNS, routes); remove skipDefault or set it to false",
+                                        ));
+                                    }
                                 }
                                 other => return Err(bad(&format!("{rk}.{other}"), "unknown key")),
                             }
@@ -289,6 +305,58 @@ impl Ipam {
     }
 }
 
+/// The option names the stock plugin's `request` list commonly uses (the ISC
+/// dhcp-options(5) names), with their codes.
+const OPTION_NAMES: &[(&str, u8)] = &[
+    ("subnet-mask", 1),
+    ("time-offset", 2),
+    ("routers", 3),
+    ("router", 3),
+    ("domain-name-servers", 6),
+    ("host-name", 12),
+    ("hostname", 12),
+    ("domain-name", 15),
+    ("interface-mtu", 26),
+    ("broadcast-address", 28),
+    ("static-routes", 33),
+    ("ntp-servers", 42),
+    ("vendor-encapsulated-options", 43),
+    ("netbios-name-servers", 44),
+    ("tftp-server-name", 66),
+    ("bootfile-name", 67),
+    ("domain-search", 119),
+    ("classless-static-routes", 121),
+    ("classless-static-route", 121),
+];
+
+/// A `request` option (a name from [`OPTION_NAMES`] or a number) as an option code.
+/// Codes that are not data a server can be asked for (pad, end, and the message
+/// control options 50-61 that the client itself sets) are refused.
+fn request_code(v: &str, key: &str) -> Result<u8, CniError> {
+    let code = match v.trim().parse::<u8>() {
+        Ok(n) => n,
+        Err(_) => OPTION_NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(v.trim()))
+            .map(|(_, c)| *c)
+            .ok_or_else(|| {
+                CniError::new(
+                    code::UNSUPPORTED_FIELD,
+                    format!("{key}: unknown DHCPv4 option {v:?}"),
+                    "use an option number (1-254) or one of: subnet-mask, routers, domain-name-servers, host-name, domain-name, interface-mtu, broadcast-address, static-routes, ntp-servers, domain-search, classless-static-routes",
+                )
+            })?,
+    };
+    if code == 0 || code == 255 || (50..=61).contains(&code) {
+        return Err(CniError::new(
+            code::UNSUPPORTED_FIELD,
+            format!("{key}: option {code} cannot be requested"),
+            "options 0, 255 and 50-61 control the DHCP exchange itself; request data options",
+        ));
+    }
+    Ok(code)
+}
+
 /// CNI_ARGS (`K=V;K=V`) as pairs; a malformed element is an error naming it.
 pub fn parse_args(args: &str) -> Result<Vec<(String, String)>, CniError> {
     let mut out = Vec::new();
@@ -337,6 +405,31 @@ mod tests {
         );
         assert_eq!(c.ipam.ipv6, Ipv6Mode::None);
         assert_eq!(c.ipam.client_id, ClientIdMode::Rfc4361);
+        assert_eq!(c.ipam.request, vec![121]);
+    }
+
+    #[test]
+    fn request_names_and_numbers_become_option_codes() {
+        let c = parse(
+            r#"{"cniVersion":"1.0.0","name":"n","ipam":{"request":[
+               {"option":"static-routes"},{"option":"ntp-servers"},{"option":"252"},
+               {"option":"Domain-Search","skipDefault":false},{"option":"33"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.ipam.request, vec![33, 42, 252, 119]);
+        for (opt, needle) in [
+            (r#"{"option":"flux-capacitor"}"#, "ipam.request[0].option"),
+            (r#"{"option":"53"}"#, "ipam.request[0].option"),
+            (r#"{"option":"0"}"#, "ipam.request[0].option"),
+            (r#"{"option":"256"}"#, "ipam.request[0].option"),
+            (r#"{"skipDefault":true}"#, "ipam.request[0].skipDefault"),
+        ] {
+            let text =
+                format!(r#"{{"cniVersion":"1.0.0","name":"n","ipam":{{"request":[{opt}]}}}}"#);
+            let e = parse(&text).unwrap_err();
+            assert!(e.msg.contains(needle), "{text}: {e}");
+            assert_eq!(e.code, code::UNSUPPORTED_FIELD, "{text}: {e}");
+        }
     }
 
     #[test]

@@ -384,5 +384,6 @@ fn settings(conf: &NetConf, req: &Request, ctx: &Ctx) -> Result<Settings, CniErr
         hostname,
         timeout: conf.ipam.timeout,
         broadcast: conf.ipam.broadcast,
+        request: conf.ipam.request.clone(),
     })
 }

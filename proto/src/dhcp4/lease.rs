@@ -44,6 +44,12 @@ pub struct Lease4 {
     /// Classless static routes (option 121). When present, option 3 routers are not
     /// used for the default route (RFC 3442 section 3).
     pub routes: Vec<Route4>,
+    /// Static routes (option 33, RFC 2132 section 5.8): host or classful network routes
+    /// via a gateway. Empty when option 121 was present (RFC 3442 section 3: a client
+    /// that receives 121 ignores 33). Defaulted so lease files written before this field
+    /// existed still load.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub static_routes: Vec<Route4>,
     /// Lease time in seconds (option 51); `None` is an infinite lease (0xffffffff).
     pub lease_secs: Option<u32>,
     /// Renewal time T1 in seconds, after repair.

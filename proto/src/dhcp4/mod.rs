@@ -708,6 +708,7 @@ impl Client {
             opt::REBINDING_TIME,
             opt::DOMAIN_SEARCH,
             opt::CLASSLESS_ROUTES,
+            opt::STATIC_ROUTES,
         ];
         for c in &self.config.extra_request {
             if !prl.contains(c) {
@@ -913,6 +914,7 @@ impl Client {
             mtu: p.mtu,
             ntp: p.ntp.clone(),
             routes: p.routes.clone(),
+            static_routes: p.static_routes.clone(),
             lease_secs,
             t1_secs: t1,
             t2_secs: t2,

@@ -32,6 +32,7 @@ pub struct Params {
     pub(crate) mtu: Option<u16>,
     pub(crate) ntp: Vec<Ipv4Addr>,
     pub(crate) routes: Vec<Route4>,
+    pub(crate) static_routes: Vec<Route4>,
     pub(crate) lease_secs: Option<u32>,
     pub(crate) t1: Option<u32>,
     pub(crate) t2: Option<u32>,
@@ -136,6 +137,55 @@ pub fn valid_dns_name(raw: &[u8]) -> Option<String> {
         }
     }
     Some(s.to_ascii_lowercase())
+}
+
+/// The classful prefix length of a destination (RFC 2132 5.8: option 33 carries no mask;
+/// the destination's class gives it), narrowed to a host route when host bits are set.
+fn classful_prefix(dest: Ipv4Addr) -> u8 {
+    let first = dest.octets()[0];
+    let class = match first {
+        0..=127 => 8,
+        128..=191 => 16,
+        _ => 24,
+    };
+    if u32::from(dest) & !prefix_to_mask(class) != 0 {
+        32
+    } else {
+        class
+    }
+}
+
+/// Decode option 33 (RFC 2132 5.8): destination/router pairs. A length that is not a
+/// multiple of 8 invalidates the option; single pairs with a 0.0.0.0 destination (which
+/// RFC 2132 forbids: the default route comes from option 3), a non-unicast destination or
+/// gateway are dropped on their own, and the second value says whether any was.
+pub fn static_routes(v: &[u8]) -> Result<(Vec<Route4>, bool), &'static str> {
+    if v.is_empty() || v.len() % 8 != 0 {
+        return Err("option 33 length is not a multiple of 8");
+    }
+    let mut out = Vec::new();
+    let mut dropped = false;
+    for pair in v.chunks_exact(8) {
+        let dest = Ipv4Addr::new(pair[0], pair[1], pair[2], pair[3]);
+        let gw = Ipv4Addr::new(pair[4], pair[5], pair[6], pair[7]);
+        let dest_ok = !dest.is_unspecified()
+            && !dest.is_broadcast()
+            && !dest.is_multicast()
+            && !dest.is_loopback()
+            && dest.octets()[0] < 240;
+        if !dest_ok || !is_usable_unicast(gw) {
+            dropped = true;
+            continue;
+        }
+        if out.len() < MAX_ROUTES {
+            out.push(Route4 {
+                dest,
+                prefix_len: classful_prefix(dest),
+                gateway: gw,
+            });
+        }
+    }
+    Ok((out, dropped))
 }
 
 /// Decode option 121 (RFC 3442). Any malformed descriptor invalidates the option.
@@ -284,6 +334,7 @@ impl Reply {
                 mtu: None,
                 ntp: vec![],
                 routes: vec![],
+                static_routes: vec![],
                 lease_secs: None,
                 t1: None,
                 t2: None,
@@ -355,6 +406,23 @@ impl Reply {
                 Err(why) => reply.ignored.push(why),
             }
         }
+        // RFC 3442 section 3: with option 121 present, option 33 is ignored entirely.
+        if let (None, Some(v)) = (
+            m.option(opt::CLASSLESS_ROUTES),
+            m.option(opt::STATIC_ROUTES),
+        ) {
+            match static_routes(v) {
+                Ok((r, dropped)) => {
+                    p.static_routes = r;
+                    if dropped {
+                        reply
+                            .ignored
+                            .push("option 33 route with an unusable destination or gateway");
+                    }
+                }
+                Err(why) => reply.ignored.push(why),
+            }
+        }
         if let Some(v) = m.option(opt::DOMAIN_SEARCH) {
             match search_list(v) {
                 Ok(s) => p.search = s,
@@ -383,6 +451,35 @@ mod tests {
             assert!(!is_usable_unicast(bad.parse().unwrap()), "{bad}");
         }
         assert!(is_usable_unicast("10.1.2.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn option_33_classful_pairs() {
+        let v = [
+            10, 0, 0, 0, 192, 168, 1, 1, // class A network -> /8
+            172, 16, 0, 0, 192, 168, 1, 2, // class B network -> /16
+            192, 0, 2, 0, 192, 168, 1, 3, // class C network -> /24
+            10, 1, 2, 3, 192, 168, 1, 4, // host bits set -> host route
+            0, 0, 0, 0, 192, 168, 1, 1, // default destination: forbidden, dropped
+            10, 0, 0, 0, 0, 0, 0, 0, // unusable gateway: dropped
+        ];
+        let (r, dropped) = static_routes(&v).unwrap();
+        assert!(dropped);
+        let got: Vec<(String, u8, String)> = r
+            .iter()
+            .map(|r| (r.dest.to_string(), r.prefix_len, r.gateway.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("10.0.0.0".into(), 8, "192.168.1.1".into()),
+                ("172.16.0.0".into(), 16, "192.168.1.2".into()),
+                ("192.0.2.0".into(), 24, "192.168.1.3".into()),
+                ("10.1.2.3".into(), 32, "192.168.1.4".into()),
+            ]
+        );
+        assert!(static_routes(&[10, 0, 0, 0, 1, 2, 3]).is_err());
+        assert!(static_routes(&[]).is_err());
     }
 
     #[test]

@@ -181,6 +181,54 @@ fn full_exchange_binds_with_all_parameters() {
     assert!(c.poll_transmit(t(100), MAC_A).is_none());
 }
 
+/// Bind with `extra` options on the OFFER and ACK and return the lease.
+fn bind_with(extra: &[(u8, &[u8])]) -> Lease4 {
+    let mut c = Client::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert!(msg(&d)
+        .option(opt::PARAM_REQUEST)
+        .unwrap()
+        .contains(&opt::STATIC_ROUTES));
+    let mut o = Reply::to(&d, 2);
+    for (code, v) in extra {
+        o = o.opt(*code, v);
+    }
+    c.handle_packet(t(0), &o.bytes());
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    let mut a = Reply::to(&r, 5);
+    for (code, v) in extra {
+        a = a.opt(*code, v);
+    }
+    c.handle_packet(t(0), &a.bytes());
+    let Some(Event4::Bound(l)) = c.poll_event() else {
+        panic!("no Bound: {:?}", c.last_drop())
+    };
+    l
+}
+
+#[test]
+fn option_33_used_only_without_option_121() {
+    let o33: &[u8] = &[172, 16, 0, 0, 10, 0, 0, 1, 0, 0, 0, 0, 10, 0, 0, 1];
+    let l = bind_with(&[(opt::STATIC_ROUTES, o33)]);
+    assert_eq!(
+        l.static_routes,
+        vec![Route4 {
+            dest: "172.16.0.0".parse().unwrap(),
+            prefix_len: 16,
+            gateway: "10.0.0.1".parse().unwrap(),
+        }],
+        "the 0.0.0.0 destination is dropped, the class B network kept"
+    );
+    assert!(l.routes.is_empty());
+    // RFC 3442 section 3: with option 121 present, option 33 is ignored entirely.
+    let l = bind_with(&[
+        (opt::STATIC_ROUTES, o33),
+        (opt::CLASSLESS_ROUTES, &[24, 192, 168, 9, 10, 0, 0, 1]),
+    ]);
+    assert!(l.static_routes.is_empty(), "{:?}", l.static_routes);
+    assert_eq!(l.routes.len(), 1);
+}
+
 #[test]
 fn discover_retransmits_with_rfc_backoff_and_jitter() {
     let mut c = Client::new(config(), t(0));

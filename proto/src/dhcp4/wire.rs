@@ -30,6 +30,7 @@ pub mod opt {
     pub const BROADCAST: u8 = 28;
     pub const MTU: u8 = 26;
     pub const NTP: u8 = 42;
+    pub const STATIC_ROUTES: u8 = 33;
     pub const REQUESTED_IP: u8 = 50;
     pub const LEASE_TIME: u8 = 51;
     pub const OVERLOAD: u8 = 52;
