@@ -314,17 +314,18 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Pending>) -> io::Result<()> 
 
 use tokio::io::AsyncReadExt;
 
-/// Client side: send one request and wait for the answer (used by the CLI).
-pub async fn call(run_dir: &Path, req: &Request) -> Result<Response, String> {
-    call_within(run_dir, req, std::time::Duration::from_secs(10)).await
-}
-
-/// [`call`] with a chosen limit on the wait for the answer.
-pub async fn call_within(
+/// Client side: connect to the control socket and send `req` (one JSON line); the
+/// error says what to do when netbond is not running or the caller may not talk to it.
+async fn send_request(
     run_dir: &Path,
     req: &Request,
-    limit: std::time::Duration,
-) -> Result<Response, String> {
+) -> Result<
+    (
+        tokio::net::unix::OwnedReadHalf,
+        tokio::net::unix::OwnedWriteHalf,
+    ),
+    String,
+> {
     let path = socket_path(run_dir);
     let stream = UnixStream::connect(&path).await.map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => format!(
@@ -341,6 +342,21 @@ pub async fn call_within(
     let mut body = serde_json::to_vec(req).map_err(|e| e.to_string())?;
     body.push(b'\n');
     wr.write_all(&body).await.map_err(|e| e.to_string())?;
+    Ok((rd, wr))
+}
+
+/// Client side: send one request and wait for the answer (used by the CLI).
+pub async fn call(run_dir: &Path, req: &Request) -> Result<Response, String> {
+    call_within(run_dir, req, std::time::Duration::from_secs(10)).await
+}
+
+/// [`call`] with a chosen limit on the wait for the answer.
+pub async fn call_within(
+    run_dir: &Path,
+    req: &Request,
+    limit: std::time::Duration,
+) -> Result<Response, String> {
+    let (rd, _wr) = send_request(run_dir, req).await?;
     let mut line = String::new();
     let mut reader = BufReader::new(rd).take(16 * 1024 * 1024);
     tokio::time::timeout(limit, reader.read_line(&mut line))
@@ -366,22 +382,7 @@ pub async fn open_stream(
     ),
     String,
 > {
-    let path = socket_path(run_dir);
-    let stream = UnixStream::connect(&path).await.map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => format!(
-            "netbond is not running (no control socket at {}); start it with `netbond run`, or pass --run-dir",
-            path.display()
-        ),
-        io::ErrorKind::PermissionDenied => format!(
-            "permission denied on {}: run as root (or as a member of the configured [control] group)",
-            path.display()
-        ),
-        _ => format!("cannot connect to {}: {e}", path.display()),
-    })?;
-    let (rd, mut wr) = stream.into_split();
-    let mut body = serde_json::to_vec(req).map_err(|e| e.to_string())?;
-    body.push(b'\n');
-    wr.write_all(&body).await.map_err(|e| e.to_string())?;
+    let (rd, wr) = send_request(run_dir, req).await?;
     let mut lines = BufReader::new(rd).lines();
     let first = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
         .await
