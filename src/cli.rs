@@ -254,17 +254,23 @@ enum StopStart {
     Start,
 }
 
-/// Send one request to the daemon and print the outcome.
-fn client(at: &DaemonAt, req: Request, json: bool) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
+/// The single-threaded runtime of a client command (and of the CNI daemon); the error
+/// is printed here.
+pub fn small_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
+        .map_err(|e| {
             eprintln!("netbond: {e}");
-            return ExitCode::FAILURE;
-        }
+            ExitCode::FAILURE
+        })
+}
+
+/// Send one request to the daemon and print the outcome.
+fn client(at: &DaemonAt, req: Request, json: bool) -> ExitCode {
+    let rt = match crate::cli::small_runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
     };
     match rt.block_on(control::call(&at.run_dir, &req)) {
         Err(e) => {
@@ -302,15 +308,9 @@ fn wait_online(
         eprintln!("netbond: --timeout must be 0 to 86400 seconds");
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::cli::small_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("netbond: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let deadline = Instant::now() + Duration::from_secs_f64(timeout);
     let mut reached = false;
@@ -596,15 +596,9 @@ pub fn main() -> ExitCode {
 /// `netbond monitor`: print events until the daemon goes away (exit 0) or cannot be
 /// reached (exit 3).
 fn monitor(at: &DaemonAt, json: bool) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::cli::small_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("netbond: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let req = Request::Monitor {
         iface: at.iface.clone(),

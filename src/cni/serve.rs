@@ -27,15 +27,9 @@ type Attachments = Rc<RefCell<BTreeMap<Key, Rc<Handle>>>>;
 /// Run the daemon until SIGTERM/SIGINT. Leases are kept across a stop (the records stay
 /// on disk and the next start resumes them), as for the host daemon.
 pub fn main(socket: PathBuf, state_dir: PathBuf) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::cli::small_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("netbond: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let local = tokio::task::LocalSet::new();
     match local.block_on(&rt, serve(socket, state_dir)) {
