@@ -462,10 +462,8 @@ impl BondManager {
         }
         for msg in doomed {
             if let Err(e) = self.handle.address().del(msg).execute().await {
-                warn!(
-                    "{}: could not flush an address before enslaving: {e}",
-                    l.name
-                );
+                let e = NlError::from_rtnl("flush an address before enslaving", l.name.clone(), e);
+                warn!("{e}");
             }
         }
     }

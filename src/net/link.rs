@@ -177,7 +177,7 @@ impl NlError {
                 err.errno = Some(msg.raw_code().abs());
                 err.ext_ack = ext_ack_message(&msg.header);
             }
-            other => err.detail = Some(other.to_string()),
+            other => err.detail = Some(rtnl_detail(&other)),
         }
         err
     }
@@ -185,6 +185,24 @@ impl NlError {
     /// True when the kernel answered with this errno (e.g. `libc::ENODEV`).
     pub fn is_errno(&self, errno: i32) -> bool {
         self.errno == Some(errno)
+    }
+}
+
+/// The text of a non-kernel rtnetlink failure. Not rtnetlink's own `Display`: that
+/// prints an unexpected reply with `{:?}`, which links the `Debug` code of every
+/// route-netlink message type into the binary (a large share of the static build) for
+/// a message no user reads.
+fn rtnl_detail(e: &rtnetlink::Error) -> String {
+    match e {
+        rtnetlink::Error::UnexpectedMessage(_) => "unexpected netlink reply".to_string(),
+        rtnetlink::Error::NetlinkError(m) => m.to_string(),
+        rtnetlink::Error::RequestFailed => "the netlink request failed".to_string(),
+        rtnetlink::Error::NamespaceError(s) => format!("namespace error: {s}"),
+        rtnetlink::Error::InvalidHardwareAddress(_) => "invalid hardware address".to_string(),
+        rtnetlink::Error::InvalidIp(_) | rtnetlink::Error::InvalidAddress(..) => {
+            "invalid IP address in a netlink message".to_string()
+        }
+        rtnetlink::Error::InvalidNla(s) => format!("invalid netlink attribute: {s}"),
     }
 }
 
