@@ -451,6 +451,9 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Demo => crate::tools::demo::main(),
+        #[cfg(not(feature = "import"))]
+        Command::Import { .. } => crate::features::import_refused(),
+        #[cfg(feature = "import")]
         Command::Import {
             dhclient_conf,
             dhcp6c_conf,

@@ -511,6 +511,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
+        crate::features::check(self)?;
         if let Some(d) = &self.identity.duid {
             d.parse::<Duid>()
                 .map_err(|e| ("identity", "duid", e.to_string()))?;
@@ -874,6 +875,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "bond")] // parses a [bond] section, refused without the feature
     fn managed_interfaces_order_dedupe_and_bond_ports() {
         let c = Config::parse(
             "interface = \"eth0\"\ninterfaces = [\"eth1\", \"eth0\"]\n",
@@ -948,6 +950,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "bond")] // parses a [bond] section, refused without the feature
     fn stop_and_online_keys() {
         let c = Config::default();
         assert_eq!(c.daemon.on_stop, "keep");
@@ -999,6 +1002,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "bond")] // parses a [bond] section, refused without the feature
     fn bond_section() {
         let c = Config::parse("[bond]\nprimary = \"eth0\"\n", None).unwrap();
         let b = c.bond.unwrap();
@@ -1014,6 +1018,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "wifi")] // parses a [wifi] section, refused without the feature
     fn wifi_tables() {
         let c = Config::parse(
             "[[wifi]]\niface = \"wlan0\"\nconfig = \"/etc/wpa.conf\"\n[[wifi]]\niface = \"wlan1\"\nmode = \"attach\"\n",

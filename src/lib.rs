@@ -10,15 +10,23 @@
 //! - `state/`: the state directory, resolv.conf, NTP sources, writer threads;
 //! - `wifi/`: wpa_supplicant supervision and nl80211;
 //! - `cni/`: the CNI IPAM plugin and its daemon;
-//! - `tools/`: `netbond import` and `netbond demo`.
+//! - `tools/`: `netbond import` and `netbond demo`;
+//! - `features`: the Cargo features and the stand-ins for the parts a build leaves out.
 
 pub mod cli;
+#[cfg(feature = "cni")]
 pub mod cni;
+#[cfg(not(feature = "cni"))]
+pub use features::cni;
 pub mod config;
 pub mod daemon;
 pub mod dhcp;
+pub mod features;
 pub mod logging;
 pub mod net;
 pub mod state;
 pub mod tools;
+#[cfg(feature = "wifi")]
 pub mod wifi;
+#[cfg(not(feature = "wifi"))]
+pub use features::wifi;

@@ -33,6 +33,27 @@ pub enum Family {
     Both,
 }
 
+/// What `netbond wifi IFACE ACTION` asks for (the CLI argument and the control
+/// protocol's value).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum WifiAction {
+    /// wpa_supplicant's STATUS.
+    Status,
+    /// Re-read the supplicant's configuration.
+    Reconfigure,
+    /// Reassociate.
+    Reassociate,
+    /// Scan and return the results.
+    Scan,
+    /// Stop the supplicant for this interface (the rest keeps running).
+    Stop,
+    /// Start it again.
+    Start,
+}
+
 /// A command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
@@ -114,7 +135,7 @@ pub enum Request {
         /// The wireless interface.
         iface: String,
         /// What to do.
-        action: crate::wifi::WifiAction,
+        action: WifiAction,
     },
 }
 
@@ -127,7 +148,7 @@ impl Request {
                 | Request::WaitOnline { .. }
                 | Request::Monitor { .. }
                 | Request::Wifi {
-                    action: crate::wifi::WifiAction::Status,
+                    action: WifiAction::Status,
                     ..
                 }
         )

@@ -10,7 +10,10 @@
 pub mod clock;
 pub mod control;
 pub mod events;
+#[cfg(feature = "hooks")]
 pub mod hooks;
+#[cfg(not(feature = "hooks"))]
+pub use crate::features::hooks;
 pub mod iface;
 pub mod notify;
 pub mod online;

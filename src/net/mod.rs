@@ -4,7 +4,10 @@
 
 pub mod apply;
 pub mod arp;
+#[cfg(feature = "bond")]
 pub mod bond;
+#[cfg(not(feature = "bond"))]
+pub use crate::features::bond;
 pub mod hwaddr;
 pub mod link;
 pub mod packet;

@@ -33,26 +33,8 @@ pub struct WifiManager {
     connected_rx: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
-/// What `netbond wifi IFACE ACTION` asks for (the CLI argument and the control
-/// protocol's value).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum WifiAction {
-    /// wpa_supplicant's STATUS.
-    Status,
-    /// Re-read the supplicant's configuration.
-    Reconfigure,
-    /// Reassociate.
-    Reassociate,
-    /// Scan and return the results.
-    Scan,
-    /// Stop the supplicant for this interface (the rest keeps running).
-    Stop,
-    /// Start it again.
-    Start,
-}
+/// Kept beside the control protocol it is part of, so a build without Wi-Fi has it too.
+pub use crate::daemon::control::WifiAction;
 
 impl WifiManager {
     /// A manager for these ports; nothing runs until the interfaces are seen.
