@@ -55,6 +55,11 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The minimal build (README, "Cargo features"): DHCP only, no bond, Wi-Fi, CNI, hooks,
+# import or demo. Built, linted and its unit tests run, so the stand-ins cannot rot.
+cargo build -p netbond --no-default-features
+cargo clippy -p netbond --all-targets --no-default-features -- -D warnings
+cargo test -p netbond --lib --no-default-features
 
 # Fuzz smoke: every cargo-fuzz target for a bounded time, so they cannot rot. The long
 # runs and their figures are in fuzz/README.md.

@@ -17,7 +17,8 @@
 #   --only LIST    comma list of cold4,cold6,mac,rss,idle,scale,size,failover (failover:
 #                  one QEMU VM, integration/vm/run-vm.sh; `--only failover` alone writes
 #                  results-failover.md / results-failover-smoke.md instead)
-#   --musl         build the static musl binary even with --smoke; --no-musl: never
+#   --musl         build the static musl binaries (full and minimal features) even
+#                  with --smoke; --no-musl: never
 #   --keep         keep the work directory (client logs, dnsmasq logs)
 #
 # Exit status: 0 when the harness ran, whatever the numbers; non-zero when something is
@@ -52,7 +53,7 @@ while [ $# -gt 0 ]; do
     --musl) musl=1; shift ;;
     --no-musl) musl=0; shift ;;
     --keep) pyargs+=(--keep); shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -119,9 +120,10 @@ cargo build --release --bin netbond >&2
 bin="$target_dir/release/netbond"
 musl_args=()
 if [ "$musl" = 1 ]; then
-  echo "run.sh: packaging/build-static.sh (static musl build)" >&2
-  if static_bin="$("$repo/packaging/build-static.sh" 2> >(tee /tmp/netbond-bench-musl.$$.log >&2))"; then
-    musl_args=(--musl-bin "$static_bin")
+  echo "run.sh: packaging/build-static.sh, full and --minimal (static musl, stable toolchain)" >&2
+  if static_bin="$("$repo/packaging/build-static.sh" 2> >(tee /tmp/netbond-bench-musl.$$.log >&2))" &&
+     min_bin="$("$repo/packaging/build-static.sh" --minimal 2> >(tee -a /tmp/netbond-bench-musl.$$.log >&2))"; then
+    musl_args=(--musl-bin "$static_bin" --musl-min-bin "$min_bin")
   else
     why="$(grep -m1 -A1 '^error' /tmp/netbond-bench-musl.$$.log 2>/dev/null | tr -s ' \n' ' ' | tr '|`' '  ' | cut -c1-160)"
     musl_args=(--musl-note "static build failed: ${why:-see the build log}")
