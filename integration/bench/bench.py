@@ -863,9 +863,11 @@ NETBOND_V6_STATEFUL = '[dhcp6]\nmode = "stateful"\nsolicit_delay = false\nrapid_
 class Clients:
     def __init__(self, args):
         self.bin = args.bin
-        # The small static build (packaging/build-static.sh), when given: measured as its
-        # own client, "netbond static".
+        # The static builds (packaging/build-static.sh [--minimal]), when given: measured
+        # as their own clients, "netbond static" and "netbond static minimal".
         self.static = args.musl_bin if args.musl_bin and os.path.exists(args.musl_bin) else None
+        self.static_min = (args.musl_min_bin if args.musl_min_bin
+                           and os.path.exists(args.musl_min_bin) else None)
         self.have = {n: shutil.which(n, path="/usr/sbin:/usr/bin:/sbin:/bin") for n in
                      ("dhclient", "dhcpcd", "busybox", "dhcp6c")}
 
@@ -873,6 +875,8 @@ class Clients:
         base = name.split()[0].split("-")[0]
         if name == "netbond static":
             return bool(self.static)
+        if name == "netbond static minimal":
+            return bool(self.static_min)
         if base == "netbond":
             return True
         if base == "udhcpc":
@@ -885,7 +889,8 @@ class Clients:
         if name.startswith("netbond"):
             with open(f"{d}/netbond.toml", "w") as f:
                 f.write(conf)
-            exe = self.static if name == "netbond static" else self.bin
+            exe = {"netbond static": self.static,
+                   "netbond static minimal": self.static_min}.get(name, self.bin)
             argv = [exe, "run", "--iface", ifc, "--state-dir", f"{d}/state", "--run-dir",
                     f"{d}/run", "--resolv-conf", f"{d}/resolv.conf", "--config", f"{d}/netbond.toml"]
             if not v4:
@@ -1062,6 +1067,7 @@ class Bench:
     def rss(self, lab):
         rows = [("netbond", "46", True, True, NETBOND_V6_STATEFUL),
                 ("netbond static", "46", True, True, NETBOND_V6_STATEFUL),
+                ("netbond static minimal", "46", True, True, NETBOND_V6_STATEFUL),
                 ("dhclient", "4", True, False, ""),
                 ("dhcp6c", "6", False, True, ""), ("dhcpcd", "46", True, True, ""),
                 ("udhcpc", "4", True, False, "")]
