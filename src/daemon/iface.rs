@@ -598,16 +598,14 @@ impl Iface {
     fn status_json(&self) -> serde_json::Value {
         let now = self.sh.clock.now();
         let mac = crate::net::hwaddr::current_mac(&self.sh.ifname).ok();
-        serde_json::json!({
-            "interface": {
-                "name": self.sh.ifname,
-                "index": self.sh.ifindex,
-                "mac": mac.map(|m| crate::net::hwaddr::fmt_mac(&m)),
-            },
-            "identity": { "duid": self.duid.to_string(), "iaid": self.iaid.to_string() },
-            "dhcp4": self.v4.as_ref().map(|d| d.status_json(now)),
-            "dhcp6": self.v6.as_ref().map(|d| d.status_json(now)),
-        })
+        crate::daemon::status_json::iface(
+            &self.sh.ifname,
+            self.sh.ifindex,
+            mac,
+            (&self.duid, self.iaid),
+            self.v4.as_ref().map(|d| d.status_json(now)),
+            self.v6.as_ref().map(|d| d.status_json(now)),
+        )
     }
 
     /// SIGUSR1: one log line per client with its state and lease.
