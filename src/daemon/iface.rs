@@ -46,7 +46,7 @@ pub enum Mail {
     /// SIGUSR1: log the state.
     LogStatus,
     /// The status object (`netbond status`).
-    Status(oneshot::Sender<serde_json::Value>),
+    Status(oneshot::Sender<crate::daemon::status_json::IfaceStatus>),
     /// A reloaded configuration (only its live keys take effect).
     Config(Arc<Config>),
     /// Daemon stopping: release/deconfigure as configured, then end the task.
@@ -595,7 +595,7 @@ impl Iface {
     }
 
     /// This interface's part of `netbond status --json` (see README).
-    fn status_json(&self) -> serde_json::Value {
+    fn status_json(&self) -> crate::daemon::status_json::IfaceStatus {
         let now = self.sh.clock.now();
         let mac = crate::net::hwaddr::current_mac(&self.sh.ifname).ok();
         crate::daemon::status_json::iface(

@@ -754,7 +754,7 @@ fn writer_stats(
     leases: &LeaseWriter,
     dns: &DnsWriter,
     pacer: Option<&crate::dhcp::pace::Pacer>,
-) -> serde_json::Value {
+) -> crate::daemon::status_json::StatsStatus {
     crate::daemon::status_json::stats(
         crate::state::store::writes_on_loop(),
         leases.stats(),

@@ -1,16 +1,196 @@
-//! `netbond status --json`: the stable shape the README documents, built in one place
-//! from plain data (the interface task, the drivers, the bond and Wi-Fi supervisors
-//! hand in their values; nothing here reads the system).
+//! `netbond status --json`: the stable shape the README documents, as typed structs in
+//! one place. The interface task, the drivers, the bond and Wi-Fi supervisors hand in
+//! plain values; nothing here reads the system. `tests::status_json_matches_the_golden_file`
+//! pins the shape (keys, nesting, nulls): a change there is a change to a documented
+//! interface.
 
 use crate::net::hwaddr::fmt_mac;
 use crate::net::link::LinkInfo;
 use crate::state::worker::Stats;
 use crate::wifi::wpa::WpaState;
-use netbond_proto::dhcp4::Lease4;
+use netbond_proto::dhcp4::{Lease4, Route4};
 use netbond_proto::dhcp6::Lease6;
 use netbond_proto::duid::write_hex;
 use netbond_proto::{Duid, Iaid, Instant};
+use serde::Serialize;
 use serde_json::Value;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// One client family: its state name and lease (`null` without one).
+#[derive(Debug, Clone, Serialize)]
+pub struct Client<L> {
+    pub state: &'static str,
+    pub lease: Option<L>,
+}
+
+/// A DHCPv4 lease.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lease4Status {
+    pub address: Ipv4Addr,
+    pub prefix_len: u8,
+    pub server: Ipv4Addr,
+    pub routers: Vec<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+    pub search: Vec<String>,
+    pub mtu: Option<u16>,
+    /// `null`: an infinite lease.
+    pub lease_secs: Option<u32>,
+    pub remaining_secs: Option<u32>,
+    pub t1_secs: u32,
+    pub t2_secs: u32,
+    pub chaddr: String,
+    /// Option 121, as `dest/len via gateway`.
+    pub routes: Vec<String>,
+    /// Option 33, as `dest/len via gateway`.
+    pub static_routes: Vec<String>,
+}
+
+/// A DHCPv6 lease.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lease6Status {
+    pub server_duid: String,
+    pub addresses: Vec<Addr6Status>,
+    /// Delegated prefixes as `prefix/len`.
+    pub prefixes: Vec<String>,
+    pub dns: Vec<Ipv6Addr>,
+    pub domains: Vec<String>,
+    pub ntp: Vec<Ipv6Addr>,
+}
+
+/// A DHCPv6 address and what is left of its lifetimes (`null`: infinite).
+#[derive(Debug, Clone, Serialize)]
+pub struct Addr6Status {
+    pub address: Ipv6Addr,
+    pub valid_secs_left: Option<u32>,
+    pub preferred_secs_left: Option<u32>,
+}
+
+/// One interface's part.
+#[derive(Debug, Clone, Serialize)]
+pub struct IfaceStatus {
+    pub interface: IfaceId,
+    pub identity: Identity,
+    /// `null`: the family is disabled.
+    pub dhcp4: Option<Client<Lease4Status>>,
+    pub dhcp6: Option<Client<Lease6Status>>,
+    /// Set in the `interfaces` list; the top level has the policy's answer instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IfaceId {
+    pub name: String,
+    pub index: Option<u32>,
+    pub mac: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Identity {
+    pub duid: String,
+    pub iaid: String,
+}
+
+/// The bond as `/proc/net/bonding` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BondStatus {
+    pub name: String,
+    pub exists: bool,
+    pub mode: String,
+    pub fail_over_mac: &'static str,
+    pub miimon_ms: Option<u32>,
+    pub primary: Option<String>,
+    pub active_port: Option<String>,
+    pub mac: Option<String>,
+    pub ports: Vec<PortStatus>,
+}
+
+/// A port: in the bond, or matching but not enslaved (yet).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum PortStatus {
+    Member {
+        name: String,
+        /// `active` or `backup`.
+        state: &'static str,
+        mii_status: &'static str,
+        link_failures: u32,
+        permanent_mac: Option<String>,
+        mac: Option<String>,
+    },
+    Pending {
+        name: String,
+        /// `waiting` or `enslave-failed`.
+        state: &'static str,
+        error: String,
+        attempts: u32,
+        retry_in_secs: u64,
+    },
+}
+
+/// A configured Wi-Fi interface.
+#[derive(Debug, Clone, Serialize)]
+pub struct WifiStatus {
+    pub iface: String,
+    pub mode: String,
+    pub present: bool,
+    pub supplicant: String,
+    /// Only while the interface exists.
+    #[serde(flatten)]
+    pub wpa: Option<WpaStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WpaStatus {
+    pub control_connected: bool,
+    pub wpa_state: String,
+    pub bssid: Option<String>,
+    pub ssid: Option<String>,
+    pub last_event: String,
+    pub restarts: u32,
+}
+
+/// The writer threads' and the start window's counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsStatus {
+    /// Durable writes that ran on the event loop (0 unless something regressed).
+    pub saves_on_loop: u64,
+    pub lease_writes: WriterStatus,
+    pub dns_writes: WriterStatus,
+    pub start_window: Option<WindowStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WriterStatus {
+    pub done: u64,
+    pub coalesced: u64,
+    pub pending: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowStatus {
+    pub window: f64,
+    pub max_window: f64,
+    pub ok: u64,
+    pub lost: u64,
+}
+
+/// The whole answer. The top-level `interface`, `identity`, `dhcp4` and `dhcp6` are
+/// the first (or the chosen) interface's, as in single-interface mode; `interfaces`
+/// lists every one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    #[serde(flatten)]
+    pub first: Option<IfaceStatus>,
+    pub version: &'static str,
+    pub bond: Option<BondStatus>,
+    pub wifi: Vec<WifiStatus>,
+    pub interfaces: Vec<IfaceStatus>,
+    /// The `[daemon] online` policy's answer.
+    pub online: bool,
+    pub stats: StatsStatus,
+}
 
 /// Seconds left of a DHCPv6 lifetime counted from `acquired` (None = infinite).
 fn left(acquired: Instant, now: Instant, secs: u32) -> Option<u32> {
@@ -21,49 +201,61 @@ fn left(acquired: Instant, now: Instant, secs: u32) -> Option<u32> {
     Some(u64::from(secs).saturating_sub(gone) as u32)
 }
 
+fn routes(r: &[Route4]) -> Vec<String> {
+    r.iter()
+        .map(|r| format!("{}/{} via {}", r.dest, r.prefix_len, r.gateway))
+        .collect()
+}
+
 /// The DHCPv4 client: its state and lease.
-pub fn dhcp4(state: &str, lease: Option<&Lease4>, now: Instant) -> Value {
-    let lease = lease.map(|l| {
-        serde_json::json!({
-            "address": l.address.to_string(),
-            "prefix_len": l.prefix_len,
-            "server": l.server.to_string(),
-            "routers": l.routers.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "domain": l.domain,
-            "search": l.search,
-            "mtu": l.mtu,
-            "lease_secs": l.lease_secs,
-            "remaining_secs": l.remaining_secs(now),
-            "t1_secs": l.t1_secs,
-            "t2_secs": l.t2_secs,
-            "chaddr": fmt_mac(&l.chaddr),
-            "routes": l.routes.iter().map(|r| format!("{}/{} via {}", r.dest, r.prefix_len, r.gateway)).collect::<Vec<_>>(),
-            "static_routes": l.static_routes.iter().map(|r| format!("{}/{} via {}", r.dest, r.prefix_len, r.gateway)).collect::<Vec<_>>(),
-        })
+pub fn dhcp4(state: &'static str, lease: Option<&Lease4>, now: Instant) -> Client<Lease4Status> {
+    let lease = lease.map(|l| Lease4Status {
+        address: l.address,
+        prefix_len: l.prefix_len,
+        server: l.server,
+        routers: l.routers.clone(),
+        dns: l.dns.clone(),
+        domain: l.domain.clone(),
+        search: l.search.clone(),
+        mtu: l.mtu,
+        lease_secs: l.lease_secs,
+        remaining_secs: l.remaining_secs(now),
+        t1_secs: l.t1_secs,
+        t2_secs: l.t2_secs,
+        chaddr: fmt_mac(&l.chaddr),
+        routes: routes(&l.routes),
+        static_routes: routes(&l.static_routes),
     });
-    serde_json::json!({ "state": state, "lease": lease })
+    Client { state, lease }
 }
 
 /// The DHCPv6 client: its state and lease.
-pub fn dhcp6(state: &str, lease: Option<&Lease6>, now: Instant) -> Value {
+pub fn dhcp6(state: &'static str, lease: Option<&Lease6>, now: Instant) -> Client<Lease6Status> {
     let lease = lease.map(|l| {
-        let mut server = String::new();
-        let _ = write_hex(&mut server, &l.server_id);
-        serde_json::json!({
-            "server_duid": server,
-            "addresses": l.addresses.iter().map(|a| serde_json::json!({
-                "address": a.addr.to_string(),
-                "valid_secs_left": left(l.acquired, now, a.valid),
-                "preferred_secs_left": left(l.acquired, now, a.preferred),
-            })).collect::<Vec<_>>(),
-            "prefixes": l.prefixes.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect::<Vec<_>>(),
-            "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "domains": l.domains,
-            "ntp": l.ntp.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        })
+        let mut server_duid = String::new();
+        let _ = write_hex(&mut server_duid, &l.server_id);
+        Lease6Status {
+            server_duid,
+            addresses: l
+                .addresses
+                .iter()
+                .map(|a| Addr6Status {
+                    address: a.addr,
+                    valid_secs_left: left(l.acquired, now, a.valid),
+                    preferred_secs_left: left(l.acquired, now, a.preferred),
+                })
+                .collect(),
+            prefixes: l
+                .prefixes
+                .iter()
+                .map(|p| format!("{}/{}", p.prefix, p.len))
+                .collect(),
+            dns: l.dns.clone(),
+            domains: l.domains.clone(),
+            ntp: l.ntp.clone(),
+        }
     });
-    serde_json::json!({ "state": state, "lease": lease })
+    Client { state, lease }
 }
 
 /// One interface: name, index, MAC, identity and both clients (`None`: disabled).
@@ -72,32 +264,36 @@ pub fn iface(
     index: Option<u32>,
     mac: Option<[u8; 6]>,
     identity: (&Duid, Iaid),
-    dhcp4: Option<Value>,
-    dhcp6: Option<Value>,
-) -> Value {
-    serde_json::json!({
-        "interface": {
-            "name": name,
-            "index": index,
-            "mac": mac.map(|m| fmt_mac(&m)),
+    dhcp4: Option<Client<Lease4Status>>,
+    dhcp6: Option<Client<Lease6Status>>,
+) -> IfaceStatus {
+    IfaceStatus {
+        interface: IfaceId {
+            name: name.to_string(),
+            index,
+            mac: mac.map(|m| fmt_mac(&m)),
         },
-        "identity": { "duid": identity.0.to_string(), "iaid": identity.1.to_string() },
-        "dhcp4": dhcp4,
-        "dhcp6": dhcp6,
-    })
+        identity: Identity {
+            duid: identity.0.to_string(),
+            iaid: identity.1.to_string(),
+        },
+        dhcp4,
+        dhcp6,
+        online: None,
+    }
 }
 
 /// A port in the bond, as the kernel reports it.
-pub fn bond_port(l: &LinkInfo) -> Value {
+pub fn bond_port(l: &LinkInfo) -> PortStatus {
     let p = l.bond_port.clone().unwrap_or_default();
-    serde_json::json!({
-        "name": l.name,
-        "state": if p.active { "active" } else { "backup" },
-        "mii_status": if p.mii_up { "up" } else { "down" },
-        "link_failures": p.link_failures,
-        "permanent_mac": p.perm_mac.map(|m| fmt_mac(&m)),
-        "mac": l.mac.map(|m| fmt_mac(&m)),
-    })
+    PortStatus::Member {
+        name: l.name.clone(),
+        state: if p.active { "active" } else { "backup" },
+        mii_status: if p.mii_up { "up" } else { "down" },
+        link_failures: p.link_failures,
+        permanent_mac: p.perm_mac.map(|m| fmt_mac(&m)),
+        mac: l.mac.map(|m| fmt_mac(&m)),
+    }
 }
 
 /// A matching port that is not in the bond yet, and why.
@@ -107,14 +303,14 @@ pub fn bond_pending(
     error: &str,
     attempts: u32,
     retry_in_secs: u64,
-) -> Value {
-    serde_json::json!({
-        "name": name,
-        "state": if busy { "waiting" } else { "enslave-failed" },
-        "error": error,
-        "attempts": attempts,
-        "retry_in_secs": retry_in_secs,
-    })
+) -> PortStatus {
+    PortStatus::Pending {
+        name: name.to_string(),
+        state: if busy { "waiting" } else { "enslave-failed" },
+        error: error.to_string(),
+        attempts,
+        retry_in_secs,
+    }
 }
 
 /// The bond: `bond` is its link (None: it does not exist), `primary` and `active` the
@@ -124,40 +320,54 @@ pub fn bond(
     bond: Option<&LinkInfo>,
     primary: Option<String>,
     active: Option<String>,
-    ports: Vec<Value>,
-) -> Value {
+    ports: Vec<PortStatus>,
+) -> BondStatus {
     let b = bond.and_then(|l| l.bond.clone()).unwrap_or_default();
-    serde_json::json!({
-        "name": name,
-        "exists": bond.is_some(),
-        "mode": match b.mode { Some(1) => "active-backup".to_string(), Some(n) => n.to_string(), None => "unknown".into() },
-        "fail_over_mac": match b.fail_over_mac { Some(0) => "none", Some(1) => "active", Some(2) => "follow", _ => "unknown" },
-        "miimon_ms": b.miimon,
-        "primary": primary,
-        "active_port": active,
-        "mac": bond.and_then(|l| l.mac).map(|m| fmt_mac(&m)),
-        "ports": ports,
-    })
+    BondStatus {
+        name: name.to_string(),
+        exists: bond.is_some(),
+        mode: match b.mode {
+            Some(1) => "active-backup".to_string(),
+            Some(n) => n.to_string(),
+            None => "unknown".into(),
+        },
+        fail_over_mac: match b.fail_over_mac {
+            Some(0) => "none",
+            Some(1) => "active",
+            Some(2) => "follow",
+            _ => "unknown",
+        },
+        miimon_ms: b.miimon,
+        primary,
+        active_port: active,
+        mac: bond.and_then(|l| l.mac).map(|m| fmt_mac(&m)),
+        ports,
+    }
 }
 
 /// A configured Wi-Fi interface: `st` is None while the interface is absent;
 /// `supplicant` says what wpa_supplicant is doing.
-pub fn wifi(iface: &str, mode: &str, st: Option<(&WpaState, String)>) -> Value {
-    match st {
-        None => serde_json::json!({
-            "iface": iface, "mode": mode, "present": false,
-            "supplicant": "not running (interface absent)",
-        }),
-        Some((st, sup)) => serde_json::json!({
-            "iface": iface, "mode": mode, "present": true,
-            "supplicant": sup,
-            "control_connected": st.control_connected,
-            "wpa_state": st.wpa_state,
-            "bssid": st.connected_bssid,
-            "ssid": st.ssid,
-            "last_event": st.last_event,
-            "restarts": st.restarts,
-        }),
+pub fn wifi(iface: &str, mode: &str, st: Option<(&WpaState, String)>) -> WifiStatus {
+    let (supplicant, wpa) = match st {
+        None => ("not running (interface absent)".to_string(), None),
+        Some((st, sup)) => (
+            sup,
+            Some(WpaStatus {
+                control_connected: st.control_connected,
+                wpa_state: st.wpa_state.clone(),
+                bssid: st.connected_bssid.clone(),
+                ssid: st.ssid.clone(),
+                last_event: st.last_event.clone(),
+                restarts: st.restarts,
+            }),
+        ),
+    };
+    WifiStatus {
+        iface: iface.to_string(),
+        mode: mode.to_string(),
+        present: wpa.is_some(),
+        supplicant,
+        wpa,
     }
 }
 
@@ -167,48 +377,57 @@ pub fn stats(
     leases: Stats,
     dns: Stats,
     pace: Option<crate::dhcp::pace::PaceStats>,
-) -> Value {
-    let w = |s: Stats| serde_json::json!({ "done": s.done, "coalesced": s.coalesced, "pending": s.pending });
-    serde_json::json!({
-        "saves_on_loop": saves_on_loop,
-        "lease_writes": w(leases),
-        "dns_writes": w(dns),
-        "start_window": pace.map(|s| {
-            serde_json::json!({
-                "window": s.window, "max_window": s.max_window, "ok": s.ok, "lost": s.lost,
-            })
+) -> StatsStatus {
+    let w = |s: Stats| WriterStatus {
+        done: s.done,
+        coalesced: s.coalesced,
+        pending: s.pending,
+    };
+    StatsStatus {
+        saves_on_loop,
+        lease_writes: w(leases),
+        dns_writes: w(dns),
+        start_window: pace.map(|s| WindowStatus {
+            window: s.window,
+            max_window: s.max_window,
+            ok: s.ok,
+            lost: s.lost,
         }),
-    })
+    }
 }
 
-/// The whole status. The top-level `interface`, `identity`, `dhcp4` and `dhcp6` are the
-/// first (or the chosen) interface's, as in single-interface mode; `interfaces` lists
-/// every one, each with its own `online`; the top-level `online` is the policy's answer.
+/// The whole status as the control socket sends it: each interface with its own
+/// `online`, the first one's fields repeated at the top level, where `online` is the
+/// policy's answer.
 pub fn status(
-    ifaces: Vec<(Value, bool)>,
-    bond: Option<Value>,
-    wifi: Vec<Value>,
+    ifaces: Vec<(IfaceStatus, bool)>,
+    bond: Option<BondStatus>,
+    wifi: Vec<WifiStatus>,
     online: bool,
-    stats: Value,
+    stats: StatsStatus,
 ) -> Value {
-    let ifaces: Vec<Value> = ifaces
+    let interfaces: Vec<IfaceStatus> = ifaces
         .into_iter()
-        .map(|(mut st, on)| {
-            st["online"] = on.into();
-            st
+        .map(|(st, on)| IfaceStatus {
+            online: Some(on),
+            ..st
         })
         .collect();
-    let mut st = ifaces
-        .first()
-        .cloned()
-        .unwrap_or_else(|| serde_json::json!({}));
-    st["version"] = env!("CARGO_PKG_VERSION").into();
-    st["bond"] = bond.unwrap_or(serde_json::Value::Null);
-    st["wifi"] = Value::Array(wifi);
-    st["interfaces"] = serde_json::Value::Array(ifaces);
-    st["online"] = online.into();
-    st["stats"] = stats;
-    st
+    let first = interfaces.first().map(|i| IfaceStatus {
+        online: None,
+        ..i.clone()
+    });
+    let st = Status {
+        first,
+        version: env!("CARGO_PKG_VERSION"),
+        bond,
+        wifi,
+        interfaces,
+        online,
+        stats,
+    };
+    // Plain data (string keys, finite numbers): serializing cannot fail.
+    serde_json::to_value(st).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

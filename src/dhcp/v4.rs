@@ -736,7 +736,10 @@ impl V4Driver {
     }
 
     /// The lease as JSON for `netbond status`.
-    pub fn status_json(&self, now: Instant) -> serde_json::Value {
+    pub fn status_json(
+        &self,
+        now: Instant,
+    ) -> crate::daemon::status_json::Client<crate::daemon::status_json::Lease4Status> {
         crate::daemon::status_json::dhcp4(self.engine.state_name(), self.engine.lease(), now)
     }
 }

@@ -698,7 +698,10 @@ impl V6Driver {
     }
 
     /// The lease as JSON for `netbond status`.
-    pub fn status_json(&self, now: Instant) -> serde_json::Value {
+    pub fn status_json(
+        &self,
+        now: Instant,
+    ) -> crate::daemon::status_json::Client<crate::daemon::status_json::Lease6Status> {
         let state = if self.stopped {
             "stopped"
         } else {

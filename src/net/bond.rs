@@ -591,7 +591,7 @@ impl BondManager {
     }
 
     /// The bond as `/proc/net/bonding` shows it, for `netbond status`.
-    pub async fn status_json(&self) -> serde_json::Value {
+    pub async fn status_json(&self) -> crate::daemon::status_json::BondStatus {
         use crate::daemon::status_json as sj;
         let links = link::list_links(&self.handle).await.unwrap_or_default();
         let bond = links.iter().find(|l| Some(l.index) == self.index);

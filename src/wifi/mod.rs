@@ -169,7 +169,7 @@ impl WifiManager {
     }
 
     /// Per-interface state for `netbond status`.
-    pub fn status_json(&self) -> Vec<serde_json::Value> {
+    pub fn status_json(&self) -> Vec<crate::daemon::status_json::WifiStatus> {
         self.cfgs
             .iter()
             .map(|c| {
