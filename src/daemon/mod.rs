@@ -121,7 +121,7 @@ pub async fn run(opts: RunOptions) -> Result<(), String> {
     } = opts;
     let clock = Clock::new();
     // From here on a durable write on this thread is counted (status `saves_on_loop`).
-    crate::state::store::mark_loop_thread();
+    crate::state::atomic::mark_loop_thread();
     let store = Store::open(&cfg.daemon.state_dir).map_err(|e| {
         format!(
             "cannot use the state directory {}: {e} (set --state-dir to a writable directory)",
@@ -756,7 +756,7 @@ fn writer_stats(
     pacer: Option<&crate::dhcp::pace::Pacer>,
 ) -> crate::daemon::status_json::StatsStatus {
     crate::daemon::status_json::stats(
-        crate::state::store::writes_on_loop(),
+        crate::state::atomic::writes_on_loop(),
         leases.stats(),
         dns.stats(),
         pacer.map(|p| p.stats()),
