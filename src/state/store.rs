@@ -381,11 +381,11 @@ impl Store {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::fs::Permissions;
-    use std::os::unix::fs::PermissionsExt;
     use netbond_proto::dhcp4::Route4;
     use netbond_proto::Instant;
+    use std::fs::Permissions;
     use std::net::Ipv4Addr;
+    use std::os::unix::fs::PermissionsExt;
 
     pub(crate) fn tmpdir(tag: &str) -> PathBuf {
         use std::sync::atomic::{AtomicU32, Ordering};
