@@ -428,6 +428,31 @@ pub(crate) mod tests {
         }
     }
 
+    /// The engine's lease behind [`lease6`] (acquired at engine time 12.345 s).
+    pub(crate) fn lease6_engine() -> netbond_proto::dhcp6::Lease6 {
+        use netbond_proto::dhcp6::{Addr6, Lease6, Prefix6};
+        Lease6 {
+            server_id: vec![0, 1, 0, 1, 0x2e, 0x2d, 1, 0xbd, 2, 0, 0, 0, 0, 1],
+            addresses: vec![Addr6 {
+                addr: "2001:db8::10".parse().unwrap(),
+                preferred: 3600,
+                valid: 7200,
+            }],
+            prefixes: vec![Prefix6 {
+                prefix: "2001:db8:100::".parse().unwrap(),
+                len: 56,
+                preferred: 3600,
+                valid: 7200,
+            }],
+            t1: 1800,
+            t2: 2880,
+            dns: vec!["2001:db8::53".parse().unwrap()],
+            domains: vec!["example.com".into()],
+            ntp: vec![],
+            acquired: Instant::from_millis(12_345),
+        }
+    }
+
     pub(crate) fn lease6() -> SavedLease6 {
         SavedLease6 {
             server_id: "00:01:00:01:2e:2d:01:bd:02:00:00:00:00:01".into(),
@@ -461,6 +486,22 @@ pub(crate) mod tests {
         );
         Store::open(&d).unwrap(); // idempotent
         fs::remove_dir_all(d.parent().unwrap()).unwrap();
+    }
+
+    /// A DHCPv6 lease file as netbond wrote it before the lease was saved through the
+    /// engine's own type: it must still load after an upgrade (the next start confirms
+    /// the address instead of soliciting a new one).
+    #[test]
+    fn lease6_file_in_the_v1_format_still_loads() {
+        let d = tmpdir("v1");
+        let s = Store::open(&d).unwrap();
+        fs::write(
+            d.join("lease6-eth0.json"),
+            include_str!("testdata/lease6-eth0-v1.json"),
+        )
+        .unwrap();
+        assert_eq!(s.load_lease6("eth0"), Some(lease6()));
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
