@@ -1,9 +1,10 @@
 //! DNS configuration: rendering and atomically writing `resolv.conf`, and restoring
 //! the file found at start when netbond stops.
 //!
-//! Everything that ends up in the file is validated (in `content.rs`), whatever the engines already
-//! checked: a DHCP server is untrusted input, and a newline in a domain name would let
-//! it inject arbitrary resolver options (`options ndots:15`, extra nameservers).
+//! Everything that ends up in the file is validated (in `content.rs`), whatever the
+//! engines already checked: a DHCP server is untrusted input, and a newline in a domain
+//! name would let it inject arbitrary resolver options (`options ndots:15`, extra
+//! nameservers).
 //!
 //! Backends: a plain file, or systemd-resolved through its `resolvectl` command (per
 //! link). Both run on the DNS writer thread ([`DnsWriter`]), never on the event loop;
