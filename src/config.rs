@@ -546,7 +546,7 @@ impl Config {
             ));
         }
         if let Some(h) = &d4.hostname {
-            if netbond_proto::dhcp4::reply::valid_dns_name(h.as_bytes()).is_none() {
+            if netbond_proto::name::host_name(h.as_bytes()).is_none() {
                 return Err((
                     "dhcp4",
                     "hostname",
@@ -858,16 +858,7 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     go(pattern.as_bytes(), name.as_bytes())
 }
 
-/// Linux interface names: 1-15 bytes, no '/', no whitespace, not "." or "..".
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name != "."
-        && name != ".."
-        && !name
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
-}
+use crate::net::ifname::valid_ifname;
 
 #[cfg(test)]
 mod tests {

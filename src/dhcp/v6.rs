@@ -698,27 +698,16 @@ impl V6Driver {
     }
 
     /// The lease as JSON for `netbond status`.
-    pub fn status_json(&self, now: Instant) -> serde_json::Value {
-        let lease = self.engine.lease().map(|l| {
-            let mut server = String::new();
-            let _ = write_hex(&mut server, &l.server_id);
-            serde_json::json!({
-                "server_duid": server,
-                "addresses": l.addresses.iter().map(|a| serde_json::json!({
-                    "address": a.addr.to_string(),
-                    "valid_secs_left": left(l.acquired, now, a.valid),
-                    "preferred_secs_left": left(l.acquired, now, a.preferred),
-                })).collect::<Vec<_>>(),
-                "prefixes": l.prefixes.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect::<Vec<_>>(),
-                "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "domains": l.domains,
-                "ntp": l.ntp.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            })
-        });
-        serde_json::json!({
-            "state": if self.stopped { "stopped" } else { self.engine.state_name() },
-            "lease": lease,
-        })
+    pub fn status_json(
+        &self,
+        now: Instant,
+    ) -> crate::daemon::status_json::Client<crate::daemon::status_json::Lease6Status> {
+        let state = if self.stopped {
+            "stopped"
+        } else {
+            self.engine.state_name()
+        };
+        crate::daemon::status_json::dhcp6(state, self.engine.lease(), now)
     }
 }
 

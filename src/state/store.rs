@@ -116,18 +116,7 @@ pub struct Store {
     dir: PathBuf,
 }
 
-/// Whether `name` is a plausible interface name that is safe to put in a file name:
-/// 1..=15 bytes (IFNAMSIZ - 1), no `/`, `:`, whitespace or control characters, and
-/// not `.`/`..` or containing `..`.
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && !name.contains("..")
-        && name != "."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
-}
+use crate::net::ifname::valid_ifname;
 
 fn bad_ifname(name: &str) -> io::Error {
     io::Error::new(
