@@ -216,7 +216,7 @@ fn writer_stats(
     pacer: Option<&crate::dhcp::pace::Pacer>,
 ) -> crate::daemon::status_json::StatsStatus {
     crate::daemon::status_json::stats(
-        crate::state::store::writes_on_loop(),
+        crate::state::atomic::writes_on_loop(),
         leases.stats(),
         dns.stats(),
         pacer.map(|p| p.stats()),

@@ -2,7 +2,6 @@
 //! advertisement watcher (which picks stateful or stateless mode), rtnetlink, resolv.conf
 //! and the lease store.
 
-use crate::config::Dhcp6Mode;
 use crate::dhcp::shared::{Dns6, Shared};
 use crate::net::ra::{RaFlags, RaWatcher};
 use crate::net::udp6::{is_address_not_ready, Udp6Socket};
@@ -73,11 +72,7 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
         iaid_na: c.ia_na.then_some(iaid),
         iaid_pd: c.ia_pd.then_some(iaid_pd),
         rapid_commit: c.rapid_commit,
-        mode: match c.mode {
-            Dhcp6Mode::Auto => ModeSetting::Auto,
-            Dhcp6Mode::Stateful => ModeSetting::Stateful,
-            Dhcp6Mode::Stateless => ModeSetting::Stateless,
-        },
+        mode: c.mode,
         solicit_delay: c.solicit_delay,
         request_ntp: c.request_ntp,
         fqdn: c
@@ -193,7 +188,7 @@ impl V6Driver {
         };
         let restore = engine.lease().cloned();
         V6Driver {
-            follow_ra: sh.cfg.dhcp6.mode == Dhcp6Mode::Auto,
+            follow_ra: sh.cfg.dhcp6.mode == ModeSetting::Auto,
             engine,
             udp: None,
             ra: None,

@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -192,7 +191,7 @@ pub fn write_atomic(path: &Path, content: &str) -> io::Result<()> {
 
 /// [`write_atomic`] for bytes (the original file put back on stop may not be UTF-8).
 fn write_bytes(path: &Path, content: &[u8]) -> io::Result<()> {
-    match crate::state::store::write_file_atomic(path, content, 0o644) {
+    match crate::state::atomic::write_file_atomic(path, content, 0o644) {
         Ok(()) => Ok(()),
         // The directory is read-only but the file itself may be writable (systemd's
         // ProtectSystem=strict with ReadWritePaths=/etc/resolv.conf bind-mounts just the
@@ -309,7 +308,7 @@ impl ResolvConf {
                         original: orig.clone(),
                     };
                     let json = serde_json::to_vec(&keep).map_err(io::Error::other)?;
-                    crate::state::store::write_file_atomic(saved, &json, 0o600)?;
+                    crate::state::atomic::write_file_atomic(saved, &json, 0o600)?;
                 }
                 orig
             }
@@ -350,14 +349,7 @@ impl ResolvConf {
             // ReadWritePaths=/etc/resolv.conf under ProtectSystem=strict).
             Original::File(bytes) => write_bytes(&self.path, &bytes),
             Original::Symlink(target) => {
-                let tmp = crate::state::store::temp_path(&self.path)?;
-                let _ = fs::remove_file(&tmp);
-                symlink(&target, &tmp)?;
-                if let Err(e) = fs::rename(&tmp, &self.path) {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(e);
-                }
-                crate::state::store::sync_parent(&self.path)
+                crate::state::atomic::replace_with_symlink(&self.path, &target)
             }
         }
     }
@@ -577,7 +569,7 @@ impl DnsSink {
 mod tests {
     use super::*;
     use netbond_proto::name::host_name;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{symlink, PermissionsExt};
 
     fn tmpdir(tag: &str) -> PathBuf {
         use std::sync::atomic::{AtomicU32, Ordering};
