@@ -42,6 +42,8 @@ pub mod backoff;
 pub mod dhcp4;
 pub mod dhcp6;
 pub mod duid;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod time;
 
 pub use duid::{Duid, Iaid};
