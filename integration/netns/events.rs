@@ -567,16 +567,10 @@ fn chrony_sources_follow_the_lease() {
 /// both with lifetime `life` seconds.
 fn send_ra(lab: &Lab, dns: std::net::Ipv6Addr, domain: &str, life: u32) {
     use socket2::{Domain, Protocol, Socket, Type};
-    use std::os::fd::AsRawFd;
     let sns = lab.sns.clone();
     let domain = domain.to_string();
     thread::spawn(move || {
-        let ns = fs::File::open(format!("/run/netns/{sns}")).unwrap();
-        // SAFETY: setns only changes this thread's network namespace.
-        assert_eq!(
-            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
+        crate::lab::enter_netns(&sns);
         // SAFETY: if_nametoindex with a valid C string.
         let ifindex = unsafe { libc::if_nametoindex(c"s0".as_ptr()) };
         let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)).unwrap();

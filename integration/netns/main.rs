@@ -2,16 +2,17 @@
 //! pair, with assertions on the client interface (addresses, routes, MTU), the files
 //! netbond writes, and the packets captured at the server.
 //!
-//! Needs root plus `ip`, `dnsmasq`, `nft` and `tcpdump` (see `lab.rs`). Each test has
-//! its own lab (namespaces, dnsmasq, temp dir), so they run in parallel.
+//! Needs root plus `ip`, `dnsmasq`, `nft` and `tcpdump` (see `../lab/`, the lab shared
+//! with the hostile tier). Each test has its own lab (namespaces, dnsmasq, temp dir), so
+//! they run in parallel.
 
 mod cni;
 mod events;
 mod faults;
+#[path = "../lab/mod.rs"]
 mod lab;
 mod multi;
 mod operate;
-mod pcap;
 mod reload;
 mod stop;
 
@@ -21,11 +22,12 @@ use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use lab::pcap::{self, Packet};
 use lab::{
     hex, mac_str, netns_exists, parse_hex, parse_mac, pid_alive, DnsmasqOpts, Lab, Lease, Netbond,
     TIMEOUT,
 };
-use pcap::Packet;
+use netbond_proto::testkit::v4;
 
 /// Wait until `f` yields a value, failing fast (with the log) if netbond dies, and
 /// failing with `what` after `timeout`.
@@ -75,14 +77,13 @@ pub(crate) fn v6_sent(pkts: &[Packet], t: u8) -> Vec<&Packet> {
 
 // ------------------------------------------------------------------------ self check
 
-/// Send one DHCPDISCOVER from inside the client namespace with a plain UDP socket.
+/// Send one DHCPDISCOVER (broadcast flag set) from inside the client namespace with a
+/// plain UDP socket.
 fn send_discover(lab: &Lab, xid: u32, mac: [u8; 6]) {
-    let cns = lab.cns.clone();
-    thread::spawn(move || {
-        let ns = fs::File::open(format!("/run/netns/{cns}")).expect("open netns");
-        // SAFETY: setns only changes this (short-lived) thread's network namespace.
-        let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+    let mut m = v4::Builder::request(v4::DISCOVER, xid, mac);
+    m.flags = 0x8000;
+    let m = m.build();
+    lab::in_netns(&lab.cns, move || {
         let sock = std::net::UdpSocket::bind("0.0.0.0:68").expect("bind :68");
         sock.set_broadcast(true).unwrap();
         let dev = b"c0\0";
@@ -97,20 +98,9 @@ fn send_discover(lab: &Lab, xid: u32, mac: [u8; 6]) {
             )
         };
         assert_eq!(r, 0, "SO_BINDTODEVICE: {}", std::io::Error::last_os_error());
-        let mut m = vec![0u8; 240];
-        m[0] = 1;
-        m[1] = 1;
-        m[2] = 6;
-        m[4..8].copy_from_slice(&xid.to_be_bytes());
-        m[10] = 0x80; // broadcast flag
-        m[28..34].copy_from_slice(&mac);
-        m[236..240].copy_from_slice(&[99, 130, 83, 99]);
-        m.extend_from_slice(&[53, 1, 1, 255]);
         sock.send_to(&m, "255.255.255.255:67")
             .expect("send DISCOVER");
-    })
-    .join()
-    .expect("discover thread");
+    });
 }
 
 /// The lab itself works: namespaces, veth, dnsmasq answering, capture + pcap decode,
