@@ -135,6 +135,18 @@ pub struct Route {
     pub table: Option<String>,
 }
 
+/// One `addr_info` of `ip -j addr`: address, prefix length, valid and preferred
+/// lifetimes (`u32::MAX`, forever, when absent).
+fn addr_info<A: std::str::FromStr>(ai: &serde_json::Value) -> Option<(A, u8, u32, u32)> {
+    let life = |key: &str| ai[key].as_u64().unwrap_or(u32::MAX as u64) as u32;
+    Some((
+        ai["local"].as_str()?.parse().ok()?,
+        ai["prefixlen"].as_u64()? as u8,
+        life("valid_life_time"),
+        life("preferred_life_time"),
+    ))
+}
+
 /// The lab: two namespaces, a veth pair, and the processes started in them.
 pub struct Lab {
     pub spec: Spec,
@@ -372,13 +384,12 @@ impl Lab {
         self.addr_infos("-4")
             .into_iter()
             .filter_map(|ai| {
+                let (addr, prefix_len, valid_lft, preferred_lft) = addr_info(&ai)?;
                 Some(Addr4 {
-                    addr: ai["local"].as_str()?.parse().ok()?,
-                    prefix_len: ai["prefixlen"].as_u64()? as u8,
-                    valid_lft: ai["valid_life_time"].as_u64().unwrap_or(u32::MAX as u64) as u32,
-                    preferred_lft: ai["preferred_life_time"]
-                        .as_u64()
-                        .unwrap_or(u32::MAX as u64) as u32,
+                    addr,
+                    prefix_len,
+                    valid_lft,
+                    preferred_lft,
                 })
             })
             .collect()
@@ -389,13 +400,12 @@ impl Lab {
         self.addr_infos("-6")
             .into_iter()
             .filter_map(|ai| {
+                let (addr, prefix_len, valid_lft, preferred_lft) = addr_info(&ai)?;
                 Some(Addr6 {
-                    addr: ai["local"].as_str()?.parse().ok()?,
-                    prefix_len: ai["prefixlen"].as_u64()? as u8,
-                    valid_lft: ai["valid_life_time"].as_u64().unwrap_or(u32::MAX as u64) as u32,
-                    preferred_lft: ai["preferred_life_time"]
-                        .as_u64()
-                        .unwrap_or(u32::MAX as u64) as u32,
+                    addr,
+                    prefix_len,
+                    valid_lft,
+                    preferred_lft,
                     scope: ai["scope"].as_str().unwrap_or("").to_string(),
                     tentative: ai["tentative"].as_bool().unwrap_or(false),
                 })
