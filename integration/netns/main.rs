@@ -61,6 +61,39 @@ fn start_bound(lab: &mut Lab, opts: DnsmasqOpts, extra: &[&str]) -> (Netbond, Ip
     (nb, a.addr)
 }
 
+/// After a restart, with a capture running: the first DHCPREQUEST must be an
+/// INIT-REBOOT for `addr` (option 50 = `addr`, ciaddr 0; `which` names the address in
+/// the failure), and it must be ACKed. Returns the REQUEST.
+pub(crate) fn wait_init_reboot(
+    lab: &Lab,
+    nb: &mut Netbond,
+    addr: Ipv4Addr,
+    which: &str,
+) -> pcap::Dhcp4 {
+    let req = wait_nb(nb, TIMEOUT, "an INIT-REBOOT DHCPREQUEST", || {
+        v4_sent(&lab.packets(), pcap::DHCPREQUEST)
+            .first()
+            .map(|p| p.v4().unwrap().clone())
+    });
+    assert_eq!(
+        req.requested_ip,
+        Some(addr),
+        "INIT-REBOOT must request the {which} address"
+    );
+    assert_eq!(
+        req.ciaddr,
+        Ipv4Addr::UNSPECIFIED,
+        "INIT-REBOOT has ciaddr 0"
+    );
+    wait_nb(nb, TIMEOUT, "its DHCPACK", || {
+        lab.packets()
+            .iter()
+            .any(|p| p.v4_type() == Some(pcap::DHCPACK) && p.v4().unwrap().xid == req.xid)
+            .then_some(())
+    });
+    req
+}
+
 /// Client-sent DHCPv4 packets of the given type.
 pub(crate) fn v4_sent(pkts: &[Packet], t: u8) -> Vec<&Packet> {
     pkts.iter()
@@ -383,27 +416,7 @@ fn restart_keeps_address() {
     );
     lab.capture();
     let mut nb2 = lab.start_netbond(&[]);
-    let xid = wait_nb(&mut nb2, TIMEOUT, "an INIT-REBOOT DHCPREQUEST", || {
-        v4_sent(&lab.packets(), pcap::DHCPREQUEST)
-            .first()
-            .map(|p| p.v4().unwrap().clone())
-    });
-    assert_eq!(
-        xid.requested_ip,
-        Some(a),
-        "INIT-REBOOT must request the saved address"
-    );
-    assert_eq!(
-        xid.ciaddr,
-        Ipv4Addr::UNSPECIFIED,
-        "INIT-REBOOT has ciaddr 0"
-    );
-    wait_nb(&mut nb2, TIMEOUT, "its DHCPACK", || {
-        lab.packets()
-            .iter()
-            .any(|p| p.v4_type() == Some(pcap::DHCPACK) && p.v4().unwrap().xid == xid.xid)
-            .then_some(())
-    });
+    wait_init_reboot(&lab, &mut nb2, a, "saved");
     thread::sleep(Duration::from_millis(500));
     let pkts = lab.packets();
     assert!(

@@ -12,7 +12,7 @@
 use crate::lab::{self, DnsmasqOpts, Lab, TIMEOUT};
 use crate::operate::cli;
 use crate::pcap;
-use crate::{start_bound, v4_sent, v6_sent, wait_nb};
+use crate::{start_bound, v4_sent, v6_sent, wait_init_reboot, wait_nb};
 use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -133,27 +133,7 @@ fn sigterm_keeps_the_network_and_a_restart_confirms() {
 
     // The next start: INIT-REBOOT for the same address, Confirm for the v6 one.
     let mut nb2 = lab.start_netbond(&[]);
-    let req = wait_nb(&mut nb2, TIMEOUT, "an INIT-REBOOT DHCPREQUEST", || {
-        v4_sent(&lab.packets(), pcap::DHCPREQUEST)
-            .first()
-            .map(|p| p.v4().unwrap().clone())
-    });
-    assert_eq!(
-        req.requested_ip,
-        Some(a),
-        "INIT-REBOOT must request the kept address"
-    );
-    assert_eq!(
-        req.ciaddr,
-        std::net::Ipv4Addr::UNSPECIFIED,
-        "INIT-REBOOT has ciaddr 0"
-    );
-    wait_nb(&mut nb2, TIMEOUT, "its DHCPACK", || {
-        lab.packets()
-            .iter()
-            .any(|p| p.v4_type() == Some(pcap::DHCPACK) && p.v4().unwrap().xid == req.xid)
-            .then_some(())
-    });
+    wait_init_reboot(&lab, &mut nb2, a, "kept");
     let confirm = wait_nb(
         &mut nb2,
         TIMEOUT,
