@@ -61,6 +61,26 @@ fn start_bound(lab: &mut Lab, opts: DnsmasqOpts, extra: &[&str]) -> (Netbond, Ip
     (nb, a.addr)
 }
 
+/// resolv.conf as it was before netbond, for the tests that check it is restored.
+pub(crate) const ORIGINAL_RESOLV: &str = "# original resolv.conf\nnameserver 192.0.2.53\n";
+
+/// With [`ORIGINAL_RESOLV`] in the lab's resolv.conf, start dnsmasq (default options) and
+/// netbond (default flags) and wait for the v4 and v6 addresses and for netbond's
+/// resolv.conf, which is returned with them.
+pub(crate) fn start_dual_stack(lab: &mut Lab) -> (Netbond, Ipv4Addr, lab::Addr6, String) {
+    fs::write(lab.resolv_conf(), ORIGINAL_RESOLV).unwrap();
+    let (mut nb, a) = start_bound(lab, DnsmasqOpts::default(), &[]);
+    let a6 = wait_nb(&mut nb, TIMEOUT, "a DHCPv6 address", || {
+        lab.addr6_in(0x100, 0x1ff)
+    });
+    let written = wait_nb(&mut nb, TIMEOUT, "resolv.conf rewritten", || {
+        fs::read_to_string(lab.resolv_conf())
+            .ok()
+            .filter(|s| s != ORIGINAL_RESOLV)
+    });
+    (nb, a, a6, written)
+}
+
 /// After a restart, with a capture running: the first DHCPREQUEST must be an
 /// INIT-REBOOT for `addr` (option 50 = `addr`, ciaddr 0; `which` names the address in
 /// the failure), and it must be ACKed. Returns the REQUEST.
@@ -596,17 +616,8 @@ fn interface_deleted_and_recreated() {
 fn sigterm_releases() {
     let mut lab = Lab::new("sigterm");
     lab.write_config("[daemon]\non_stop = \"release\"\n");
-    let original = "# original resolv.conf\nnameserver 192.0.2.53\n";
-    fs::write(lab.resolv_conf(), original).unwrap();
-    let (mut nb, a) = start_bound(&mut lab, DnsmasqOpts::default(), &[]);
-    let a6 = wait_nb(&mut nb, TIMEOUT, "a DHCPv6 address", || {
-        lab.addr6_in(0x100, 0x1ff)
-    });
-    wait_nb(&mut nb, TIMEOUT, "resolv.conf rewritten", || {
-        fs::read_to_string(lab.resolv_conf())
-            .ok()
-            .filter(|s| s != original)
-    });
+    let original = ORIGINAL_RESOLV;
+    let (mut nb, a, a6, _) = start_dual_stack(&mut lab);
     lab.capture();
     let t0 = Instant::now();
     nb.kill(libc::SIGTERM);

@@ -12,7 +12,7 @@
 use crate::lab::{self, DnsmasqOpts, Lab, TIMEOUT};
 use crate::operate::cli;
 use crate::pcap;
-use crate::{start_bound, v4_sent, v6_sent, wait_init_reboot, wait_nb};
+use crate::{start_dual_stack, v4_sent, v6_sent, wait_init_reboot, wait_nb, ORIGINAL_RESOLV};
 use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -76,17 +76,8 @@ fn notify_socket(lab: &Lab) -> (UnixDatagram, std::path::PathBuf) {
 #[test]
 fn sigterm_keeps_the_network_and_a_restart_confirms() {
     let mut lab = Lab::new("keep");
-    let original = "# original resolv.conf\nnameserver 192.0.2.53\n";
-    fs::write(lab.resolv_conf(), original).unwrap();
-    let (mut nb, a) = start_bound(&mut lab, DnsmasqOpts::default(), &[]);
-    let a6 = wait_nb(&mut nb, TIMEOUT, "a DHCPv6 address", || {
-        lab.addr6_in(0x100, 0x1ff)
-    });
-    let written = wait_nb(&mut nb, TIMEOUT, "resolv.conf rewritten", || {
-        fs::read_to_string(lab.resolv_conf())
-            .ok()
-            .filter(|s| s != original)
-    });
+    let original = ORIGINAL_RESOLV;
+    let (mut nb, a, a6, written) = start_dual_stack(&mut lab);
     let has_default = |lab: &Lab| lab.routes4().iter().any(|r| r.dst == "default");
     assert!(has_default(&lab), "no default route: {:?}", lab.routes4());
     lab.monitor_addresses();
@@ -243,17 +234,8 @@ fn sigterm_keeps_the_network_and_a_restart_confirms() {
 #[test]
 fn stop_release_releases_and_deconfigures() {
     let mut lab = Lab::new("stoprel");
-    let original = "# original resolv.conf\nnameserver 192.0.2.53\n";
-    fs::write(lab.resolv_conf(), original).unwrap();
-    let (mut nb, a) = start_bound(&mut lab, DnsmasqOpts::default(), &[]);
-    let a6 = wait_nb(&mut nb, TIMEOUT, "a DHCPv6 address", || {
-        lab.addr6_in(0x100, 0x1ff)
-    });
-    wait_nb(&mut nb, TIMEOUT, "resolv.conf rewritten", || {
-        fs::read_to_string(lab.resolv_conf())
-            .ok()
-            .filter(|s| s != original)
-    });
+    let original = ORIGINAL_RESOLV;
+    let (mut nb, a, a6, _) = start_dual_stack(&mut lab);
     lab.capture();
     let o = cli(&lab, &["stop", "--release"]);
     assert!(
