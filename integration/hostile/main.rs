@@ -314,6 +314,11 @@ impl Drop for Lab {
     }
 }
 
+/// The usual script with only the ACK shaped by `ack`.
+fn script_fn(ack: impl Fn(R4) -> R4 + Send + 'static) -> Script {
+    script(none, |r| r, none, ack)
+}
+
 /// Run the usual flow: serve `s`, start netbond, wait for the lease, wait for each
 /// (reason, count) drop line, and run the common checks.
 fn run_case(name: &str, s: Script, drops: &[(&str, usize)]) -> Lab {
@@ -597,22 +602,17 @@ fn tiny_t1_does_not_cause_a_renewal_storm() {
 fn huge_dns_list() {
     let lab = run_case(
         "dns60",
-        script(
-            none,
-            |r| r,
-            none,
-            |r| {
-                let list: Vec<u8> = (1..=60u8).flat_map(|i| [10, 79, 200, i]).collect();
-                r.set(6, &list)
-                    .set(
-                        3,
-                        &(1..=60u8)
-                            .flat_map(|i| [10, 79, 201, i])
-                            .collect::<Vec<_>>(),
-                    )
-                    .set(42, &list)
-            },
-        ),
+        script_fn(|r| {
+            let list: Vec<u8> = (1..=60u8).flat_map(|i| [10, 79, 200, i]).collect();
+            r.set(6, &list)
+                .set(
+                    3,
+                    &(1..=60u8)
+                        .flat_map(|i| [10, 79, 201, i])
+                        .collect::<Vec<_>>(),
+                )
+                .set(42, &list)
+        }),
         &[],
     );
     let text = lab.resolv();
@@ -630,19 +630,14 @@ fn huge_dns_list() {
 fn names_with_shell_metacharacters_and_newlines() {
     let lab = run_case(
         "names",
-        script(
-            none,
-            |r| r,
-            none,
-            |r| {
-                r.set(15, b"evil.test\nnameserver 6.6.6.6")
-                    .set(12, b"x;$(reboot)`id`|evil")
-                    .set(
-                        119,
-                        &wire_names(&[b"ok.test", b"evil\nnameserver 6.6.6.6", b"a;b.evil"]),
-                    )
-            },
-        ),
+        script_fn(|r| {
+            r.set(15, b"evil.test\nnameserver 6.6.6.6")
+                .set(12, b"x;$(reboot)`id`|evil")
+                .set(
+                    119,
+                    &wire_names(&[b"ok.test", b"evil\nnameserver 6.6.6.6", b"a;b.evil"]),
+                )
+        }),
         &[],
     );
     let text = lab.resolv();
@@ -716,11 +711,6 @@ fn hostile_names_never_reach_a_hook() {
     lab.assert_clean();
 }
 
-/// The usual script with only the ACK shaped by `ack`.
-fn script_fn(ack: impl Fn(R4) -> R4 + Send + 'static) -> Script {
-    script(none, |r| r, none, ack)
-}
-
 /// Option values that the engine discards (a domain or host name that is not a valid
 /// DNS name, an MTU below 68, a malformed option 121) are logged with the reason, so an
 /// operator can see that a server sent them. Found missing by this suite; fixed.
@@ -728,15 +718,10 @@ fn script_fn(ack: impl Fn(R4) -> R4 + Send + 'static) -> Script {
 fn ignored_hostile_names_are_logged() {
     let lab = run_case(
         "nameslog",
-        script(
-            none,
-            |r| r,
-            none,
-            |r| {
-                r.set(15, b"evil.test\nnameserver 6.6.6.6")
-                    .set(12, b"x;$(reboot)`id`|evil")
-            },
-        ),
+        script_fn(|r| {
+            r.set(15, b"evil.test\nnameserver 6.6.6.6")
+                .set(12, b"x;$(reboot)`id`|evil")
+        }),
         &[],
     );
     let log = lab.log();
@@ -753,19 +738,14 @@ fn ignored_hostile_names_are_logged() {
 fn classless_routes_hijacking_the_default() {
     let lab = run_case(
         "tunnelvision",
-        script(
-            none,
-            |r| r,
-            none,
-            |r| {
-                let s = r.server_id.unwrap().octets();
-                let mut v = vec![1, 0, s[0], s[1], s[2], s[3]];
-                v.extend_from_slice(&[1, 128, s[0], s[1], s[2], s[3]]);
-                // A legitimate route alongside, which must still be installed.
-                v.extend_from_slice(&[24, 192, 0, 2, s[0], s[1], s[2], s[3]]);
-                r.set(121, &v)
-            },
-        ),
+        script_fn(|r| {
+            let s = r.server_id.unwrap().octets();
+            let mut v = vec![1, 0, s[0], s[1], s[2], s[3]];
+            v.extend_from_slice(&[1, 128, s[0], s[1], s[2], s[3]]);
+            // A legitimate route alongside, which must still be installed.
+            v.extend_from_slice(&[24, 192, 0, 2, s[0], s[1], s[2], s[3]]);
+            r.set(121, &v)
+        }),
         &[],
     );
     let log = lab.log();
@@ -786,7 +766,7 @@ fn classless_routes_hijacking_the_default() {
 
 #[test]
 fn unauthenticated_forcerenew() {
-    let mut lab = run_case("forcerenew", script(none, |r| r, none, |r| r), &[]);
+    let mut lab = run_case("forcerenew", script_fn(|r| r), &[]);
     let m = lab.seen().last().cloned().unwrap().msg;
     let mut fr = lab.net.reply(&m, 9).without(51);
     fr.yiaddr = Ipv4Addr::UNSPECIFIED;
