@@ -57,9 +57,9 @@ fn package(program: &str) -> &str {
     }
 }
 
-/// Check once per test process that we are root and have `programs`; panic (never
-/// skip) with what to do otherwise. `tier` names the cargo test target and `what`
-/// the tests in the message.
+/// Check once per test process (a test binary is one tier) that we are root and have
+/// `programs`; panic (never skip) with what to do otherwise. `tier` names the cargo
+/// test target and `what` the tests in the message.
 pub fn require(tier: &str, what: &str, programs: &[&str]) {
     static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
     let res = CHECKED.get_or_init(|| {
