@@ -44,6 +44,8 @@ pub mod dhcp4;
 pub mod dhcp6;
 pub mod duid;
 pub mod name;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod time;
 
 pub use duid::{Duid, Iaid};
