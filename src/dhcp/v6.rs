@@ -60,6 +60,8 @@ pub struct V6Driver {
     ra_domains: Vec<(String, Option<Instant>)>,
     /// The RA DNS changed since it was last merged.
     ra_dns_dirty: bool,
+    /// The delegated prefix handed on to downstream interfaces (`pd.rs`).
+    pd: crate::dhcp::pd::Delegation,
 }
 
 fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
@@ -211,6 +213,7 @@ impl V6Driver {
             ra_dns: Vec::new(),
             ra_domains: Vec::new(),
             ra_dns_dirty: false,
+            pd: crate::dhcp::pd::Delegation::new(sh),
         }
     }
 
@@ -477,6 +480,7 @@ impl V6Driver {
         while let Some(ev) = self.engine.poll_event() {
             self.on_event(sh, ev).await;
         }
+        self.pd.sync(sh, self.engine.lease()).await;
     }
 
     /// The wait before retrying a send the link refused, doubling each time.
@@ -656,6 +660,10 @@ impl V6Driver {
             sh.leases.remove(6, &sh.ifname);
         }
         while self.engine.poll_event().is_some() {}
+        if release || deconfigure {
+            let why = if release { "released" } else { "stopped" };
+            self.pd.clear(sh, why).await;
+        }
         if deconfigure {
             let applied = self.applied.clone();
             self.remove(sh, &applied).await;
@@ -718,6 +726,7 @@ impl V6Driver {
         serde_json::json!({
             "state": if self.stopped { "stopped" } else { self.engine.state_name() },
             "lease": lease,
+            "delegated": self.pd.status_json(),
         })
     }
 }
