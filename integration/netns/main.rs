@@ -7,6 +7,7 @@
 
 mod cni;
 mod events;
+mod fallback;
 mod faults;
 mod lab;
 mod multi;

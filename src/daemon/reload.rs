@@ -248,6 +248,8 @@ mod tests {
         c.dhcp6.user_class = Some("uc6".into());
         c.dhcp6.request = vec![31];
         c.dhcp6.iaid_pd = Some("2".into());
+        c.dhcp4.fallback_address = Some("192.168.1.50/24".into());
+        c.dhcp4.fallback_router = Some("192.168.1.1".into());
         c.control.group = Some("netbond".into());
         c.bond = Some(BondConfig {
             primary: Some("eth0".into()),
