@@ -200,13 +200,9 @@ impl Delegation {
             self.from = None;
             return;
         }
-        let gone = std::mem::take(&mut self.applied);
-        remove(sh, &gone).await;
-        let ev = json!({
-            "prefix": self.from.map(|p| format!("{}/{}", p.prefix, p.len)),
-            "assignments": gone.iter().map(assigned_json).collect::<Vec<_>>(),
-            "reason": why,
-        });
+        remove(sh, &self.applied).await;
+        let ev = self.json(Some(why));
+        self.applied.clear();
         info!(
             "dhcp6: {}: delegated prefix withdrawn from downstream interfaces ({why})",
             sh.ifname
@@ -215,12 +211,19 @@ impl Delegation {
         self.from = None;
     }
 
+    /// The event (and status) object. Besides `assignments` (for JSON readers), the
+    /// same as three parallel lists, which hooks get as space-separated variables
+    /// (`NETBOND_DOWNSTREAM_INTERFACES`, `_PREFIXES`, `_ADDRESSES`).
     fn json(&self, why: Option<&str>) -> Value {
+        let a = &self.applied;
         let mut v = json!({
             "prefix": self.from.map(|p| format!("{}/{}", p.prefix, p.len)),
             "valid_secs": self.from.map(|p| p.valid),
             "preferred_secs": self.from.map(|p| p.preferred),
-            "assignments": self.applied.iter().map(assigned_json).collect::<Vec<_>>(),
+            "assignments": a.iter().map(assigned_json).collect::<Vec<_>>(),
+            "downstream_interfaces": a.iter().map(|x| x.iface.clone()).collect::<Vec<_>>(),
+            "downstream_prefixes": a.iter().map(|x| format!("{}/64", x.net)).collect::<Vec<_>>(),
+            "downstream_addresses": a.iter().map(|x| x.addr.to_string()).collect::<Vec<_>>(),
         });
         if let Some(w) = why {
             v["reason"] = w.into();
@@ -298,6 +301,43 @@ mod tests {
         let e = crate::config::Config::parse("[dhcp6]\npd_downstream = [\"a\", \"a\"]\n", None)
             .unwrap_err();
         assert!(e.to_string().contains("pd_downstream"), "{e}");
+    }
+
+    #[test]
+    fn hooks_get_the_downstream_lists_as_variables() {
+        let d = Delegation {
+            wanted: vec![],
+            applied: vec![Assigned {
+                iface: "br0".into(),
+                ifindex: 7,
+                net: v6("2001:db8:0:5::"),
+                addr: v6("2001:db8:0:5::1"),
+            }],
+            from: Some(Prefix6 {
+                prefix: v6("2001:db8::"),
+                len: 56,
+                preferred: 100,
+                valid: 200,
+            }),
+            seen: None,
+        };
+        let mut ev = d.json(None);
+        ev["type"] = "dhcp6-prefix-delegated".into();
+        let env = crate::daemon::hooks::environment(&ev);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("REASON"), Some("DHCP6_PREFIX_DELEGATED"));
+        assert_eq!(get("NETBOND_PREFIX"), Some("2001:db8::/56"));
+        assert_eq!(get("NETBOND_DOWNSTREAM_INTERFACES"), Some("br0"));
+        assert_eq!(
+            get("NETBOND_DOWNSTREAM_PREFIXES"),
+            Some("2001:db8:0:5::/64")
+        );
+        assert_eq!(get("NETBOND_DOWNSTREAM_ADDRESSES"), Some("2001:db8:0:5::1"));
+        assert_eq!(
+            get("NETBOND_ASSIGNMENTS"),
+            None,
+            "objects are for stdin only"
+        );
     }
 
     #[test]
