@@ -564,4 +564,55 @@ mod tests {
         );
         assert_eq!(e.state_name(), "stopped");
     }
+
+    proptest::proptest! {
+        /// Any ARP traffic at any times: no panic, the address always in the range,
+        /// never two claims without an unconfigure between them, and a timer that
+        /// never lies in the past (no tight loop).
+        #[test]
+        fn any_arp_traffic_keeps_the_engine_sane(
+            seed: u64,
+            steps in proptest::collection::vec(
+                (0u64..3000, 0u16..3, proptest::bool::ANY, 0u8..4), 0..200),
+        ) {
+            let mut e = Ipv4Ll::new(MAC, seed, Instant::ZERO);
+            let mut now = Instant::ZERO;
+            let mut held: Option<Ipv4Addr> = None;
+            for (dt, op, other, which) in steps {
+                now += Duration::from_millis(dt);
+                let target = match which {
+                    0 => e.address(),
+                    1 => Ipv4Addr::UNSPECIFIED,
+                    _ => candidate(OTHER, u32::from(which)),
+                };
+                let arp = Arp {
+                    op,
+                    sha: if other { OTHER } else { MAC },
+                    spa: if op == 2 { target } else { Ipv4Addr::UNSPECIFIED },
+                    tha: [0; 6],
+                    tpa: e.address(),
+                };
+                e.handle_arp(now, &arp);
+                e.handle_timeout(now);
+                if let Some(t) = e.poll_timeout() {
+                    proptest::prop_assert!(t > now);
+                }
+                while let Some(a) = e.poll_action() {
+                    match a {
+                        Action::Configure(x) => {
+                            proptest::prop_assert_eq!(held, None);
+                            held = Some(x);
+                        }
+                        Action::Unconfigure(x, _) => {
+                            proptest::prop_assert_eq!(held, Some(x));
+                            held = None;
+                        }
+                        _ => {}
+                    }
+                }
+                let o = e.address().octets();
+                proptest::prop_assert!(o[0] == 169 && o[1] == 254 && (1..=254).contains(&o[2]));
+            }
+        }
+    }
 }
