@@ -400,4 +400,28 @@ mod tests {
         let e = crate::config::Config::parse("[dhcp4]\nlink_local = \"yes\"\n", None).unwrap_err();
         assert!(e.to_string().contains("link_local"), "{e}");
     }
+
+    #[test]
+    fn status_text_shows_the_fallbacks_and_the_delegated_prefix() {
+        let v = json!({
+            "interface": {"name": "c0", "index": 2, "mac": null},
+            "identity": {"duid": "00:04", "iaid": "0x1"},
+            "dhcp4": {"state": "SELECTING", "lease": null, "fallbacks": {
+                "link_local": {"state": "bound", "address": "169.254.7.9", "configured": true, "conflicts": 1},
+                "static": {"address": "192.168.1.50", "prefix_len": 24, "router": "192.168.1.1", "dns": []}}},
+            "dhcp6": {"state": "bound", "lease": null, "delegated": {"prefix": "fd99::/56",
+                "assignments": [{"interface": "br0", "prefix": "fd99::/64", "address": "fd99::1"}]}},
+            "bond": null
+        });
+        let out = crate::dhcp::status::render(&v);
+        assert!(
+            out.contains("link-local 169.254.7.9 bound (1 conflicts)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("static fallback 192.168.1.50/24 router 192.168.1.1"),
+            "{out}"
+        );
+        assert!(out.contains("prefix fd99::/56 -> br0 fd99::1"), "{out}");
+    }
 }
