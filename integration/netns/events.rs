@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// A monitor on a raw control-socket connection, read by a thread.
-struct RawMonitor {
+pub(crate) struct RawMonitor {
     events: Arc<Mutex<Vec<Value>>>,
     _stream: UnixStream,
 }
@@ -30,7 +30,7 @@ fn socket(lab: &Lab) -> PathBuf {
 
 /// Connect and subscribe; returns once the daemon has answered (subscribed). With
 /// `read` false, nothing is ever read after the answer (a stuck monitor).
-fn raw_monitor(lab: &Lab, nb: &mut Netbond, read: bool) -> RawMonitor {
+pub(crate) fn raw_monitor(lab: &Lab, nb: &mut Netbond, read: bool) -> RawMonitor {
     let path = socket(lab);
     let mut s = wait_nb(nb, TIMEOUT, "the control socket", || {
         UnixStream::connect(&path).ok()
@@ -57,7 +57,7 @@ fn raw_monitor(lab: &Lab, nb: &mut Netbond, read: bool) -> RawMonitor {
 }
 
 impl RawMonitor {
-    fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         self.events.lock().unwrap().clone()
     }
 }
