@@ -317,6 +317,19 @@ pub struct Dhcp4Config {
     /// Probe a new address with ARP (RFC 5227) while already using it, and decline it
     /// (DHCPDECLINE) if another host answers.
     pub conflict_detection: bool,
+    /// RFC 3927 IPv4 link-local address when there is no lease: `"off"` or
+    /// `"fallback"` (see `dhcp/ipv4ll.rs`).
+    pub link_local: String,
+    /// Seconds without a lease before the link-local address is taken (0: at once).
+    pub link_local_after: u64,
+    /// A static `a.b.c.d/len` used after `fallback_after` seconds without a lease.
+    pub fallback_address: Option<String>,
+    /// The default router of the static fallback.
+    pub fallback_router: Option<String>,
+    /// DNS servers of the static fallback.
+    pub fallback_dns: Vec<String>,
+    /// Seconds without a lease before the static fallback is used.
+    pub fallback_after: u64,
 }
 
 impl Default for Dhcp4Config {
@@ -342,6 +355,12 @@ impl Default for Dhcp4Config {
             use_mtu: true,
             use_dns: true,
             conflict_detection: true,
+            link_local: "off".into(),
+            link_local_after: 10,
+            fallback_address: None,
+            fallback_router: None,
+            fallback_dns: Vec::new(),
+            fallback_after: 30,
         }
     }
 }
@@ -409,6 +428,9 @@ pub struct Dhcp6Config {
     pub user_class: Option<String>,
     /// More option codes for the Option Request Option (option 6).
     pub request: Vec<u16>,
+    /// Interfaces that get a /64 of the delegated prefix: `"name"` or
+    /// `"name/subnet-id"` (see `dhcp/pd.rs`).
+    pub pd_downstream: Vec<String>,
 }
 
 impl Default for Dhcp6Config {
@@ -426,6 +448,7 @@ impl Default for Dhcp6Config {
             send_hostname: true,
             user_class: None,
             request: Vec::new(),
+            pd_downstream: Vec::new(),
         }
     }
 }
@@ -573,6 +596,9 @@ impl Config {
             }
         }
         self.dhcp4_send().map_err(|m| ("dhcp4", "send", m))?;
+        crate::dhcp::fallback::validate(&self.dhcp4).map_err(|(k, m)| ("dhcp4", k, m))?;
+        crate::dhcp::pd::downstream(&self.dhcp6.pd_downstream)
+            .map_err(|m| ("dhcp6", "pd_downstream", m))?;
         if self.dhcp4.request.iter().any(|&c| c == 0 || c == 255) {
             return Err(("dhcp4", "request", "option codes are 1 to 254".into()));
         }

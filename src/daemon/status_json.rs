@@ -21,6 +21,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 pub struct Client<L> {
     pub state: &'static str,
     pub lease: Option<L>,
+    /// DHCPv4: the link-local and static fallbacks (`dhcp/fallback.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallbacks: Option<Value>,
+    /// DHCPv6: the delegated prefix handed on downstream (`dhcp/pd.rs`), `null` if none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delegated: Option<Value>,
 }
 
 /// A DHCPv4 lease.
@@ -226,7 +232,12 @@ pub fn dhcp4(state: &'static str, lease: Option<&Lease4>, now: Instant) -> Clien
         routes: routes(&l.routes),
         static_routes: routes(&l.static_routes),
     });
-    Client { state, lease }
+    Client {
+        state,
+        lease,
+        fallbacks: None,
+        delegated: None,
+    }
 }
 
 /// The DHCPv6 client: its state and lease.
@@ -255,7 +266,12 @@ pub fn dhcp6(state: &'static str, lease: Option<&Lease6>, now: Instant) -> Clien
             ntp: l.ntp.clone(),
         }
     });
-    Client { state, lease }
+    Client {
+        state,
+        lease,
+        fallbacks: None,
+        delegated: None,
+    }
 }
 
 /// One interface: name, index, MAC, identity and both clients (`None`: disabled).

@@ -141,6 +141,7 @@ fn render_clients(o: &mut String, st: &Value) {
                 list(&l["dns"])
             );
         }
+        crate::dhcp::fallback::render(o, d4);
     }
     let d6 = &st["dhcp6"];
     if d6.is_null() {
@@ -167,6 +168,7 @@ fn render_clients(o: &mut String, st: &Value) {
             }
             let _ = writeln!(o, "           DNS {}", list(&l["dns"]));
         }
+        crate::dhcp::pd::render(o, d6);
     }
 }
 

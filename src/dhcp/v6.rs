@@ -59,6 +59,8 @@ pub struct V6Driver {
     ra_domains: Vec<(String, Option<Instant>)>,
     /// The RA DNS changed since it was last merged.
     ra_dns_dirty: bool,
+    /// The delegated prefix handed on to downstream interfaces (`pd.rs`).
+    pd: crate::dhcp::pd::Delegation,
 }
 
 fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
@@ -157,6 +159,7 @@ impl V6Driver {
             ra_dns: Vec::new(),
             ra_domains: Vec::new(),
             ra_dns_dirty: false,
+            pd: crate::dhcp::pd::Delegation::new(sh),
         }
     }
 
@@ -423,6 +426,7 @@ impl V6Driver {
         while let Some(ev) = self.engine.poll_event() {
             self.on_event(sh, ev).await;
         }
+        self.pd.sync(sh, self.engine.lease()).await;
     }
 
     /// The wait before retrying a send the link refused, doubling each time.
@@ -602,6 +606,10 @@ impl V6Driver {
             sh.leases.remove(6, &sh.ifname);
         }
         while self.engine.poll_event().is_some() {}
+        if release || deconfigure {
+            let why = if release { "released" } else { "stopped" };
+            self.pd.clear(sh, why).await;
+        }
         if deconfigure {
             let applied = self.applied.clone();
             self.remove(sh, &applied).await;
@@ -653,7 +661,9 @@ impl V6Driver {
         } else {
             self.engine.state_name()
         };
-        crate::daemon::status_json::dhcp6(state, self.engine.lease(), now)
+        let mut c = crate::daemon::status_json::dhcp6(state, self.engine.lease(), now);
+        c.delegated = Some(self.pd.status_json());
+        c
     }
 }
 
