@@ -478,13 +478,8 @@ pub fn main() -> ExitCode {
             family,
             run_dir,
         } => {
-            let policy = match (any, all) {
-                (true, _) => Some(crate::daemon::online::Policy::Any),
-                (_, true) => Some(crate::daemon::online::Policy::All),
-                _ => None,
-            };
             let family = family.and_then(|f| f.parse().ok());
-            wait_online(&run_dir, timeout, policy, iface, family)
+            wait_online(&run_dir, timeout, policy_of(any, all), iface, family)
         }
         Command::Wifi {
             iface,
@@ -500,6 +495,15 @@ pub fn main() -> ExitCode {
         Command::CheckConfig { path } => check_config(path),
         Command::Cni { cmd } => crate::cni::run(cmd),
         Command::Duid { config, state_dir } => duid(config.as_deref(), state_dir),
+    }
+}
+
+/// `wait-online --any` / `--all`; neither: the daemon's `[daemon] online`.
+fn policy_of(any: bool, all: bool) -> Option<crate::daemon::online::Policy> {
+    match (any, all) {
+        (true, _) => Some(crate::daemon::online::Policy::Any),
+        (_, true) => Some(crate::daemon::online::Policy::All),
+        _ => None,
     }
 }
 
