@@ -242,20 +242,12 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     go(pattern.as_bytes(), name.as_bytes())
 }
 
-/// Linux interface names: 1-15 bytes, no '/', no whitespace, not "." or "..".
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name != "."
-        && name != ".."
-        && !name
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
-}
+use crate::net::ifname::valid_ifname;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netbond_proto::dhcp6::ModeSetting;
 
     #[test]
     fn managed_interfaces_order_dedupe_and_bond_ports() {
@@ -443,11 +435,24 @@ mod tests {
     }
 
     #[test]
-    fn ifnames() {
-        assert!(valid_ifname("bond0"));
-        assert!(valid_ifname("wlp3s0"));
-        assert!(!valid_ifname(""));
-        assert!(!valid_ifname("a/b"));
-        assert!(!valid_ifname("0123456789abcdef"));
+    fn dhcp6_mode_is_the_engine_setting_in_lower_case() {
+        for (text, mode) in [
+            ("auto", ModeSetting::Auto),
+            ("stateful", ModeSetting::Stateful),
+            ("stateless", ModeSetting::Stateless),
+        ] {
+            let c = Config::parse(&format!("[dhcp6]\nmode = \"{text}\"\n"), None).unwrap();
+            assert_eq!(c.dhcp6.mode, mode);
+            let back = toml::to_string(&c.dhcp6).unwrap();
+            assert!(back.contains(&format!("mode = \"{text}\"")), "{back}");
+        }
+        assert_eq!(
+            Config::parse("", None).unwrap().dhcp6.mode,
+            ModeSetting::Auto
+        );
+        for bad in ["off", "Auto", "stateful "] {
+            let e = Config::parse(&format!("[dhcp6]\nmode = \"{bad}\"\n"), None).unwrap_err();
+            assert!(e.to_string().contains("expected one of"), "{e}");
+        }
     }
 }

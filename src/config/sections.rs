@@ -1,5 +1,6 @@
 //! The sections of the file, one struct each, with their defaults.
 
+use netbond_proto::dhcp6::ModeSetting;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -275,6 +276,19 @@ pub struct Dhcp4Config {
     /// Probe a new address with ARP (RFC 5227) while already using it, and decline it
     /// (DHCPDECLINE) if another host answers.
     pub conflict_detection: bool,
+    /// RFC 3927 IPv4 link-local address when there is no lease: `"off"` or
+    /// `"fallback"` (see `dhcp/ipv4ll.rs`).
+    pub link_local: String,
+    /// Seconds without a lease before the link-local address is taken (0: at once).
+    pub link_local_after: u64,
+    /// A static `a.b.c.d/len` used after `fallback_after` seconds without a lease.
+    pub fallback_address: Option<String>,
+    /// The default router of the static fallback.
+    pub fallback_router: Option<String>,
+    /// DNS servers of the static fallback.
+    pub fallback_dns: Vec<String>,
+    /// Seconds without a lease before the static fallback is used.
+    pub fallback_after: u64,
 }
 
 impl Default for Dhcp4Config {
@@ -300,21 +314,43 @@ impl Default for Dhcp4Config {
             use_mtu: true,
             use_dns: true,
             conflict_detection: true,
+            link_local: "off".into(),
+            link_local_after: 10,
+            fallback_address: None,
+            fallback_router: None,
+            fallback_dns: Vec::new(),
+            fallback_after: 30,
         }
     }
 }
 
-/// How the DHCPv6 client decides what to do.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Dhcp6Mode {
-    /// Follow the router advertisement's M and O flags (the default).
-    #[default]
-    Auto,
-    /// Always ask for addresses.
-    Stateful,
-    /// Only ask for other configuration (Information-request).
-    Stateless,
+/// `[dhcp6] mode`: the engine's own [`ModeSetting`], spelled `auto`, `stateful` or
+/// `stateless` in the file. The engine's `Off` is not offered: `enabled = false` says
+/// that.
+mod dhcp6_mode {
+    use netbond_proto::dhcp6::ModeSetting;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const NAMES: &[&str] = &["auto", "stateful", "stateless"];
+
+    pub fn serialize<S: Serializer>(m: &ModeSetting, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match m {
+            ModeSetting::Auto => "auto",
+            ModeSetting::Stateful => "stateful",
+            ModeSetting::Stateless => "stateless",
+            ModeSetting::Off => "off",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ModeSetting, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "auto" => Ok(ModeSetting::Auto),
+            "stateful" => Ok(ModeSetting::Stateful),
+            "stateless" => Ok(ModeSetting::Stateless),
+            other => Err(serde::de::Error::unknown_variant(other, NAMES)),
+        }
+    }
 }
 
 /// `[dhcp6]`
@@ -324,7 +360,8 @@ pub struct Dhcp6Config {
     /// Run the DHCPv6 client (`--no-dhcp6` turns it off).
     pub enabled: bool,
     /// `auto`, `stateful` or `stateless`.
-    pub mode: Dhcp6Mode,
+    #[serde(with = "dhcp6_mode")]
+    pub mode: ModeSetting,
     /// Ask for a non-temporary address (IA_NA).
     pub ia_na: bool,
     /// Ask for a delegated prefix (IA_PD).
@@ -350,13 +387,16 @@ pub struct Dhcp6Config {
     pub user_class: Option<String>,
     /// More option codes for the Option Request Option (option 6).
     pub request: Vec<u16>,
+    /// Interfaces that get a /64 of the delegated prefix: `"name"` or
+    /// `"name/subnet-id"` (see `dhcp/pd.rs`).
+    pub pd_downstream: Vec<String>,
 }
 
 impl Default for Dhcp6Config {
     fn default() -> Self {
         Dhcp6Config {
             enabled: true,
-            mode: Dhcp6Mode::Auto,
+            mode: ModeSetting::Auto,
             ia_na: true,
             ia_pd: false,
             iaid_pd: None,
@@ -367,6 +407,7 @@ impl Default for Dhcp6Config {
             send_hostname: true,
             user_class: None,
             request: Vec::new(),
+            pd_downstream: Vec::new(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The checks after parsing: each names its section and key and says what is allowed.
 //! The first failing check is the one reported, so their order is kept.
 
-use super::{valid_ifname, Config};
+use super::Config;
+use crate::net::ifname::valid_ifname;
 use netbond_proto::duid::{Duid, Iaid};
 use std::path::Path;
 
@@ -58,7 +59,8 @@ impl Config {
         Ok(())
     }
 
-    /// `[dhcp4]` and `[dhcp6]`: timers, host name, extra options, user class.
+    /// `[dhcp4]` and `[dhcp6]`: timers, host name, extra options, user class, the
+    /// fallbacks, prefix delegation.
     fn validate_dhcp(&self) -> Result<(), Invalid> {
         let d4 = &self.dhcp4;
         if !(0.5..=64.0).contains(&d4.initial_interval) {
@@ -76,7 +78,7 @@ impl Config {
             ));
         }
         if let Some(h) = &d4.hostname {
-            if netbond_proto::dhcp4::reply::valid_dns_name(h.as_bytes()).is_none() {
+            if netbond_proto::name::host_name(h.as_bytes()).is_none() {
                 return Err((
                     "dhcp4",
                     "hostname",
@@ -85,6 +87,9 @@ impl Config {
             }
         }
         self.dhcp4_send().map_err(|m| ("dhcp4", "send", m))?;
+        crate::dhcp::fallback::validate(&self.dhcp4).map_err(|(k, m)| ("dhcp4", k, m))?;
+        crate::dhcp::pd::downstream(&self.dhcp6.pd_downstream)
+            .map_err(|m| ("dhcp6", "pd_downstream", m))?;
         if self.dhcp4.request.iter().any(|&c| c == 0 || c == 255) {
             return Err(("dhcp4", "request", "option codes are 1 to 254".into()));
         }

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod online;
 pub mod privs;
 pub mod reload;
+pub mod status_json;
 
 mod requests;
 mod route;

@@ -100,13 +100,12 @@ impl Daemon {
                 let mut all = Vec::with_capacity(chosen.len());
                 let snap = online.snapshot();
                 for h in chosen {
-                    if let Some(mut st) = h.ask(Mail::Status).await {
-                        st["online"] = snap
+                    if let Some(st) = h.ask(Mail::Status).await {
+                        let on = snap
                             .ifaces
                             .iter()
-                            .any(|i| i.name == h.name && i.online(None))
-                            .into();
-                        all.push(st);
+                            .any(|i| i.name == h.name && i.online(None));
+                        all.push((st, on));
                     }
                 }
                 let bond_status = match bond.as_ref() {
@@ -119,9 +118,13 @@ impl Daemon {
                     family: None,
                 };
                 let mut r = Response::done("status");
-                let mut st = status_json(all, bond_status, self.wifi.status_json());
-                st["online"] = q.is_online(&snap).into();
-                st["stats"] = writer_stats(&self.leases, &self.dns, self.pacer.as_deref());
+                let st = crate::daemon::status_json::status(
+                    all,
+                    bond_status,
+                    self.wifi.status_json(),
+                    q.is_online(&snap),
+                    writer_stats(&self.leases, &self.dns, self.pacer.as_deref()),
+                );
                 r.status = Some(st);
                 r
             }
@@ -204,25 +207,6 @@ async fn ask_each(
     }
 }
 
-/// `netbond status --json`: a stable, documented shape (see README). The top-level
-/// `interface`, `identity`, `dhcp4` and `dhcp6` are the first (or the chosen)
-/// interface's, as in single-interface mode; `interfaces` lists every one.
-fn status_json(
-    ifaces: Vec<serde_json::Value>,
-    bond: Option<serde_json::Value>,
-    wifi: serde_json::Value,
-) -> serde_json::Value {
-    let mut st = ifaces
-        .first()
-        .cloned()
-        .unwrap_or_else(|| serde_json::json!({}));
-    st["version"] = env!("CARGO_PKG_VERSION").into();
-    st["bond"] = bond.unwrap_or(serde_json::Value::Null);
-    st["wifi"] = wifi;
-    st["interfaces"] = serde_json::Value::Array(ifaces);
-    st
-}
-
 /// `stats` of `netbond status --json`: what the writer threads did, and how many
 /// durable writes ran on the event loop (`saves_on_loop`, always 0 unless something
 /// regressed).
@@ -230,17 +214,11 @@ fn writer_stats(
     leases: &LeaseWriter,
     dns: &DnsWriter,
     pacer: Option<&crate::dhcp::pace::Pacer>,
-) -> serde_json::Value {
-    let w = |s: crate::state::worker::Stats| serde_json::json!({ "done": s.done, "coalesced": s.coalesced, "pending": s.pending });
-    serde_json::json!({
-        "saves_on_loop": crate::state::store::writes_on_loop(),
-        "lease_writes": w(leases.stats()),
-        "dns_writes": w(dns.stats()),
-        "start_window": pacer.map(|p| {
-            let s = p.stats();
-            serde_json::json!({
-                "window": s.window, "max_window": s.max_window, "ok": s.ok, "lost": s.lost,
-            })
-        }),
-    })
+) -> crate::daemon::status_json::StatsStatus {
+    crate::daemon::status_json::stats(
+        crate::state::atomic::writes_on_loop(),
+        leases.stats(),
+        dns.stats(),
+        pacer.map(|p| p.stats()),
+    )
 }

@@ -35,7 +35,7 @@ impl Daemon {
         } = opts;
         let clock = Clock::new();
         // From here on a durable write on this thread is counted (status `saves_on_loop`).
-        crate::state::store::mark_loop_thread();
+        crate::state::atomic::mark_loop_thread();
         let store = Store::open(&cfg.daemon.state_dir).map_err(|e| {
             format!(
                 "cannot use the state directory {}: {e} (set --state-dir to a writable directory)",

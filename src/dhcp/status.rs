@@ -116,7 +116,8 @@ fn render_bond(o: &mut String, b: &Value) {
 }
 
 fn render_clients(o: &mut String, st: &Value) {
-    if let Some((state, l)) = family(o, "DHCPv4", &st["dhcp4"]) {
+    let d4 = &st["dhcp4"];
+    if let Some((state, l)) = family(o, "DHCPv4", d4) {
         let _ = writeln!(
             o,
             "DHCPv4:    {} {}/{} from {}, {} s left (lease {} s)",
@@ -134,7 +135,11 @@ fn render_clients(o: &mut String, st: &Value) {
             list(&l["dns"])
         );
     }
-    if let Some((state, l)) = family(o, "DHCPv6", &st["dhcp6"]) {
+    if !d4.is_null() {
+        crate::dhcp::fallback::render(o, d4);
+    }
+    let d6 = &st["dhcp6"];
+    if let Some((state, l)) = family(o, "DHCPv6", d6) {
         let _ = writeln!(
             o,
             "DHCPv6:    {} from server {}",
@@ -151,6 +156,9 @@ fn render_clients(o: &mut String, st: &Value) {
             );
         }
         let _ = writeln!(o, "           DNS {}", list(&l["dns"]));
+    }
+    if !d6.is_null() {
+        crate::dhcp::pd::render(o, d6);
     }
 }
 
