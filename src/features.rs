@@ -84,9 +84,9 @@ pub mod bond {
             false
         }
 
-        /// No bond: `null`, as when none is configured.
-        pub async fn status_json(&self) -> serde_json::Value {
-            serde_json::Value::Null
+        /// The bond as missing (never reached: `ensure` fails first).
+        pub async fn status_json(&self) -> crate::daemon::status_json::BondStatus {
+            crate::daemon::status_json::bond(&self.name, None, None, None, Vec::new())
         }
 
         /// As `ensure`.
@@ -134,8 +134,8 @@ pub mod wifi {
         pub fn on_link(&mut self, _ev: &LinkEvent) {}
 
         /// No wireless port: an empty list, as with none configured.
-        pub fn status_json(&self) -> serde_json::Value {
-            serde_json::Value::Array(Vec::new())
+        pub fn status_json(&self) -> Vec<crate::daemon::status_json::WifiStatus> {
+            Vec::new()
         }
 
         /// `netbond wifi IFACE ACTION` in this build.

@@ -8,6 +8,8 @@
 //! - [`duid`]: DHCP Unique Identifiers and IAIDs, shared by the v4 and v6 engines.
 //! - [`dhcp4`]: the RFC 2131 client state machine with an RFC 4361 client identifier.
 //! - [`dhcp6`]: the RFC 8415 client.
+//! - [`name`]: the one DNS-name rule (host names and search domains).
+//! - [`ipv4ll`]: RFC 3927 IPv4 link-local addresses (probe, announce, defend).
 //! - [`time`]: the engine's clock type and the random source.
 //!
 //! # Example: one identity for both families, and a DHCPv4 engine driven by hand
@@ -42,6 +44,10 @@ pub mod backoff;
 pub mod dhcp4;
 pub mod dhcp6;
 pub mod duid;
+pub mod ipv4ll;
+pub mod name;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod time;
 
 pub use duid::{Duid, Iaid};

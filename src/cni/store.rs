@@ -1,7 +1,8 @@
 //! The attachments' leases on disk, one file per attachment keyed by network name,
 //! container ID and interface, so that a restarted daemon resumes (or releases) them.
 
-use crate::state::store::{write_file_atomic, SavedLease4};
+use crate::state::atomic::write_file_atomic;
+use crate::state::store::SavedLease4;
 use netbond_proto::dhcp6::Lease6;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -114,7 +115,7 @@ impl Store {
         let p = self.path(key);
         match fs::remove_file(&p) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => crate::state::store::sync_parent(&p),
+            _ => crate::state::atomic::sync_parent(&p),
         }
     }
 
@@ -148,5 +149,22 @@ impl Store {
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An attachment's DHCPv6 lease as the CNI daemon wrote it before the v6 lease type
+    /// got its own file shape (server DUID as a list of numbers, `preferred`/`valid`):
+    /// a daemon upgraded in place must still resume it.
+    #[test]
+    fn lease6_record_in_the_v1_format_still_loads() {
+        let text = include_str!("testdata/lease6-v1.json");
+        let l: SavedLease6 = serde_json::from_str(text).unwrap();
+        assert_eq!(l.lease, crate::state::store::tests::lease6_engine());
+        assert_eq!(l.acquired_unix, 1_700_000_000);
+        let again = serde_json::to_string(&l).unwrap();
+        assert_eq!(serde_json::from_str::<SavedLease6>(&again).unwrap(), l);
     }
 }

@@ -79,6 +79,8 @@ pub struct V4Driver {
     /// deconfigures. Kept in the state dir too, so a restart that keeps the network
     /// still knows it.
     original_mtu: Option<u32>,
+    /// Link-local and static fallback while there is no lease (`fallback.rs`).
+    fallbacks: crate::dhcp::fallback::Fallbacks,
 }
 
 /// Build the engine's configuration from the file's.
@@ -158,6 +160,7 @@ impl V4Driver {
             link_mac: None,
             engine_mac: None,
             original_mtu: sh.store.load_original_mtu(&sh.ifname),
+            fallbacks: crate::dhcp::fallback::Fallbacks::new(&sh.cfg.dhcp4),
         }
     }
 
@@ -183,6 +186,7 @@ impl V4Driver {
         self.applied_routes.clear();
         // A re-created interface starts from its own MTU.
         self.original_mtu = None;
+        self.fallbacks.interface_gone();
         // Whatever the engine holds must be put back when the interface returns.
         self.restore = self.engine.lease().cloned();
         self.engine.link_changed(now, false);
@@ -212,7 +216,7 @@ impl V4Driver {
             .probe
             .as_ref()
             .map(|p| p.next.unwrap_or(p.until).min(p.until));
-        [self.engine.poll_timeout(), probe]
+        [self.engine.poll_timeout(), probe, self.fallbacks.deadline()]
             .into_iter()
             .flatten()
             .min()
@@ -220,7 +224,7 @@ impl V4Driver {
 
     /// The ARP socket of a conflict check in progress.
     pub fn arp_socket(&self) -> Option<&crate::net::arp::ArpSocket> {
-        self.probe.as_ref().map(|p| &p.sock)
+        (self.probe.as_ref().map(|p| &p.sock)).or_else(|| self.fallbacks.arp_socket())
     }
 
     /// An ARP packet (or an error) during a conflict check.
@@ -231,7 +235,9 @@ impl V4Driver {
         host: &crate::net::hwaddr::HostMacs,
         rx: io::Result<crate::net::arp::Arp>,
     ) {
-        let Some(p) = self.probe.as_ref() else { return };
+        let Some(p) = self.probe.as_ref() else {
+            return self.fallbacks.on_arp(now, ifname, host, rx);
+        };
         match rx {
             Ok(arp) => {
                 // Another interface of this host answering for our address (Linux's
@@ -436,6 +442,8 @@ impl V4Driver {
             }
             self.last_state = state;
         }
+        let (state, leased) = (self.engine.state_name(), self.engine.lease().is_some());
+        self.fallbacks.pump(sh, state, leased).await;
         while let Some(ev) = self.engine.poll_event() {
             self.on_event(sh, ev, rebooted).await;
         }
@@ -711,6 +719,9 @@ impl V4Driver {
         } else {
             self.engine.stop();
         }
+        if deconfigure {
+            self.fallbacks.drop_all(sh, "stopped").await;
+        }
         while let Some(ev) = self.engine.poll_event() {
             if let Event4::Lost { lease, .. } = ev {
                 if deconfigure {
@@ -736,27 +747,14 @@ impl V4Driver {
     }
 
     /// The lease as JSON for `netbond status`.
-    pub fn status_json(&self, now: Instant) -> serde_json::Value {
-        let lease = self.engine.lease().map(|l| {
-            serde_json::json!({
-                "address": l.address.to_string(),
-                "prefix_len": l.prefix_len,
-                "server": l.server.to_string(),
-                "routers": l.routers.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "domain": l.domain,
-                "search": l.search,
-                "mtu": l.mtu,
-                "lease_secs": l.lease_secs,
-                "remaining_secs": l.remaining_secs(now),
-                "t1_secs": l.t1_secs,
-                "t2_secs": l.t2_secs,
-                "chaddr": fmt_mac(&l.chaddr),
-                "routes": l.routes.iter().map(|r| format!("{}/{} via {}", r.dest, r.prefix_len, r.gateway)).collect::<Vec<_>>(),
-                "static_routes": l.static_routes.iter().map(|r| format!("{}/{} via {}", r.dest, r.prefix_len, r.gateway)).collect::<Vec<_>>(),
-            })
-        });
-        serde_json::json!({ "state": self.engine.state_name(), "lease": lease })
+    pub fn status_json(
+        &self,
+        now: Instant,
+    ) -> crate::daemon::status_json::Client<crate::daemon::status_json::Lease4Status> {
+        let mut c =
+            crate::daemon::status_json::dhcp4(self.engine.state_name(), self.engine.lease(), now);
+        c.fallbacks = Some(self.fallbacks.status_json());
+        c
     }
 }
 

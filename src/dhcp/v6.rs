@@ -2,15 +2,14 @@
 //! advertisement watcher (which picks stateful or stateless mode), rtnetlink, resolv.conf
 //! and the lease store.
 
-use crate::config::Dhcp6Mode;
 use crate::dhcp::shared::{Dns6, Shared};
 use crate::net::ra::{RaFlags, RaWatcher};
 use crate::net::udp6::{is_address_not_ready, Udp6Socket};
-use crate::state::store::{SavedAddr6, SavedLease6, SavedPrefix6};
+use crate::state::store::SavedLease6;
 use netbond_proto::dhcp6::{
-    Addr6, Client, Config as EngineConfig, Event6, Lease6, ModeSetting, Prefix6, Transmit6,
+    Addr6, Client, Config as EngineConfig, Event6, Lease6, ModeSetting, Transmit6,
 };
-use netbond_proto::duid::{parse_hex_octets, write_hex, Duid, Iaid};
+use netbond_proto::duid::{Duid, Iaid};
 use netbond_proto::Instant;
 use serde_json::{json, Value};
 use std::io;
@@ -60,6 +59,8 @@ pub struct V6Driver {
     ra_domains: Vec<(String, Option<Instant>)>,
     /// The RA DNS changed since it was last merged.
     ra_dns_dirty: bool,
+    /// The delegated prefix handed on to downstream interfaces (`pd.rs`).
+    pd: crate::dhcp::pd::Delegation,
 }
 
 fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
@@ -73,11 +74,7 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
         iaid_na: c.ia_na.then_some(iaid),
         iaid_pd: c.ia_pd.then_some(iaid_pd),
         rapid_commit: c.rapid_commit,
-        mode: match c.mode {
-            Dhcp6Mode::Auto => ModeSetting::Auto,
-            Dhcp6Mode::Stateful => ModeSetting::Stateful,
-            Dhcp6Mode::Stateless => ModeSetting::Stateless,
-        },
+        mode: c.mode,
         solicit_delay: c.solicit_delay,
         request_ntp: c.request_ntp,
         fqdn: c
@@ -91,66 +88,17 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
 }
 
 fn to_saved(sh: &Shared, l: &Lease6) -> SavedLease6 {
-    let mut server_id = String::new();
-    let _ = write_hex(&mut server_id, &l.server_id);
     SavedLease6 {
-        server_id,
-        addresses: l
-            .addresses
-            .iter()
-            .map(|a| SavedAddr6 {
-                addr: a.addr,
-                preferred_secs: a.preferred,
-                valid_secs: a.valid,
-            })
-            .collect(),
-        prefixes: l
-            .prefixes
-            .iter()
-            .map(|p| SavedPrefix6 {
-                prefix: p.prefix,
-                len: p.len,
-                preferred_secs: p.preferred,
-                valid_secs: p.valid,
-            })
-            .collect(),
-        t1: l.t1,
-        t2: l.t2,
-        dns: l.dns.clone(),
-        domains: l.domains.clone(),
-        ntp: l.ntp.clone(),
         acquired_unix: sh.clock.unix_time(l.acquired),
+        lease: l.clone(),
     }
 }
 
+/// A saved lease on this process's engine timeline.
 fn from_saved(sh: &Shared, s: SavedLease6) -> Option<Lease6> {
     Some(Lease6 {
-        server_id: parse_hex_octets(&s.server_id).ok()?,
-        addresses: s
-            .addresses
-            .iter()
-            .map(|a| Addr6 {
-                addr: a.addr,
-                preferred: a.preferred_secs,
-                valid: a.valid_secs,
-            })
-            .collect(),
-        prefixes: s
-            .prefixes
-            .iter()
-            .map(|p| Prefix6 {
-                prefix: p.prefix,
-                len: p.len,
-                preferred: p.preferred_secs,
-                valid: p.valid_secs,
-            })
-            .collect(),
-        t1: s.t1,
-        t2: s.t2,
-        dns: s.dns,
-        domains: s.domains,
-        ntp: s.ntp,
         acquired: sh.clock.engine_from_unix(s.acquired_unix),
+        ..s.lease
     })
 }
 
@@ -193,7 +141,7 @@ impl V6Driver {
         };
         let restore = engine.lease().cloned();
         V6Driver {
-            follow_ra: sh.cfg.dhcp6.mode == Dhcp6Mode::Auto,
+            follow_ra: sh.cfg.dhcp6.mode == ModeSetting::Auto,
             engine,
             udp: None,
             ra: None,
@@ -211,6 +159,7 @@ impl V6Driver {
             ra_dns: Vec::new(),
             ra_domains: Vec::new(),
             ra_dns_dirty: false,
+            pd: crate::dhcp::pd::Delegation::new(sh),
         }
     }
 
@@ -477,6 +426,7 @@ impl V6Driver {
         while let Some(ev) = self.engine.poll_event() {
             self.on_event(sh, ev).await;
         }
+        self.pd.sync(sh, self.engine.lease()).await;
     }
 
     /// The wait before retrying a send the link refused, doubling each time.
@@ -656,6 +606,10 @@ impl V6Driver {
             sh.leases.remove(6, &sh.ifname);
         }
         while self.engine.poll_event().is_some() {}
+        if release || deconfigure {
+            let why = if release { "released" } else { "stopped" };
+            self.pd.clear(sh, why).await;
+        }
         if deconfigure {
             let applied = self.applied.clone();
             self.remove(sh, &applied).await;
@@ -698,27 +652,18 @@ impl V6Driver {
     }
 
     /// The lease as JSON for `netbond status`.
-    pub fn status_json(&self, now: Instant) -> serde_json::Value {
-        let lease = self.engine.lease().map(|l| {
-            let mut server = String::new();
-            let _ = write_hex(&mut server, &l.server_id);
-            serde_json::json!({
-                "server_duid": server,
-                "addresses": l.addresses.iter().map(|a| serde_json::json!({
-                    "address": a.addr.to_string(),
-                    "valid_secs_left": left(l.acquired, now, a.valid),
-                    "preferred_secs_left": left(l.acquired, now, a.preferred),
-                })).collect::<Vec<_>>(),
-                "prefixes": l.prefixes.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect::<Vec<_>>(),
-                "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "domains": l.domains,
-                "ntp": l.ntp.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            })
-        });
-        serde_json::json!({
-            "state": if self.stopped { "stopped" } else { self.engine.state_name() },
-            "lease": lease,
-        })
+    pub fn status_json(
+        &self,
+        now: Instant,
+    ) -> crate::daemon::status_json::Client<crate::daemon::status_json::Lease6Status> {
+        let state = if self.stopped {
+            "stopped"
+        } else {
+            self.engine.state_name()
+        };
+        let mut c = crate::daemon::status_json::dhcp6(state, self.engine.lease(), now);
+        c.delegated = Some(self.pd.status_json());
+        c
     }
 }
 

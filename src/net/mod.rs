@@ -9,6 +9,7 @@ pub mod bond;
 #[cfg(not(feature = "bond"))]
 pub use crate::features::bond;
 pub mod hwaddr;
+pub mod ifname;
 pub mod link;
 pub mod packet;
 pub mod ra;

@@ -15,16 +15,14 @@
 //! counts whether it ran on the loop thread ([`writes_on_loop`], in `netbond status`),
 //! which must stay 0.
 
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Read, Write};
-use std::net::Ipv6Addr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::thread::ThreadId;
 
+use crate::state::atomic::{note_write, replace_file, write_file_atomic};
 use netbond_proto::dhcp4::Lease4;
+use netbond_proto::dhcp6::Lease6;
 use netbond_proto::Duid;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -48,50 +46,14 @@ pub struct SavedLease4 {
     pub acquired_unix: u64,
 }
 
-/// One IA_NA address of a DHCPv6 lease.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedAddr6 {
-    /// The address.
-    pub addr: Ipv6Addr,
-    /// Preferred lifetime in seconds from `acquired_unix` (0xffffffff = infinite).
-    pub preferred_secs: u32,
-    /// Valid lifetime in seconds from `acquired_unix` (0xffffffff = infinite).
-    pub valid_secs: u32,
-}
-
-/// One IA_PD delegated prefix of a DHCPv6 lease.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedPrefix6 {
-    /// The prefix (host bits zero).
-    pub prefix: Ipv6Addr,
-    /// Prefix length.
-    pub len: u8,
-    /// Preferred lifetime in seconds from `acquired_unix`.
-    pub preferred_secs: u32,
-    /// Valid lifetime in seconds from `acquired_unix`.
-    pub valid_secs: u32,
-}
-
-/// A DHCPv6 lease as persisted. Deliberately independent of the engine's lease type,
-/// so the file format does not change whenever the engine's internals do.
+/// A DHCPv6 lease as persisted: the engine's lease in its own serde shape (see
+/// [`Lease6`]) with the wall-clock acquisition time beside its fields, in one object, as
+/// lease files have always had it. The lease's `acquired` is relative to the engine
+/// clock of the process that saved it; use `acquired_unix`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedLease6 {
-    /// The server's DUID (Server Identifier option), colon-separated hex.
-    pub server_id: String,
-    /// IA_NA addresses.
-    pub addresses: Vec<SavedAddr6>,
-    /// IA_PD prefixes.
-    pub prefixes: Vec<SavedPrefix6>,
-    /// T1 in seconds.
-    pub t1: u32,
-    /// T2 in seconds.
-    pub t2: u32,
-    /// DNS servers (option 23).
-    pub dns: Vec<Ipv6Addr>,
-    /// Domain search list (option 24).
-    pub domains: Vec<String>,
-    /// NTP servers (option 56 addresses).
-    pub ntp: Vec<Ipv6Addr>,
+    #[serde(flatten)]
+    pub lease: Lease6,
     /// Wall-clock acquisition time, seconds since the Unix epoch.
     pub acquired_unix: u64,
 }
@@ -116,113 +78,13 @@ pub struct Store {
     dir: PathBuf,
 }
 
-/// Whether `name` is a plausible interface name that is safe to put in a file name:
-/// 1..=15 bytes (IFNAMSIZ - 1), no `/`, `:`, whitespace or control characters, and
-/// not `.`/`..` or containing `..`.
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && !name.contains("..")
-        && name != "."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
-}
+use crate::net::ifname::valid_ifname;
 
 fn bad_ifname(name: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
         format!("{name:?} is not a valid interface name"),
     )
-}
-
-/// The temporary name used while atomically replacing `path`:
-/// `.<file name>.netbond.tmp.<pid>` in the same directory, so the rename cannot cross
-/// file systems.
-pub fn temp_path(path: &Path) -> io::Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} has no file name", path.display()),
-        )
-    })?;
-    let mut tmp = std::ffi::OsString::from(".");
-    tmp.push(name);
-    tmp.push(format!(".netbond.tmp.{}", std::process::id()));
-    Ok(path.with_file_name(tmp))
-}
-
-/// The event-loop thread, once the daemon has said which it is.
-static LOOP_THREAD: OnceLock<ThreadId> = OnceLock::new();
-/// Durable writes (lease files, the DUID, resolv.conf) done on the event-loop thread.
-static WRITES_ON_LOOP: AtomicU64 = AtomicU64::new(0);
-
-/// The calling thread is the daemon's event loop: from now on a durable write made on
-/// it is counted (and logged), since it would stall every interface.
-pub fn mark_loop_thread() {
-    let _ = LOOP_THREAD.set(std::thread::current().id());
-}
-
-/// How many durable writes ran on the event-loop thread (0 unless something regressed).
-pub fn writes_on_loop() -> u64 {
-    WRITES_ON_LOOP.load(Ordering::Relaxed)
-}
-
-fn note_write(path: &Path) {
-    if LOOP_THREAD.get() == Some(&std::thread::current().id()) {
-        WRITES_ON_LOOP.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(
-            "internal error: {} was written on the event loop (it should be queued to a writer thread); please report this",
-            path.display()
-        );
-    }
-}
-
-/// fsync the directory containing `path`, making a rename in it durable.
-pub fn sync_parent(path: &Path) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
-}
-
-/// Replace `path` with `data` atomically with permissions `mode` (the umask does not
-/// apply): write a temp file in the same directory, fsync it, rename it over `path`,
-/// fsync the directory. On failure the temp file is removed and `path` is untouched.
-pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    replace_file(path, data, mode)?;
-    sync_parent(path)
-}
-
-/// [`write_file_atomic`] without the final directory fsync: the file is durable, the
-/// rename only once the caller has fsynced the directory (once for a batch of files).
-fn replace_file(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    note_write(path);
-    let tmp = temp_path(path)?;
-    // A leftover from a crashed process with the same pid; create_new below also
-    // refuses to follow a symlink planted there.
-    let _ = fs::remove_file(&tmp);
-    let res = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.set_permissions(Permissions::from_mode(mode))?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(io::Error::new(
-            e.kind(),
-            format!("cannot write {}: {e}", path.display()),
-        ));
-    }
-    Ok(())
 }
 
 /// Read at most `max` bytes of `path`. `Ok(None)` if it does not exist; an error
@@ -317,7 +179,7 @@ impl Store {
     #[cfg(test)]
     fn save<T: Serialize>(&self, family: &str, ifname: &str, lease: T) -> io::Result<()> {
         self.save_unsynced(family, ifname, lease)?;
-        sync_parent(&self.lease_path(family, ifname)?)
+        crate::state::atomic::sync_parent(&self.lease_path(family, ifname)?)
     }
 
     /// Write a lease file, durable except for the directory entry (see
@@ -391,7 +253,7 @@ impl Store {
     #[cfg(test)]
     fn remove(&self, family: &str, ifname: &str) -> io::Result<()> {
         self.remove_unsynced(family, ifname)?;
-        sync_parent(&self.lease_path(family, ifname)?)
+        crate::state::atomic::sync_parent(&self.lease_path(family, ifname)?)
     }
 
     pub(crate) fn remove_unsynced(&self, family: &str, ifname: &str) -> io::Result<()> {
@@ -485,7 +347,9 @@ pub(crate) mod tests {
     use super::*;
     use netbond_proto::dhcp4::Route4;
     use netbond_proto::Instant;
+    use std::fs::Permissions;
     use std::net::Ipv4Addr;
+    use std::os::unix::fs::PermissionsExt;
 
     pub(crate) fn tmpdir(tag: &str) -> PathBuf {
         use std::sync::atomic::{AtomicU32, Ordering};
@@ -528,25 +392,34 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn lease6() -> SavedLease6 {
-        SavedLease6 {
-            server_id: "00:01:00:01:2e:2d:01:bd:02:00:00:00:00:01".into(),
-            addresses: vec![SavedAddr6 {
+    /// The engine's lease behind [`lease6`] (acquired at engine time 12.345 s).
+    pub(crate) fn lease6_engine() -> netbond_proto::dhcp6::Lease6 {
+        use netbond_proto::dhcp6::{Addr6, Lease6, Prefix6};
+        Lease6 {
+            server_id: vec![0, 1, 0, 1, 0x2e, 0x2d, 1, 0xbd, 2, 0, 0, 0, 0, 1],
+            addresses: vec![Addr6 {
                 addr: "2001:db8::10".parse().unwrap(),
-                preferred_secs: 3600,
-                valid_secs: 7200,
+                preferred: 3600,
+                valid: 7200,
             }],
-            prefixes: vec![SavedPrefix6 {
+            prefixes: vec![Prefix6 {
                 prefix: "2001:db8:100::".parse().unwrap(),
                 len: 56,
-                preferred_secs: 3600,
-                valid_secs: 7200,
+                preferred: 3600,
+                valid: 7200,
             }],
             t1: 1800,
             t2: 2880,
             dns: vec!["2001:db8::53".parse().unwrap()],
             domains: vec!["example.com".into()],
             ntp: vec![],
+            acquired: Instant::from_millis(12_345),
+        }
+    }
+
+    pub(crate) fn lease6() -> SavedLease6 {
+        SavedLease6 {
+            lease: lease6_engine(),
             acquired_unix: 1_700_000_000,
         }
     }
@@ -561,6 +434,42 @@ pub(crate) mod tests {
         );
         Store::open(&d).unwrap(); // idempotent
         fs::remove_dir_all(d.parent().unwrap()).unwrap();
+    }
+
+    /// A DHCPv6 lease file as netbond wrote it before the lease was saved through the
+    /// engine's own type: it must still load after an upgrade (the next start confirms
+    /// the address instead of soliciting a new one).
+    #[test]
+    fn lease6_file_in_the_v1_format_still_loads() {
+        let d = tmpdir("v1");
+        let s = Store::open(&d).unwrap();
+        fs::write(
+            d.join("lease6-eth0.json"),
+            include_str!("testdata/lease6-eth0-v1.json"),
+        )
+        .unwrap();
+        // The v1 file has no engine-time `acquired`: it reads as the origin (the daemon
+        // rebases from acquired_unix anyway).
+        let mut want = lease6();
+        want.lease.acquired = Instant::ZERO;
+        assert_eq!(s.load_lease6("eth0"), Some(want));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// What is written now reads the same as before for the fields v1 had (a downgraded
+    /// netbond still loads it), plus `acquired`.
+    #[test]
+    fn lease6_file_keeps_the_v1_shape() {
+        let d = tmpdir("v1w");
+        let s = Store::open(&d).unwrap();
+        s.save_lease6("eth0", &lease6()).unwrap();
+        let now: serde_json::Value =
+            serde_json::from_slice(&fs::read(d.join("lease6-eth0.json")).unwrap()).unwrap();
+        let mut v1: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/lease6-eth0-v1.json")).unwrap();
+        v1["lease"]["acquired"] = serde_json::json!({ "millis": 12_345 });
+        assert_eq!(now, v1);
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
