@@ -11,8 +11,9 @@
 //!
 //! `cargo build --no-default-features` gives a daemon that runs DHCPv4 and DHCPv6 on
 //! plain interfaces. A left-out part is replaced here by a stand-in with the same API,
-//! so the `cfg`s stand only where the modules are declared (and on the CLI's `import`
-//! arm), not in the daemon's code paths. The stand-ins never panic: a
+//! so the `cfg`s stand where the modules are declared, on the CLI's `import` arm, on
+//! the status JSON's Wi-Fi builder and on the unit tests that need a part; none is in
+//! the daemon's code paths. The stand-ins never panic: a
 //! configuration that asks for the part is refused by [`check`] (so `netbond
 //! check-config`, the start and a reload all say so), and a command that needs it
 //! answers with [`without`]'s message.
