@@ -1684,3 +1684,32 @@ fn broadcast_flag_is_set_only_while_the_client_has_no_address() {
     let mut plain = TestClient::new(config(), t(0));
     assert_eq!(msg(&plain.poll_transmit(t(0), MAC_A).unwrap()).flags, 0);
 }
+
+#[test]
+fn nothing_is_sent_before_the_hardware_address_is_known() {
+    let mut c = Client::new(config(), t(0));
+    assert!(c.poll_transmit(t(0)).is_none());
+    assert_eq!(c.state(), State::Selecting);
+    c.hw_address_changed(t(0), MAC_A);
+    let d = c
+        .poll_transmit(t(0))
+        .expect("DISCOVER once the MAC is known");
+    assert_eq!(d.chaddr, MAC_A);
+    // The first address given is not a change.
+    assert!(c.poll_event().is_none());
+}
+
+#[test]
+fn drops_and_ignored_options_are_events() {
+    let mut c = Client::new(config(), t(0));
+    c.hw_address_changed(t(0), MAC_A);
+    let d = c.poll_transmit(t(0)).unwrap();
+    c.handle_packet(t(0), &[1, 2, 3]);
+    assert!(matches!(c.poll_event(), Some(Event4::Dropped(_))));
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    assert!(c.poll_event().is_none(), "an OFFER reports nothing");
+    let r = c.poll_transmit(t(0)).unwrap();
+    c.handle_packet(t(0), &Reply::to(&r, 5).opt(opt::MTU, &[0, 10]).bytes());
+    assert_eq!(c.poll_event(), Some(Event4::IgnoredOption("MTU below 68")));
+    assert!(matches!(c.poll_event(), Some(Event4::Bound(l)) if l.mtu.is_none()));
+}

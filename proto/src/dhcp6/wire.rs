@@ -182,6 +182,28 @@ pub(crate) struct WirePrefix {
     pub valid: u32,
 }
 
+impl WireAddr {
+    /// The same address with lifetimes zero, as a client sends it (a hint, a release).
+    pub(crate) fn zeroed(&self) -> Self {
+        WireAddr {
+            preferred: 0,
+            valid: 0,
+            ..*self
+        }
+    }
+}
+
+impl WirePrefix {
+    /// The same prefix with lifetimes zero, as a client sends it (a hint, a release).
+    pub(crate) fn zeroed(&self) -> Self {
+        WirePrefix {
+            preferred: 0,
+            valid: 0,
+            ..*self
+        }
+    }
+}
+
 /// An IA_NA or IA_PD.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Ia {
