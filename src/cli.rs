@@ -1,7 +1,7 @@
 //! The command line: `netbond run`, `netbond check-config`, `netbond duid`.
 
 use crate::config::Config;
-use crate::control::{self, Family, Request};
+use crate::daemon::control::{self, Family, Request};
 use crate::daemon::{self, Overrides, RunOptions};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -286,7 +286,7 @@ fn client(at: &DaemonAt, req: Request, json: bool) -> ExitCode {
                 (Some(s), true) => {
                     println!("{}", serde_json::to_string_pretty(s).unwrap_or_default())
                 }
-                (Some(s), false) => print!("{}", crate::status::render(s)),
+                (Some(s), false) => print!("{}", crate::dhcp::status::render(s)),
                 (None, _) => println!("{}", resp.message.unwrap_or_default()),
             }
             ExitCode::SUCCESS
@@ -299,7 +299,7 @@ fn client(at: &DaemonAt, req: Request, json: bool) -> ExitCode {
 fn wait_online(
     run_dir: &Path,
     timeout: f64,
-    policy: Option<crate::online::Policy>,
+    policy: Option<crate::daemon::online::Policy>,
     iface: Option<String>,
     family: Option<u8>,
 ) -> ExitCode {
@@ -450,7 +450,7 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Command::Demo => crate::demo::main(),
+        Command::Demo => crate::tools::demo::main(),
         Command::Import {
             dhclient_conf,
             dhcp6c_conf,
@@ -466,7 +466,7 @@ pub fn main() -> ExitCode {
             output,
             force,
         } => {
-            let mut src = crate::import::ImportSources::defaults();
+            let mut src = crate::tools::import::ImportSources::defaults();
             for (slot, given) in [
                 (&mut src.dhclient_conf, dhclient_conf),
                 (&mut src.dhcp6c_conf, dhcp6c_conf),
@@ -484,7 +484,7 @@ pub fn main() -> ExitCode {
                 }
             }
             src.wifi_ifaces = wifi_iface;
-            crate::import::cli(&src, &output, force)
+            crate::tools::import::cli(&src, &output, force)
         }
         Command::Status { json, at } => {
             let iface = at.iface.clone();
@@ -526,8 +526,8 @@ pub fn main() -> ExitCode {
             run_dir,
         } => {
             let policy = match (any, all) {
-                (true, _) => Some(crate::online::Policy::Any),
-                (_, true) => Some(crate::online::Policy::All),
+                (true, _) => Some(crate::daemon::online::Policy::Any),
+                (_, true) => Some(crate::daemon::online::Policy::All),
                 _ => None,
             };
             let family = family.and_then(|f| f.parse().ok());
@@ -573,7 +573,7 @@ pub fn main() -> ExitCode {
                 println!("{d}");
                 return ExitCode::SUCCESS;
             }
-            match crate::store::Store::open(&cfg.daemon.state_dir)
+            match crate::state::store::Store::open(&cfg.daemon.state_dir)
                 .ok()
                 .and_then(|s| s.load_duid())
             {

@@ -1,54 +1,14 @@
 //! netbond: one process for a kernel bond, DHCPv4 and DHCPv6 with a single stable
 //! identity, and wpa_supplicant control. See README.md.
-
-mod apply;
-mod arp;
-mod bond;
-mod cli;
-mod clock;
-mod cni;
-mod config;
-mod control;
-mod daemon;
-mod demo;
-mod events;
-mod hooks;
-mod hwaddr;
-mod identity;
-mod iface;
-mod import;
-mod lease_writer;
-mod link;
-mod logging;
-mod nl80211;
-mod notify;
-mod ntp;
-mod online;
-mod pace;
-mod packet;
-mod privs;
-mod ra;
-mod reload;
-mod resolv;
-mod shared;
-mod sock;
-mod status;
-mod store;
-mod udp4;
-mod udp6;
-mod v4;
-mod v6;
-mod wifi;
-mod worker;
-mod wpa;
+//! Everything lives in the library (`lib.rs`); this file only picks the entry point.
 
 fn main() -> std::process::ExitCode {
     one_malloc_arena();
     // Run by a container runtime as a CNI IPAM plugin (/opt/cni/bin/netbond).
     if std::env::var_os("CNI_COMMAND").is_some() {
-        return cni::plugin::main();
+        return netbond::cni::plugin::main();
     }
-    cli::main()
+    netbond::cli::main()
 }
 
 /// glibc gives each thread that allocates its own malloc arena (up to 8 per core), and

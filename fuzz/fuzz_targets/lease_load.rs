@@ -1,4 +1,4 @@
-//! The daemon's lease store (`src/store.rs`, included by path) on an arbitrary lease
+//! The daemon's lease store (`src/state/store.rs`) on an arbitrary lease
 //! file, then the DHCPv4 engine started from whatever lease it accepted, as the daemon
 //! does after a restart.
 #![no_main]

@@ -1,12 +1,10 @@
-//! The wpa_supplicant control-interface parsers (`src/wpa/parse.rs`, included by path)
+//! The wpa_supplicant control-interface parsers (`src/wifi/wpa/parse.rs`)
 //! on arbitrary bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
-#[path = "../../src/wpa/parse.rs"]
-mod parse;
+use netbond::wifi::wpa::parse;
 
 fuzz_target!(|data: &[u8]| {
     let _ = parse::is_event(data);

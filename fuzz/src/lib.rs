@@ -1,8 +1,7 @@
 //! Shared scaffolding for netbond's fuzz targets: the fixed client identity (the same one
 //! `gen-seeds.sh` gives the netbond that captured the seeds), scripted valid server
 //! exchanges that drive each engine into every state, invariant checks on what the
-//! engines hand to the daemon, and the daemon modules that are pure enough to include by
-//! path.
+//! engines hand to the daemon, and the daemon modules the targets use.
 #![allow(clippy::missing_panics_doc)]
 
 use netbond_proto::dhcp4::{self, reply, Event4, Lease4};
@@ -11,15 +10,10 @@ use netbond_proto::duid::{Duid, Iaid};
 use netbond_proto::Instant;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// `src/config.rs` of the daemon (serde + toml + netbond_proto only).
-#[allow(dead_code, clippy::all)]
-#[path = "../../src/config.rs"]
-pub mod config;
-
-/// `src/store.rs` of the daemon (serde_json + tracing + netbond_proto).
-#[allow(dead_code, clippy::all)]
-#[path = "../../src/store.rs"]
-pub mod store;
+/// The daemon's configuration file (`src/config.rs`).
+pub use netbond::config;
+/// The daemon's state directory (`src/state/store.rs`).
+pub use netbond::state::store;
 
 /// The client's MAC address (c0's in `gen-seeds.sh`).
 pub const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];

@@ -9,12 +9,12 @@ use super::config::{Broadcast, Ipv6Mode};
 use super::netns;
 use super::store::{Key, Record, SavedLease6};
 use super::{code, CniError};
-use crate::clock::Clock;
-use crate::hwaddr::current_mac;
-use crate::packet::PacketSocket;
-use crate::store::SavedLease4;
-use crate::udp4::Udp4Socket;
-use crate::udp6::Udp6Socket;
+use crate::daemon::clock::Clock;
+use crate::net::hwaddr::current_mac;
+use crate::net::packet::PacketSocket;
+use crate::net::udp4::Udp4Socket;
+use crate::net::udp6::Udp6Socket;
+use crate::state::store::SavedLease4;
 use netbond_proto::dhcp4::{self, Client, ClientId, Event4, Lease4, Transmit4};
 use netbond_proto::dhcp6::{self, Client as Client6, Event6, Lease6, Transmit6};
 use netbond_proto::duid::{Duid, Iaid};
@@ -250,7 +250,7 @@ struct Attachment {
 
 enum Wake {
     Cmd(Option<Cmd>),
-    P4(io::Result<crate::packet::Received>),
+    P4(io::Result<crate::net::packet::Received>),
     P6(io::Result<(std::net::SocketAddrV6, Vec<u8>)>),
     Timer,
 }
@@ -531,7 +531,7 @@ impl Attachment {
         match s.send(&tx.payload).await {
             Ok(()) => debug!("cni: {}: sent DHCPv6 {:?}", self.key, tx.msg_type),
             Err(e)
-                if crate::udp6::is_address_not_ready(&e)
+                if crate::net::udp6::is_address_not_ready(&e)
                     || e.kind() == io::ErrorKind::NetworkUnreachable =>
             {
                 debug!("cni: {}: {e}; retrying", self.key);

@@ -7,7 +7,7 @@ use super::config::{self, ClientIdMode, HostnameFrom, NetConf};
 use super::netns;
 use super::store::{Key, Store};
 use super::{code, CniError, Reply, Request};
-use crate::clock::Clock;
+use crate::daemon::clock::Clock;
 use netbond_proto::duid::{rfc4361_client_id, Iaid};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -43,8 +43,9 @@ pub fn main(socket: PathBuf, state_dir: PathBuf) -> ExitCode {
 
 async fn serve(socket: PathBuf, state_dir: PathBuf) -> Result<(), String> {
     let store = Store::open(&state_dir).map_err(|e| e.to_string())?;
-    let host_store = crate::store::Store::open(&state_dir).map_err(|e| e.to_string())?;
-    let duid = crate::identity::load_or_create_duid(&crate::config::Config::default(), &host_store);
+    let host_store = crate::state::store::Store::open(&state_dir).map_err(|e| e.to_string())?;
+    let duid =
+        crate::state::identity::load_or_create_duid(&crate::config::Config::default(), &host_store);
     let ctx = Rc::new(Ctx {
         clock: Clock::new(),
         store,

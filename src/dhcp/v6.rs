@@ -1,0 +1,748 @@
+//! The DHCPv6 driver: connects the sans-IO engine to the UDP 546 socket, the router
+//! advertisement watcher (which picks stateful or stateless mode), rtnetlink, resolv.conf
+//! and the lease store.
+
+use crate::config::Dhcp6Mode;
+use crate::dhcp::shared::{Dns6, Shared};
+use crate::net::ra::{RaFlags, RaWatcher};
+use crate::net::udp6::{is_address_not_ready, Udp6Socket};
+use crate::state::store::{SavedAddr6, SavedLease6, SavedPrefix6};
+use netbond_proto::dhcp6::{
+    Addr6, Client, Config as EngineConfig, Event6, Lease6, ModeSetting, Prefix6, Transmit6,
+};
+use netbond_proto::duid::{parse_hex_octets, write_hex, Duid, Iaid};
+use netbond_proto::Instant;
+use serde_json::{json, Value};
+use std::io;
+use std::net::Ipv6Addr;
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// Router solicitations sent while waiting for the first RA (RFC 4861: 3).
+const MAX_RS: u32 = 3;
+/// RFC 4861 RTR_SOLICITATION_INTERVAL.
+const RS_INTERVAL: Duration = Duration::from_secs(4);
+/// How soon to retry a send refused because the link-local address is still tentative.
+/// First retry after a send refused because the link cannot carry IPv6 yet (the link
+/// just came up: its multicast route or link-local address is a moment away); doubled
+/// on each refusal up to [`NOT_READY_MAX`].
+const NOT_READY_RETRY: Duration = Duration::from_millis(2);
+/// Longest wait between such retries.
+const NOT_READY_MAX: Duration = Duration::from_millis(200);
+
+/// The DHCPv6 side of one interface.
+pub struct V6Driver {
+    engine: Client,
+    /// Router solicitations are only worth sending when the RA decides the mode.
+    follow_ra: bool,
+    udp: Option<Udp6Socket>,
+    ra: Option<RaWatcher>,
+    /// Addresses now in the kernel.
+    applied: Vec<Addr6>,
+    restore: Option<Lease6>,
+    /// The saved lease's addresses were still on the interface at start (a restart of
+    /// netbond): online while the Confirm runs.
+    kept: bool,
+    rs_sent: u32,
+    next_rs: Option<Instant>,
+    seen_ra: bool,
+    /// A transmit that failed because no link-local address was usable yet.
+    held: Option<(Transmit6, Instant)>,
+    /// The current wait for a not-ready link (see [`NOT_READY_RETRY`]).
+    not_ready_wait: Duration,
+    last_state: &'static str,
+    /// Stopped by command: send nothing until `start`.
+    stopped: bool,
+    /// DNS from DHCPv6 (merged with the RA's into `Shared::dns6`).
+    dhcp_dns: Dns6,
+    /// RFC 8106 servers and domains from RAs, each until its expiry (`None`: never).
+    ra_dns: Vec<(Ipv6Addr, Option<Instant>)>,
+    ra_domains: Vec<(String, Option<Instant>)>,
+    /// The RA DNS changed since it was last merged.
+    ra_dns_dirty: bool,
+}
+
+fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
+    let c = &sh.cfg.dhcp6;
+    let iaid_pd = c
+        .iaid_pd
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(Iaid(iaid.0.wrapping_add(1)));
+    EngineConfig {
+        iaid_na: c.ia_na.then_some(iaid),
+        iaid_pd: c.ia_pd.then_some(iaid_pd),
+        rapid_commit: c.rapid_commit,
+        mode: match c.mode {
+            Dhcp6Mode::Auto => ModeSetting::Auto,
+            Dhcp6Mode::Stateful => ModeSetting::Stateful,
+            Dhcp6Mode::Stateless => ModeSetting::Stateless,
+        },
+        solicit_delay: c.solicit_delay,
+        request_ntp: c.request_ntp,
+        fqdn: c
+            .send_hostname
+            .then(|| crate::state::identity::host_name(&sh.cfg))
+            .flatten(),
+        user_class: c.user_class.as_ref().map(|u| u.as_bytes().to_vec()),
+        extra_request: c.request.clone(),
+        seed: rand::random(),
+    }
+}
+
+fn to_saved(sh: &Shared, l: &Lease6) -> SavedLease6 {
+    let mut server_id = String::new();
+    let _ = write_hex(&mut server_id, &l.server_id);
+    SavedLease6 {
+        server_id,
+        addresses: l
+            .addresses
+            .iter()
+            .map(|a| SavedAddr6 {
+                addr: a.addr,
+                preferred_secs: a.preferred,
+                valid_secs: a.valid,
+            })
+            .collect(),
+        prefixes: l
+            .prefixes
+            .iter()
+            .map(|p| SavedPrefix6 {
+                prefix: p.prefix,
+                len: p.len,
+                preferred_secs: p.preferred,
+                valid_secs: p.valid,
+            })
+            .collect(),
+        t1: l.t1,
+        t2: l.t2,
+        dns: l.dns.clone(),
+        domains: l.domains.clone(),
+        ntp: l.ntp.clone(),
+        acquired_unix: sh.clock.unix_time(l.acquired),
+    }
+}
+
+fn from_saved(sh: &Shared, s: SavedLease6) -> Option<Lease6> {
+    Some(Lease6 {
+        server_id: parse_hex_octets(&s.server_id).ok()?,
+        addresses: s
+            .addresses
+            .iter()
+            .map(|a| Addr6 {
+                addr: a.addr,
+                preferred: a.preferred_secs,
+                valid: a.valid_secs,
+            })
+            .collect(),
+        prefixes: s
+            .prefixes
+            .iter()
+            .map(|p| Prefix6 {
+                prefix: p.prefix,
+                len: p.len,
+                preferred: p.preferred_secs,
+                valid: p.valid_secs,
+            })
+            .collect(),
+        t1: s.t1,
+        t2: s.t2,
+        dns: s.dns,
+        domains: s.domains,
+        ntp: s.ntp,
+        acquired: sh.clock.engine_from_unix(s.acquired_unix),
+    })
+}
+
+/// Seconds left of a lifetime counted from `acquired` (None = infinite).
+fn left(acquired: Instant, now: Instant, secs: u32) -> Option<u32> {
+    if secs == u32::MAX {
+        return None;
+    }
+    let gone = (now - acquired).as_secs();
+    Some(u64::from(secs).saturating_sub(gone) as u32)
+}
+
+impl V6Driver {
+    /// A driver, starting with Confirm (or Rebind, with delegated prefixes) when a saved
+    /// lease is still valid.
+    pub fn new(sh: &Shared, duid: &Duid, iaid: Iaid) -> Self {
+        let cfg = engine_config(sh, iaid);
+        let now = sh.clock.now();
+        let saved = sh
+            .store
+            .load_lease6(&sh.ifname)
+            .and_then(|s| from_saved(sh, s));
+        let engine = match saved {
+            Some(l) if !l.addresses.is_empty() || !l.prefixes.is_empty() => {
+                info!(
+                    "dhcp6: {}: saved lease with {} address(es) and {} prefix(es): {} it",
+                    sh.ifname,
+                    l.addresses.len(),
+                    l.prefixes.len(),
+                    // RFC 8415 18.2.12 (see Client::from_saved).
+                    if l.prefixes.is_empty() || !sh.cfg.dhcp6.ia_pd {
+                        "confirming"
+                    } else {
+                        "rebinding"
+                    }
+                );
+                Client::from_saved(cfg, duid.clone(), l, now)
+            }
+            _ => Client::new(cfg, duid.clone(), now),
+        };
+        let restore = engine.lease().cloned();
+        V6Driver {
+            follow_ra: sh.cfg.dhcp6.mode == Dhcp6Mode::Auto,
+            engine,
+            udp: None,
+            ra: None,
+            applied: Vec::new(),
+            restore,
+            kept: false,
+            rs_sent: 0,
+            next_rs: None,
+            seen_ra: false,
+            held: None,
+            not_ready_wait: NOT_READY_RETRY,
+            last_state: "",
+            stopped: false,
+            dhcp_dns: Dns6::default(),
+            ra_dns: Vec::new(),
+            ra_domains: Vec::new(),
+            ra_dns_dirty: false,
+        }
+    }
+
+    /// Set DHCPv6's DNS and write the merge with the RA's: DHCPv6 servers and domains
+    /// first, then those of RAs not already there.
+    fn set_dns(&mut self, sh: &mut Shared, dhcp: Dns6) {
+        self.dhcp_dns = dhcp;
+        self.ra_dns_dirty = false;
+        let mut merged = self.dhcp_dns.clone();
+        for (a, _) in &self.ra_dns {
+            if !merged.servers.contains(a) {
+                merged.servers.push(*a);
+            }
+        }
+        for (d, _) in &self.ra_domains {
+            if !merged.domains.contains(d) {
+                merged.domains.push(d.clone());
+            }
+        }
+        crate::daemon::events::dns6(&sh.ifname, &sh.dns6, &merged);
+        sh.dns6 = merged;
+        sh.update_dns();
+    }
+
+    /// Take an RA's RDNSS/DNSSL: a lifetime of 0 removes an entry, others (re)start it.
+    fn learn_ra_dns(&mut self, now: Instant, f: &RaFlags) {
+        fn upsert<T: PartialEq + Clone>(
+            list: &mut Vec<(T, Option<Instant>)>,
+            new: &[(T, u32)],
+            now: Instant,
+        ) -> bool {
+            let mut changed = false;
+            for (v, life) in new {
+                let pos = list.iter().position(|x| x.0 == *v);
+                match (pos, *life) {
+                    (Some(i), 0) => {
+                        list.remove(i);
+                        changed = true;
+                    }
+                    (None, 0) => {}
+                    (pos, life) => {
+                        let until =
+                            (life != u32::MAX).then(|| now + Duration::from_secs(u64::from(life)));
+                        match pos {
+                            Some(i) => list[i].1 = until,
+                            None if list.len() < 8 => {
+                                list.push((v.clone(), until));
+                                changed = true;
+                            }
+                            None => {}
+                        }
+                    }
+                }
+            }
+            changed
+        }
+        let a = upsert(&mut self.ra_dns, &f.rdnss, now);
+        let b = upsert(&mut self.ra_domains, &f.dnssl, now);
+        self.ra_dns_dirty |= a || b;
+    }
+
+    /// Drop RA DNS entries whose lifetime ran out.
+    fn expire_ra_dns(&mut self, now: Instant) {
+        let live = |e: &Option<Instant>| e.is_none_or(|t| t > now);
+        let before = self.ra_dns.len() + self.ra_domains.len();
+        self.ra_dns.retain(|x| live(&x.1));
+        self.ra_domains.retain(|x| live(&x.1));
+        if self.ra_dns.len() + self.ra_domains.len() != before {
+            self.ra_dns_dirty = true;
+        }
+    }
+
+    /// When the next RA DNS entry expires.
+    fn ra_dns_deadline(&self) -> Option<Instant> {
+        let a = self.ra_dns.iter().filter_map(|x| x.1);
+        let b = self.ra_domains.iter().filter_map(|x| x.1);
+        a.chain(b).min()
+    }
+
+    /// Open the sockets on a (new) interface index.
+    pub fn open(&mut self, ifindex: u32, ifname: &str, now: Instant) {
+        match Udp6Socket::open(ifindex, ifname) {
+            Ok(s) => self.udp = Some(s),
+            Err(e) => warn!("dhcp6: {ifname}: {e}"),
+        }
+        match RaWatcher::open(ifindex, ifname) {
+            Ok(s) => self.ra = Some(s),
+            Err(e) => warn!("dhcp6: {ifname}: cannot watch router advertisements: {e}"),
+        }
+        self.rs_sent = 0;
+        self.seen_ra = false;
+        self.next_rs = self.follow_ra.then_some(now);
+    }
+
+    /// The interface vanished.
+    pub fn interface_gone(&mut self, now: Instant) {
+        self.udp = None;
+        self.ra = None;
+        self.next_rs = None;
+        self.held = None;
+        self.applied.clear();
+        self.restore = self.engine.lease().cloned();
+        self.engine.link_changed(now, false);
+    }
+
+    /// Carrier change.
+    pub fn link_changed(&mut self, now: Instant, up: bool, ifindex: u32, ifname: &str) {
+        if up && (self.udp.is_none() || self.ra.is_none()) {
+            self.open(ifindex, ifname, now);
+        }
+        self.engine.link_changed(now, up);
+        if up {
+            self.rs_sent = 0;
+            self.next_rs = self.follow_ra.then_some(now);
+        }
+    }
+
+    /// The UDP socket to wait on.
+    pub fn socket(&self) -> Option<&Udp6Socket> {
+        self.udp.as_ref()
+    }
+
+    /// The RA socket to wait on.
+    pub fn ra_socket(&self) -> Option<&RaWatcher> {
+        self.ra.as_ref()
+    }
+
+    /// Engine state name.
+    pub fn state_name(&self) -> &'static str {
+        self.engine.state_name()
+    }
+
+    /// The lease, for status.
+    pub fn lease(&self) -> Option<&Lease6> {
+        self.engine.lease()
+    }
+
+    /// Online (see `online.rs`): an address a server confirmed, or one kept on the
+    /// interface across a restart while the Confirm runs.
+    pub fn online(&self) -> bool {
+        !self.stopped
+            && self.engine.lease().is_some_and(|l| !l.addresses.is_empty())
+            && (self.kept || matches!(self.engine.state_name(), "bound" | "renewing" | "rebinding"))
+    }
+
+    /// The next deadline: the engine's, a pending RS, or a held transmit.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.stopped {
+            return None;
+        }
+        [
+            self.engine.poll_timeout(),
+            self.next_rs,
+            self.held.as_ref().map(|h| h.1),
+            self.ra_dns_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// A datagram (or an error) from UDP 546.
+    pub fn on_receive(
+        &mut self,
+        now: Instant,
+        ifname: &str,
+        rx: io::Result<(std::net::SocketAddrV6, Vec<u8>)>,
+    ) {
+        match rx {
+            Ok((_, bytes)) => self.engine.handle_packet(now, &bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NetworkDown => debug!("dhcp6: {ifname}: {e}"),
+            Err(e) => {
+                warn!("dhcp6: {ifname}: socket failed: {e}; reopening when the link is back");
+                self.udp = None;
+            }
+        }
+    }
+
+    /// A router advertisement (or an error) from the RA watcher.
+    pub fn on_ra(&mut self, now: Instant, ifname: &str, ra: io::Result<RaFlags>) {
+        match ra {
+            Ok(f) => {
+                if !self.seen_ra {
+                    info!(
+                        "dhcp6: {ifname}: router {} advertises managed={} other={}",
+                        f.router, f.managed, f.other
+                    );
+                }
+                self.seen_ra = true;
+                self.next_rs = None;
+                self.engine.ra_flags(now, f.managed, f.other);
+                self.learn_ra_dns(now, &f);
+            }
+            Err(e) => debug!("dhcp6: {ifname}: RA socket: {e}"),
+        }
+    }
+
+    /// A kernel report that DAD failed for one of our addresses.
+    pub fn dad_failed(&mut self, now: Instant, ifname: &str, addr: Ipv6Addr) {
+        if self.applied.iter().any(|a| a.addr == addr) {
+            warn!("dhcp6: {ifname}: duplicate address detection failed for {addr}: declining it");
+            self.applied.retain(|a| a.addr != addr);
+            self.engine.decline(now, addr);
+            crate::daemon::events::emit(
+                "dhcp6-conflict",
+                Some(ifname),
+                json!({"address": addr.to_string()}),
+            );
+        }
+    }
+
+    /// Send what is due and apply what changed.
+    pub async fn pump(&mut self, sh: &mut Shared) {
+        if self.stopped {
+            return;
+        }
+        let now = sh.clock.now();
+        self.expire_ra_dns(now);
+        if self.ra_dns_dirty {
+            let dhcp = self.dhcp_dns.clone();
+            self.set_dns(sh, dhcp);
+        }
+        if let Some(lease) = self.restore.take() {
+            if let (Some(index), true) = (sh.ifindex, sh.applier.is_some()) {
+                // After a restart the addresses are still there: keep them (replaced in
+                // place, never removed) while the Confirm runs.
+                let present = crate::net::apply::list_addrs6(&sh.handle, index)
+                    .await
+                    .map(|v| lease.addresses.iter().all(|a| v.contains(&a.addr)))
+                    .unwrap_or(false);
+                self.kept = present;
+                info!(
+                    "dhcp6: {}: {} {} while it is confirmed",
+                    sh.ifname,
+                    if present { "keeping" } else { "restoring" },
+                    fmt_addrs(&lease)
+                );
+                self.apply(sh, &lease, true).await;
+            } else {
+                self.restore = Some(lease);
+            }
+        }
+        if self.next_rs.is_some_and(|t| now >= t) {
+            self.send_rs(sh, now).await;
+        }
+        if let Some((tx, at)) = self.held.take() {
+            if now >= at {
+                self.send(sh, tx, now).await;
+            } else {
+                self.held = Some((tx, at));
+            }
+        }
+        while self.held.is_none() {
+            let Some(tx) = self.engine.poll_transmit(now) else {
+                break;
+            };
+            self.send(sh, tx, now).await;
+        }
+        let state = self.engine.state_name();
+        if state != self.last_state {
+            debug!("dhcp6: {}: state {} -> {state}", sh.ifname, self.last_state);
+            self.last_state = state;
+        }
+        while let Some(ev) = self.engine.poll_event() {
+            self.on_event(sh, ev).await;
+        }
+    }
+
+    /// The wait before retrying a send the link refused, doubling each time.
+    fn backoff_not_ready(&mut self) -> Duration {
+        let w = self.not_ready_wait;
+        self.not_ready_wait = (w * 2).min(NOT_READY_MAX);
+        w
+    }
+
+    async fn send_rs(&mut self, sh: &Shared, now: Instant) {
+        let Some(ra) = &self.ra else {
+            self.next_rs = None;
+            return;
+        };
+        match ra.send_router_solicitation().await {
+            Ok(()) => {
+                self.rs_sent += 1;
+                debug!("dhcp6: {}: sent router solicitation", sh.ifname);
+                self.next_rs = (self.rs_sent < MAX_RS).then(|| now + RS_INTERVAL);
+            }
+            // No usable link-local address yet (DAD still running): try again soon.
+            Err(e) if not_ready(&e) => self.next_rs = Some(now + self.backoff_not_ready()),
+            Err(e) => {
+                debug!("dhcp6: {}: router solicitation: {e}", sh.ifname);
+                self.next_rs = None;
+            }
+        }
+    }
+
+    async fn send(&mut self, sh: &Shared, tx: Transmit6, now: Instant) {
+        let Some(udp) = &self.udp else { return };
+        match udp.send(&tx.payload).await {
+            Ok(()) => {
+                self.not_ready_wait = NOT_READY_RETRY;
+                debug!("dhcp6: {}: sent {:?}", sh.ifname, tx.msg_type)
+            }
+            Err(e) if not_ready(&e) => {
+                // No usable link-local address yet (tentative, or the link just came
+                // up): try again shortly rather than waiting out a retransmission.
+                let wait = self.backoff_not_ready();
+                self.held = Some((tx, now + wait));
+            }
+            Err(e) => warn!(
+                "dhcp6: {}: could not send {:?}: {e}",
+                sh.ifname, tx.msg_type
+            ),
+        }
+    }
+
+    async fn on_event(&mut self, sh: &mut Shared, ev: Event6) {
+        match ev {
+            Event6::Bound(l) => {
+                info!("dhcp6: {}: bound {}", sh.ifname, fmt_addrs(&l));
+                self.apply(sh, &l, false).await;
+                crate::daemon::events::v6("dhcp6-bound", &sh.ifname, Some(&l), None, Value::Null);
+            }
+            Event6::Renewed(l) => {
+                info!("dhcp6: {}: renewed {}", sh.ifname, fmt_addrs(&l));
+                self.apply(sh, &l, false).await;
+                crate::daemon::events::v6("dhcp6-renewed", &sh.ifname, Some(&l), None, Value::Null);
+            }
+            Event6::Lost { lease, reason } => {
+                info!(
+                    "dhcp6: {}: lost {} ({reason:?})",
+                    sh.ifname,
+                    fmt_addrs(&lease)
+                );
+                self.remove(sh, &lease.addresses).await;
+                let why = json!({"reason": crate::daemon::events::reason(reason)});
+                crate::daemon::events::v6("dhcp6-lost", &sh.ifname, None, Some(&lease), why);
+                if self.engine.lease().is_none() {
+                    self.kept = false;
+                    self.set_dns(sh, Dns6::default());
+                    crate::state::ntp::clear(&sh.ifname, 6);
+                    sh.leases.remove(6, &sh.ifname);
+                }
+            }
+            Event6::Info(i) => {
+                info!(
+                    "dhcp6: {}: stateless configuration: {} DNS server(s), {} domain(s)",
+                    sh.ifname,
+                    i.dns.len(),
+                    i.domains.len()
+                );
+                let dns = Dns6 {
+                    servers: i.dns.clone(),
+                    domains: i.domains.clone(),
+                };
+                let info = json!({"dns": dns.servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "domains": i.domains, "ntp": i.ntp.iter().map(ToString::to_string).collect::<Vec<_>>()});
+                crate::daemon::events::emit("dhcp6-info", Some(&sh.ifname), info);
+                self.set_dns(sh, dns);
+                crate::state::ntp::set(&sh.ifname, 6, &i.ntp);
+            }
+            Event6::Dropped(why) => debug!("dhcp6: {}: dropped: {why}", sh.ifname),
+            Event6::Backoff {
+                failures,
+                wait,
+                reason,
+            } => {
+                if wait.is_zero() {
+                    info!("dhcp6: {}: no lease: {reason}; soliciting again", sh.ifname);
+                } else {
+                    warn!(
+                        "dhcp6: {}: no lease: {reason} ({failures} failures in a row); backing off {:.1} s before the next Solicit",
+                        sh.ifname,
+                        wait.as_secs_f32()
+                    );
+                }
+            }
+        }
+    }
+
+    async fn apply(&mut self, sh: &mut Shared, l: &Lease6, restoring: bool) {
+        // Saved first, as in v4: a crash after the addresses are added must not leave
+        // addresses the next start does not know it holds.
+        if !restoring {
+            // On the writer thread; only this interface's task waits for it.
+            sh.leases.save6(&sh.ifname, to_saved(sh, l)).await;
+        }
+        let now = sh.clock.now();
+        if let Some(a) = sh.applier.as_ref() {
+            for addr in &l.addresses {
+                let valid = left(l.acquired, now, addr.valid);
+                let preferred = left(l.acquired, now, addr.preferred);
+                if valid == Some(0) {
+                    continue;
+                }
+                if let Err(e) = a
+                    .add_or_replace_addr6(addr.addr, 128, valid, preferred, true)
+                    .await
+                {
+                    warn!("dhcp6: {}: {e}", sh.ifname);
+                }
+            }
+        }
+        let gone: Vec<Addr6> = self
+            .applied
+            .iter()
+            .filter(|old| !l.addresses.iter().any(|a| a.addr == old.addr))
+            .copied()
+            .collect();
+        self.remove(sh, &gone).await;
+        self.applied = l.addresses.clone();
+        let dns = Dns6 {
+            servers: l.dns.clone(),
+            domains: l.domains.clone(),
+        };
+        self.set_dns(sh, dns);
+        crate::state::ntp::set(&sh.ifname, 6, &l.ntp);
+    }
+
+    async fn remove(&mut self, sh: &Shared, addrs: &[Addr6]) {
+        if let Some(a) = sh.applier.as_ref() {
+            for addr in addrs {
+                if let Err(e) = a.del_addr6(addr.addr, 128).await {
+                    warn!("dhcp6: {}: {e}", sh.ifname);
+                }
+            }
+        }
+        self.applied
+            .retain(|x| !addrs.iter().any(|a| a.addr == x.addr));
+    }
+
+    /// Stop: Release when configured, then remove the addresses when configured.
+    pub async fn shutdown(&mut self, sh: &mut Shared, release: bool, deconfigure: bool) {
+        let now = sh.clock.now();
+        self.stopped = true;
+        let held = self.engine.lease().cloned();
+        if release && self.engine.lease().is_some() {
+            self.engine.release(now);
+            // One Release is sent; RFC 8415 18.2.7 lets a client that is going away
+            // skip the retransmissions.
+            if let Some(tx) = self.engine.poll_transmit(now) {
+                self.send(sh, tx, now).await;
+            }
+            sh.leases.remove(6, &sh.ifname);
+        }
+        while self.engine.poll_event().is_some() {}
+        if deconfigure {
+            let applied = self.applied.clone();
+            self.remove(sh, &applied).await;
+            self.ra_dns.clear();
+            self.ra_domains.clear();
+            self.set_dns(sh, Dns6::default());
+            crate::state::ntp::clear(&sh.ifname, 6);
+        }
+        if let Some(l) = held {
+            let kind = if release {
+                "dhcp6-released"
+            } else {
+                "dhcp6-stopped"
+            };
+            let how = json!({"deconfigured": deconfigure});
+            crate::daemon::events::v6(kind, &sh.ifname, None, Some(&l), how);
+        }
+    }
+
+    /// Start again after [`V6Driver::shutdown`] (the `dhcp6 start` command): a fresh
+    /// engine with the same identity, on the sockets already open.
+    pub fn start(&mut self, sh: &Shared, duid: &Duid, iaid: Iaid) {
+        let now = sh.clock.now();
+        self.engine = Client::new(engine_config(sh, iaid), duid.clone(), now);
+        self.stopped = false;
+        self.restore = None;
+        self.seen_ra = false;
+        self.rs_sent = 0;
+        self.next_rs = self.follow_ra.then_some(now);
+    }
+
+    /// True after a stop, until `start`.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Renew now.
+    pub fn renew(&mut self, now: Instant) {
+        self.engine.renew(now);
+    }
+
+    /// The lease as JSON for `netbond status`.
+    pub fn status_json(&self, now: Instant) -> serde_json::Value {
+        let lease = self.engine.lease().map(|l| {
+            let mut server = String::new();
+            let _ = write_hex(&mut server, &l.server_id);
+            serde_json::json!({
+                "server_duid": server,
+                "addresses": l.addresses.iter().map(|a| serde_json::json!({
+                    "address": a.addr.to_string(),
+                    "valid_secs_left": left(l.acquired, now, a.valid),
+                    "preferred_secs_left": left(l.acquired, now, a.preferred),
+                })).collect::<Vec<_>>(),
+                "prefixes": l.prefixes.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect::<Vec<_>>(),
+                "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "domains": l.domains,
+                "ntp": l.ntp.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        });
+        serde_json::json!({
+            "state": if self.stopped { "stopped" } else { self.engine.state_name() },
+            "lease": lease,
+        })
+    }
+}
+
+/// The link cannot send IPv6 yet: its link-local address is tentative
+/// (EADDRNOTAVAIL) or it has just come up (ENETUNREACH until the kernel adds the
+/// link-local route).
+fn not_ready(e: &io::Error) -> bool {
+    is_address_not_ready(e) || e.kind() == io::ErrorKind::NetworkUnreachable
+}
+
+fn fmt_addrs(l: &Lease6) -> String {
+    let mut parts: Vec<String> = l
+        .addresses
+        .iter()
+        .map(|a| format!("{}/128", a.addr))
+        .collect();
+    parts.extend(
+        l.prefixes
+            .iter()
+            .map(|p| format!("prefix {}/{}", p.prefix, p.len)),
+    );
+    if parts.is_empty() {
+        "nothing".into()
+    } else {
+        parts.join(", ")
+    }
+}

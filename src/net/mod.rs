@@ -1,0 +1,14 @@
+//! The kernel side: packet and UDP sockets, router advertisements, ARP probes, netlink
+//! (links, addresses, routes) and the bond. Drivers only: what to send and when is decided
+//! by the engines in `netbond-proto` and by `dhcp/`.
+
+pub mod apply;
+pub mod arp;
+pub mod bond;
+pub mod hwaddr;
+pub mod link;
+pub mod packet;
+pub mod ra;
+pub mod sock;
+pub mod udp4;
+pub mod udp6;
