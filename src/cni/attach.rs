@@ -18,6 +18,7 @@ use crate::state::store::SavedLease4;
 use netbond_proto::dhcp4::{self, Client, ClientId, Event4, Lease4, Transmit4};
 use netbond_proto::dhcp6::{self, Client as Client6, Event6, Lease6, Transmit6};
 use netbond_proto::duid::{Duid, Iaid};
+use netbond_proto::Engine;
 use netbond_proto::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -171,7 +172,7 @@ pub async fn start(
     let mut rec =
         saved.unwrap_or_else(|| Record::new(key.clone(), netns_path.clone(), settings.clone()));
     rec.netns = netns_path.clone();
-    let v4 = match rec.lease4.clone() {
+    let mut v4 = match rec.lease4.clone() {
         Some(s) => {
             let mut l = s.lease;
             l.acquired = ctx.clock.engine_from_unix(s.acquired_unix);
@@ -183,6 +184,8 @@ pub async fn start(
         }
         None => Client::new(cfg4, now),
     };
+    // The container's MAC does not change under an attachment: read once above.
+    v4.hw_address_changed(now, mac);
     let v6 = v6.then(|| match rec.lease6.clone() {
         Some(s) => {
             let mut l = s.lease;
@@ -201,7 +204,7 @@ pub async fn start(
         key,
         netns: netns_path,
         settings,
-        mac,
+        last_src4: None,
         v4,
         v6,
         pkt: Some(pkt),
@@ -225,7 +228,8 @@ struct Attachment {
     key: Key,
     netns: PathBuf,
     settings: Settings,
-    mac: [u8; 6],
+    /// Where the last DHCPv4 packet came from, for the log line of an engine drop.
+    last_src4: Option<std::net::Ipv4Addr>,
     v4: Client,
     v6: Option<Client6>,
     pkt: Option<PacketSocket>,
@@ -309,13 +313,8 @@ impl Attachment {
                     }
                 }
                 Wake::P4(Ok(rx)) => {
+                    self.last_src4 = Some(rx.src_ip);
                     self.v4.handle_packet(now, &rx.payload);
-                    if let Some(why) = self.v4.last_drop() {
-                        debug!(
-                            "cni: {}: dropped a DHCPv4 packet from {}: {why}",
-                            self.key, rx.src_ip
-                        );
-                    }
                 }
                 Wake::P4(Err(e)) => {
                     if e.kind() != io::ErrorKind::NetworkDown {
@@ -360,7 +359,10 @@ impl Attachment {
 
     fn bound4(&self) -> bool {
         self.rec.lease4.is_some()
-            && matches!(self.v4.state_name(), "BOUND" | "RENEWING" | "REBINDING")
+            && matches!(
+                self.v4.state(),
+                dhcp4::State::Bound | dhcp4::State::Renewing | dhcp4::State::Rebinding
+            )
     }
 
     fn bound6(&self) -> bool {
@@ -369,7 +371,7 @@ impl Attachment {
 
     async fn pump(&mut self) {
         let now = self.ctx.clock.now();
-        while let Some(tx) = self.v4.poll_transmit(now, self.mac) {
+        while let Some(tx) = self.v4.poll_transmit(now) {
             self.send4(&tx, false).await;
         }
         while let Some(ev) = self.v4.poll_event() {
@@ -404,11 +406,11 @@ impl Attachment {
                 self.waiters = keep;
                 for (_, w) in late {
                     let missing = if !self.bound4() {
-                        format!("DHCPv4 (state {})", self.v4.state_name())
+                        format!("DHCPv4 (state {})", self.v4.state())
                     } else {
                         format!(
                             "DHCPv6 (state {}, last socket error: {})",
-                            self.v6.as_ref().map_or("-", |c| c.state_name()),
+                            self.v6.as_ref().map_or("-", |c| c.state().as_str()),
                             self.last6_error.as_deref().unwrap_or("none")
                         )
                     };
@@ -602,7 +604,18 @@ impl Attachment {
                     self.link_down().await;
                 }
             }
-            Event4::Timeout => {}
+            Event4::Timeout | Event4::Reconfirming(_) => {}
+            Event4::Dropped(why) => {
+                let from = self.last_src4.map(|a| a.to_string()).unwrap_or_default();
+                debug!(
+                    "cni: {}: dropped a DHCPv4 packet from {from}: {why}",
+                    self.key
+                );
+            }
+            Event4::IgnoredOption(why) => {
+                let from = self.last_src4.map(|a| a.to_string()).unwrap_or_default();
+                warn!("cni: {}: ignored an option from {from}: {why}", self.key);
+            }
             Event4::Backoff {
                 failures,
                 wait,
@@ -666,7 +679,7 @@ impl Attachment {
         // As the stock plugin: the attachment is dead until DEL and ADD. Stop the
         // engines too, or they would retry on a link that cannot carry anything.
         let now = self.ctx.clock.now();
-        self.v4.stop();
+        self.v4.stop(now);
         if let Some(c) = self.v6.as_mut() {
             c.link_changed(now, false);
         }
@@ -745,7 +758,7 @@ impl Attachment {
         self.waiters.clear();
         let had4 = self.v4.lease().is_some();
         self.v4.release(now);
-        while let Some(tx) = self.v4.poll_transmit(now, self.mac) {
+        while let Some(tx) = self.v4.poll_transmit(now) {
             self.send4(&tx, true).await;
         }
         while self.v4.poll_event().is_some() {}
@@ -788,8 +801,8 @@ impl Attachment {
             "container_id": self.key.container_id,
             "ifname": self.key.ifname,
             "netns": self.netns.display().to_string(),
-            "state": self.v4.state_name(),
-            "state6": self.v6.as_ref().map(|c| c.state_name()),
+            "state": self.v4.state().as_str(),
+            "state6": self.v6.as_ref().map(|c| c.state().as_str()),
             "addresses": addrs,
             "remaining_secs": self.v4.lease().and_then(|l| l.remaining_secs(now)),
         })
@@ -918,9 +931,11 @@ pub async fn release_orphan(ctx: &Ctx, rec: &Record) {
         let mut cfg = dhcp4::Config::new(ClientId::Raw(rec.spec.client_id.clone()));
         cfg.seed = rand::random();
         let mut c = Client::from_saved(cfg, l.clone(), now);
+        // Released with the MAC the lease was acknowledged with.
+        c.hw_address_changed(now, l.chaddr);
         c.release(now);
         let mut sent = false;
-        while let Some(tx) = c.poll_transmit(now, l.chaddr) {
+        while let Some(tx) = c.poll_transmit(now) {
             match send_from_host(tx.dst, &tx.payload).await {
                 Ok(()) => sent = true,
                 Err(e) => warn!(
