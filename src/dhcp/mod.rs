@@ -7,6 +7,7 @@
 pub mod conflict;
 pub mod driver;
 pub mod pace;
+pub mod routes4;
 pub mod shared;
 pub mod status;
 pub mod v4;

@@ -6,16 +6,15 @@
 
 use crate::dhcp::conflict::Probe;
 use crate::dhcp::driver::{maybe, Driver, Family};
+use crate::dhcp::routes4::{wanted_routes, Route};
 use crate::dhcp::shared::{Dns4, Shared};
-use crate::net::apply::{classify_route, RoutePolicy};
 use crate::net::arp::Arp;
 use crate::net::hwaddr::{current_mac, fmt_mac};
 use crate::net::packet::{PacketSocket, Received};
 use crate::net::udp4::Udp4Socket;
 use crate::state::store::SavedLease4;
 use netbond_proto::dhcp4::{
-    prefix_to_mask, Client, ClientId, Config as EngineConfig, Event4, Lease4, ReconfirmCause,
-    State, Transmit4,
+    Client, ClientId, Config as EngineConfig, Event4, Lease4, ReconfirmCause, State, Transmit4,
 };
 use netbond_proto::duid::{Duid, Iaid};
 use netbond_proto::{Engine, Instant};
@@ -23,9 +22,6 @@ use serde_json::{json, Value};
 use std::io;
 use std::net::Ipv4Addr;
 use tracing::{debug, info, warn};
-
-/// A route as installed: destination, prefix length, gateway.
-type Route = (Ipv4Addr, u8, Option<Ipv4Addr>);
 
 /// The DHCPv4 driver of one interface.
 pub type V4Driver = Driver<V4>;
@@ -444,35 +440,7 @@ impl V4 {
                 crate::daemon::events::v4("dhcp4-bound", &sh.ifname, Some(&l), None, Value::Null);
                 self.start_probe(sh, l.address);
             }
-            Event4::Renewed(l) => {
-                let reconfirmed = self.reconfirm_since.map(|t| t.elapsed().as_millis());
-                if let Some(t) = self.reconfirm_since.take() {
-                    info!(
-                        "dhcp4: {}: re-confirmed {} from new MAC {} in {} ms",
-                        sh.ifname,
-                        l.address,
-                        fmt_mac(&l.chaddr),
-                        t.elapsed().as_millis()
-                    );
-                } else {
-                    info!(
-                        "dhcp4: {}: renewed {}/{} from {} (lease {})",
-                        sh.ifname,
-                        l.address,
-                        l.prefix_len,
-                        l.server,
-                        fmt_lease(l.lease_secs)
-                    );
-                }
-                self.apply(sh, &l, false).await;
-                let kind = match (reconfirmed, rebooted) {
-                    (Some(_), _) => "dhcp4-reconfirmed",
-                    (None, true) => "dhcp4-rebooted",
-                    (None, false) => "dhcp4-renewed",
-                };
-                let extra = reconfirmed.map_or(Value::Null, |ms| json!({ "ms": ms }));
-                crate::daemon::events::v4(kind, &sh.ifname, Some(&l), None, extra);
-            }
+            Event4::Renewed(l) => self.on_renewed(sh, l, rebooted).await,
             Event4::Changed { old, new } => {
                 info!(
                     "dhcp4: {}: address changed {} -> {}/{}",
@@ -503,6 +471,45 @@ impl V4 {
                 crate::daemon::events::v4("dhcp4-lost", &sh.ifname, None, Some(&lease), why);
                 sh.leases.remove(4, &sh.ifname);
             }
+            ev => self.log_event(sh, ev),
+        }
+    }
+
+    /// The same address confirmed: a renewal, a saved lease confirmed (REBOOT for the
+    /// hooks, as dhclient says), or a re-confirmation after a MAC change.
+    async fn on_renewed(&mut self, sh: &mut Shared, l: Lease4, rebooted: bool) {
+        let reconfirmed = self.reconfirm_since.map(|t| t.elapsed().as_millis());
+        if let Some(t) = self.reconfirm_since.take() {
+            info!(
+                "dhcp4: {}: re-confirmed {} from new MAC {} in {} ms",
+                sh.ifname,
+                l.address,
+                fmt_mac(&l.chaddr),
+                t.elapsed().as_millis()
+            );
+        } else {
+            info!(
+                "dhcp4: {}: renewed {}/{} from {} (lease {})",
+                sh.ifname,
+                l.address,
+                l.prefix_len,
+                l.server,
+                fmt_lease(l.lease_secs)
+            );
+        }
+        self.apply(sh, &l, false).await;
+        let kind = match (reconfirmed, rebooted) {
+            (Some(_), _) => "dhcp4-reconfirmed",
+            (None, true) => "dhcp4-rebooted",
+            (None, false) => "dhcp4-renewed",
+        };
+        let extra = reconfirmed.map_or(Value::Null, |ms| json!({ "ms": ms }));
+        crate::daemon::events::v4(kind, &sh.ifname, Some(&l), None, extra);
+    }
+
+    /// Events that only need a log line (and for some, a monitor event).
+    fn log_event(&mut self, sh: &Shared, ev: Event4) {
+        match ev {
             Event4::Backoff {
                 failures,
                 wait,
@@ -557,6 +564,7 @@ impl V4 {
                 let from = self.last_from.map(|a| a.to_string()).unwrap_or_default();
                 warn!("dhcp4: {}: ignored an option from {from}: {why}", sh.ifname);
             }
+            _ => {}
         }
     }
 
@@ -680,126 +688,9 @@ impl V4 {
     }
 }
 
-/// The routes a lease asks for, in install order.
-fn wanted_routes(ifname: &str, accept_wide_routes: bool, l: &Lease4) -> Vec<Route> {
-    let mut out = Vec::new();
-    let listed = if l.routes.is_empty() {
-        // RFC 3442: option 3 only when there is no option 121.
-        if let Some(gw) = l.routers.iter().find(|g| **g != l.address) {
-            // A /32 (what a lease without a subnet mask becomes: never a classful
-            // guess) has no neighbours: reach the router with an on-link host route
-            // first, as dhclient does for a /32. With a real mask, a router outside
-            // the subnet is the server's error and is not made reachable.
-            if l.prefix_len == 32 {
-                out.push((*gw, 32, None));
-            }
-            out.push((Ipv4Addr::UNSPECIFIED, 0, Some(*gw)));
-        }
-        // Option 33 static routes (the engine leaves them empty when option 121 came,
-        // per RFC 3442), installed as dhclient and networkd do, under the same policy
-        // as option 121 routes.
-        &l.static_routes
-    } else {
-        &l.routes
-    };
-    for r in listed {
-        match classify_route(r.dest, r.prefix_len, accept_wide_routes) {
-            RoutePolicy::Accept => {
-                let gw = (!r.gateway.is_unspecified()).then_some(r.gateway);
-                // A gateway outside our subnet needs an on-link host route first,
-                // or the kernel refuses the route ("Nexthop has invalid gateway").
-                if let Some(g) = gw {
-                    let host = (g, 32, None);
-                    if !on_subnet(l, g) && !out.contains(&host) {
-                        out.push(host);
-                    }
-                }
-                let route = (r.dest, r.prefix_len, gw);
-                if !out.contains(&route) {
-                    out.push(route);
-                }
-            }
-            RoutePolicy::RefuseWide => warn!(
-                "dhcp4: {ifname}: refused route {}/{} via {}: it would take over traffic beyond the local network (TunnelVision); set [dhcp4] accept_wide_routes = true to allow",
-                r.dest, r.prefix_len, r.gateway
-            ),
-            RoutePolicy::Invalid => warn!(
-                "dhcp4: {ifname}: ignored malformed route {}/{}",
-                r.dest, r.prefix_len
-            ),
-        }
-    }
-    out
-}
-
-/// Whether `addr` is inside the lease's own subnet (always false for a /32).
-fn on_subnet(l: &Lease4, addr: Ipv4Addr) -> bool {
-    let mask = prefix_to_mask(l.prefix_len);
-    u32::from(addr) & mask == u32::from(l.address) & mask
-}
-
 fn fmt_lease(secs: Option<u32>) -> String {
     match secs {
         Some(s) => format!("{s} s"),
         None => "infinite".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use netbond_proto::dhcp4::Route4;
-    use netbond_proto::Instant;
-
-    fn ip(s: &str) -> Ipv4Addr {
-        s.parse().unwrap()
-    }
-
-    fn lease() -> Lease4 {
-        Lease4 {
-            address: ip("10.0.0.5"),
-            prefix_len: 24,
-            server: ip("10.0.0.1"),
-            routers: vec![ip("10.0.0.1")],
-            dns: vec![],
-            domain: None,
-            search: vec![],
-            hostname: None,
-            mtu: None,
-            ntp: vec![],
-            routes: vec![],
-            static_routes: vec![Route4 {
-                dest: ip("172.16.0.0"),
-                prefix_len: 16,
-                gateway: ip("10.0.0.7"),
-            }],
-            lease_secs: Some(120),
-            t1_secs: 60,
-            t2_secs: 105,
-            acquired: Instant::ZERO,
-            chaddr: [2, 0, 0, 0, 0, 1],
-        }
-    }
-
-    #[test]
-    fn option_33_routes_are_installed_after_the_default_route_and_not_with_121() {
-        let mut l = lease();
-        assert_eq!(
-            wanted_routes("eth0", false, &l),
-            vec![
-                (Ipv4Addr::UNSPECIFIED, 0, Some(ip("10.0.0.1"))),
-                (ip("172.16.0.0"), 16, Some(ip("10.0.0.7"))),
-            ]
-        );
-        // With option 121, only its routes (the engine also clears option 33 then).
-        l.routes = vec![Route4 {
-            dest: ip("192.168.9.0"),
-            prefix_len: 24,
-            gateway: ip("10.0.0.1"),
-        }];
-        assert_eq!(
-            wanted_routes("eth0", false, &l),
-            vec![(ip("192.168.9.0"), 24, Some(ip("10.0.0.1")))]
-        );
     }
 }
