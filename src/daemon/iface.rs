@@ -28,7 +28,8 @@ use tracing::{debug, info, warn};
 /// What the daemon tells one interface. Data flows one way: the daemon routes events
 /// here; replies go back only on the oneshot channels of requests.
 pub enum Mail {
-    /// RTM_NEWLINK for this interface's name (its current state).
+    /// RTM_NEWLINK for this interface's name (its current state: carrier, and the MAC
+    /// that goes to the engines' `hw_address_changed`).
     Link(Box<LinkInfo>),
     /// The index this interface had now carries another name.
     RenamedAway(String),

@@ -21,8 +21,8 @@ struct Due {
 }
 
 impl Client {
-    /// See [`crate::Engine::poll_transmit`]. The packet is built right now with the
-    /// last hardware address the caller gave; before the first one nothing is sent.
+    /// See [`crate::Engine::poll_transmit`]. The packet is built right now, its chaddr
+    /// the MAC of the last `hw_address_changed`; before the first one nothing is sent.
     pub(super) fn transmit(&mut self, now: Instant) -> Option<Transmit4> {
         let Some(mac) = self.mac else {
             // No chaddr to build with yet; timers (expiry) still run.
