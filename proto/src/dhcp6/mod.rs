@@ -288,34 +288,32 @@ enum Phase {
     },
 }
 
+/// `Some($e)` with `$t` bound to the transaction of an exchange state, else `None`
+/// (one list of the states that carry one, for `txn` and `txn_mut`).
+macro_rules! with_txn {
+    ($phase:expr, $t:ident => $e:expr) => {
+        match $phase {
+            Phase::Soliciting { txn: $t, .. }
+            | Phase::Requesting { txn: $t, .. }
+            | Phase::Renewing($t)
+            | Phase::Rebinding($t)
+            | Phase::Confirming { txn: $t, .. }
+            | Phase::Declining { txn: $t, .. }
+            | Phase::Releasing { txn: $t, .. }
+            | Phase::Informing($t) => Some($e),
+            _ => None,
+        }
+    };
+}
+
 impl Phase {
     /// The exchange in progress, if any.
     fn txn(&self) -> Option<&Txn> {
-        match self {
-            Phase::Soliciting { txn, .. }
-            | Phase::Requesting { txn, .. }
-            | Phase::Renewing(txn)
-            | Phase::Rebinding(txn)
-            | Phase::Confirming { txn, .. }
-            | Phase::Declining { txn, .. }
-            | Phase::Releasing { txn, .. }
-            | Phase::Informing(txn) => Some(txn),
-            _ => None,
-        }
+        with_txn!(self, t => t)
     }
 
     fn txn_mut(&mut self) -> Option<&mut Txn> {
-        match self {
-            Phase::Soliciting { txn, .. }
-            | Phase::Requesting { txn, .. }
-            | Phase::Renewing(txn)
-            | Phase::Rebinding(txn)
-            | Phase::Confirming { txn, .. }
-            | Phase::Declining { txn, .. }
-            | Phase::Releasing { txn, .. }
-            | Phase::Informing(txn) => Some(txn),
-            _ => None,
-        }
+        with_txn!(self, t => t)
     }
 
     /// The message type of the exchange in progress, if any.
