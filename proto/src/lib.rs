@@ -9,6 +9,7 @@
 //! - [`duid`]: DHCP Unique Identifiers and IAIDs, shared by the v4 and v6 engines.
 //! - [`dhcp4`]: the RFC 2131 client state machine with an RFC 4361 client identifier.
 //! - [`dhcp6`]: the RFC 8415 client.
+//! - [`name`]: the one DNS-name rule (host names and search domains).
 //! - [`time`]: the engine's clock type and the random source.
 //!
 //! # Example: one identity for both families, and a DHCPv4 engine driven by hand
@@ -48,6 +49,7 @@ pub mod dhcp4;
 pub mod dhcp6;
 pub mod duid;
 pub mod engine;
+pub mod name;
 pub mod time;
 
 pub use duid::{Duid, Iaid};

@@ -38,6 +38,8 @@ pub trait Family: Sized {
     type Input;
     /// A lease as the engine hands it over.
     type Lease: Clone;
+    /// The family's object in `netbond status --json`.
+    type Status;
     /// The engine's STOPPED state.
     const STOPPED: StateOf<Self>;
 
@@ -100,7 +102,7 @@ pub trait Family: Sized {
     /// The family's part of the one-line status (`v4 10.0.0.5/24`, `v6 SOLICITING`).
     fn short_status(engine: &Self::Engine) -> String;
     /// The family's object in `netbond status --json`.
-    fn status_json(engine: &Self::Engine, now: Instant) -> serde_json::Value;
+    fn status_json(engine: &Self::Engine, now: Instant) -> Self::Status;
     /// The SIGUSR1 log line.
     fn log_status(engine: &Self::Engine, ifname: &str, now: Instant);
 }
@@ -263,7 +265,7 @@ impl<F: Family> Driver<F> {
     }
 
     /// The family's object in `netbond status --json`.
-    pub fn status_json(&self, now: Instant) -> serde_json::Value {
+    pub fn status_json(&self, now: Instant) -> F::Status {
         F::status_json(&self.engine, now)
     }
 

@@ -23,6 +23,9 @@ use std::io;
 use std::net::Ipv4Addr;
 use tracing::{debug, info, warn};
 
+/// The `dhcp4` object of `netbond status --json`.
+type Client4Status = crate::daemon::status_json::Client<crate::daemon::status_json::Lease4Status>;
+
 /// The DHCPv4 driver of one interface.
 pub type V4Driver = Driver<V4>;
 
@@ -151,6 +154,7 @@ impl Family for V4 {
     type Engine = Client;
     type Input = Input4;
     type Lease = Lease4;
+    type Status = Client4Status;
 
     fn open(&mut self, ifindex: u32, ifname: &str, _now: Instant) {
         match PacketSocket::open(ifindex) {
@@ -340,28 +344,8 @@ impl Family for V4 {
         }
     }
 
-    /// The lease as JSON for `netbond status`.
-    fn status_json(engine: &Client, now: Instant) -> serde_json::Value {
-        let lease = engine.lease().map(|l| {
-            serde_json::json!({
-                "address": l.address.to_string(),
-                "prefix_len": l.prefix_len,
-                "server": l.server.to_string(),
-                "routers": l.routers.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "domain": l.domain,
-                "search": l.search,
-                "mtu": l.mtu,
-                "lease_secs": l.lease_secs,
-                "remaining_secs": l.remaining_secs(now),
-                "t1_secs": l.t1_secs,
-                "t2_secs": l.t2_secs,
-                "chaddr": fmt_mac(&l.chaddr),
-                "routes": l.routes.iter().map(|r| format!("{}/{} via {}", r.dest, r.prefix_len, r.gateway)).collect::<Vec<_>>(),
-                "static_routes": l.static_routes.iter().map(|r| format!("{}/{} via {}", r.dest, r.prefix_len, r.gateway)).collect::<Vec<_>>(),
-            })
-        });
-        serde_json::json!({ "state": engine.state().as_str(), "lease": lease })
+    fn status_json(engine: &Client, now: Instant) -> Client4Status {
+        crate::daemon::status_json::dhcp4(engine.state().as_str(), engine.lease(), now)
     }
 
     fn log_status(engine: &Client, ifname: &str, now: Instant) {

@@ -3,7 +3,6 @@
 //! DNS), and how a lease reaches the kernel (addresses over rtnetlink), resolv.conf and
 //! the lease store. Protocol decisions live in `netbond_proto::dhcp6`.
 
-use crate::config::Dhcp6Mode;
 use crate::dhcp::driver::{maybe, Driver, Family};
 use crate::dhcp::shared::{Dns6, Shared};
 use crate::net::ra::{RaFlags, RaWatcher};
@@ -43,11 +42,7 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
         iaid_na: c.ia_na.then_some(iaid),
         iaid_pd: c.ia_pd.then_some(iaid_pd),
         rapid_commit: c.rapid_commit,
-        mode: match c.mode {
-            Dhcp6Mode::Auto => ModeSetting::Auto,
-            Dhcp6Mode::Stateful => ModeSetting::Stateful,
-            Dhcp6Mode::Stateless => ModeSetting::Stateless,
-        },
+        mode: c.mode,
         solicit_delay: c.solicit_delay,
         request_ntp: c.request_ntp,
         fqdn: c
@@ -133,6 +128,9 @@ fn left(acquired: Instant, now: Instant, secs: u32) -> Option<u32> {
     Some(u64::from(secs).saturating_sub(gone) as u32)
 }
 
+/// The `dhcp6` object of `netbond status --json`.
+type Client6Status = crate::daemon::status_json::Client<crate::daemon::status_json::Lease6Status>;
+
 /// The DHCPv6 driver of one interface.
 pub type V6Driver = Driver<V6>;
 
@@ -202,7 +200,7 @@ impl Driver<V6> {
             _ => Client::new(cfg, duid.clone(), now),
         };
         let fam = V6 {
-            follow_ra: sh.cfg.dhcp6.mode == Dhcp6Mode::Auto,
+            follow_ra: sh.cfg.dhcp6.mode == ModeSetting::Auto,
             udp: None,
             ra: None,
             applied: Vec::new(),
@@ -242,6 +240,7 @@ impl Family for V6 {
     type Engine = Client;
     type Input = Input6;
     type Lease = Lease6;
+    type Status = Client6Status;
 
     fn open(&mut self, ifindex: u32, ifname: &str, now: Instant) {
         match Udp6Socket::open(ifindex, ifname) {
@@ -445,28 +444,8 @@ impl Family for V6 {
         }
     }
 
-    /// The lease as JSON for `netbond status`.
-    fn status_json(engine: &Client, now: Instant) -> serde_json::Value {
-        let lease = engine.lease().map(|l| {
-            let mut server = String::new();
-            let _ = write_hex(&mut server, &l.server_id);
-            serde_json::json!({
-                "server_duid": server,
-                "addresses": l.addresses.iter().map(|a| serde_json::json!({
-                    "address": a.addr.to_string(),
-                    "valid_secs_left": left(l.acquired, now, a.valid),
-                    "preferred_secs_left": left(l.acquired, now, a.preferred),
-                })).collect::<Vec<_>>(),
-                "prefixes": l.prefixes.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect::<Vec<_>>(),
-                "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "domains": l.domains,
-                "ntp": l.ntp.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            })
-        });
-        serde_json::json!({
-            "state": engine.state().as_str(),
-            "lease": lease,
-        })
+    fn status_json(engine: &Client, now: Instant) -> Client6Status {
+        crate::daemon::status_json::dhcp6(engine.state().as_str(), engine.lease(), now)
     }
 
     fn log_status(engine: &Client, ifname: &str, _now: Instant) {

@@ -2,6 +2,7 @@
 //! directory (DUID, leases), the writer threads that keep fsync off the loop,
 //! resolv.conf / resolvectl, and chrony's NTP sources.
 
+pub mod atomic;
 pub mod identity;
 pub mod lease_writer;
 pub mod ntp;

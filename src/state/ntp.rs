@@ -131,9 +131,8 @@ fn apply(path: &Path, body: Option<&str>) -> std::io::Result<bool> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let tmp = path.with_extension("sources.tmp");
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, path)?;
+            // The temporary name does not end in `.sources`: chrony never reads it.
+            crate::state::atomic::write_file_atomic(path, text.as_bytes(), 0o644)?;
             Ok(true)
         }
     }
