@@ -392,6 +392,9 @@ impl Family for V6 {
         release: bool,
         deconfigure: bool,
     ) {
+        // Nothing goes out while stopped: not a held message, not a solicitation.
+        self.held = None;
+        self.next_rs = None;
         if release && lost.is_some() {
             sh.leases.remove(6, &sh.ifname);
         }
