@@ -50,6 +50,8 @@ pub mod dhcp6;
 pub mod duid;
 pub mod engine;
 pub mod name;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod time;
 
 pub use duid::{Duid, Iaid};
