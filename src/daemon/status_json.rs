@@ -641,4 +641,19 @@ mod tests {
         let want = std::fs::read_to_string(GOLDEN).expect("the golden file");
         assert_eq!(got, want, "status JSON shape changed");
     }
+
+    /// No interface (all chosen ones gone): no top-level interface fields, the rest as
+    /// always.
+    #[test]
+    fn status_without_interfaces() {
+        let zero = Stats::default();
+        let v = status(vec![], None, vec![], false, stats(0, zero, zero, None));
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["bond", "interfaces", "online", "stats", "version", "wifi"]
+        );
+        assert_eq!(v["bond"], Value::Null);
+        assert_eq!(v["stats"]["start_window"], Value::Null);
+    }
 }

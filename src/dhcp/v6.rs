@@ -5,11 +5,11 @@
 use crate::dhcp::shared::{Dns6, Shared};
 use crate::net::ra::{RaFlags, RaWatcher};
 use crate::net::udp6::{is_address_not_ready, Udp6Socket};
-use crate::state::store::{SavedAddr6, SavedLease6, SavedPrefix6};
+use crate::state::store::SavedLease6;
 use netbond_proto::dhcp6::{
-    Addr6, Client, Config as EngineConfig, Event6, Lease6, ModeSetting, Prefix6, Transmit6,
+    Addr6, Client, Config as EngineConfig, Event6, Lease6, ModeSetting, Transmit6,
 };
-use netbond_proto::duid::{parse_hex_octets, write_hex, Duid, Iaid};
+use netbond_proto::duid::{Duid, Iaid};
 use netbond_proto::Instant;
 use serde_json::{json, Value};
 use std::io;
@@ -88,66 +88,17 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
 }
 
 fn to_saved(sh: &Shared, l: &Lease6) -> SavedLease6 {
-    let mut server_id = String::new();
-    let _ = write_hex(&mut server_id, &l.server_id);
     SavedLease6 {
-        server_id,
-        addresses: l
-            .addresses
-            .iter()
-            .map(|a| SavedAddr6 {
-                addr: a.addr,
-                preferred_secs: a.preferred,
-                valid_secs: a.valid,
-            })
-            .collect(),
-        prefixes: l
-            .prefixes
-            .iter()
-            .map(|p| SavedPrefix6 {
-                prefix: p.prefix,
-                len: p.len,
-                preferred_secs: p.preferred,
-                valid_secs: p.valid,
-            })
-            .collect(),
-        t1: l.t1,
-        t2: l.t2,
-        dns: l.dns.clone(),
-        domains: l.domains.clone(),
-        ntp: l.ntp.clone(),
         acquired_unix: sh.clock.unix_time(l.acquired),
+        lease: l.clone(),
     }
 }
 
+/// A saved lease on this process's engine timeline.
 fn from_saved(sh: &Shared, s: SavedLease6) -> Option<Lease6> {
     Some(Lease6 {
-        server_id: parse_hex_octets(&s.server_id).ok()?,
-        addresses: s
-            .addresses
-            .iter()
-            .map(|a| Addr6 {
-                addr: a.addr,
-                preferred: a.preferred_secs,
-                valid: a.valid_secs,
-            })
-            .collect(),
-        prefixes: s
-            .prefixes
-            .iter()
-            .map(|p| Prefix6 {
-                prefix: p.prefix,
-                len: p.len,
-                preferred: p.preferred_secs,
-                valid: p.valid_secs,
-            })
-            .collect(),
-        t1: s.t1,
-        t2: s.t2,
-        dns: s.dns,
-        domains: s.domains,
-        ntp: s.ntp,
         acquired: sh.clock.engine_from_unix(s.acquired_unix),
+        ..s.lease
     })
 }
 
