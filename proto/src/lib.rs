@@ -11,6 +11,7 @@
 //! - [`dhcp6`]: the RFC 8415 client.
 //! - [`name`]: the one DNS-name rule (host names and search domains).
 //! - [`ipv4ll`]: RFC 3927 IPv4 link-local addresses (probe, announce, defend).
+//! - [`arp`]: the ARP packet both link-local and the conflict check use.
 //! - [`time`]: the engine's clock type and the random source.
 //!
 //! # Example: one identity for both families, and a DHCPv4 engine driven by hand
@@ -45,6 +46,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod arp;
 pub mod backoff;
 pub mod dhcp4;
 pub mod dhcp6;
