@@ -148,6 +148,11 @@ impl Cni {
     }
 
     fn start_daemon(&self) -> Daemon {
+        self.start_daemon_with(&[])
+    }
+
+    /// The daemon with more arguments (`--hooks-dir DIR`).
+    fn start_daemon_with(&self, extra: &[&std::ffi::OsStr]) -> Daemon {
         let log = self.lab.path("daemon.log");
         let mut f = fs::OpenOptions::new()
             .create(true)
@@ -162,6 +167,7 @@ impl Cni {
             .arg(&self.socket)
             .arg("--state-dir")
             .arg(&self.state)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(f.try_clone().unwrap())
             .stderr(f)
@@ -1130,5 +1136,198 @@ fn cni_parallel_adds_share_one_event_loop() {
         wait_until(TIMEOUT, || threads() == 1),
         "the daemon has {} threads",
         threads()
+    );
+}
+
+/// `netbond status` (no host daemon, only the CNI daemon's socket in the run dir)
+/// lists the attachment, human and JSON; `netbond monitor` follows the CNI daemon and
+/// sees each event of an ADD and a DEL through the macvlan plugin once, in order, and
+/// the daemon's stop; a hook configured with `--hooks-dir` runs for each of them.
+#[test]
+fn cni_status_and_monitor_show_the_attachments() {
+    let cni = Cni::new("cni-monitor");
+    let run_dir = cni.socket.parent().unwrap().to_path_buf();
+    let hooks = cni.lab.path("hooks.d");
+    fs::create_dir_all(&hooks).unwrap();
+    let seen = cni.lab.path("hook.out");
+    let hook = hooks.join("10-record");
+    fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho \"$NETBOND_EVENT $NETBOND_SOURCE $NETBOND_ATTACHMENT $INTERFACE ${{new_ip_address:-}}${{old_ip_address:-}}\" >> {}\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let d = cni.start_daemon_with(&["--hooks-dir".as_ref(), hooks.as_os_str()]);
+
+    let out = cni.lab.path("monitor.out");
+    let err = cni.lab.path("monitor.err");
+    let mut mon = Command::new(netbond_bin())
+        .args(["monitor", "--json", "--run-dir"])
+        .arg(&run_dir)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let mon_err = || fs::read_to_string(&err).unwrap_or_default();
+    assert!(
+        wait_until(TIMEOUT, || mon_err().contains(&format!(
+            "following events from {}",
+            cni.socket.display()
+        ))),
+        "netbond monitor did not subscribe to the CNI daemon: {}",
+        mon_err()
+    );
+
+    let ctr = Ctr::new(&cni.lab, 1);
+    let conf = cni.macvlan(json!({ "ipv6": "dhcpv6" }));
+    let r = cni.add("macvlan", &ctr, &conf, &d);
+    let a4 = cni.v4_of(&r);
+    let a6 = v6_of(&r);
+    let att = format!("lan/{}/eth0", ctr.id());
+
+    // `netbond status`: no host daemon in this run dir, the CNI daemon answers.
+    let status = |json: bool| {
+        let mut c = Command::new(netbond_bin());
+        c.arg("status").arg("--run-dir").arg(&run_dir);
+        if json {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "netbond status: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let human = status(false);
+    assert!(human.contains("Host daemon: not running"), "{human}");
+    assert!(
+        human.contains(&format!(
+            "Containers: 1 attachment(s) (CNI daemon at {})",
+            cni.socket.display()
+        )),
+        "{human}"
+    );
+    let row = human
+        .lines()
+        .find(|l| l.contains(&ctr.id()))
+        .unwrap_or_else(|| panic!("no row for {}: {human}", ctr.id()));
+    for want in [
+        "lan".to_string(),
+        " eth0 ".into(),
+        format!("netns={}", ctr.path()),
+        format!("{a4}/24"),
+        format!("{a6}/128"),
+        "state=BOUND".into(),
+    ] {
+        assert!(row.contains(&want), "{want:?} not in {row:?}");
+    }
+    let left: u64 = row
+        .rsplit("left=")
+        .next()
+        .and_then(|s| s.trim_end_matches('s').parse().ok())
+        .unwrap_or_else(|| panic!("no time left in {row:?}"));
+    assert!((60..=120).contains(&left), "{row}");
+    let js: Value = serde_json::from_str(&status(true)).unwrap();
+    assert!(js["host_error"].is_string(), "{js}");
+    assert_eq!(
+        js["cni"]["socket"],
+        cni.socket.display().to_string(),
+        "{js}"
+    );
+    let a = &js["cni"]["attachments"][0];
+    assert_eq!(a["container_id"], ctr.id(), "{js}");
+    assert_eq!(a["netns"], ctr.path(), "{js}");
+    assert_eq!(a["ifname"], "eth0", "{js}");
+    assert_eq!(
+        a["addresses"],
+        json!([format!("{a4}/24"), format!("{a6}/128")]),
+        "{js}"
+    );
+    assert!(a["remaining_secs"].as_u64().is_some(), "{js}");
+    // With neither daemon there, status fails as before (exit 3).
+    let none = Command::new(netbond_bin())
+        .args(["status", "--run-dir"])
+        .arg(cni.lab.path("nothing-here"))
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(3), "{none:?}");
+
+    let del = cni.run(
+        &cni.main_plugin("macvlan"),
+        "DEL",
+        Some(&ctr),
+        "eth0",
+        &conf,
+    );
+    assert!(del.status.success(), "DEL: {del:?}");
+    assert!(wait_until(TIMEOUT, || cni.released(a4)));
+    // SIGTERM: `daemon-stop` is the last event, and the monitor then ends by itself.
+    let pid = d.child.as_ref().unwrap().id();
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let ended = wait_for(TIMEOUT, || mon.try_wait().ok().flatten());
+    let ended = ended.unwrap_or_else(|| {
+        let _ = mon.kill();
+        panic!(
+            "netbond monitor did not end at the daemon's stop: {}",
+            mon_err()
+        )
+    });
+    assert!(ended.success(), "monitor: {ended:?} {}", mon_err());
+
+    let evs: Vec<Value> = fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let types: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let pos = |t: &str| {
+        let at: Vec<usize> = (0..types.len()).filter(|&i| types[i] == t).collect();
+        assert_eq!(at.len(), 1, "{t} not exactly once in {types:?}");
+        at[0]
+    };
+    let (add, b4, b6) = (pos("cni-add"), pos("dhcp4-bound"), pos("dhcp6-bound"));
+    let (r4, r6, gone, stop) = (
+        pos("dhcp4-released"),
+        pos("dhcp6-released"),
+        pos("cni-del"),
+        pos("daemon-stop"),
+    );
+    assert!(add < b4 && add < b6, "{types:?}");
+    assert!(b4 < r4 && b6 < r6 && r4 < gone && r6 < gone, "{types:?}");
+    assert_eq!(stop, types.len() - 1, "{types:?}");
+    for w in evs.windows(2) {
+        assert!(w[0]["seq"].as_u64() < w[1]["seq"].as_u64(), "{evs:?}");
+    }
+    for e in &evs {
+        assert_eq!(e["v"], 1, "{e}");
+        assert_eq!(e["source"], "cni", "{e}");
+        if e["type"] != "daemon-stop" {
+            assert_eq!(e["attachment"], att.as_str(), "{e}");
+            assert_eq!(e["interface"], "eth0", "{e}");
+            assert_eq!(e["netns"], ctr.path(), "{e}");
+        }
+    }
+    assert_eq!(evs[b4]["lease"]["address"], a4.to_string());
+    assert_eq!(evs[r4]["old"]["address"], a4.to_string());
+    assert_eq!(evs[b6]["lease"]["addresses"][0]["address"], a6.to_string());
+    assert_eq!(evs[gone]["reason"], "del");
+
+    // The hook ran for each event, the attachment's in order (the daemon's own events
+    // are queued apart), with the attachment in its environment.
+    let ran = fs::read_to_string(&seen).unwrap_or_default();
+    let of_att: Vec<&str> = ran
+        .lines()
+        .filter(|l| l.split(' ').nth(2) == Some(att.as_str()))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(of_att, types[..stop].to_vec(), "hook saw:\n{ran}");
+    assert!(ran.contains("daemon-start cni"), "{ran}");
+    assert!(ran.contains("daemon-stop cni"), "{ran}");
+    assert!(
+        ran.contains(&format!("dhcp4-bound cni {att} eth0 {a4}"))
+            && ran.contains(&format!("dhcp4-released cni {att} eth0 {a4}")),
+        "{ran}"
     );
 }

@@ -6,10 +6,12 @@
 //! the lease record on disk, and takes the link down when a lease is lost.
 
 use super::config::{Broadcast, Ipv6Mode};
+use super::events as cev;
 use super::netns;
 use super::store::{Key, Record, SavedLease6};
 use super::{code, CniError};
 use crate::daemon::clock::Clock;
+use crate::daemon::events as ev;
 use crate::net::hwaddr::current_mac;
 use crate::net::packet::PacketSocket;
 use crate::net::udp4::Udp4Socket;
@@ -67,6 +69,8 @@ enum Cmd {
 /// The daemon's handle on a running attachment.
 pub struct Handle {
     tx: mpsc::UnboundedSender<Cmd>,
+    /// The container's namespace (for the events).
+    pub netns: PathBuf,
 }
 
 impl Handle {
@@ -196,6 +200,10 @@ pub async fn start(
         warn!("cni: {key}: could not save the attachment: {e}; it will not survive a restart");
     }
     let (tx, rx) = mpsc::unbounded_channel();
+    let handle = Handle {
+        tx,
+        netns: netns_path.clone(),
+    };
     let att = Attachment {
         ctx,
         key,
@@ -217,7 +225,7 @@ pub async fn start(
         last6_error: None,
     };
     tokio::task::spawn_local(att.run(rx));
-    Ok(Handle { tx })
+    Ok(handle)
 }
 
 struct Attachment {
@@ -571,6 +579,13 @@ impl Attachment {
                     self.key, l.address, l.prefix_len, l.server, l.lease_secs
                 );
                 self.keep4(&l);
+                ev::v4(
+                    "dhcp4-bound",
+                    &self.key.ifname,
+                    Some(&l),
+                    None,
+                    self.data(json!({})),
+                );
             }
             Event4::Renewed(l) => {
                 info!(
@@ -578,6 +593,13 @@ impl Attachment {
                     self.key, l.address, l.lease_secs
                 );
                 self.keep4(&l);
+                ev::v4(
+                    "dhcp4-renewed",
+                    &self.key.ifname,
+                    Some(&l),
+                    None,
+                    self.data(json!({})),
+                );
             }
             Event4::Changed { old, new } => {
                 // The main plugin configured the old address from our result; nothing
@@ -587,10 +609,19 @@ impl Attachment {
                     self.key, old.address, new.address, old.address
                 );
                 self.keep4(&new);
+                let e = self.data(json!({}));
+                ev::v4("dhcp4-changed", &self.key.ifname, Some(&new), Some(&old), e);
             }
             Event4::Lost { lease, reason } => {
                 self.rec.lease4 = None;
                 self.save();
+                let kind = match reason {
+                    dhcp4::LostReason::Released => "dhcp4-released",
+                    dhcp4::LostReason::Stopped => "dhcp4-stopped",
+                    _ => "dhcp4-lost",
+                };
+                let e = json!({ "reason": crate::daemon::events::reason(reason) });
+                ev::v4(kind, &self.key.ifname, None, Some(&lease), self.data(e));
                 if !matches!(
                     reason,
                     dhcp4::LostReason::Released | dhcp4::LostReason::Stopped
@@ -620,9 +651,15 @@ impl Attachment {
     }
 
     async fn on_event6(&mut self, ev: Event6) {
+        let kind = if matches!(ev, Event6::Bound(_)) {
+            "dhcp6-bound"
+        } else {
+            "dhcp6-renewed"
+        };
         match ev {
             Event6::Bound(l) | Event6::Renewed(l) => {
                 info!("cni: {}: DHCPv6 {}", self.key, fmt6(&l));
+                ev::v6(kind, &self.key.ifname, Some(&l), None, self.data(json!({})));
                 self.rec.lease6 = Some(SavedLease6 {
                     acquired_unix: self.ctx.clock.unix_time(l.acquired),
                     lease: l,
@@ -632,6 +669,13 @@ impl Attachment {
             Event6::Lost { lease, reason } => {
                 self.rec.lease6 = None;
                 self.save();
+                let kind = if reason == dhcp6::LostReason::Released {
+                    "dhcp6-released"
+                } else {
+                    "dhcp6-lost"
+                };
+                let e = json!({ "reason": crate::daemon::events::reason(reason) });
+                ev::v6(kind, &self.key.ifname, None, Some(&lease), self.data(e));
                 if reason != dhcp6::LostReason::Released {
                     warn!(
                         "cni: {}: lost DHCPv6 {} ({reason:?}); taking {} down",
@@ -744,6 +788,7 @@ impl Attachment {
         let now = self.ctx.clock.now();
         self.waiters.clear();
         let had4 = self.v4.lease().is_some();
+        self.released_events();
         self.v4.release(now);
         while let Some(tx) = self.v4.poll_transmit(now, self.mac) {
             self.send4(&tx, true).await;
@@ -771,6 +816,24 @@ impl Attachment {
         );
         if let Err(e) = self.ctx.store.remove(&self.key) {
             warn!("cni: {}: could not remove the record: {e}", self.key);
+        }
+    }
+
+    /// An event's data naming this attachment.
+    fn data(&self, extra: Value) -> Value {
+        cev::with_attachment(&self.key, &self.netns, extra)
+    }
+
+    /// `dhcp4-released` / `dhcp6-released` for the leases DEL gives back.
+    fn released_events(&self) {
+        let name = &self.key.ifname;
+        if let Some(s) = &self.rec.lease4 {
+            let e = self.data(json!({"deconfigured": false}));
+            ev::v4("dhcp4-released", name, None, Some(&s.lease), e);
+        }
+        if let Some(s) = &self.rec.lease6 {
+            let e = self.data(json!({"deconfigured": false}));
+            ev::v6("dhcp6-released", name, None, Some(&s.lease), e);
         }
     }
 
@@ -929,6 +992,9 @@ pub async fn release_orphan(ctx: &Ctx, rec: &Record) {
                 ),
             }
         }
+        let e = json!({"deconfigured": false, "sent": sent});
+        let e = cev::with_attachment(&rec.key, &rec.netns, e);
+        ev::v4("dhcp4-released", &rec.key.ifname, None, Some(&l), e);
         if sent {
             info!(
                 "cni: {}: released {} (its namespace is gone)",
