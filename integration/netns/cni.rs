@@ -1107,8 +1107,9 @@ fn cni_identity_keeps_the_reservation_and_legacy_client_id() {
     assert_eq!(cid3, want);
 }
 
-/// Eight ADDs at once: distinct addresses, all held by one daemon on one thread (the
-/// namespace threads are gone once the sockets are open).
+/// Eight ADDs at once: distinct addresses, all held by one daemon on one event-loop
+/// thread, beside the one record-writer thread (the namespace threads are gone once
+/// the sockets are open): no thread per container.
 #[test]
 fn cni_parallel_adds_share_one_event_loop() {
     let cni = Cni::new("cni-par");
@@ -1131,11 +1132,24 @@ fn cni_parallel_adds_share_one_event_loop() {
     assert_eq!(uniq.len(), 8, "{addrs:?}");
     assert_eq!(cni.status_json().as_array().unwrap().len(), 8);
     let pid = d.child.as_ref().unwrap().id();
-    let threads = || fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    let names = || {
+        let mut v: Vec<String> = fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+            .map(|t| {
+                fs::read_to_string(t.path().join("comm"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
     assert!(
-        wait_until(TIMEOUT, || threads() == 1),
-        "the daemon has {} threads",
-        threads()
+        wait_until(TIMEOUT, || names() == ["netbond", "netbond-cni-rec"]),
+        "the daemon's threads: {:?}",
+        names()
     );
 }
 
@@ -1329,5 +1343,106 @@ fn cni_status_and_monitor_show_the_attachments() {
         ran.contains(&format!("dhcp4-bound cni {att} eth0 {a4}"))
             && ran.contains(&format!("dhcp4-released cni {att} eth0 {a4}")),
         "{ran}"
+    );
+}
+
+/// Debian's podman and runc, installed when missing (crun, podman's default runtime,
+/// cannot run here: see the test below).
+fn podman() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let have = ["/usr/bin/podman", "/usr/sbin/runc", "/bin/busybox"];
+        if !have.iter().all(|p| Path::new(p).exists()) {
+            let st = Command::new("apt-get")
+                .args(["install", "-y", "-qq", "podman", "runc", "busybox-static"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status();
+            assert!(
+                st.is_ok_and(|s| s.success()),
+                "podman, runc or busybox is missing and could not be installed: apt-get install podman runc busybox-static"
+            );
+        }
+    });
+}
+
+/// podman (`--network-backend cni`) runs a container on a macvlan network whose IPAM
+/// is netbond: the container sees the leased address, and `--rm` releases it.
+///
+/// How it has to be run on this test machine, and why: runc instead of crun (crun
+/// refuses the host's hybrid cgroup v1/v2 layout: "cgroups in hybrid mode not
+/// supported"); explicit `--ulimit nofile=... --ulimit nproc=...` (podman's defaults
+/// are above the sandbox's hard limits, so the runtime's setrlimit fails with EPERM);
+/// podman entered into the lab's host namespace with `nsenter --net` (not `ip netns
+/// exec`, whose private mount namespace would hide podman's namespace bind mount from
+/// the daemon); no image: `--rootfs` with a static busybox.
+#[test]
+fn cni_podman_runs_a_container_on_a_netbond_network() {
+    podman();
+    let cni = Cni::new("cni-podman");
+    let d = cni.start_daemon();
+    let netd = cni.lab.path("net.d");
+    fs::create_dir_all(&netd).unwrap();
+    let conflist = json!({
+        "cniVersion": "1.0.0", "name": "nblan",
+        "plugins": [{"type": "macvlan", "master": "c0", "mode": "bridge",
+                     "ipam": {"type": "netbond", "daemonSocketPath": cni.socket}}],
+    });
+    fs::write(netd.join("nblan.conflist"), conflist.to_string()).unwrap();
+    let conf = cni.lab.path("containers.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[network]\nnetwork_backend = \"cni\"\ncni_plugin_dirs = [\"{}\", \"{CNI_DIR}\"]\nnetwork_config_dir = \"{}\"\n",
+            cni.bin_dir.display(),
+            netd.display()
+        ),
+    )
+    .unwrap();
+    let rootfs = cni.lab.path("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", cni.lab.cns))
+        .args(["podman", "--runtime", "runc", "--network-backend", "cni"])
+        .arg("--cni-config-dir")
+        .arg(&netd)
+        .args(["run", "--rm", "--network", "nblan"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
+        .arg("--rootfs")
+        .arg(&rootfs)
+        .args(["/bin/busybox", "ip", "-4", "addr", "show", "dev", "eth0"])
+        .env("CONTAINERS_CONF", &conf)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "podman run failed: {out:?}\ndaemon:\n{}",
+        d.log()
+    );
+    let a4: Ipv4Addr = shown
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no IPv4 address in the container: {shown}"));
+    assert!(cni.lab.in_range4(a4, 50, 150), "{shown}");
+    assert!(
+        d.log().contains(&format!("bound {a4}/24")),
+        "the address was not netbond's lease: {}",
+        d.log()
+    );
+    // `--rm`: podman's CNI DEL reached netbond, which released the lease.
+    assert!(
+        wait_until(TIMEOUT, || cni.released(a4)),
+        "no DHCPRELEASE for {a4}; daemon:\n{}",
+        d.log()
     );
 }

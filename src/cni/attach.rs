@@ -60,6 +60,8 @@ pub struct Settings {
 pub struct Ctx {
     pub clock: Clock,
     pub store: super::store::Store,
+    /// Writes the records off the event loop.
+    pub writer: super::writer::Writer,
     pub duid: Duid,
 }
 
@@ -200,9 +202,6 @@ pub async fn start(
         }
         None => Client6::new(cfg6.clone(), ctx.duid.clone(), now),
     });
-    if let Err(e) = ctx.store.save(&rec) {
-        warn!("cni: {key}: could not save the attachment: {e}; it will not survive a restart");
-    }
     let (tx, rx) = mpsc::unbounded_channel();
     let handle = Handle {
         tx,
@@ -221,6 +220,7 @@ pub async fn start(
         udp4: None,
         held6: None,
         waiters: Vec::new(),
+        saving: None,
         rec,
         down: false,
         ra: None,
@@ -248,6 +248,8 @@ struct Attachment {
     /// to try again.
     held6: Option<(Transmit6, Instant)>,
     waiters: Vec<(Instant, oneshot::Sender<Result<Value, CniError>>)>,
+    /// The record's last queued save, until ADD has waited for it.
+    saving: Option<oneshot::Receiver<()>>,
     rec: Record,
     /// The link was taken down after a lost lease.
     down: bool,
@@ -406,6 +408,11 @@ impl Attachment {
         // Answer ADDs.
         if !self.waiters.is_empty() {
             if self.bound4() && self.bound6() && self.ra_ready(now).await {
+                // The lease is on disk before the runtime hears of it, so that a
+                // crash right after ADD still resumes it.
+                if let Some(rx) = self.saving.take() {
+                    super::writer::Writer::durable(rx).await;
+                }
                 let r = self.result();
                 for (_, w) in self.waiters.drain(..) {
                     let _ = w.send(Ok(r.clone()));

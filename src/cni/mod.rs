@@ -12,6 +12,7 @@ pub mod netns;
 pub mod plugin;
 pub mod serve;
 pub mod store;
+pub mod writer;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -59,6 +59,7 @@ async fn serve(
         crate::state::identity::load_or_create_duid(&crate::config::Config::default(), &host_store);
     let ctx = Rc::new(Ctx {
         clock: Clock::new(),
+        writer: super::writer::Writer::new(store.clone()),
         store,
         duid,
     });
@@ -96,6 +97,9 @@ async fn serve(
     );
     if bound {
         let _ = std::fs::remove_file(&socket);
+    }
+    if !ctx.writer.flush(std::time::Duration::from_secs(5)).await {
+        warn!("cni: the last records were not on disk within 5 s");
     }
     cev::stopped(why, hooks_timeout).await;
     Ok(())
@@ -273,6 +277,7 @@ async fn handle(
             need(&req.netns, "CNI_NETNS")?;
             need(&req.ifname, "CNI_IFNAME")?;
             let k = key(&req.container_id, &req.ifname);
+            let t0 = std::time::Instant::now();
             let existing = atts.borrow().get(&k).cloned();
             let h = match existing {
                 Some(h) => h,
@@ -288,13 +293,23 @@ async fn handle(
                         )
                         .await?,
                     );
-                    info!("cni: {k}: added in {}", req.netns);
+                    info!(
+                        "cni: {k}: added in {} (sockets open after {} ms)",
+                        req.netns,
+                        t0.elapsed().as_millis()
+                    );
                     cev::added(&k, &h.netns, false);
-                    atts.borrow_mut().insert(k, h.clone());
+                    atts.borrow_mut().insert(k.clone(), h.clone());
                     h
                 }
             };
-            h.wait().await
+            let r = h.wait().await;
+            // Where an ADD's time goes (see the containers benchmark).
+            debug!(
+                "cni: {k}: ADD answered after {} ms",
+                t0.elapsed().as_millis()
+            );
+            r
         }
         "DEL" => {
             need(&req.container_id, "CNI_CONTAINERID")?;

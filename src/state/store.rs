@@ -197,7 +197,7 @@ pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> 
 
 /// [`write_file_atomic`] without the final directory fsync: the file is durable, the
 /// rename only once the caller has fsynced the directory (once for a batch of files).
-fn replace_file(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+pub(crate) fn replace_file(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     note_write(path);
     let tmp = temp_path(path)?;
     // A leftover from a crashed process with the same pid; create_new below also

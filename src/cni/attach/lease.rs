@@ -13,14 +13,9 @@ use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
 impl Attachment {
-    pub(super) fn save(&self) {
-        if let Err(e) = self.ctx.store.save(&self.rec) {
-            warn!(
-                "cni: {}: could not save the lease in {}: {e}; it will not survive a restart",
-                self.key,
-                self.ctx.store.dir().display()
-            );
-        }
+    /// Queue the record's save (the writer thread logs a failure).
+    pub(super) fn save(&mut self) {
+        self.saving = Some(self.ctx.writer.save(&self.rec));
     }
 
     /// An event's data naming this attachment.

@@ -7,6 +7,7 @@ use super::{Attachment, Ctx, NOT_READY_RETRY};
 use crate::cni::events as cev;
 use crate::cni::netns;
 use crate::cni::store::Record;
+use crate::cni::writer::Writer;
 use crate::daemon::events as ev;
 use crate::net::udp4::Udp4Socket;
 use netbond_proto::dhcp4::{self, Client, ClientId, Transmit4};
@@ -115,9 +116,7 @@ impl Attachment {
                 " (no DHCPv4 lease was held)"
             }
         );
-        if let Err(e) = self.ctx.store.remove(&self.key) {
-            warn!("cni: {}: could not remove the record: {e}", self.key);
-        }
+        Writer::durable(self.ctx.writer.remove(&self.key)).await;
     }
 }
 /// Send a DHCPv4 message to `dst`:67 from the daemon's own namespace (the attachment's
@@ -163,7 +162,5 @@ pub async fn release_orphan(ctx: &Ctx, rec: &Record) {
             );
         }
     }
-    if let Err(e) = ctx.store.remove(&rec.key) {
-        warn!("cni: {}: could not remove the record: {e}", rec.key);
-    }
+    Writer::durable(ctx.writer.remove(&rec.key)).await;
 }
