@@ -54,7 +54,8 @@ enum Command {
     /// Build a throwaway lab (namespaces, dnsmasq; a bond when the kernel has one), show
     /// a failover live, and clean up. Touches nothing of the host's network.
     Demo,
-    /// Show the interface, bond, leases, identity (from the running daemon).
+    /// Show the interface, bond, leases, identity (from the running daemon), and the
+    /// CNI daemon's container attachments when it runs.
     Status {
         /// Machine-readable output (stable; see README).
         #[arg(long)]
@@ -66,8 +67,9 @@ enum Command {
         #[command(flatten)]
         at: DaemonAt,
     },
-    /// Follow events (leases, DNS, NTP, bond, Wi-Fi, daemon) as they happen; see the
-    /// README for the JSON format.
+    /// Follow events (leases, DNS, NTP, bond, Wi-Fi, daemon; and the CNI daemon's
+    /// container attachments when it runs) as they happen; see the README for the JSON
+    /// format.
     Monitor {
         /// One JSON object per line (stable, versioned; see README).
         #[arg(long)]

@@ -1159,7 +1159,7 @@ fn cni_parallel_adds_share_one_event_loop() {
 /// the daemon's stop; a hook configured with `--hooks-dir` runs for each of them.
 #[test]
 fn cni_status_and_monitor_show_the_attachments() {
-    let cni = Cni::new("cni-monitor");
+    let mut cni = Cni::new("cni-monitor");
     let run_dir = cni.socket.parent().unwrap().to_path_buf();
     let hooks = cni.lab.path("hooks.d");
     fs::create_dir_all(&hooks).unwrap();
@@ -1267,6 +1267,50 @@ fn cni_status_and_monitor_show_the_attachments() {
         .output()
         .unwrap();
     assert_eq!(none.status.code(), Some(3), "{none:?}");
+
+    // With the host daemon too (its own run dir; the CNI socket named): one status
+    // shows both, the host's interface first.
+    let _host = cni.lab.start_netbond(&["--no-dhcp6"]);
+    let both = |json: bool| {
+        let mut c = Command::new(netbond_bin());
+        c.arg("status")
+            .arg("--run-dir")
+            .arg(cni.lab.path("run"))
+            .arg("--cni-socket")
+            .arg(&cni.socket);
+        if json {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    // Exit 0 with the CNI daemon alone too: wait for the host daemon's part.
+    let human = wait_for(TIMEOUT, || {
+        both(false).filter(|h| h.contains("Interface: c0"))
+    })
+    .unwrap_or_else(|| panic!("no host interface in status: {:?}", both(false)));
+    let (host_at, cni_at) = (
+        human.find("Interface: c0"),
+        human.find("Containers: 1 attachment(s)"),
+    );
+    assert!(
+        host_at.is_some() && cni_at.is_some() && host_at < cni_at,
+        "{human}"
+    );
+    assert!(human.contains(&format!("{a4}/24")), "{human}");
+    let js: Value = serde_json::from_str(&both(true).unwrap()).unwrap();
+    assert!(js.get("host_error").is_none(), "{js}");
+    assert_eq!(
+        js["cni"]["attachments"][0]["container_id"],
+        ctr.id(),
+        "{js}"
+    );
+    assert!(
+        js.to_string().contains("\"c0\""),
+        "no host interface in {js}"
+    );
 
     let del = cni.run(
         &cni.main_plugin("macvlan"),
