@@ -109,14 +109,14 @@ impl Attachment {
             }
             Event4::Timeout | Event4::Reconfirming(_) => {}
             Event4::Dropped(why) => {
-                let from = self.last_src4.map(|a| a.to_string()).unwrap_or_default();
+                let from = self.last_src4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
                 debug!(
                     "cni: {}: dropped a DHCPv4 packet from {from}: {why}",
                     self.key
                 );
             }
             Event4::IgnoredOption(why) => {
-                let from = self.last_src4.map(|a| a.to_string()).unwrap_or_default();
+                let from = self.last_src4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
                 warn!("cni: {}: ignored an option from {from}: {why}", self.key);
             }
             Event4::Backoff {
