@@ -204,6 +204,48 @@ pub mod cni {
         ExitCode::from(2)
     }
 
+    /// `netbond status` and `netbond monitor`: the host daemon alone (there is no CNI
+    /// daemon to add).
+    pub mod client {
+        use crate::daemon::control::{self, Request};
+        use std::path::{Path, PathBuf};
+        use std::process::ExitCode;
+        use tokio::sync::mpsc;
+
+        fn no_cni_socket(named: Option<PathBuf>) {
+            if let Some(p) = named {
+                let what = format!("--cni-socket {} is not used", p.display());
+                eprintln!("netbond: {}", super::super::without("cni", &what));
+            }
+        }
+
+        /// The host daemon's status.
+        pub fn status(
+            run_dir: &Path,
+            iface: Option<String>,
+            json: bool,
+            cni_socket: Option<PathBuf>,
+        ) -> ExitCode {
+            no_cni_socket(cni_socket);
+            crate::cli::host_call(run_dir, Request::Status { iface }, json)
+        }
+
+        /// The host daemon's events.
+        pub async fn follow(
+            run_dir: &Path,
+            iface: Option<String>,
+            cni_socket: Option<PathBuf>,
+        ) -> Result<mpsc::Receiver<Result<String, String>>, String> {
+            no_cni_socket(cni_socket);
+            let stream = control::open_stream(run_dir, &Request::Monitor { iface }).await?;
+            eprintln!(
+                "netbond monitor: following events from {}",
+                control::socket_path(run_dir).display()
+            );
+            Ok(control::merge_streams(vec![stream]))
+        }
+    }
+
     /// The CNI plugin entry point.
     pub mod plugin {
         use std::process::ExitCode;

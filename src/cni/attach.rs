@@ -24,7 +24,7 @@ use crate::net::udp6::Udp6Socket;
 use netbond_proto::dhcp4::{self, Client, ClientId};
 use netbond_proto::dhcp6::{self, Client as Client6, Transmit6};
 use netbond_proto::duid::{Duid, Iaid};
-use netbond_proto::Instant;
+use netbond_proto::{Engine, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::io;
@@ -60,6 +60,8 @@ pub struct Settings {
 pub struct Ctx {
     pub clock: Clock,
     pub store: super::store::Store,
+    /// Writes the records off the event loop.
+    pub writer: super::writer::Writer,
     pub duid: Duid,
 }
 
@@ -73,6 +75,8 @@ enum Cmd {
 /// The daemon's handle on a running attachment.
 pub struct Handle {
     tx: mpsc::UnboundedSender<Cmd>,
+    /// The container's namespace (for the events).
+    pub netns: PathBuf,
 }
 
 impl Handle {
@@ -177,7 +181,7 @@ pub async fn start(
     let mut rec =
         saved.unwrap_or_else(|| Record::new(key.clone(), netns_path.clone(), settings.clone()));
     rec.netns = netns_path.clone();
-    let v4 = match rec.lease4.clone() {
+    let mut v4 = match rec.lease4.clone() {
         Some(s) => {
             let mut l = s.lease;
             l.acquired = ctx.clock.engine_from_unix(s.acquired_unix);
@@ -189,6 +193,8 @@ pub async fn start(
         }
         None => Client::new(cfg4, now),
     };
+    // The container's MAC does not change under an attachment: read once above.
+    v4.hw_address_changed(now, mac);
     let v6 = v6.then(|| match rec.lease6.clone() {
         Some(s) => {
             let mut l = s.lease;
@@ -198,16 +204,17 @@ pub async fn start(
         }
         None => Client6::new(cfg6.clone(), ctx.duid.clone(), now),
     });
-    if let Err(e) = ctx.store.save(&rec) {
-        warn!("cni: {key}: could not save the attachment: {e}; it will not survive a restart");
-    }
     let (tx, rx) = mpsc::unbounded_channel();
+    let handle = Handle {
+        tx,
+        netns: netns_path.clone(),
+    };
     let att = Attachment {
         ctx,
         key,
         netns: netns_path,
         settings,
-        mac,
+        last_src4: None,
         v4,
         v6,
         pkt: Some(pkt),
@@ -215,6 +222,7 @@ pub async fn start(
         udp4: None,
         held6: None,
         waiters: Vec::new(),
+        saving: None,
         rec,
         down: false,
         ra: None,
@@ -223,7 +231,7 @@ pub async fn start(
         last6_error: None,
     };
     tokio::task::spawn_local(att.run(rx));
-    Ok(Handle { tx })
+    Ok(handle)
 }
 
 struct Attachment {
@@ -231,7 +239,8 @@ struct Attachment {
     key: Key,
     netns: PathBuf,
     settings: Settings,
-    mac: [u8; 6],
+    /// Where the last DHCPv4 packet came from, for the log line of an engine drop.
+    last_src4: Option<std::net::Ipv4Addr>,
     v4: Client,
     v6: Option<Client6>,
     pkt: Option<PacketSocket>,
@@ -242,6 +251,8 @@ struct Attachment {
     /// to try again.
     held6: Option<(Transmit6, Instant)>,
     waiters: Vec<(Instant, oneshot::Sender<Result<Value, CniError>>)>,
+    /// The record's last queued save, until ADD has waited for it.
+    saving: Option<oneshot::Receiver<()>>,
     rec: Record,
     /// The link was taken down after a lost lease.
     down: bool,
@@ -315,13 +326,8 @@ impl Attachment {
                     }
                 }
                 Wake::P4(Ok(rx)) => {
+                    self.last_src4 = Some(rx.src_ip);
                     self.v4.handle_packet(now, &rx.payload);
-                    if let Some(why) = self.v4.last_drop() {
-                        debug!(
-                            "cni: {}: dropped a DHCPv4 packet from {}: {why}",
-                            self.key, rx.src_ip
-                        );
-                    }
                 }
                 Wake::P4(Err(e)) => {
                     if e.kind() != io::ErrorKind::NetworkDown {
@@ -366,7 +372,10 @@ impl Attachment {
 
     fn bound4(&self) -> bool {
         self.rec.lease4.is_some()
-            && matches!(self.v4.state_name(), "BOUND" | "RENEWING" | "REBINDING")
+            && matches!(
+                self.v4.state(),
+                dhcp4::State::Bound | dhcp4::State::Renewing | dhcp4::State::Rebinding
+            )
     }
 
     fn bound6(&self) -> bool {
@@ -375,7 +384,7 @@ impl Attachment {
 
     async fn pump(&mut self) {
         let now = self.ctx.clock.now();
-        while let Some(tx) = self.v4.poll_transmit(now, self.mac) {
+        while let Some(tx) = self.v4.poll_transmit(now) {
             self.send4(&tx, false).await;
         }
         while let Some(ev) = self.v4.poll_event() {
@@ -400,6 +409,11 @@ impl Attachment {
         // Answer ADDs.
         if !self.waiters.is_empty() {
             if self.bound4() && self.bound6() && self.ra_ready(now).await {
+                // The lease is on disk before the runtime hears of it, so that a
+                // crash right after ADD still resumes it.
+                if let Some(rx) = self.saving.take() {
+                    super::writer::Writer::durable(rx).await;
+                }
                 let r = self.result();
                 for (_, w) in self.waiters.drain(..) {
                     let _ = w.send(Ok(r.clone()));
@@ -410,11 +424,11 @@ impl Attachment {
                 self.waiters = keep;
                 for (_, w) in late {
                     let missing = if !self.bound4() {
-                        format!("DHCPv4 (state {})", self.v4.state_name())
+                        format!("DHCPv4 (state {})", self.v4.state())
                     } else {
                         format!(
                             "DHCPv6 (state {}, last socket error: {})",
-                            self.v6.as_ref().map_or("-", |c| c.state_name()),
+                            self.v6.as_ref().map_or("-", |c| c.state().as_str()),
                             self.last6_error.as_deref().unwrap_or("none")
                         )
                     };

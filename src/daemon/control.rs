@@ -422,6 +422,37 @@ pub async fn open_stream(
     Ok((lines, wr))
 }
 
+/// One `monitor` connection: its event lines and the write half to keep open.
+pub type EventStream = (
+    tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    tokio::net::unix::OwnedWriteHalf,
+);
+
+/// `netbond monitor`'s lines from every daemon followed, on one channel, each as it
+/// comes; the channel ends when every stream has ended (a read error ends its stream
+/// and is passed on).
+pub fn merge_streams(streams: Vec<EventStream>) -> mpsc::Receiver<Result<String, String>> {
+    let (tx, rx) = mpsc::channel(64);
+    for (mut lines, keep) in streams {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let _keep = keep;
+            loop {
+                let item = match lines.next_line().await {
+                    Ok(Some(l)) => Ok(l),
+                    Ok(None) => return,
+                    Err(e) => Err(e.to_string()),
+                };
+                let end = item.is_err();
+                if tx.send(item).await.is_err() || end {
+                    return;
+                }
+            }
+        });
+    }
+    rx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

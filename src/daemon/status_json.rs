@@ -564,7 +564,7 @@ mod tests {
             Some([2, 0, 0, 0, 0, 3]),
             (&duid, Iaid(7)),
             Some(dhcp4("BOUND", Some(&l4), now)),
-            Some(dhcp6("bound", Some(&l6), now)),
+            Some(dhcp6("BOUND", Some(&l6), now)),
         );
         let other = iface(
             "eth9",
@@ -572,7 +572,7 @@ mod tests {
             None,
             (&duid, Iaid(8)),
             None,
-            Some(dhcp6("soliciting", None, now)),
+            Some(dhcp6("SOLICITING", None, now)),
         );
         let wpa = WpaState {
             supplicant: SupplicantState::Running { pid: Some(42) },

@@ -332,87 +332,96 @@ impl Reply {
         if m.yiaddr == server {
             return Err("offered address is the server's own");
         }
-        let p = &mut reply.params;
-        if let Some(mask) = m.option_ip(opt::SUBNET_MASK) {
-            let len = mask_to_prefix(mask).ok_or("subnet mask is not contiguous")?;
-            if !(1..=32).contains(&len) {
-                return Err("subnet mask of length 0");
-            }
-            if let Some(why) = subnet_reserved(m.yiaddr, len) {
-                return Err(why);
-            }
-            p.prefix_len = Some(len);
-        }
-        match m.option_u32(opt::LEASE_TIME) {
-            Some(0xffff_ffff) => p.lease_secs = None,
-            Some(n) => p.lease_secs = Some(n),
-            None => return Err("no lease time"),
-        }
-        p.t1 = m.option_u32(opt::RENEWAL_TIME);
-        p.t2 = m.option_u32(opt::REBINDING_TIME);
-        if let Some(v) = m.option(opt::ROUTER) {
-            p.routers = ip_list(
-                v,
-                MAX_ROUTERS,
-                "router option length is not a multiple of 4",
-            )?;
-        }
-        if let Some(v) = m.option(opt::DNS) {
-            p.dns = ip_list(v, MAX_DNS, "DNS option length is not a multiple of 4")?;
-        }
-        if let Some(v) = m.option(opt::NTP) {
-            p.ntp = ip_list(v, MAX_NTP, "NTP option length is not a multiple of 4")?;
-        }
-        if let Some(v) = m.option(opt::DOMAIN) {
-            p.domain = option_name(v);
-            if p.domain.is_none() {
-                reply.ignored.push("domain name is not a valid DNS name");
-            }
-        }
-        if let Some(v) = m.option(opt::HOSTNAME) {
-            p.hostname = option_name(v);
-            if p.hostname.is_none() {
-                reply.ignored.push("host name is not a valid DNS name");
-            }
-        }
-        if let Some(mtu) = m.option_u16(opt::MTU) {
-            if mtu >= 68 {
-                p.mtu = Some(mtu);
-            } else {
-                reply.ignored.push("MTU below 68");
-            }
-        }
-        if let Some(v) = m.option(opt::CLASSLESS_ROUTES) {
-            match classless_routes(v) {
-                Ok(r) => p.routes = r,
-                Err(why) => reply.ignored.push(why),
-            }
-        }
-        // RFC 3442 section 3: with option 121 present, option 33 is ignored entirely.
-        if let (None, Some(v)) = (
-            m.option(opt::CLASSLESS_ROUTES),
-            m.option(opt::STATIC_ROUTES),
-        ) {
-            match static_routes(v) {
-                Ok((r, dropped)) => {
-                    p.static_routes = r;
-                    if dropped {
-                        reply
-                            .ignored
-                            .push("option 33 route with an unusable destination or gateway");
-                    }
-                }
-                Err(why) => reply.ignored.push(why),
-            }
-        }
-        if let Some(v) = m.option(opt::DOMAIN_SEARCH) {
-            match search_list(v) {
-                Ok(s) => p.search = s,
-                Err(why) => reply.ignored.push(why),
-            }
-        }
+        read_params(m, &mut reply.params, &mut reply.ignored)?;
         Ok(reply)
     }
+}
+
+/// The lease parameters of an OFFER or ACK into `p`. A malformed option that makes the
+/// reply unusable is an error; an unusable value the lease can do without is left out
+/// and noted in `ignored`.
+fn read_params(
+    m: &Message,
+    p: &mut Params,
+    ignored: &mut Vec<&'static str>,
+) -> Result<(), &'static str> {
+    if let Some(mask) = m.option_ip(opt::SUBNET_MASK) {
+        let len = mask_to_prefix(mask).ok_or("subnet mask is not contiguous")?;
+        if !(1..=32).contains(&len) {
+            return Err("subnet mask of length 0");
+        }
+        if let Some(why) = subnet_reserved(m.yiaddr, len) {
+            return Err(why);
+        }
+        p.prefix_len = Some(len);
+    }
+    match m.option_u32(opt::LEASE_TIME) {
+        Some(0xffff_ffff) => p.lease_secs = None,
+        Some(n) => p.lease_secs = Some(n),
+        None => return Err("no lease time"),
+    }
+    p.t1 = m.option_u32(opt::RENEWAL_TIME);
+    p.t2 = m.option_u32(opt::REBINDING_TIME);
+    if let Some(v) = m.option(opt::ROUTER) {
+        p.routers = ip_list(
+            v,
+            MAX_ROUTERS,
+            "router option length is not a multiple of 4",
+        )?;
+    }
+    if let Some(v) = m.option(opt::DNS) {
+        p.dns = ip_list(v, MAX_DNS, "DNS option length is not a multiple of 4")?;
+    }
+    if let Some(v) = m.option(opt::NTP) {
+        p.ntp = ip_list(v, MAX_NTP, "NTP option length is not a multiple of 4")?;
+    }
+    if let Some(v) = m.option(opt::DOMAIN) {
+        p.domain = option_name(v);
+        if p.domain.is_none() {
+            ignored.push("domain name is not a valid DNS name");
+        }
+    }
+    if let Some(v) = m.option(opt::HOSTNAME) {
+        p.hostname = option_name(v);
+        if p.hostname.is_none() {
+            ignored.push("host name is not a valid DNS name");
+        }
+    }
+    if let Some(mtu) = m.option_u16(opt::MTU) {
+        if mtu >= 68 {
+            p.mtu = Some(mtu);
+        } else {
+            ignored.push("MTU below 68");
+        }
+    }
+    if let Some(v) = m.option(opt::CLASSLESS_ROUTES) {
+        match classless_routes(v) {
+            Ok(r) => p.routes = r,
+            Err(why) => ignored.push(why),
+        }
+    }
+    // RFC 3442 section 3: with option 121 present, option 33 is ignored entirely.
+    if let (None, Some(v)) = (
+        m.option(opt::CLASSLESS_ROUTES),
+        m.option(opt::STATIC_ROUTES),
+    ) {
+        match static_routes(v) {
+            Ok((r, dropped)) => {
+                p.static_routes = r;
+                if dropped {
+                    ignored.push("option 33 route with an unusable destination or gateway");
+                }
+            }
+            Err(why) => ignored.push(why),
+        }
+    }
+    if let Some(v) = m.option(opt::DOMAIN_SEARCH) {
+        match search_list(v) {
+            Ok(s) => p.search = s,
+            Err(why) => ignored.push(why),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -182,6 +182,28 @@ pub(crate) struct WirePrefix {
     pub valid: u32,
 }
 
+impl WireAddr {
+    /// The same address with lifetimes zero, as a client sends it (a hint, a release).
+    pub(crate) fn zeroed(&self) -> Self {
+        WireAddr {
+            preferred: 0,
+            valid: 0,
+            ..*self
+        }
+    }
+}
+
+impl WirePrefix {
+    /// The same prefix with lifetimes zero, as a client sends it (a hint, a release).
+    pub(crate) fn zeroed(&self) -> Self {
+        WirePrefix {
+            preferred: 0,
+            valid: 0,
+            ..*self
+        }
+    }
+}
+
 /// An IA_NA or IA_PD.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Ia {
@@ -478,97 +500,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Message, &'static str> {
     let mut seen: Vec<u16> = Vec::new();
     let mut iaids: Vec<(u16, u32)> = Vec::new();
     for (c, d) in options(bytes.get(4..).unwrap_or(&[]))? {
-        if singleton(c) {
-            if seen.contains(&c) {
-                return Err(if c == code::CLIENTID || c == code::SERVERID {
-                    "duplicate client or server identifier"
-                } else {
-                    "an option that may appear once is repeated"
-                });
-            }
-            seen.push(c);
-        }
-        if matches!(
-            c,
-            code::DNS_SERVERS | code::DOMAIN_LIST | code::SNTP_SERVERS | code::NTP_SERVER
-        ) && d.is_empty()
-        {
-            return Err("empty DNS, domain or NTP option");
-        }
-        if matches!(c, code::IA_NA | code::IA_TA | code::IA_PD) && d.len() >= 4 {
-            let iaid = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
-            if iaids.contains(&(c, iaid)) {
-                return Err("two IAs of one type with the same IAID");
-            }
-            iaids.push((c, iaid));
-        }
-        match c {
-            code::CLIENTID | code::SERVERID => {
-                if d.is_empty() || d.len() > crate::duid::MAX_DUID_LEN {
-                    return Err("client or server identifier has an impossible length");
-                }
-                let slot = if c == code::CLIENTID {
-                    &mut m.client_id
-                } else {
-                    &mut m.server_id
-                };
-                *slot = Some(d.to_vec());
-            }
-            code::IA_NA | code::IA_PD => {
-                if let Some(ia) = parse_ia(d, c == code::IA_PD)? {
-                    let list = if c == code::IA_NA {
-                        &mut m.ia_na
-                    } else {
-                        &mut m.ia_pd
-                    };
-                    if list.len() < MAX_IAS {
-                        list.push(ia);
-                    }
-                }
-            }
-            code::IA_TA if d.len() < 4 => return Err("IA_TA option shorter than 4 octets"),
-            code::ORO => {
-                if d.len() % 2 != 0 {
-                    return Err("option request option has an odd length");
-                }
-                m.oro = d
-                    .chunks_exact(2)
-                    .map(|p| u16::from_be_bytes([p[0], p[1]]))
-                    .collect();
-            }
-            code::PREFERENCE => match d {
-                [p] => m.preference = Some(*p),
-                _ => return Err("preference option is not 1 octet"),
-            },
-            code::ELAPSED_TIME => match d {
-                [a, b] => m.elapsed = Some(u16::from_be_bytes([*a, *b])),
-                _ => return Err("elapsed time option is not 2 octets"),
-            },
-            code::STATUS_CODE => m.status = Some(parse_status(d)?),
-            code::RAPID_COMMIT => {
-                if !d.is_empty() {
-                    return Err("rapid commit option is not empty");
-                }
-                m.rapid_commit = true;
-            }
-            code::DNS_SERVERS => parse_addr_list(d, &mut m.dns, MAX_DNS)?,
-            code::SNTP_SERVERS => parse_addr_list(d, &mut sntp, MAX_NTP)?,
-            code::DOMAIN_LIST => parse_domains(d, &mut m.domains)?,
-            code::NTP_SERVER => parse_ntp(d, &mut m.ntp)?,
-            code::SOL_MAX_RT => {
-                m.sol_max_rt = Some(fixed_u32(d, "SOL_MAX_RT option is not 4 octets")?)
-            }
-            code::INF_MAX_RT => {
-                m.inf_max_rt = Some(fixed_u32(d, "INF_MAX_RT option is not 4 octets")?)
-            }
-            code::INFO_REFRESH_TIME => {
-                m.info_refresh = Some(fixed_u32(
-                    d,
-                    "information refresh time option is not 4 octets",
-                )?)
-            }
-            _ => {}
-        }
+        check_option(c, d, &mut seen, &mut iaids)?;
+        take_option(&mut m, &mut sntp, c, d)?;
     }
     for a in sntp {
         if m.ntp.len() < MAX_NTP && !m.ntp.contains(&a) {
@@ -576,6 +509,114 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Message, &'static str> {
         }
     }
     Ok(m)
+}
+
+/// The rules on one option that depend on the others: options that may appear once,
+/// list options that must not be empty, one IA per type and IAID.
+fn check_option(
+    c: u16,
+    d: &[u8],
+    seen: &mut Vec<u16>,
+    iaids: &mut Vec<(u16, u32)>,
+) -> Result<(), &'static str> {
+    if singleton(c) {
+        if seen.contains(&c) {
+            return Err(if c == code::CLIENTID || c == code::SERVERID {
+                "duplicate client or server identifier"
+            } else {
+                "an option that may appear once is repeated"
+            });
+        }
+        seen.push(c);
+    }
+    if matches!(
+        c,
+        code::DNS_SERVERS | code::DOMAIN_LIST | code::SNTP_SERVERS | code::NTP_SERVER
+    ) && d.is_empty()
+    {
+        return Err("empty DNS, domain or NTP option");
+    }
+    if matches!(c, code::IA_NA | code::IA_TA | code::IA_PD) && d.len() >= 4 {
+        let iaid = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+        if iaids.contains(&(c, iaid)) {
+            return Err("two IAs of one type with the same IAID");
+        }
+        iaids.push((c, iaid));
+    }
+    Ok(())
+}
+
+/// Parse one top-level option into `m` (SNTP servers into `sntp`, merged later).
+fn take_option(
+    m: &mut Message,
+    sntp: &mut Vec<Ipv6Addr>,
+    c: u16,
+    d: &[u8],
+) -> Result<(), &'static str> {
+    match c {
+        code::CLIENTID | code::SERVERID => {
+            if d.is_empty() || d.len() > crate::duid::MAX_DUID_LEN {
+                return Err("client or server identifier has an impossible length");
+            }
+            let slot = if c == code::CLIENTID {
+                &mut m.client_id
+            } else {
+                &mut m.server_id
+            };
+            *slot = Some(d.to_vec());
+        }
+        code::IA_NA | code::IA_PD => {
+            if let Some(ia) = parse_ia(d, c == code::IA_PD)? {
+                let list = if c == code::IA_NA {
+                    &mut m.ia_na
+                } else {
+                    &mut m.ia_pd
+                };
+                if list.len() < MAX_IAS {
+                    list.push(ia);
+                }
+            }
+        }
+        code::IA_TA if d.len() < 4 => return Err("IA_TA option shorter than 4 octets"),
+        code::ORO => {
+            if d.len() % 2 != 0 {
+                return Err("option request option has an odd length");
+            }
+            m.oro = d
+                .chunks_exact(2)
+                .map(|p| u16::from_be_bytes([p[0], p[1]]))
+                .collect();
+        }
+        code::PREFERENCE => match d {
+            [p] => m.preference = Some(*p),
+            _ => return Err("preference option is not 1 octet"),
+        },
+        code::ELAPSED_TIME => match d {
+            [a, b] => m.elapsed = Some(u16::from_be_bytes([*a, *b])),
+            _ => return Err("elapsed time option is not 2 octets"),
+        },
+        code::STATUS_CODE => m.status = Some(parse_status(d)?),
+        code::RAPID_COMMIT => {
+            if !d.is_empty() {
+                return Err("rapid commit option is not empty");
+            }
+            m.rapid_commit = true;
+        }
+        code::DNS_SERVERS => parse_addr_list(d, &mut m.dns, MAX_DNS)?,
+        code::SNTP_SERVERS => parse_addr_list(d, sntp, MAX_NTP)?,
+        code::DOMAIN_LIST => parse_domains(d, &mut m.domains)?,
+        code::NTP_SERVER => parse_ntp(d, &mut m.ntp)?,
+        code::SOL_MAX_RT => m.sol_max_rt = Some(fixed_u32(d, "SOL_MAX_RT option is not 4 octets")?),
+        code::INF_MAX_RT => m.inf_max_rt = Some(fixed_u32(d, "INF_MAX_RT option is not 4 octets")?),
+        code::INFO_REFRESH_TIME => {
+            m.info_refresh = Some(fixed_u32(
+                d,
+                "information refresh time option is not 4 octets",
+            )?)
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Builds a message option by option.
