@@ -77,12 +77,17 @@ pub struct NtpConfig {
     /// chrony's `sourcedir`: netbond writes `<dir>/<interface>.sources` there; `"none"`
     /// writes nothing.
     pub chrony_dir: String,
+    /// systemd-timesyncd's runtime drop-in directory: netbond writes
+    /// `<dir>/netbond-<interface>.conf` (`[Time] NTP=...`) when the directory's parent
+    /// exists, and asks a running timesyncd to restart; `"none"` writes nothing.
+    pub timesyncd_dir: String,
 }
 
 impl Default for NtpConfig {
     fn default() -> Self {
         NtpConfig {
             chrony_dir: "/run/chrony-dhcp".into(),
+            timesyncd_dir: "/run/systemd/timesyncd.conf.d".into(),
         }
     }
 }
@@ -578,14 +583,13 @@ impl Config {
         if !self.hooks.dir.is_absolute() {
             return Err(("hooks", "dir", "must be an absolute path".into()));
         }
-        if !matches!(self.ntp.chrony_dir.as_str(), "none" | "")
-            && !Path::new(&self.ntp.chrony_dir).is_absolute()
-        {
-            return Err((
-                "ntp",
-                "chrony_dir",
-                "must be an absolute path or \"none\"".into(),
-            ));
+        for (key, dir) in [
+            ("chrony_dir", &self.ntp.chrony_dir),
+            ("timesyncd_dir", &self.ntp.timesyncd_dir),
+        ] {
+            if !matches!(dir.as_str(), "none" | "") && !Path::new(dir).is_absolute() {
+                return Err(("ntp", key, "must be an absolute path or \"none\"".into()));
+            }
         }
         if let Some(v) = &d4.vendor_class {
             if v.is_empty() || v.len() > 255 {

@@ -457,10 +457,12 @@ impl Lab {
     /// Start netbond on c0 with `config` as its configuration file.
     fn start_netbond(&mut self, v6: bool, config: &str) {
         let conf = self.dir.join("netbond.toml");
-        // chrony's NTP sources (by default in the host's /run) stay in the lab.
+        // chrony's and timesyncd's NTP files (by default in the host's /run) stay in
+        // the lab.
         let ntp = format!(
-            "\n[ntp]\nchrony_dir = \"{}\"\n",
-            self.dir.join("chrony-dhcp").display()
+            "\n[ntp]\nchrony_dir = \"{}\"\ntimesyncd_dir = \"{}\"\n",
+            self.dir.join("chrony-dhcp").display(),
+            self.dir.join("timesyncd.conf.d").display()
         );
         fs::write(&conf, format!("{config}{ntp}")).unwrap();
         let log = fs::File::create(self.log_path()).unwrap();

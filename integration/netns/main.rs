@@ -11,6 +11,7 @@ mod faults;
 mod lab;
 mod multi;
 mod operate;
+mod options;
 mod pcap;
 mod reload;
 mod stop;

@@ -151,7 +151,7 @@ fn overflow(lost: u64, last_seq: u64, iface: Option<&str>) -> String {
 /// At daemon start, once it runs as its final user: hooks and NTP files.
 pub fn start(cfg: &crate::config::Config) {
     crate::daemon::hooks::configure(&cfg.hooks);
-    crate::state::ntp::configure(&cfg.ntp.chrony_dir);
+    crate::state::ntp::configure(&cfg.ntp.chrony_dir, &cfg.ntp.timesyncd_dir);
 }
 
 /// `daemon-start`, once every interface task runs.
