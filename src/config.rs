@@ -10,6 +10,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod options;
+pub use options::{OptionValue, TextValue};
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -295,8 +298,13 @@ pub struct Dhcp4Config {
     /// RFC 4039 rapid commit: DISCOVER asks for it, and an ACK that grants it binds
     /// without OFFER/REQUEST.
     pub rapid_commit: bool,
-    /// More options to send: code (as a string key) -> colon-separated hex octets.
-    pub send: std::collections::BTreeMap<String, String>,
+    /// More options to send: code (as a string key) -> hex octets or `{ text = ".." }`.
+    pub send: std::collections::BTreeMap<String, OptionValue>,
+    /// RFC 8925: ask for option 108 (IPv6-only preferred) and, when the server answers
+    /// with it, leave DHCPv4 (no address) for the time it gives, at least 300 s.
+    pub ipv6_only_preferred: bool,
+    /// RFC 8910: ask for the captive portal URI (option 114) and show it.
+    pub captive_portal: bool,
     /// First retransmission interval in seconds (RFC 2131: 4).
     pub initial_interval: f64,
     /// Longest retransmission interval in seconds (RFC 2131: 64).
@@ -335,6 +343,8 @@ impl Default for Dhcp4Config {
             request: Vec::new(),
             rapid_commit: false,
             send: std::collections::BTreeMap::new(),
+            ipv6_only_preferred: false,
+            captive_portal: true,
             initial_interval: 4.0,
             max_interval: 64.0,
             timeout: 0,
@@ -394,8 +404,17 @@ pub struct Dhcp6Config {
     pub send_hostname: bool,
     /// Option 15 (one user class) sent to the server.
     pub user_class: Option<String>,
+    /// Option 16 (vendor class) data, sent with `vendor_enterprise`.
+    pub vendor_class: Option<String>,
+    /// The IANA private enterprise number of `vendor_class`.
+    pub vendor_enterprise: Option<u32>,
     /// More option codes for the Option Request Option (option 6).
     pub request: Vec<u16>,
+    /// More options to send: code -> hex octets or `{ text = ".." }`.
+    pub send: std::collections::BTreeMap<String, OptionValue>,
+    /// RFC 8910: ask for the captive portal URI (option 103) and show it and the one
+    /// in router advertisements (option 37).
+    pub captive_portal: bool,
 }
 
 impl Default for Dhcp6Config {
@@ -412,7 +431,11 @@ impl Default for Dhcp6Config {
             use_dns: true,
             send_hostname: true,
             user_class: None,
+            vendor_class: None,
+            vendor_enterprise: None,
             request: Vec::new(),
+            send: std::collections::BTreeMap::new(),
+            captive_portal: true,
         }
     }
 }
@@ -559,21 +582,7 @@ impl Config {
                 ));
             }
         }
-        self.dhcp4_send().map_err(|m| ("dhcp4", "send", m))?;
-        if self.dhcp4.request.iter().any(|&c| c == 0 || c == 255) {
-            return Err(("dhcp4", "request", "option codes are 1 to 254".into()));
-        }
-        if self.dhcp6.request.contains(&0) {
-            return Err(("dhcp6", "request", "option codes are 1 to 65535".into()));
-        }
-        for (sec, u) in [
-            ("dhcp4", &self.dhcp4.user_class),
-            ("dhcp6", &self.dhcp6.user_class),
-        ] {
-            if u.as_ref().is_some_and(|u| u.is_empty() || u.len() > 255) {
-                return Err((sec, "user_class", "must be 1 to 255 bytes".into()));
-            }
-        }
+        self.validate_options()?;
         if !(1..=3600).contains(&self.hooks.timeout) {
             return Err(("hooks", "timeout", "must be 1 to 3600 seconds".into()));
         }
@@ -589,11 +598,6 @@ impl Config {
         ] {
             if !matches!(dir.as_str(), "none" | "") && !Path::new(dir).is_absolute() {
                 return Err(("ntp", key, "must be an absolute path or \"none\"".into()));
-            }
-        }
-        if let Some(v) = &d4.vendor_class {
-            if v.is_empty() || v.len() > 255 {
-                return Err(("dhcp4", "vendor_class", "must be 1 to 255 bytes".into()));
             }
         }
         if !matches!(
@@ -808,31 +812,6 @@ impl Config {
                     format!("{hex:?}: use \"rfc4361\", \"duid\", or colon-separated hex octets")
                 }),
         }
-    }
-
-    /// `[dhcp4] send` as (code, octets). Codes the client sends itself (message type,
-    /// client id, requested address, server id, parameter list, lease time, host name,
-    /// FQDN, vendor and user class, maximum size) are refused: they would contradict it.
-    pub fn dhcp4_send(&self) -> Result<Vec<(u8, Vec<u8>)>, String> {
-        const OWN: [u8; 13] = [0, 12, 50, 51, 53, 54, 55, 57, 60, 61, 77, 81, 255];
-        let mut out = Vec::new();
-        for (k, v) in &self.dhcp4.send {
-            let code: u8 = k
-                .parse()
-                .map_err(|_| format!("{k:?} is not an option code (1 to 254)"))?;
-            if OWN.contains(&code) {
-                return Err(format!(
-                    "option {code} is sent by netbond itself (use the dedicated key, e.g. hostname or vendor_class)"
-                ));
-            }
-            let data = netbond_proto::duid::parse_hex_octets(v)
-                .map_err(|_| format!("option {code}: {v:?} is not colon-separated hex octets"))?;
-            if data.len() > 255 {
-                return Err(format!("option {code}: at most 255 octets"));
-            }
-            out.push((code, data));
-        }
-        Ok(out)
     }
 
     /// Durations for the DHCPv4 engine.

@@ -9,6 +9,7 @@
 //! - [`dhcp4`]: the RFC 2131 client state machine with an RFC 4361 client identifier.
 //! - [`dhcp6`]: the RFC 8415 client.
 //! - [`time`]: the engine's clock type and the random source.
+//! - [`captive`]: RFC 8910 captive portal URIs, checked.
 //!
 //! # Example: one identity for both families, and a DHCPv4 engine driven by hand
 //!
@@ -39,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod backoff;
+pub mod captive;
 pub mod dhcp4;
 pub mod dhcp6;
 pub mod duid;
