@@ -607,6 +607,7 @@ impl Iface {
             "identity": { "duid": self.duid.to_string(), "iaid": self.iaid.to_string() },
             "dhcp4": self.v4.as_ref().map(|d| d.status_json(now)),
             "dhcp6": self.v6.as_ref().map(|d| d.status_json(now)),
+            "captive_portal": crate::state::captive::status(&self.sh.ifname),
         })
     }
 

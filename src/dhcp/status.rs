@@ -168,6 +168,10 @@ fn render_clients(o: &mut String, st: &Value) {
             let _ = writeln!(o, "           DNS {}", list(&l["dns"]));
         }
     }
+    if let Some(uri) = st["captive_portal"]["uri"].as_str() {
+        // Checked printable ASCII (netbond_proto::captive): safe to print as it is.
+        let _ = writeln!(o, "Portal:    {uri} (RFC 8910 captive portal)");
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,8 @@ pub struct V6Driver {
     ra_domains: Vec<(String, Option<Instant>)>,
     /// The RA DNS changed since it was last merged.
     ra_dns_dirty: bool,
+    /// `[dhcp6] captive_portal`: show the RA's and DHCPv6's portal URI.
+    captive_portal: bool,
 }
 
 fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
@@ -211,6 +213,7 @@ impl V6Driver {
             ra_dns: Vec::new(),
             ra_domains: Vec::new(),
             ra_dns_dirty: false,
+            captive_portal: sh.cfg.dhcp6.captive_portal,
         }
     }
 
@@ -403,6 +406,14 @@ impl V6Driver {
                 self.next_rs = None;
                 self.engine.ra_flags(now, f.managed, f.other);
                 self.learn_ra_dns(now, &f);
+                if let Some(why) = f.captive_refused {
+                    warn!(
+                        "dhcp6: {ifname}: ignored the captive portal URI of router {}: {why}",
+                        f.router
+                    );
+                }
+                let uri = f.captive_portal.as_deref().filter(|_| self.captive_portal);
+                crate::state::captive::ra(ifname, f.router, uri);
             }
             Err(e) => debug!("dhcp6: {ifname}: RA socket: {e}"),
         }
@@ -663,6 +674,7 @@ impl V6Driver {
             self.ra_domains.clear();
             self.set_dns(sh, Dns6::default());
             crate::state::ntp::clear(&sh.ifname, 6);
+            crate::state::captive::set(&sh.ifname, crate::state::captive::Source::Ra, None);
         }
         if let Some(l) = held {
             let kind = if release {
