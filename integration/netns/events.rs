@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// A monitor on a raw control-socket connection, read by a thread.
-struct RawMonitor {
+pub(crate) struct RawMonitor {
     events: Arc<Mutex<Vec<Value>>>,
     _stream: UnixStream,
 }
@@ -30,7 +30,7 @@ fn socket(lab: &Lab) -> PathBuf {
 
 /// Connect and subscribe; returns once the daemon has answered (subscribed). With
 /// `read` false, nothing is ever read after the answer (a stuck monitor).
-fn raw_monitor(lab: &Lab, nb: &mut Netbond, read: bool) -> RawMonitor {
+pub(crate) fn raw_monitor(lab: &Lab, nb: &mut Netbond, read: bool) -> RawMonitor {
     let path = socket(lab);
     let mut s = wait_nb(nb, TIMEOUT, "the control socket", || {
         UnixStream::connect(&path).ok()
@@ -57,7 +57,7 @@ fn raw_monitor(lab: &Lab, nb: &mut Netbond, read: bool) -> RawMonitor {
 }
 
 impl RawMonitor {
-    fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         self.events.lock().unwrap().clone()
     }
 }
@@ -109,7 +109,7 @@ impl Drop for CliMonitor {
     }
 }
 
-fn types(evs: &[Value], prefix: &str) -> Vec<String> {
+pub(crate) fn types(evs: &[Value], prefix: &str) -> Vec<String> {
     evs.iter()
         .filter_map(|e| e["type"].as_str())
         .filter(|t| t.starts_with(prefix))
@@ -117,12 +117,12 @@ fn types(evs: &[Value], prefix: &str) -> Vec<String> {
         .collect()
 }
 
-fn count(evs: &[Value], t: &str) -> usize {
+pub(crate) fn count(evs: &[Value], t: &str) -> usize {
     evs.iter().filter(|e| e["type"] == t).count()
 }
 
 /// Every event has the documented envelope, and sequence numbers only grow.
-fn assert_envelope(evs: &[Value]) {
+pub(crate) fn assert_envelope(evs: &[Value]) {
     let mut last = 0;
     for e in evs {
         assert_eq!(e["v"], 1, "no version 1: {e}");
@@ -566,10 +566,31 @@ fn chrony_sources_follow_the_lease() {
 /// M and O off (a SLAAC-only network), with RFC 8106 RDNSS `dns` and DNSSL `domain`,
 /// both with lifetime `life` seconds.
 fn send_ra(lab: &Lab, dns: std::net::Ipv6Addr, domain: &str, life: u32) {
+    let mut rdnss = vec![25, 3, 0, 0];
+    rdnss.extend_from_slice(&life.to_be_bytes());
+    rdnss.extend_from_slice(&dns.octets());
+    let mut dnssl = vec![31, 0, 0, 0];
+    dnssl.extend_from_slice(&life.to_be_bytes());
+    for label in domain.split('.') {
+        dnssl.push(label.len() as u8);
+        dnssl.extend_from_slice(label.as_bytes());
+    }
+    dnssl.push(0);
+    while dnssl.len() % 8 != 0 {
+        dnssl.push(0);
+    }
+    dnssl[1] = (dnssl.len() / 8) as u8;
+    rdnss.extend_from_slice(&dnssl);
+    send_ra_options(lab, &rdnss);
+}
+
+/// Send one Router Advertisement from s0 to all nodes: no prefix, M and O off, with
+/// `options` (whole ND options, type and length included) after the header.
+pub(crate) fn send_ra_options(lab: &Lab, options: &[u8]) {
     use socket2::{Domain, Protocol, Socket, Type};
     use std::os::fd::AsRawFd;
     let sns = lab.sns.clone();
-    let domain = domain.to_string();
+    let options = options.to_vec();
     thread::spawn(move || {
         let ns = fs::File::open(format!("/run/netns/{sns}")).unwrap();
         // SAFETY: setns only changes this thread's network namespace.
@@ -584,22 +605,7 @@ fn send_ra(lab: &Lab, dns: std::net::Ipv6Addr, domain: &str, life: u32) {
         s.set_multicast_if_v6(ifindex).unwrap();
         let mut m = vec![134, 0, 0, 0, 64, 0, 0, 0];
         m.extend_from_slice(&[0; 8]);
-        let mut rdnss = vec![25, 3, 0, 0];
-        rdnss.extend_from_slice(&life.to_be_bytes());
-        rdnss.extend_from_slice(&dns.octets());
-        m.extend_from_slice(&rdnss);
-        let mut dnssl = vec![31, 0, 0, 0];
-        dnssl.extend_from_slice(&life.to_be_bytes());
-        for label in domain.split('.') {
-            dnssl.push(label.len() as u8);
-            dnssl.extend_from_slice(label.as_bytes());
-        }
-        dnssl.push(0);
-        while dnssl.len() % 8 != 0 {
-            dnssl.push(0);
-        }
-        dnssl[1] = (dnssl.len() / 8) as u8;
-        m.extend_from_slice(&dnssl);
+        m.extend_from_slice(&options);
         let dst = std::net::SocketAddrV6::new("ff02::1".parse().unwrap(), 0, 0, ifindex);
         // Refused while the link is not ready yet: the caller sends again.
         let _ = s.send_to(&m, &std::net::SocketAddr::V6(dst).into());
