@@ -145,3 +145,42 @@ fn ra_captive_portal_is_checked_and_shown() {
     );
     nb.assert_alive();
 }
+
+/// What Kea (a server that acts on them) reads from netbond's DHCPv4 messages: the
+/// Client FQDN option 81 for a qualified host name with flags S=1 (the server updates
+/// the A record), E=1 (wire encoding), N=0 and O=0 (RFC 4702), and no option 12 beside
+/// it; the vendor class (option 60) that Kea turns into its `VENDOR_CLASS_` class.
+#[test]
+fn kea_reads_the_fqdn_flags_and_the_vendor_class() {
+    let mut lab = Lab::new("optkea");
+    lab.write_config(
+        "[dhcp4]\nhostname = \"box-8.example.test\"\nvendor_class = \"netbond-test\"\n",
+    );
+    let kea = crate::cni::Kea::start_logging(&lab, vec![], 99);
+    let mut nb = lab.start_netbond(&["--no-dhcp6"]);
+    let a = wait_nb(&mut nb, TIMEOUT, "a DHCPv4 address from Kea", || {
+        lab.addr4_in(50, 150)
+    });
+    let log = kea.log();
+    let fqdn: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("DHCP4_CLIENT_FQDN_DATA"))
+        .collect();
+    assert!(!fqdn.is_empty(), "Kea logged no client FQDN:\n{log}");
+    for l in &fqdn {
+        assert!(l.contains("N=0, E=1, O=0, S=1"), "flags: {l}");
+        assert!(l.contains("box-8.example.test."), "name: {l}");
+    }
+    assert!(
+        log.lines()
+            .any(|l| l.contains("DHCP4_CLASS_ASSIGNED") && l.contains("VENDOR_CLASS_netbond-test")),
+        "Kea did not class the client by its vendor class:\n{log}"
+    );
+    // Option 12 is not sent with 81 (RFC 4702 section 3.1).
+    assert!(
+        !log.lines().any(|l| l.trim_start().starts_with("type=012")),
+        "a host name option beside the FQDN:\n{log}"
+    );
+    nb.assert_alive();
+    let _ = a;
+}
