@@ -207,7 +207,9 @@ fn ipv6_only_preferred_pauses_dhcp4_then_resumes() {
     );
     let mon = raw_monitor(&lab, &mut nb, true);
     let ev = wait_nb(&mut nb, TIMEOUT, "dhcp4-ipv6-only", || {
-        mon.events().into_iter().find(|e| e["type"] == "dhcp4-ipv6-only")
+        mon.events()
+            .into_iter()
+            .find(|e| e["type"] == "dhcp4-ipv6-only")
     });
     let paused_at = Instant::now();
     assert_eq!(ev["wait_secs"], 4, "{ev}");
@@ -215,12 +217,18 @@ fn ipv6_only_preferred_pauses_dhcp4_then_resumes() {
     let st = status(&lab);
     assert_eq!(st["dhcp4"]["state"], "IPV6-ONLY", "{st}");
     assert_eq!(st["dhcp4"]["lease"], Value::Null, "{st}");
-    assert!(lab.addr4_in(1, 254).is_none(), "an IPv4 address was configured");
+    assert!(
+        lab.addr4_in(1, 254).is_none(),
+        "an IPv4 address was configured"
+    );
     // The server stops preferring IPv6-only while netbond waits.
     lab.start_dnsmasq(DnsmasqOpts::default());
-    let a = wait_nb(&mut nb, Duration::from_secs(15), "the address after the wait", || {
-        lab.addr4_in(50, 150)
-    });
+    let a = wait_nb(
+        &mut nb,
+        Duration::from_secs(15),
+        "the address after the wait",
+        || lab.addr4_in(50, 150),
+    );
     let took = paused_at.elapsed();
     assert!(
         took >= Duration::from_millis(3500),
@@ -229,9 +237,20 @@ fn ipv6_only_preferred_pauses_dhcp4_then_resumes() {
     let pkts = lab.stop_capture();
     let summary = crate::pcap::summary(&pkts);
     let disc = crate::v4_sent(&pkts, crate::pcap::DHCPDISCOVER);
-    let first = disc.first().unwrap_or_else(|| panic!("no DISCOVER:\n{summary}"));
-    let prl = first.v4().unwrap().options.iter().find(|o| o.0 == 55).map(|o| o.1.clone());
-    assert!(prl.is_some_and(|p| p.contains(&108)), "108 not requested:\n{summary}");
+    let first = disc
+        .first()
+        .unwrap_or_else(|| panic!("no DISCOVER:\n{summary}"));
+    let prl = first
+        .v4()
+        .unwrap()
+        .options
+        .iter()
+        .find(|o| o.0 == 55)
+        .map(|o| o.1.clone());
+    assert!(
+        prl.is_some_and(|p| p.contains(&108)),
+        "108 not requested:\n{summary}"
+    );
     // Nothing from the client during the wait: no REQUEST for the offered address, and
     // the next DISCOVER comes at least ~4 s after the OFFER that carried 108.
     let offer = pkts
@@ -246,12 +265,20 @@ fn ipv6_only_preferred_pauses_dhcp4_then_resumes() {
         .iter()
         .filter(|p| p.dst_port == 67 && p.ts > offer.ts)
         .collect();
-    let next = after.first().unwrap_or_else(|| panic!("nothing after the OFFER:\n{summary}"));
+    let next = after
+        .first()
+        .unwrap_or_else(|| panic!("nothing after the OFFER:\n{summary}"));
     assert_eq!(next.v4_type(), Some(crate::pcap::DHCPDISCOVER), "{summary}");
-    assert!(next.ts - offer.ts >= 3.5, "DHCPv4 resumed after {} s:\n{summary}", next.ts - offer.ts);
+    assert!(
+        next.ts - offer.ts >= 3.5,
+        "DHCPv4 resumed after {} s:\n{summary}",
+        next.ts - offer.ts
+    );
     assert_eq!(count(&mon.events(), "dhcp4-ipv6-only"), 1);
     let bound = wait_nb(&mut nb, TIMEOUT, "dhcp4-bound", || {
-        mon.events().into_iter().find(|e| e["type"] == "dhcp4-bound")
+        mon.events()
+            .into_iter()
+            .find(|e| e["type"] == "dhcp4-bound")
     });
     assert_eq!(bound["lease"]["address"], a.addr.to_string());
     nb.assert_alive();
@@ -305,15 +332,28 @@ fn dhcp_captive_portal_in_status_events_and_hooks() {
     wait_nb(&mut nb, TIMEOUT, "the hook for both", || {
         (fs::read_to_string(&portal).ok()?.lines().count() == 2).then_some(())
     });
-    let mut lines: Vec<String> = fs::read_to_string(&portal).unwrap().lines().map(String::from).collect();
+    let mut lines: Vec<String> = fs::read_to_string(&portal)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     lines.sort();
     assert_eq!(lines, [format!("dhcp4 {u4}"), format!("dhcp6 {u6}")]);
     let evs = mon.events();
-    let cp: Vec<&Value> = evs.iter().filter(|e| e["type"] == "captive-portal").collect();
+    let cp: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["type"] == "captive-portal")
+        .collect();
     assert_eq!(cp.len(), 2, "{evs:#?}");
-    let b4 = evs.iter().find(|e| e["type"] == "dhcp4-bound").expect("dhcp4-bound");
+    let b4 = evs
+        .iter()
+        .find(|e| e["type"] == "dhcp4-bound")
+        .expect("dhcp4-bound");
     assert_eq!(b4["lease"]["captive_portal"], u4);
-    let b6 = evs.iter().find(|e| e["type"] == "dhcp6-bound").expect("dhcp6-bound");
+    let b6 = evs
+        .iter()
+        .find(|e| e["type"] == "dhcp6-bound")
+        .expect("dhcp6-bound");
     assert_eq!(b6["lease"]["captive_portal"], u6);
     // The lease goes: so does its URI.
     assert!(cli(&lab, &["release", "--v4"]).status.success());
@@ -337,7 +377,9 @@ fn dhcp6_vendor_class_and_extra_options_reach_the_server() {
     lab.start_dnsmasq(DnsmasqOpts::default());
     lab.capture();
     let mut nb = lab.start_netbond(&["--no-dhcp4"]);
-    wait_nb(&mut nb, TIMEOUT, "a DHCPv6 address", || lab.addr6_in(0x100, 0x1ff));
+    wait_nb(&mut nb, TIMEOUT, "a DHCPv6 address", || {
+        lab.addr6_in(0x100, 0x1ff)
+    });
     let pkts = lab::wait_for(TIMEOUT, || {
         let p = lab.packets();
         (!crate::v6_sent(&p, 3).is_empty()).then_some(p)
@@ -356,7 +398,11 @@ fn dhcp6_vendor_class_and_extra_options_reach_the_server() {
             .unwrap();
         let opt = |c: u16| m.options.iter().find(|o| o.0 == c).map(|o| o.1.clone());
         assert_eq!(opt(16), Some(vc.clone()), "vendor class in type {kind}");
-        assert_eq!(opt(17), Some(vec![0, 0, 0x7e, 0x59, 0, 1, 0, 2, 0xab, 0xcd]), "type {kind}");
+        assert_eq!(
+            opt(17),
+            Some(vec![0, 0, 0x7e, 0x59, 0, 1, 0, 2, 0xab, 0xcd]),
+            "type {kind}"
+        );
         assert_eq!(opt(65001), Some(b"rack-7".to_vec()), "type {kind}");
     }
     nb.assert_alive();
