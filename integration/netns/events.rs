@@ -538,27 +538,44 @@ fn a_hanging_hook_does_not_delay_a_renewal_and_is_killed() {
     nb.assert_alive();
 }
 
-/// NTP servers of the lease go to chrony's sourcedir, and the file goes with the lease.
+/// NTP servers of the lease go to chrony's sourcedir (`server ADDR iburst`) and to
+/// systemd-timesyncd as a runtime drop-in (`[Time]`, `NTP=ADDR`; here the lab's
+/// directory, whose parent exists), and both files go with the lease.
 #[test]
-fn chrony_sources_follow_the_lease() {
+fn ntp_files_follow_the_lease() {
     let mut lab = Lab::new("evntp");
     let dir = lab.path("chrony-dhcp");
-    lab.write_config(&format!("[ntp]\nchrony_dir = \"{}\"\n", dir.display()));
+    let tdir = lab.path("timesyncd.conf.d");
+    lab.write_config(&format!(
+        "[ntp]\nchrony_dir = \"{}\"\ntimesyncd_dir = \"{}\"\n",
+        dir.display(),
+        tdir.display()
+    ));
     let opts = DnsmasqOpts {
         extra: vec![format!("--dhcp-option=option:ntp-server,{}", lab.gw4())],
         ..DnsmasqOpts::default()
     };
     let (mut nb, _a) = start_bound(&mut lab, opts, &["--no-dhcp6"]);
-    let file = dir.join("c0.sources");
-    let text = wait_nb(&mut nb, TIMEOUT, "c0.sources", || {
-        fs::read_to_string(&file).ok()
-    });
-    let servers: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(servers, [format!("server {} iburst", lab.gw4())], "{text}");
+    let gw = lab.gw4();
+    for (file, want) in [
+        (dir.join("c0.sources"), vec![format!("server {gw} iburst")]),
+        (
+            tdir.join("netbond-c0.conf"),
+            vec!["[Time]".to_string(), format!("NTP={gw}")],
+        ),
+    ] {
+        let text = wait_nb(&mut nb, TIMEOUT, "the NTP file", || {
+            fs::read_to_string(&file).ok()
+        });
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(lines, want, "{}: {text}", file.display());
+    }
     assert!(cli(&lab, &["release", "--v4"]).status.success());
-    wait_nb(&mut nb, TIMEOUT, "c0.sources removed on release", || {
-        (!file.exists()).then_some(())
-    });
+    for d in [&dir, &tdir] {
+        wait_nb(&mut nb, TIMEOUT, "the NTP files removed on release", || {
+            fs::read_dir(d).ok()?.next().is_none().then_some(())
+        });
+    }
     nb.assert_alive();
 }
 
