@@ -4,6 +4,7 @@
 //! Unknown keys are rejected (a typo must not silently fall back to a default), and
 //! values are checked after parsing so the message can say what is allowed.
 
+use netbond_proto::dhcp6::ModeSetting;
 use netbond_proto::duid::{Duid, Iaid};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -360,17 +361,33 @@ impl Default for Dhcp4Config {
     }
 }
 
-/// How the DHCPv6 client decides what to do.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Dhcp6Mode {
-    /// Follow the router advertisement's M and O flags (the default).
-    #[default]
-    Auto,
-    /// Always ask for addresses.
-    Stateful,
-    /// Only ask for other configuration (Information-request).
-    Stateless,
+/// `[dhcp6] mode`: the engine's own [`ModeSetting`], spelled `auto`, `stateful` or
+/// `stateless` in the file. The engine's `Off` is not offered: `enabled = false` says
+/// that.
+mod dhcp6_mode {
+    use netbond_proto::dhcp6::ModeSetting;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const NAMES: &[&str] = &["auto", "stateful", "stateless"];
+
+    pub fn serialize<S: Serializer>(m: &ModeSetting, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match m {
+            ModeSetting::Auto => "auto",
+            ModeSetting::Stateful => "stateful",
+            ModeSetting::Stateless => "stateless",
+            ModeSetting::Off => "off",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ModeSetting, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "auto" => Ok(ModeSetting::Auto),
+            "stateful" => Ok(ModeSetting::Stateful),
+            "stateless" => Ok(ModeSetting::Stateless),
+            other => Err(serde::de::Error::unknown_variant(other, NAMES)),
+        }
+    }
 }
 
 /// `[dhcp6]`
@@ -380,7 +397,8 @@ pub struct Dhcp6Config {
     /// Run the DHCPv6 client (`--no-dhcp6` turns it off).
     pub enabled: bool,
     /// `auto`, `stateful` or `stateless`.
-    pub mode: Dhcp6Mode,
+    #[serde(with = "dhcp6_mode")]
+    pub mode: ModeSetting,
     /// Ask for a non-temporary address (IA_NA).
     pub ia_na: bool,
     /// Ask for a delegated prefix (IA_PD).
@@ -421,7 +439,7 @@ impl Default for Dhcp6Config {
     fn default() -> Self {
         Dhcp6Config {
             enabled: true,
-            mode: Dhcp6Mode::Auto,
+            mode: ModeSetting::Auto,
             ia_na: true,
             ia_pd: false,
             iaid_pd: None,
@@ -574,7 +592,7 @@ impl Config {
             ));
         }
         if let Some(h) = &d4.hostname {
-            if netbond_proto::dhcp4::reply::valid_dns_name(h.as_bytes()).is_none() {
+            if netbond_proto::name::host_name(h.as_bytes()).is_none() {
                 return Err((
                     "dhcp4",
                     "hostname",
@@ -841,16 +859,7 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     go(pattern.as_bytes(), name.as_bytes())
 }
 
-/// Linux interface names: 1-15 bytes, no '/', no whitespace, not "." or "..".
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name != "."
-        && name != ".."
-        && !name
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
-}
+use crate::net::ifname::valid_ifname;
 
 #[cfg(test)]
 mod tests {
@@ -1042,11 +1051,24 @@ mod tests {
     }
 
     #[test]
-    fn ifnames() {
-        assert!(valid_ifname("bond0"));
-        assert!(valid_ifname("wlp3s0"));
-        assert!(!valid_ifname(""));
-        assert!(!valid_ifname("a/b"));
-        assert!(!valid_ifname("0123456789abcdef"));
+    fn dhcp6_mode_is_the_engine_setting_in_lower_case() {
+        for (text, mode) in [
+            ("auto", ModeSetting::Auto),
+            ("stateful", ModeSetting::Stateful),
+            ("stateless", ModeSetting::Stateless),
+        ] {
+            let c = Config::parse(&format!("[dhcp6]\nmode = \"{text}\"\n"), None).unwrap();
+            assert_eq!(c.dhcp6.mode, mode);
+            let back = toml::to_string(&c.dhcp6).unwrap();
+            assert!(back.contains(&format!("mode = \"{text}\"")), "{back}");
+        }
+        assert_eq!(
+            Config::parse("", None).unwrap().dhcp6.mode,
+            ModeSetting::Auto
+        );
+        for bad in ["off", "Auto", "stateful "] {
+            let e = Config::parse(&format!("[dhcp6]\nmode = \"{bad}\"\n"), None).unwrap_err();
+            assert!(e.to_string().contains("expected one of"), "{e}");
+        }
     }
 }

@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(m) = Message::parse(&pkt) {
         for (code, v) in &m.options {
             let _ = (m.option_ip(*code), m.option_u32(*code), m.option_u16(*code));
-            let _ = reply::valid_dns_name(v);
+            let _ = netbond_proto::name::host_name(v);
         }
     }
     let _ = reply::classless_routes(&pkt);

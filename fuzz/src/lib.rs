@@ -257,7 +257,7 @@ impl V4Setup {
 }
 
 fn valid_name(s: &str) -> bool {
-    reply::valid_dns_name(s.as_bytes()).as_deref() == Some(s)
+    netbond_proto::name::host_name(s.as_bytes()).as_deref() == Some(s)
 }
 
 /// What the daemon relies on in any lease the engine hands out.

@@ -31,6 +31,10 @@ CNI = "/usr/lib/cni"
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
+# The /proc readers of the main benchmark, not a second copy of them.
+sys.path.insert(0, HERE)
+from bench import counters, status_kb  # noqa: E402
+
 
 def sh(*args, check=True, **kw):
     return subprocess.run(args, check=check, capture_output=True, text=True, **kw)
@@ -93,27 +97,16 @@ class Lab:
 
 
 def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    return status_kb(pid, "VmRSS")
 
 
 def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return counters([pid])["ticks"]
 
 
 def ctx_switches(pid):
-    total = 0
-    for t in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{t}/status") as f:
-            for line in f:
-                if "ctxt_switches" in line:
-                    total += int(line.split()[1])
-    return total
+    c = counters([pid])
+    return c["vcsw"] + c["nvcsw"]
 
 
 class Ipam:

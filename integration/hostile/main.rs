@@ -9,382 +9,84 @@
 //! (`dhcp4: c0: dropped a packet from <ip>: <reason>`). Most tests then let the server
 //! answer validly and check that netbond still gets the lease.
 //!
-//! Needs root and `ip` (iproute2); without them every test fails with a message saying
-//! so. Each test has its own pair of namespaces (`nbh-s-*`, `nbh-c-*`), deleted when
-//! the lab is dropped, also on panic. The root namespace's interfaces are never touched.
+//! The lab is the one the netns tier uses (`../lab/`, with its [`lab::HOSTILE`] spec:
+//! namespaces `nbh-s-*` / `nbh-c-*`, 10.79.<n>.0/24, only `ip` needed, no dnsmasq); the
+//! packets are built and read by netbond-proto's `testkit` codec, and the scripted
+//! servers are its `v4::Script` and `v6::Server`. Needs root and `ip` (iproute2);
+//! without them every test fails with a message saying so. The namespaces are deleted
+//! when the lab is dropped, also on panic. The root namespace's interfaces are never
+//! touched.
+
+#[path = "../lab/mod.rs"]
+mod lab;
 
 use std::fs;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use lab::{in_netns, last_lines as tail, Netbond, HOSTILE, TIMEOUT};
+use netbond_proto::testkit::v4::{self, dns_names as wire_names, nothing as none, script, Script};
+use netbond_proto::testkit::v6;
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// How long "this should happen soon" may take on a loaded 2-core CI machine.
-const TIMEOUT: Duration = Duration::from_secs(20);
-/// The client's MAC address.
-const MAC: [u8; 6] = [0x02, 0x79, 0, 0, 0, 0x01];
-static COUNTER: AtomicU32 = AtomicU32::new(0);
+/// A server reply under construction: every field can be made hostile.
+type R4 = v4::Builder;
+/// The scripted server's address and the valid lease it gives (10.79.<n>.1, .50).
+type Net = v4::Server;
+/// A DHCPv4 message netbond sent, decoded.
+type Msg = v4::Message;
 
-// ------------------------------------------------------------------------- prerequisites
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    for extra in ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        dirs.push(PathBuf::from(extra));
-    }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-/// The `ip` program; panics (never skips) when not root or when `ip` is missing.
-fn ip_prog() -> &'static Path {
-    static IP: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let r = IP.get_or_init(|| {
-        let mut problems = Vec::new();
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            problems.push(
-                "the hostile-server tests create network namespaces and must run as root \
-                 (e.g. `sudo -E cargo test --test hostile`)"
-                    .to_string(),
-            );
-        }
-        let ip = find_program("ip");
-        if ip.is_none() {
-            problems.push("the `ip` program is missing: `apt-get install iproute2`".into());
-        }
-        if problems.is_empty() {
-            Ok(ip.unwrap())
-        } else {
-            Err(problems.join("; "))
-        }
-    });
-    match r {
-        Ok(p) => p,
-        Err(msg) => panic!("hostile-server tests cannot run: {msg}"),
-    }
-}
-
-fn run_ip(args: &[&str]) -> String {
-    let out = Command::new(ip_prog())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run ip {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "ip {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Run `f` on a thread that has entered network namespace `ns`.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    thread::spawn(move || {
-        let file = fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-        // SAFETY: setns only changes this short-lived thread's network namespace.
-        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
-    .join()
-    .expect("netns thread panicked")
-}
-
-// ------------------------------------------------------------------------- DHCP packets
-
-/// A DHCP message netbond sent, as the server saw it.
+/// A DHCPv4 message netbond sent, as the server saw it, and when.
 #[derive(Debug, Clone)]
 struct ClientMsg {
+    /// Option 53 (0 when absent).
     kind: u8,
-    xid: u32,
-    chaddr: [u8; 6],
-    requested: Option<Ipv4Addr>,
-    server_id: Option<Ipv4Addr>,
+    msg: Msg,
     at: Instant,
-}
-
-fn parse_client_msg(b: &[u8]) -> Option<ClientMsg> {
-    if b.len() < 240 || b[0] != 1 || b[236..240] != [99, 130, 83, 99] {
-        return None;
-    }
-    let mut m = ClientMsg {
-        kind: 0,
-        xid: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
-        chaddr: b[28..34].try_into().unwrap(),
-        requested: None,
-        server_id: None,
-        at: Instant::now(),
-    };
-    let mut i = 240;
-    while i + 1 < b.len() && b[i] != 255 {
-        if b[i] == 0 {
-            i += 1;
-            continue;
-        }
-        let (code, len) = (b[i], b[i + 1] as usize);
-        let v = b.get(i + 2..i + 2 + len)?;
-        match code {
-            53 if len == 1 => m.kind = v[0],
-            50 if len == 4 => m.requested = Some(Ipv4Addr::new(v[0], v[1], v[2], v[3])),
-            54 if len == 4 => m.server_id = Some(Ipv4Addr::new(v[0], v[1], v[2], v[3])),
-            _ => {}
-        }
-        i += 2 + len;
-    }
-    Some(m)
-}
-
-/// A server reply under construction. `build` lays it out; every field can be made
-/// hostile.
-#[derive(Debug, Clone)]
-struct R4 {
-    op: u8,
-    xid: u32,
-    yiaddr: Ipv4Addr,
-    chaddr: [u8; 6],
-    cookie: bool,
-    /// Option 53, `None` for a BOOTP reply.
-    kind: Option<u8>,
-    server_id: Option<Ipv4Addr>,
-    /// Options after 53 and 54, in order, as (code, value).
-    options: Vec<(u8, Vec<u8>)>,
-    /// Raw bytes appended after the options (before END, unless `no_end`).
-    raw: Vec<u8>,
-    no_end: bool,
-    sname: Vec<u8>,
-    file: Vec<u8>,
-}
-
-impl R4 {
-    fn build(&self) -> Vec<u8> {
-        let mut m = vec![0u8; 240];
-        m[0] = self.op;
-        m[1] = 1;
-        m[2] = 6;
-        m[4..8].copy_from_slice(&self.xid.to_be_bytes());
-        m[16..20].copy_from_slice(&self.yiaddr.octets());
-        m[28..34].copy_from_slice(&self.chaddr);
-        m[44..44 + self.sname.len()].copy_from_slice(&self.sname);
-        m[108..108 + self.file.len()].copy_from_slice(&self.file);
-        if self.cookie {
-            m[236..240].copy_from_slice(&[99, 130, 83, 99]);
-        }
-        if let Some(k) = self.kind {
-            m.extend_from_slice(&[53, 1, k]);
-        }
-        if let Some(s) = self.server_id {
-            m.extend_from_slice(&[54, 4]);
-            m.extend_from_slice(&s.octets());
-        }
-        for (code, v) in &self.options {
-            assert!(v.len() <= 255, "option {code} too long for one instance");
-            m.push(*code);
-            m.push(v.len() as u8);
-            m.extend_from_slice(v);
-        }
-        m.extend_from_slice(&self.raw);
-        if !self.no_end {
-            m.push(255);
-        }
-        while m.len() < 300 {
-            m.push(0);
-        }
-        m
-    }
-
-    /// Replace (or add) option `code`.
-    fn set(mut self, code: u8, v: &[u8]) -> Self {
-        self.options.retain(|(c, _)| *c != code);
-        self.options.push((code, v.to_vec()));
-        self
-    }
-
-    fn without(mut self, code: u8) -> Self {
-        self.options.retain(|(c, _)| *c != code);
-        self
-    }
 }
 
 fn be32(v: u32) -> Vec<u8> {
     v.to_be_bytes().to_vec()
 }
 
-/// RFC 1035 wire format of a name list (option 119), without compression.
-fn wire_names(names: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for n in names {
-        for label in n.split(|c| *c == b'.') {
-            out.push(label.len() as u8);
-            out.extend_from_slice(label);
-        }
-        out.push(0);
-    }
-    out
-}
-
 // ------------------------------------------------------------------------- the lab
 
-/// Addresses of one lab: 10.79.<n>.0/24, server .1, the valid lease .50.
-#[derive(Debug, Clone, Copy)]
-struct Net {
-    n: u8,
-}
-
-impl Net {
-    fn server(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, 79, self.n, 1)
-    }
-    fn addr(&self) -> Ipv4Addr {
-        Ipv4Addr::new(10, 79, self.n, 50)
-    }
-    fn host(&self, last: u8) -> Ipv4Addr {
-        Ipv4Addr::new(10, 79, self.n, last)
-    }
-
-    /// A valid reply of `kind` (2 OFFER, 5 ACK, 6 NAK) to `m`.
-    fn reply(&self, m: &ClientMsg, kind: u8) -> R4 {
-        let mut r = R4 {
-            op: 2,
-            xid: m.xid,
-            yiaddr: if kind == 6 {
-                Ipv4Addr::UNSPECIFIED
-            } else {
-                self.addr()
-            },
-            chaddr: m.chaddr,
-            cookie: true,
-            kind: Some(kind),
-            server_id: Some(self.server()),
-            options: Vec::new(),
-            raw: Vec::new(),
-            no_end: false,
-            sname: Vec::new(),
-            file: Vec::new(),
-        };
-        if kind != 6 {
-            r = r
-                .set(51, &be32(600))
-                .set(1, &[255, 255, 255, 0])
-                .set(3, &self.server().octets())
-                .set(6, &self.server().octets())
-                .set(15, b"hostile.test");
-        }
-        r
-    }
-}
-
-/// What the scripted server answers to one client message: packets sent in order to
-/// 255.255.255.255:68.
-type Script = Box<dyn FnMut(&ClientMsg, &Net) -> Vec<Vec<u8>> + Send>;
-
-/// The usual script: each DISCOVER gets `bad_offers` then a valid OFFER (shaped by
-/// `offer`), each REQUEST gets `bad_acks` then a valid ACK (shaped by `ack`).
-fn script(
-    bad_offers: impl Fn(&ClientMsg, &Net) -> Vec<Vec<u8>> + Send + 'static,
-    offer: impl Fn(R4) -> R4 + Send + 'static,
-    bad_acks: impl Fn(&ClientMsg, &Net) -> Vec<Vec<u8>> + Send + 'static,
-    ack: impl Fn(R4) -> R4 + Send + 'static,
-) -> Script {
-    Box::new(move |m, net| match m.kind {
-        1 => {
-            let mut out = bad_offers(m, net);
-            out.push(offer(net.reply(m, 2)).build());
-            out
-        }
-        3 => {
-            let mut out = bad_acks(m, net);
-            out.push(ack(net.reply(m, 5)).build());
-            out
-        }
-        _ => Vec::new(),
-    })
-}
-
-fn none(_: &ClientMsg, _: &Net) -> Vec<Vec<u8>> {
-    Vec::new()
-}
-
+/// The shared lab plus the scripted DHCPv4 server on s0 and netbond on c0.
 struct Lab {
+    // Declared first: netbond is killed and reaped before the namespaces go.
+    netbond: Option<Netbond>,
+    base: lab::Lab,
     net: Net,
-    sns: String,
-    cns: String,
-    dir: PathBuf,
     sock: Option<Arc<UdpSocket>>,
     stop: Arc<AtomicBool>,
     server: Option<thread::JoinHandle<()>>,
     seen: Arc<Mutex<Vec<ClientMsg>>>,
-    netbond: Option<Child>,
+}
+
+impl Deref for Lab {
+    type Target = lab::Lab;
+    fn deref(&self) -> &lab::Lab {
+        &self.base
+    }
 }
 
 impl Lab {
     fn new(name: &str) -> Lab {
-        ip_prog();
-        let c = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let pid = std::process::id();
-        let id = format!("{pid}-{c}");
-        let n = ((pid.wrapping_mul(13).wrapping_add(c)) % 200 + 20) as u8;
-        let dir = std::env::temp_dir().join(format!("netbond-hostile-{name}-{id}"));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create the lab directory");
-        let lab = Lab {
-            net: Net { n },
-            sns: format!("nbh-s-{id}"),
-            cns: format!("nbh-c-{id}"),
-            dir,
+        let base = lab::Lab::with(HOSTILE, name);
+        let net = Net::new(base.gw4(), base.v4(50), "hostile.test");
+        Lab {
+            netbond: None,
+            base,
+            net,
             sock: None,
             stop: Arc::new(AtomicBool::new(false)),
             server: None,
             seen: Arc::new(Mutex::new(Vec::new())),
-            netbond: None,
-        };
-        for ns in [&lab.sns, &lab.cns] {
-            let _ = Command::new(ip_prog())
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
         }
-        // From here on, Drop deletes whatever exists.
-        run_ip(&["netns", "add", &lab.sns]);
-        run_ip(&["netns", "add", &lab.cns]);
-        for ns in [&lab.sns, &lab.cns] {
-            lab.sysctl(ns, "net/ipv6/conf/all/accept_dad", "0");
-            lab.sysctl(ns, "net/ipv6/conf/default/accept_dad", "0");
-            run_ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        let mac = MAC
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":");
-        run_ip(&[
-            "-n", &lab.sns, "link", "add", "s0", "type", "veth", "peer", "name", "c0", "address",
-            &mac, "netns", &lab.cns,
-        ]);
-        let a4 = format!("{}/24", lab.net.server());
-        run_ip(&["-n", &lab.sns, "addr", "add", &a4, "dev", "s0"]);
-        run_ip(&["-n", &lab.sns, "link", "set", "s0", "up"]);
-        run_ip(&["-n", &lab.cns, "link", "set", "c0", "up"]);
-        lab
-    }
-
-    fn sysctl(&self, ns: &str, key: &str, val: &str) {
-        run_ip(&[
-            "netns",
-            "exec",
-            ns,
-            "sh",
-            "-c",
-            &format!("echo {val} > /proc/sys/{key}"),
-        ]);
     }
 
     /// Start the scripted server: UDP 0.0.0.0:67 bound to s0 in the server namespace.
@@ -404,17 +106,22 @@ impl Lab {
         });
         let sock = Arc::new(sock);
         self.sock = Some(sock.clone());
-        let (stop, seen, net) = (self.stop.clone(), self.seen.clone(), self.net);
+        let (stop, seen, net) = (self.stop.clone(), self.seen.clone(), self.net.clone());
         self.server = Some(thread::spawn(move || {
             let mut buf = [0u8; 2048];
             while !stop.load(Ordering::Relaxed) {
                 let Ok((len, _)) = sock.recv_from(&mut buf) else {
                     continue;
                 };
-                let Some(m) = parse_client_msg(&buf[..len]) else {
+                // BOOTREQUESTs (op 1) only.
+                let Some(m) = v4::parse(&buf[..len]).filter(|m| m.op == 1) else {
                     continue;
                 };
-                seen.lock().unwrap().push(m.clone());
+                seen.lock().unwrap().push(ClientMsg {
+                    kind: m.msg_type.unwrap_or(0),
+                    msg: m.clone(),
+                    at: Instant::now(),
+                });
                 for pkt in script(&m, &net) {
                     let _ = sock.send_to(&pkt, "255.255.255.255:68");
                 }
@@ -432,18 +139,14 @@ impl Lab {
         self.seen.lock().unwrap().clone()
     }
 
-    fn log_path(&self) -> PathBuf {
-        self.dir.join("netbond.log")
-    }
-
     fn log(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_default()
+        fs::read_to_string(self.path("netbond.log")).unwrap_or_default()
     }
 
     /// The resolv.conf netbond wrote. It is written just after the address is added
     /// (which is what `wait_bound` sees), so wait a moment for it.
     fn resolv(&self) -> String {
-        let path = self.dir.join("resolv.conf");
+        let path = self.resolv_conf();
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
             let text = fs::read_to_string(&path).unwrap_or_default();
@@ -454,42 +157,12 @@ impl Lab {
         }
     }
 
-    /// Start netbond on c0 with `config` as its configuration file.
+    /// Start netbond on c0 with `config` as its configuration file (the lab's
+    /// `netbond_cmd`: state, run dir and resolv.conf in the lab, debug log).
     fn start_netbond(&mut self, v6: bool, config: &str) {
-        let conf = self.dir.join("netbond.toml");
-        // chrony's and timesyncd's NTP files (by default in the host's /run) stay in
-        // the lab.
-        let ntp = format!(
-            "\n[ntp]\nchrony_dir = \"{}\"\ntimesyncd_dir = \"{}\"\n",
-            self.dir.join("chrony-dhcp").display(),
-            self.dir.join("timesyncd.conf.d").display()
-        );
-        fs::write(&conf, format!("{config}{ntp}")).unwrap();
-        let log = fs::File::create(self.log_path()).unwrap();
-        let mut cmd = Command::new(ip_prog());
-        cmd.args(["netns", "exec", &self.cns])
-            .arg(env!("CARGO_BIN_EXE_netbond"))
-            .args(["run", "--iface", "c0", "--state-dir"])
-            .arg(self.dir.join("state"))
-            .arg("--run-dir")
-            .arg(self.dir.join("run"))
-            .arg("--resolv-conf")
-            .arg(self.dir.join("resolv.conf"))
-            .arg("--config")
-            .arg(&conf)
-            .args(["--log-level", "debug"]);
-        if !v6 {
-            cmd.arg("--no-dhcp6");
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .env("RUST_BACKTRACE", "1")
-            .env("NO_COLOR", "1")
-            .spawn()
-            .expect("spawn netbond");
-        self.netbond = Some(child);
+        self.base.write_config(config);
+        let extra: &[&str] = if v6 { &[] } else { &["--no-dhcp6"] };
+        self.netbond = Some(self.base.start_netbond(extra));
     }
 
     /// Start netbond (DHCPv4 only, fast retransmissions).
@@ -501,10 +174,10 @@ impl Lab {
     }
 
     fn assert_alive(&mut self) {
-        let c = self.netbond.as_mut().expect("netbond not started");
-        if let Ok(Some(st)) = c.try_wait() {
-            panic!("netbond exited: {st}; log:\n{}", tail(&self.log(), 60));
-        }
+        self.netbond
+            .as_mut()
+            .expect("netbond not started")
+            .assert_alive();
     }
 
     /// Wait for `cond`, failing early if netbond dies.
@@ -525,49 +198,23 @@ impl Lab {
         }
     }
 
-    fn ip_json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["-n", &self.cns, "-j"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&run_ip(&all)).unwrap_or(serde_json::Value::Null)
-    }
-
     /// IPv4 addresses on c0 as (address, prefix length, valid lifetime).
-    fn addrs4(&self) -> Vec<(Ipv4Addr, u8, u64)> {
-        let v = self.ip_json(&["-4", "addr", "show", "dev", "c0"]);
-        let mut out = Vec::new();
-        for link in v.as_array().into_iter().flatten() {
-            for ai in link["addr_info"].as_array().into_iter().flatten() {
-                if let Some(a) = ai["local"].as_str().and_then(|s| s.parse().ok()) {
-                    out.push((
-                        a,
-                        ai["prefixlen"].as_u64().unwrap_or(0) as u8,
-                        ai["valid_life_time"].as_u64().unwrap_or(u64::MAX),
-                    ));
-                }
-            }
-        }
-        out
+    fn addrs4(&self) -> Vec<(Ipv4Addr, u8, u32)> {
+        let a = self.base.addrs4();
+        a.into_iter()
+            .map(|a| (a.addr, a.prefix_len, a.valid_lft))
+            .collect()
     }
 
-    /// IPv4 routes in every table but `local`, as (dst, gateway).
+    /// IPv4 routes through c0 in every table but `local`, as (dst, gateway).
     fn routes4(&self) -> Vec<(String, Option<String>)> {
-        let v = self.ip_json(&["-4", "route", "show", "table", "all"]);
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter(|r| r["table"].as_str() != Some("local"))
-            .filter_map(|r| {
-                Some((
-                    r["dst"].as_str()?.to_string(),
-                    r["gateway"].as_str().map(str::to_string),
-                ))
-            })
-            .collect()
+        let r = self.base.routes4();
+        r.into_iter().map(|r| (r.dst, r.gateway)).collect()
     }
 
     /// Wait until netbond holds exactly the valid lease address.
     fn wait_bound(&mut self) {
-        let want = self.net.addr();
+        let want = self.net.addr;
         self.wait(&format!("{want}/24 on c0"), |l| {
             l.addrs4().iter().any(|a| a.0 == want && a.1 == 24)
         });
@@ -575,7 +222,7 @@ impl Lab {
 
     /// Wait until the log has at least `count` drop lines containing `reason`.
     fn wait_drops(&mut self, reason: &str, count: usize) {
-        let needle = format!("dhcp4: c0: dropped a packet from {}: ", self.net.server());
+        let needle = format!("dhcp4: c0: dropped a packet from {}: ", self.net.server);
         self.wait(&format!("{count} log line(s) `{needle}{reason}`"), |l| {
             l.log()
                 .lines()
@@ -588,7 +235,7 @@ impl Lab {
     /// The checks every test ends with.
     fn assert_clean(&mut self) {
         self.assert_alive();
-        let want = self.net.addr();
+        let want = self.net.addr;
         for (a, len, _) in self.addrs4() {
             assert!(
                 a == want && len == 24,
@@ -603,18 +250,13 @@ impl Lab {
             if let Some(g) = &gw {
                 assert_eq!(
                     g,
-                    &self.net.server().to_string(),
+                    &self.net.server.to_string(),
                     "route {dst} via an unexpected gateway"
                 );
             }
         }
         assert_resolv_clean(&self.resolv());
     }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// resolv.conf must be comments, at most 3 `nameserver <ip>` lines and `search`/`domain`
@@ -663,32 +305,18 @@ fn assert_resolv_clean(text: &str) {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let failed = thread::panicking();
+        // The server thread first; netbond, the namespaces and the files go with the
+        // fields (the shared lab keeps the files and prints the log tail on failure).
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(mut c) = self.netbond.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
         if let Some(h) = self.server.take() {
             let _ = h.join();
         }
-        self.sock = None;
-        for ns in [&self.cns, &self.sns] {
-            let _ = Command::new(ip_prog())
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
-        if failed {
-            eprintln!(
-                "lab files kept in {}; netbond log tail:\n{}",
-                self.dir.display(),
-                tail(&self.log(), 40)
-            );
-        } else {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
     }
+}
+
+/// The usual script with only the ACK shaped by `ack`.
+fn script_fn(ack: impl Fn(R4) -> R4 + Send + 'static) -> Script {
+    script(none, |r| r, none, ack)
 }
 
 /// Run the usual flow: serve `s`, start netbond, wait for the lease, wait for each
@@ -709,10 +337,10 @@ fn run_case(name: &str, s: Script, drops: &[(&str, usize)]) -> Lab {
 
 #[test]
 fn option_length_past_the_end() {
-    let bad = |m: &ClientMsg, n: &Net| {
+    let bad = |m: &Msg, n: &Net| {
         // DNS option claims 64 octets, 4 follow before the packet ends.
         let mut a = n.reply(m, 2);
-        a.raw = vec![6, 64, 10, 79, n.n, 1];
+        a.raw = [&[6, 64][..], &n.server.octets()].concat();
         a.no_end = true;
         let mut a = a.build();
         a.truncate(a.iter().rposition(|b| *b != 0).unwrap() + 1);
@@ -736,17 +364,17 @@ fn option_length_past_the_end() {
 
 #[test]
 fn fixed_size_option_with_wrong_length() {
-    let bad = |m: &ClientMsg, n: &Net| {
+    let bad = |m: &Msg, n: &Net| {
         vec![
             n.reply(m, 2).set(1, &[255, 255, 255]).build(),
             n.reply(m, 2).set(51, &[0, 0, 1, 0, 0]).build(),
             n.reply(m, 2).set(26, &[5]).build(),
         ]
     };
-    let bad_ack = |m: &ClientMsg, n: &Net| {
+    let bad_ack = |m: &Msg, n: &Net| {
         let mut r = n.reply(m, 5);
         r.server_id = None;
-        vec![r.set(54, &[10, 79, n.n]).build()]
+        vec![r.set(54, &n.server.octets()[..3]).build()]
     };
     run_case(
         "fixedlen",
@@ -757,7 +385,7 @@ fn fixed_size_option_with_wrong_length() {
 
 #[test]
 fn option_overload_loops() {
-    let bad = |m: &ClientMsg, n: &Net| {
+    let bad = |m: &Msg, n: &Net| {
         // 52 inside file, pointing back at file and sname.
         let mut a = n.reply(m, 2).set(52, &[3]);
         a.file = vec![52, 1, 3, 255];
@@ -781,19 +409,19 @@ fn option_overload_loops() {
             ("option overload given twice", 1),
         ],
     );
-    let needle = format!("dropped a packet from {}", lab.net.server());
+    let needle = format!("dropped a packet from {}", lab.net.server);
     let n = lab.log().matches(&needle).count();
     assert!(n >= 4, "only {n} of the 4 overload packets were dropped");
 }
 
 #[test]
 fn wrong_xid() {
-    let bad = |m: &ClientMsg, n: &Net| {
+    let bad = |m: &Msg, n: &Net| {
         let mut r = n.reply(m, 2);
         r.xid = m.xid ^ 0x0101_0101;
         vec![r.build()]
     };
-    let bad_ack = |m: &ClientMsg, n: &Net| {
+    let bad_ack = |m: &Msg, n: &Net| {
         let mut r = n.reply(m, 5);
         r.xid = m.xid.wrapping_add(1);
         let mut k = n.reply(m, 6);
@@ -809,12 +437,12 @@ fn wrong_xid() {
 
 #[test]
 fn wrong_chaddr() {
-    let bad = |m: &ClientMsg, n: &Net| {
+    let bad = |m: &Msg, n: &Net| {
         let mut r = n.reply(m, 2);
         r.chaddr = [0x02, 0x66, 0x66, 0x66, 0x66, 0x66];
         vec![r.build()]
     };
-    let bad_ack = |m: &ClientMsg, n: &Net| {
+    let bad_ack = |m: &Msg, n: &Net| {
         let mut r = n.reply(m, 5);
         r.chaddr[5] ^= 0xff;
         vec![r.build()]
@@ -828,7 +456,7 @@ fn wrong_chaddr() {
 
 #[test]
 fn wrong_server_id_in_requesting() {
-    let bad_ack = |m: &ClientMsg, n: &Net| {
+    let bad_ack = |m: &Msg, n: &Net| {
         let mut a = n.reply(m, 5);
         a.server_id = Some(n.host(2));
         let mut k = n.reply(m, 6);
@@ -849,7 +477,7 @@ fn wrong_server_id_in_requesting() {
 
 #[test]
 fn bad_yiaddr() {
-    let bad = |m: &ClientMsg, n: &Net| {
+    let bad = |m: &Msg, n: &Net| {
         let mut out = Vec::new();
         for a in [
             Ipv4Addr::UNSPECIFIED,
@@ -864,11 +492,11 @@ fn bad_yiaddr() {
             out.push(r.build());
         }
         let mut own = n.reply(m, 2);
-        own.yiaddr = n.server();
+        own.yiaddr = n.server;
         out.push(own.build());
         out
     };
-    let bad_ack = |m: &ClientMsg, n: &Net| {
+    let bad_ack = |m: &Msg, n: &Net| {
         let mut r = n.reply(m, 5);
         r.yiaddr = Ipv4Addr::new(127, 0, 0, 1);
         vec![r.build()]
@@ -885,13 +513,13 @@ fn bad_yiaddr() {
 
 #[test]
 fn non_contiguous_mask() {
-    let bad = |m: &ClientMsg, n: &Net| {
+    let bad = |m: &Msg, n: &Net| {
         vec![
             n.reply(m, 2).set(1, &[255, 0, 255, 0]).build(),
             n.reply(m, 2).set(1, &[255, 255, 255, 1]).build(),
         ]
     };
-    let bad_ack = |m: &ClientMsg, n: &Net| vec![n.reply(m, 5).set(1, &[0, 255, 255, 255]).build()];
+    let bad_ack = |m: &Msg, n: &Net| vec![n.reply(m, 5).set(1, &[0, 255, 255, 255]).build()];
     run_case(
         "mask",
         script(bad, |r| r, bad_ack, |r| r),
@@ -917,8 +545,7 @@ fn lease_time_lab(secs: u32, t12: Option<u32>, expect: &str) -> (Lab, Instant) {
     let bound_at = Instant::now();
     let want = format!(
         "bound {}/24 from {} ({expect})",
-        lab.net.addr(),
-        lab.net.server()
+        lab.net.addr, lab.net.server
     );
     lab.wait(&format!("log line `{want}`"), |l| l.log().contains(&want));
     (lab, bound_at)
@@ -935,7 +562,7 @@ fn absurd_lease_times() {
         let (_, _, valid) = lab
             .addrs4()
             .into_iter()
-            .find(|a| a.0 == lab.net.addr())
+            .find(|a| a.0 == lab.net.addr)
             .unwrap();
         if secs < 60 {
             assert!(
@@ -975,22 +602,17 @@ fn tiny_t1_does_not_cause_a_renewal_storm() {
 fn huge_dns_list() {
     let lab = run_case(
         "dns60",
-        script(
-            none,
-            |r| r,
-            none,
-            |r| {
-                let list: Vec<u8> = (1..=60u8).flat_map(|i| [10, 79, 200, i]).collect();
-                r.set(6, &list)
-                    .set(
-                        3,
-                        &(1..=60u8)
-                            .flat_map(|i| [10, 79, 201, i])
-                            .collect::<Vec<_>>(),
-                    )
-                    .set(42, &list)
-            },
-        ),
+        script_fn(|r| {
+            let list: Vec<u8> = (1..=60u8).flat_map(|i| [10, 79, 200, i]).collect();
+            r.set(6, &list)
+                .set(
+                    3,
+                    &(1..=60u8)
+                        .flat_map(|i| [10, 79, 201, i])
+                        .collect::<Vec<_>>(),
+                )
+                .set(42, &list)
+        }),
         &[],
     );
     let text = lab.resolv();
@@ -1008,19 +630,14 @@ fn huge_dns_list() {
 fn names_with_shell_metacharacters_and_newlines() {
     let lab = run_case(
         "names",
-        script(
-            none,
-            |r| r,
-            none,
-            |r| {
-                r.set(15, b"evil.test\nnameserver 6.6.6.6")
-                    .set(12, b"x;$(reboot)`id`|evil")
-                    .set(
-                        119,
-                        &wire_names(&[b"ok.test", b"evil\nnameserver 6.6.6.6", b"a;b.evil"]),
-                    )
-            },
-        ),
+        script_fn(|r| {
+            r.set(15, b"evil.test\nnameserver 6.6.6.6")
+                .set(12, b"x;$(reboot)`id`|evil")
+                .set(
+                    119,
+                    &wire_names(&[b"ok.test", b"evil\nnameserver 6.6.6.6", b"a;b.evil"]),
+                )
+        }),
         &[],
     );
     let text = lab.resolv();
@@ -1077,7 +694,7 @@ fn hostile_names_never_reach_a_hook() {
     let env = fs::read_to_string(&env_path).unwrap();
     let json = fs::read_to_string(lab.dir.join("hook.json")).unwrap();
     assert!(
-        env.contains(&format!("new_ip_address={}\n", lab.net.addr())),
+        env.contains(&format!("new_ip_address={}\n", lab.net.addr)),
         "the hook did not get the lease:\n{env}"
     );
     assert!(env.contains("new_domain_search=ok.test\n"), "{env}");
@@ -1094,11 +711,6 @@ fn hostile_names_never_reach_a_hook() {
     lab.assert_clean();
 }
 
-/// The usual script with only the ACK shaped by `ack`.
-fn script_fn(ack: impl Fn(R4) -> R4 + Send + 'static) -> Script {
-    script(none, |r| r, none, ack)
-}
-
 /// Option values that the engine discards (a domain or host name that is not a valid
 /// DNS name, an MTU below 68, a malformed option 121) are logged with the reason, so an
 /// operator can see that a server sent them. Found missing by this suite; fixed.
@@ -1106,15 +718,10 @@ fn script_fn(ack: impl Fn(R4) -> R4 + Send + 'static) -> Script {
 fn ignored_hostile_names_are_logged() {
     let lab = run_case(
         "nameslog",
-        script(
-            none,
-            |r| r,
-            none,
-            |r| {
-                r.set(15, b"evil.test\nnameserver 6.6.6.6")
-                    .set(12, b"x;$(reboot)`id`|evil")
-            },
-        ),
+        script_fn(|r| {
+            r.set(15, b"evil.test\nnameserver 6.6.6.6")
+                .set(12, b"x;$(reboot)`id`|evil")
+        }),
         &[],
     );
     let log = lab.log();
@@ -1131,19 +738,14 @@ fn ignored_hostile_names_are_logged() {
 fn classless_routes_hijacking_the_default() {
     let lab = run_case(
         "tunnelvision",
-        script(
-            none,
-            |r| r,
-            none,
-            |r| {
-                let s = r.server_id.unwrap().octets();
-                let mut v = vec![1, 0, s[0], s[1], s[2], s[3]];
-                v.extend_from_slice(&[1, 128, s[0], s[1], s[2], s[3]]);
-                // A legitimate route alongside, which must still be installed.
-                v.extend_from_slice(&[24, 192, 0, 2, s[0], s[1], s[2], s[3]]);
-                r.set(121, &v)
-            },
-        ),
+        script_fn(|r| {
+            let s = r.server_id.unwrap().octets();
+            let mut v = vec![1, 0, s[0], s[1], s[2], s[3]];
+            v.extend_from_slice(&[1, 128, s[0], s[1], s[2], s[3]]);
+            // A legitimate route alongside, which must still be installed.
+            v.extend_from_slice(&[24, 192, 0, 2, s[0], s[1], s[2], s[3]]);
+            r.set(121, &v)
+        }),
         &[],
     );
     let log = lab.log();
@@ -1164,8 +766,8 @@ fn classless_routes_hijacking_the_default() {
 
 #[test]
 fn unauthenticated_forcerenew() {
-    let mut lab = run_case("forcerenew", script(none, |r| r, none, |r| r), &[]);
-    let m = lab.seen().last().cloned().unwrap();
+    let mut lab = run_case("forcerenew", script_fn(|r| r), &[]);
+    let m = lab.seen().last().cloned().unwrap().msg;
     let mut fr = lab.net.reply(&m, 9).without(51);
     fr.yiaddr = Ipv4Addr::UNSPECIFIED;
     fr.xid = 0x4242_4242;
@@ -1181,7 +783,7 @@ fn unauthenticated_forcerenew() {
 
 #[test]
 fn bootp_reply_is_dropped() {
-    let bad = |m: &ClientMsg, n: &Net| {
+    let bad = |m: &Msg, n: &Net| {
         let mut a = n.reply(m, 2);
         a.kind = None;
         let mut b = n.reply(m, 2);
@@ -1204,9 +806,9 @@ fn bootp_reply_is_dropped() {
 #[test]
 fn nak_loop_backs_off() {
     let mut lab = Lab::new("nakloop");
-    lab.serve(Box::new(|m, net| match m.kind {
-        1 => vec![net.reply(m, 2).build()],
-        3 => vec![net.reply(m, 6).build()],
+    lab.serve(Box::new(|m, net| match m.msg_type {
+        Some(1) => vec![net.reply(m, 2).build()],
+        Some(3) => vec![net.reply(m, 6).build()],
         _ => Vec::new(),
     }));
     lab.start_v4();
@@ -1264,7 +866,7 @@ fn nak_loop_backs_off() {
 /// its own mask is refused (issue 13 item 2), then the valid one is taken.
 #[test]
 fn broadcast_or_network_yiaddr_is_not_configured() {
-    let bad = |m: &ClientMsg, n: &Net| {
+    let bad = |m: &Msg, n: &Net| {
         let mut b = n.reply(m, 2);
         b.yiaddr = n.host(255);
         let mut z = n.reply(m, 2);
@@ -1301,9 +903,9 @@ fn options_without_end_are_not_configured() {
         b
     }
     let mut lab = Lab::new("noend");
-    lab.serve(Box::new(move |m, net| match m.kind {
-        1 => vec![swallow_end(net.reply(m, 2))],
-        3 => vec![swallow_end(net.reply(m, 5))],
+    lab.serve(Box::new(move |m, net| match m.msg_type {
+        Some(1) => vec![swallow_end(net.reply(m, 2))],
+        Some(3) => vec![swallow_end(net.reply(m, 5))],
         _ => Vec::new(),
     }));
     lab.start_v4();
@@ -1332,7 +934,7 @@ fn mask_31_and_missing_mask_are_configured_without_classful_guess() {
         let router = if len == 31 {
             lab.net.host(51)
         } else {
-            lab.net.server()
+            lab.net.server
         };
         let shape = move |r: R4| match mask {
             Some(m) => r.set(1, &m).set(3, &router.octets()),
@@ -1340,7 +942,7 @@ fn mask_31_and_missing_mask_are_configured_without_classful_guess() {
         };
         lab.serve(script(none, shape, none, shape));
         lab.start_v4();
-        let want = lab.net.addr();
+        let want = lab.net.addr;
         lab.wait(&format!("{want}/{len} on c0"), |l| {
             l.addrs4().iter().any(|a| a.0 == want && a.1 == len)
         });
@@ -1387,14 +989,12 @@ fn a_prefix_change_on_renewal_replaces_the_old_prefix() {
     let shape2 = shape.clone();
     lab.serve(script(none, shape, none, shape2));
     lab.start_v4();
-    let want = lab.net.addr();
+    let want = lab.net.addr;
     lab.wait(&format!("{want}/8 on c0"), |l| {
         l.addrs4().iter().any(|a| a.0 == want && a.1 == 8)
     });
     // Killed (the address and the saved lease stay), then started again.
-    let mut child = lab.netbond.take().expect("netbond running");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(lab.netbond.take().expect("netbond running"));
     masked.store(false, Ordering::SeqCst);
     lab.start_v4();
     lab.wait(&format!("only {want}/32 on c0"), |l| {
@@ -1406,7 +1006,7 @@ fn a_prefix_change_on_renewal_replaces_the_old_prefix() {
 #[test]
 fn valid_reply_after_every_hostile_one_still_binds() {
     // Every hostile OFFER and ACK of the other tests, in one exchange, then valid ones.
-    let bad = |m: &ClientMsg, n: &Net| {
+    let bad = |m: &Msg, n: &Net| {
         let mut out = Vec::new();
         let mut r = n.reply(m, 2);
         r.xid ^= 1;
@@ -1435,7 +1035,7 @@ fn valid_reply_after_every_hostile_one_still_binds() {
         out.push(vec![0u8; 100]);
         out
     };
-    let bad_ack = |m: &ClientMsg, n: &Net| {
+    let bad_ack = |m: &Msg, n: &Net| {
         let mut out = Vec::new();
         let mut r = n.reply(m, 5);
         r.server_id = Some(n.host(9));
@@ -1469,41 +1069,18 @@ fn valid_reply_after_every_hostile_one_still_binds() {
     );
     let log = lab.log();
     assert!(
-        log.contains(&format!("bound {}/24", lab.net.addr())),
+        log.contains(&format!("bound {}/24", lab.net.addr)),
         "no bound line:\n{log}"
     );
-}
-
-/// DHCPv6 options (code, data) of a message body after the 4-byte header.
-fn v6_options(mut b: &[u8]) -> Vec<(u16, Vec<u8>)> {
-    let mut out = Vec::new();
-    while b.len() >= 4 {
-        let code = u16::from_be_bytes([b[0], b[1]]);
-        let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
-        let Some(v) = b.get(4..4 + len) else { break };
-        out.push((code, v.to_vec()));
-        b = &b[4 + len..];
-    }
-    out
-}
-
-fn v6_msg(kind: u8, xid: [u8; 3], opts: &[(u16, Vec<u8>)]) -> Vec<u8> {
-    let mut m = vec![kind, xid[0], xid[1], xid[2]];
-    for (code, v) in opts {
-        m.extend_from_slice(&code.to_be_bytes());
-        m.extend_from_slice(&(v.len() as u16).to_be_bytes());
-        m.extend_from_slice(v);
-    }
-    m
 }
 
 /// Client messages a [`Server6`] received: (message type, client DUID).
 type Seen6 = Arc<Mutex<Vec<(u8, Vec<u8>)>>>;
 
-/// A minimal stateful DHCPv6 server on s0: Advertise (preference 255) to Solicit,
-/// Reply to Request / Renew / Rebind, one address `addr` for every IA_NA (T1 1000 s,
-/// so nothing renews during a test). Records every client message as (type, client
-/// DUID). Stops when dropped.
+/// netbond-proto's minimal stateful DHCPv6 server ([`v6::Server`]: Advertise with
+/// preference 255, Reply to Request / Renew / Rebind, one address `addr` for every
+/// IA_NA, T1 1000 s so nothing renews during a test) on s0. Records every client
+/// message as (type, client DUID). Stops when dropped.
 struct Server6 {
     sock: Arc<UdpSocket>,
     ifindex: u32,
@@ -1533,11 +1110,11 @@ impl Server6 {
             (u, idx)
         });
         let sock = Arc::new(sock);
-        let server_id = [&[0u8, 3, 0, 1][..], &[2, 0x79, 0, 0, 0, 0xfe]].concat();
+        let server = v6::Server::new([2, 0x79, 0, 0, 0, 0xfe], addr);
         let srv = Server6 {
             sock: sock.clone(),
             ifindex,
-            server_id: server_id.clone(),
+            server_id: server.server_id.clone(),
             seen: Arc::new(Mutex::new(Vec::new())),
             stop: Arc::new(AtomicBool::new(false)),
         };
@@ -1548,38 +1125,15 @@ impl Server6 {
                 let Ok((len, from)) = sock.recv_from(&mut buf) else {
                     continue;
                 };
-                let b = &buf[..len];
-                if len < 4 {
+                let Some(m) = v6::parse(&buf[..len]) else {
                     continue;
-                }
-                let opts = v6_options(&b[4..]);
-                let client_id = opts.iter().find(|o| o.0 == 1).map(|o| o.1.clone());
+                };
                 seen.lock()
                     .unwrap()
-                    .push((b[0], client_id.clone().unwrap_or_default()));
-                let kind = match b[0] {
-                    1 => 2,         // Solicit -> Advertise
-                    3 | 5 | 6 => 7, // Request, Renew, Rebind -> Reply
-                    _ => continue,
-                };
-                let Some(client_id) = client_id else { continue };
-                let mut out = vec![(1u16, client_id), (2, server_id.clone())];
-                if kind == 2 {
-                    out.push((7, vec![255]));
+                    .push((m.msg_type, m.client_id.unwrap_or_default()));
+                if let Some(answer) = server.answer(&buf[..len]) {
+                    let _ = sock.send_to(&answer, from);
                 }
-                if let Some(ia) = opts.iter().find(|o| o.0 == 3 && o.1.len() >= 12) {
-                    let mut iaaddr = addr.octets().to_vec();
-                    iaaddr.extend_from_slice(&3000u32.to_be_bytes());
-                    iaaddr.extend_from_slice(&4000u32.to_be_bytes());
-                    let mut v = ia.1[..4].to_vec();
-                    v.extend_from_slice(&1000u32.to_be_bytes());
-                    v.extend_from_slice(&1600u32.to_be_bytes());
-                    v.extend_from_slice(&5u16.to_be_bytes());
-                    v.extend_from_slice(&(iaaddr.len() as u16).to_be_bytes());
-                    v.extend_from_slice(&iaaddr);
-                    out.push((3, v));
-                }
-                let _ = sock.send_to(&v6_msg(kind, [b[1], b[2], b[3]], &out), from);
             }
         });
         srv
@@ -1604,20 +1158,13 @@ impl Drop for Server6 {
 #[test]
 fn dhcpv6_reconfigure_is_ignored() {
     let mut lab = Lab::new("reconfigure");
-    let addr: Ipv6Addr = format!("fd79:0:0:{}::100", lab.net.n).parse().unwrap();
+    let addr: Ipv6Addr = format!("fd79:0:0:{}::100", lab.n).parse().unwrap();
     let srv = Server6::start(&lab, addr);
     lab.start_netbond(
         true,
         "[dhcp4]\nenabled = false\n[dhcp6]\nmode = \"stateful\"\n",
     );
-    let has_addr = |l: &Lab| {
-        l.ip_json(&["-6", "addr", "show", "dev", "c0", "scope", "global"])
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|link| link["addr_info"].as_array().cloned().unwrap_or_default())
-            .any(|ai| ai["local"].as_str() == Some(addr.to_string().as_str()))
-    };
+    let has_addr = |l: &Lab| l.global_addrs6().iter().any(|a| a.addr == addr);
     lab.wait(&format!("{addr} bound over DHCPv6 on c0"), |l| {
         has_addr(l) && l.log().contains("dhcp6: c0: bound")
     });
@@ -1628,27 +1175,24 @@ fn dhcpv6_reconfigure_is_ignored() {
     );
     let duid = before[0].1.clone();
     assert!(!duid.is_empty(), "the Solicit had no client identifier");
-    let addrs = lab.ip_json(&["-6", "addr", "show", "dev", "c0"]);
+    let addrs = lab.addrs6();
     let ll: Ipv6Addr = addrs
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|link| link["addr_info"].as_array().cloned().unwrap_or_default())
-        .filter(|ai| ai["scope"].as_str() == Some("link"))
-        .find_map(|ai| ai["local"].as_str().and_then(|a| a.parse().ok()))
-        .unwrap_or_else(|| panic!("c0 has no link-local address: {addrs}"));
+        .iter()
+        .find(|a| a.scope == "link")
+        .map(|a| a.addr)
+        .unwrap_or_else(|| panic!("c0 has no link-local address: {addrs:?}"));
     let dst = SocketAddrV6::new(ll, 546, 0, srv.ifindex);
     // Reconfigure (10) asking for each of Renew (5), Rebind (6) and
     // Information-request (11), with our server id and the client's own DUID.
     let kinds = [5u8, 6, 11];
     for (i, k) in kinds.iter().enumerate() {
-        let msg = v6_msg(
-            10,
-            [0, 0, 0],
+        let msg = v6::build(
+            v6::RECONFIGURE,
+            0,
             &[
-                (1, duid.clone()),
-                (2, srv.server_id.clone()),
-                (19, vec![*k]),
+                (v6::OPT_CLIENTID, duid.clone()),
+                (v6::OPT_SERVERID, srv.server_id.clone()),
+                (v6::OPT_RECONF_MSG, vec![*k]),
             ],
         );
         srv.sock.send_to(&msg, dst).expect("send Reconfigure");

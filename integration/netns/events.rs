@@ -304,6 +304,25 @@ fn env_file(path: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The hook's record (`<seq>.<event>.env` in `out`) of `event` once it has the
+/// variable `key` (any record when `key` is empty); fails if netbond dies meanwhile.
+fn hook_record(nb: &mut Netbond, out: &Path, event: &str, key: &str) -> PathBuf {
+    let suffix = format!(".{event}.env");
+    wait_nb(
+        nb,
+        TIMEOUT,
+        &format!("the hook's record of {event}"),
+        || {
+            fs::read_dir(out)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with(&suffix))
+                .filter(|p| key.is_empty() || env_file(p).iter().any(|(k, _)| k == key))
+        },
+    )
+}
+
 /// Hooks run in name order on each event, with the documented variables (and nothing
 /// of netbond's own environment) and the event's JSON on stdin.
 #[test]
@@ -341,13 +360,7 @@ fn hooks_get_the_event_in_their_environment_and_stdin() {
         ..DnsmasqOpts::default()
     };
     let (mut nb, a) = start_bound(&mut lab, opts, &["--no-dhcp6"]);
-    let bound = wait_nb(&mut nb, TIMEOUT, "the hook's record of dhcp4-bound", || {
-        fs::read_dir(&out)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.to_string_lossy().ends_with(".dhcp4-bound.env"))
-    });
+    let bound = hook_record(&mut nb, &out, "dhcp4-bound", "");
     // The file is written by `env >`: wait until the hook finished (its JSON too).
     let seq: u64 = bound
         .file_name()
@@ -419,19 +432,7 @@ fn hooks_get_the_event_in_their_environment_and_stdin() {
     nb.kill(libc::SIGKILL);
     assert!(nb.wait_exit(TIMEOUT).is_some());
     let mut nb = lab.start_netbond(&["--no-dhcp6"]);
-    let reboot = wait_nb(
-        &mut nb,
-        TIMEOUT,
-        "the hook's record of dhcp4-rebooted",
-        || {
-            fs::read_dir(&out)
-                .ok()?
-                .flatten()
-                .map(|e| e.path())
-                .find(|p| p.to_string_lossy().ends_with(".dhcp4-rebooted.env"))
-                .filter(|p| env_file(p).iter().any(|(k, _)| k == "new_ip_address"))
-        },
-    );
+    let reboot = hook_record(&mut nb, &out, "dhcp4-rebooted", "new_ip_address");
     let env = env_file(&reboot);
     assert!(env.contains(&("REASON".into(), "REBOOT".into())), "{env:?}");
     assert!(
@@ -441,19 +442,7 @@ fn hooks_get_the_event_in_their_environment_and_stdin() {
 
     // Release: old_* and RELEASE.
     assert!(cli(&lab, &["release", "--v4"]).status.success());
-    let rel = wait_nb(
-        &mut nb,
-        TIMEOUT,
-        "the hook's record of dhcp4-released",
-        || {
-            fs::read_dir(&out)
-                .ok()?
-                .flatten()
-                .map(|e| e.path())
-                .find(|p| p.to_string_lossy().ends_with(".dhcp4-released.env"))
-                .filter(|p| env_file(p).iter().any(|(k, _)| k == "old_ip_address"))
-        },
-    );
+    let rel = hook_record(&mut nb, &out, "dhcp4-released", "old_ip_address");
     let env = env_file(&rel);
     assert!(
         env.contains(&("REASON".into(), "RELEASE".into())),
@@ -605,16 +594,10 @@ fn send_ra(lab: &Lab, dns: std::net::Ipv6Addr, domain: &str, life: u32) {
 /// `options` (whole ND options, type and length included) after the header.
 pub(crate) fn send_ra_options(lab: &Lab, options: &[u8]) {
     use socket2::{Domain, Protocol, Socket, Type};
-    use std::os::fd::AsRawFd;
     let sns = lab.sns.clone();
     let options = options.to_vec();
     thread::spawn(move || {
-        let ns = fs::File::open(format!("/run/netns/{sns}")).unwrap();
-        // SAFETY: setns only changes this thread's network namespace.
-        assert_eq!(
-            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
+        crate::lab::enter_netns(&sns);
         // SAFETY: if_nametoindex with a valid C string.
         let ifindex = unsafe { libc::if_nametoindex(c"s0".as_ptr()) };
         let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)).unwrap();

@@ -2,8 +2,8 @@
 
 use crate::lab::{self, DnsmasqOpts, Lab, TIMEOUT};
 use crate::{start_bound, wait_nb};
+use netbond_proto::testkit::v4;
 use std::fs;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -315,20 +315,13 @@ fn a_flood_of_bogus_packets_does_not_stop_a_valid_exchange() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = stop.clone();
     let flooder = thread::spawn(move || {
-        let ns = fs::File::open(format!("/run/netns/{sns}")).unwrap();
-        // SAFETY: setns only changes this thread's network namespace.
-        assert_eq!(
-            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
+        crate::lab::enter_netns(&sns);
         let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
         sock.set_broadcast(true).unwrap();
-        let mut pkt = vec![0u8; 300];
-        pkt[0] = 2;
-        pkt[1] = 1;
-        pkt[2] = 6;
-        pkt[236..240].copy_from_slice(&[99, 130, 83, 99]);
-        pkt[240..243].copy_from_slice(&[53, 1, 5]);
+        // A bare ACK for nobody: no server id, no lease, no END (zeros to 300 octets).
+        let mut bogus = v4::Builder::reply(v4::ACK, 0, [0; 6]);
+        bogus.no_end = true;
+        let mut pkt = bogus.build();
         let mut sent = 0u64;
         let start = Instant::now();
         while !stop2.load(std::sync::atomic::Ordering::Relaxed)
@@ -410,12 +403,7 @@ pub(crate) fn arp_defender(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> thread::JoinHandle<Option<[u8; 4]>> {
     thread::spawn(move || {
-        let ns = fs::File::open(format!("/run/netns/{sns}")).unwrap();
-        // SAFETY: setns only changes this thread's network namespace.
-        assert_eq!(
-            unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-            0
-        );
+        crate::lab::enter_netns(&sns);
         let proto = (0x0806u16).to_be() as i32;
         // SAFETY: plain socket calls on descriptors this thread owns.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, proto) };

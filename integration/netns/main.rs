@@ -2,17 +2,18 @@
 //! pair, with assertions on the client interface (addresses, routes, MTU), the files
 //! netbond writes, and the packets captured at the server.
 //!
-//! Needs root plus `ip`, `dnsmasq`, `nft` and `tcpdump` (see `lab.rs`). Each test has
-//! its own lab (namespaces, dnsmasq, temp dir), so they run in parallel.
+//! Needs root plus `ip`, `dnsmasq`, `nft` and `tcpdump` (see `../lab/`, the lab shared
+//! with the hostile tier). Each test has its own lab (namespaces, dnsmasq, temp dir), so
+//! they run in parallel.
 
 mod cni;
 mod events;
 mod faults;
+#[path = "../lab/mod.rs"]
 mod lab;
 mod multi;
 mod operate;
 mod options;
-mod pcap;
 mod reload;
 mod stop;
 
@@ -22,11 +23,12 @@ use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use lab::pcap::{self, Packet};
 use lab::{
     hex, mac_str, netns_exists, parse_hex, parse_mac, pid_alive, DnsmasqOpts, Lab, Lease, Netbond,
     TIMEOUT,
 };
-use pcap::Packet;
+use netbond_proto::testkit::v4;
 
 /// Wait until `f` yields a value, failing fast (with the log) if netbond dies, and
 /// failing with `what` after `timeout`.
@@ -60,6 +62,59 @@ fn start_bound(lab: &mut Lab, opts: DnsmasqOpts, extra: &[&str]) -> (Netbond, Ip
     (nb, a.addr)
 }
 
+/// resolv.conf as it was before netbond, for the tests that check it is restored.
+pub(crate) const ORIGINAL_RESOLV: &str = "# original resolv.conf\nnameserver 192.0.2.53\n";
+
+/// With [`ORIGINAL_RESOLV`] in the lab's resolv.conf, start dnsmasq (default options) and
+/// netbond (default flags) and wait for the v4 and v6 addresses and for netbond's
+/// resolv.conf, which is returned with them.
+pub(crate) fn start_dual_stack(lab: &mut Lab) -> (Netbond, Ipv4Addr, lab::Addr6, String) {
+    fs::write(lab.resolv_conf(), ORIGINAL_RESOLV).unwrap();
+    let (mut nb, a) = start_bound(lab, DnsmasqOpts::default(), &[]);
+    let a6 = wait_nb(&mut nb, TIMEOUT, "a DHCPv6 address", || {
+        lab.addr6_in(0x100, 0x1ff)
+    });
+    let written = wait_nb(&mut nb, TIMEOUT, "resolv.conf rewritten", || {
+        fs::read_to_string(lab.resolv_conf())
+            .ok()
+            .filter(|s| s != ORIGINAL_RESOLV)
+    });
+    (nb, a, a6, written)
+}
+
+/// After a restart, with a capture running: the first DHCPREQUEST must be an
+/// INIT-REBOOT for `addr` (option 50 = `addr`, ciaddr 0; `which` names the address in
+/// the failure), and it must be ACKed. Returns the REQUEST.
+pub(crate) fn wait_init_reboot(
+    lab: &Lab,
+    nb: &mut Netbond,
+    addr: Ipv4Addr,
+    which: &str,
+) -> pcap::Dhcp4 {
+    let req = wait_nb(nb, TIMEOUT, "an INIT-REBOOT DHCPREQUEST", || {
+        v4_sent(&lab.packets(), pcap::DHCPREQUEST)
+            .first()
+            .map(|p| p.v4().unwrap().clone())
+    });
+    assert_eq!(
+        req.requested_ip,
+        Some(addr),
+        "INIT-REBOOT must request the {which} address"
+    );
+    assert_eq!(
+        req.ciaddr,
+        Ipv4Addr::UNSPECIFIED,
+        "INIT-REBOOT has ciaddr 0"
+    );
+    wait_nb(nb, TIMEOUT, "its DHCPACK", || {
+        lab.packets()
+            .iter()
+            .any(|p| p.v4_type() == Some(pcap::DHCPACK) && p.v4().unwrap().xid == req.xid)
+            .then_some(())
+    });
+    req
+}
+
 /// Client-sent DHCPv4 packets of the given type.
 pub(crate) fn v4_sent(pkts: &[Packet], t: u8) -> Vec<&Packet> {
     pkts.iter()
@@ -76,14 +131,13 @@ pub(crate) fn v6_sent(pkts: &[Packet], t: u8) -> Vec<&Packet> {
 
 // ------------------------------------------------------------------------ self check
 
-/// Send one DHCPDISCOVER from inside the client namespace with a plain UDP socket.
+/// Send one DHCPDISCOVER (broadcast flag set) from inside the client namespace with a
+/// plain UDP socket.
 fn send_discover(lab: &Lab, xid: u32, mac: [u8; 6]) {
-    let cns = lab.cns.clone();
-    thread::spawn(move || {
-        let ns = fs::File::open(format!("/run/netns/{cns}")).expect("open netns");
-        // SAFETY: setns only changes this (short-lived) thread's network namespace.
-        let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+    let mut m = v4::Builder::request(v4::DISCOVER, xid, mac);
+    m.flags = 0x8000;
+    let m = m.build();
+    lab::in_netns(&lab.cns, move || {
         let sock = std::net::UdpSocket::bind("0.0.0.0:68").expect("bind :68");
         sock.set_broadcast(true).unwrap();
         let dev = b"c0\0";
@@ -98,20 +152,9 @@ fn send_discover(lab: &Lab, xid: u32, mac: [u8; 6]) {
             )
         };
         assert_eq!(r, 0, "SO_BINDTODEVICE: {}", std::io::Error::last_os_error());
-        let mut m = vec![0u8; 240];
-        m[0] = 1;
-        m[1] = 1;
-        m[2] = 6;
-        m[4..8].copy_from_slice(&xid.to_be_bytes());
-        m[10] = 0x80; // broadcast flag
-        m[28..34].copy_from_slice(&mac);
-        m[236..240].copy_from_slice(&[99, 130, 83, 99]);
-        m.extend_from_slice(&[53, 1, 1, 255]);
         sock.send_to(&m, "255.255.255.255:67")
             .expect("send DISCOVER");
-    })
-    .join()
-    .expect("discover thread");
+    });
 }
 
 /// The lab itself works: namespaces, veth, dnsmasq answering, capture + pcap decode,
@@ -394,27 +437,7 @@ fn restart_keeps_address() {
     );
     lab.capture();
     let mut nb2 = lab.start_netbond(&[]);
-    let xid = wait_nb(&mut nb2, TIMEOUT, "an INIT-REBOOT DHCPREQUEST", || {
-        v4_sent(&lab.packets(), pcap::DHCPREQUEST)
-            .first()
-            .map(|p| p.v4().unwrap().clone())
-    });
-    assert_eq!(
-        xid.requested_ip,
-        Some(a),
-        "INIT-REBOOT must request the saved address"
-    );
-    assert_eq!(
-        xid.ciaddr,
-        Ipv4Addr::UNSPECIFIED,
-        "INIT-REBOOT has ciaddr 0"
-    );
-    wait_nb(&mut nb2, TIMEOUT, "its DHCPACK", || {
-        lab.packets()
-            .iter()
-            .any(|p| p.v4_type() == Some(pcap::DHCPACK) && p.v4().unwrap().xid == xid.xid)
-            .then_some(())
-    });
+    wait_init_reboot(&lab, &mut nb2, a, "saved");
     thread::sleep(Duration::from_millis(500));
     let pkts = lab.packets();
     assert!(
@@ -594,17 +617,8 @@ fn interface_deleted_and_recreated() {
 fn sigterm_releases() {
     let mut lab = Lab::new("sigterm");
     lab.write_config("[daemon]\non_stop = \"release\"\n");
-    let original = "# original resolv.conf\nnameserver 192.0.2.53\n";
-    fs::write(lab.resolv_conf(), original).unwrap();
-    let (mut nb, a) = start_bound(&mut lab, DnsmasqOpts::default(), &[]);
-    let a6 = wait_nb(&mut nb, TIMEOUT, "a DHCPv6 address", || {
-        lab.addr6_in(0x100, 0x1ff)
-    });
-    wait_nb(&mut nb, TIMEOUT, "resolv.conf rewritten", || {
-        fs::read_to_string(lab.resolv_conf())
-            .ok()
-            .filter(|s| s != original)
-    });
+    let original = ORIGINAL_RESOLV;
+    let (mut nb, a, a6, _) = start_dual_stack(&mut lab);
     lab.capture();
     let t0 = Instant::now();
     nb.kill(libc::SIGTERM);

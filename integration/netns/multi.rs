@@ -229,13 +229,7 @@ fn one_process_serves_three_interfaces() {
 /// with `dev`'s own MAC: what Linux does when another local interface answers (or
 /// sends) for an address of this host (arp_ignore=0, arp_announce=0).
 fn send_local_arp_claims(cns: String, dev: &'static str, mac: [u8; 6], spa: Ipv4Addr, count: u32) {
-    use std::os::fd::AsRawFd;
-    let ns = fs::File::open(format!("/run/netns/{cns}")).unwrap();
-    // SAFETY: setns only changes this thread's network namespace.
-    assert_eq!(
-        unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-        0
-    );
+    crate::lab::enter_netns(&cns);
     let c_dev = std::ffi::CString::new(dev).unwrap();
     // SAFETY: plain socket calls on a descriptor this thread owns.
     let ifindex = unsafe { libc::if_nametoindex(c_dev.as_ptr()) };

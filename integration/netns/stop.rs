@@ -12,7 +12,7 @@
 use crate::lab::{self, DnsmasqOpts, Lab, TIMEOUT};
 use crate::operate::cli;
 use crate::pcap;
-use crate::{start_bound, v4_sent, v6_sent, wait_nb};
+use crate::{start_dual_stack, v4_sent, v6_sent, wait_init_reboot, wait_nb, ORIGINAL_RESOLV};
 use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -76,17 +76,8 @@ fn notify_socket(lab: &Lab) -> (UnixDatagram, std::path::PathBuf) {
 #[test]
 fn sigterm_keeps_the_network_and_a_restart_confirms() {
     let mut lab = Lab::new("keep");
-    let original = "# original resolv.conf\nnameserver 192.0.2.53\n";
-    fs::write(lab.resolv_conf(), original).unwrap();
-    let (mut nb, a) = start_bound(&mut lab, DnsmasqOpts::default(), &[]);
-    let a6 = wait_nb(&mut nb, TIMEOUT, "a DHCPv6 address", || {
-        lab.addr6_in(0x100, 0x1ff)
-    });
-    let written = wait_nb(&mut nb, TIMEOUT, "resolv.conf rewritten", || {
-        fs::read_to_string(lab.resolv_conf())
-            .ok()
-            .filter(|s| s != original)
-    });
+    let original = ORIGINAL_RESOLV;
+    let (mut nb, a, a6, written) = start_dual_stack(&mut lab);
     let has_default = |lab: &Lab| lab.routes4().iter().any(|r| r.dst == "default");
     assert!(has_default(&lab), "no default route: {:?}", lab.routes4());
     lab.monitor_addresses();
@@ -133,27 +124,7 @@ fn sigterm_keeps_the_network_and_a_restart_confirms() {
 
     // The next start: INIT-REBOOT for the same address, Confirm for the v6 one.
     let mut nb2 = lab.start_netbond(&[]);
-    let req = wait_nb(&mut nb2, TIMEOUT, "an INIT-REBOOT DHCPREQUEST", || {
-        v4_sent(&lab.packets(), pcap::DHCPREQUEST)
-            .first()
-            .map(|p| p.v4().unwrap().clone())
-    });
-    assert_eq!(
-        req.requested_ip,
-        Some(a),
-        "INIT-REBOOT must request the kept address"
-    );
-    assert_eq!(
-        req.ciaddr,
-        std::net::Ipv4Addr::UNSPECIFIED,
-        "INIT-REBOOT has ciaddr 0"
-    );
-    wait_nb(&mut nb2, TIMEOUT, "its DHCPACK", || {
-        lab.packets()
-            .iter()
-            .any(|p| p.v4_type() == Some(pcap::DHCPACK) && p.v4().unwrap().xid == req.xid)
-            .then_some(())
-    });
+    wait_init_reboot(&lab, &mut nb2, a, "kept");
     let confirm = wait_nb(
         &mut nb2,
         TIMEOUT,
@@ -263,17 +234,8 @@ fn sigterm_keeps_the_network_and_a_restart_confirms() {
 #[test]
 fn stop_release_releases_and_deconfigures() {
     let mut lab = Lab::new("stoprel");
-    let original = "# original resolv.conf\nnameserver 192.0.2.53\n";
-    fs::write(lab.resolv_conf(), original).unwrap();
-    let (mut nb, a) = start_bound(&mut lab, DnsmasqOpts::default(), &[]);
-    let a6 = wait_nb(&mut nb, TIMEOUT, "a DHCPv6 address", || {
-        lab.addr6_in(0x100, 0x1ff)
-    });
-    wait_nb(&mut nb, TIMEOUT, "resolv.conf rewritten", || {
-        fs::read_to_string(lab.resolv_conf())
-            .ok()
-            .filter(|s| s != original)
-    });
+    let original = ORIGINAL_RESOLV;
+    let (mut nb, a, a6, _) = start_dual_stack(&mut lab);
     lab.capture();
     let o = cli(&lab, &["stop", "--release"]);
     assert!(

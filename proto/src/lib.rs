@@ -8,6 +8,7 @@
 //! - [`duid`]: DHCP Unique Identifiers and IAIDs, shared by the v4 and v6 engines.
 //! - [`dhcp4`]: the RFC 2131 client state machine with an RFC 4361 client identifier.
 //! - [`dhcp6`]: the RFC 8415 client.
+//! - [`name`]: the one DNS-name rule (host names and search domains).
 //! - [`time`]: the engine's clock type and the random source.
 //! - [`captive`]: RFC 8910 captive portal URIs, checked.
 //!
@@ -44,6 +45,9 @@ pub mod captive;
 pub mod dhcp4;
 pub mod dhcp6;
 pub mod duid;
+pub mod name;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod time;
 
 pub use duid::{Duid, Iaid};

@@ -1,7 +1,8 @@
 //! The attachments' leases on disk, one file per attachment keyed by network name,
 //! container ID and interface, so that a restarted daemon resumes (or releases) them.
 
-use crate::state::store::{write_file_atomic, SavedLease4};
+use crate::state::atomic::write_file_atomic;
+use crate::state::store::SavedLease4;
 use netbond_proto::dhcp6::Lease6;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -114,7 +115,7 @@ impl Store {
         let p = self.path(key);
         match fs::remove_file(&p) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => crate::state::store::sync_parent(&p),
+            _ => crate::state::atomic::sync_parent(&p),
         }
     }
 

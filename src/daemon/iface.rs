@@ -46,7 +46,7 @@ pub enum Mail {
     /// SIGUSR1: log the state.
     LogStatus,
     /// The status object (`netbond status`).
-    Status(oneshot::Sender<serde_json::Value>),
+    Status(oneshot::Sender<crate::daemon::status_json::IfaceStatus>),
     /// A reloaded configuration (only its live keys take effect).
     Config(Arc<Config>),
     /// Daemon stopping: release/deconfigure as configured, then end the task.
@@ -595,20 +595,19 @@ impl Iface {
     }
 
     /// This interface's part of `netbond status --json` (see README).
-    fn status_json(&self) -> serde_json::Value {
+    fn status_json(&self) -> crate::daemon::status_json::IfaceStatus {
         let now = self.sh.clock.now();
         let mac = crate::net::hwaddr::current_mac(&self.sh.ifname).ok();
-        serde_json::json!({
-            "interface": {
-                "name": self.sh.ifname,
-                "index": self.sh.ifindex,
-                "mac": mac.map(|m| crate::net::hwaddr::fmt_mac(&m)),
-            },
-            "identity": { "duid": self.duid.to_string(), "iaid": self.iaid.to_string() },
-            "dhcp4": self.v4.as_ref().map(|d| d.status_json(now)),
-            "dhcp6": self.v6.as_ref().map(|d| d.status_json(now)),
-            "captive_portal": crate::state::captive::status(&self.sh.ifname),
-        })
+        let mut st = crate::daemon::status_json::iface(
+            &self.sh.ifname,
+            self.sh.ifindex,
+            mac,
+            (&self.duid, self.iaid),
+            self.v4.as_ref().map(|d| d.status_json(now)),
+            self.v6.as_ref().map(|d| d.status_json(now)),
+        );
+        st.captive_portal = crate::state::captive::status(&self.sh.ifname);
+        st
     }
 
     /// SIGUSR1: one log line per client with its state and lease.

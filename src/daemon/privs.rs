@@ -152,6 +152,38 @@ pub fn effective_caps() -> Option<u64> {
     u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
 }
 
+/// Give the state and run dirs to the unprivileged user netbond is about to become.
+pub fn hand_dirs_to(cfg: &crate::config::Config, user: &str) {
+    let Some((uid, gid)) = user_ids(user) else {
+        return;
+    };
+    for dir in [&cfg.daemon.state_dir, &cfg.daemon.run_dir] {
+        let mut paths = vec![dir.clone()];
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            paths.extend(rd.flatten().map(|e| e.path()));
+        }
+        for p in paths {
+            if let Err(e) = std::os::unix::fs::chown(&p, Some(uid), Some(gid)) {
+                tracing::warn!("cannot hand {} to {user}: {e}", p.display());
+            }
+        }
+    }
+}
+
+/// The numeric gid of a group name.
+pub fn gid_of(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getgrnam takes a valid C string and returns NULL or a pointer into
+    // static storage that we read at once, before any other call could reuse it.
+    let gr = unsafe { libc::getgrnam(c.as_ptr()) };
+    if gr.is_null() {
+        None
+    } else {
+        // SAFETY: non-null result of getgrnam.
+        Some(unsafe { (*gr).gr_gid })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

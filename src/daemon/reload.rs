@@ -9,6 +9,7 @@
 
 use crate::config::Config;
 use serde_json::Value;
+use tracing::{error, info, warn};
 
 /// When a changed key takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +221,91 @@ fn pointer<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 
 fn pointer_mut<'a>(v: &'a mut Value, path: &str) -> Option<&'a mut Value> {
     v.pointer_mut(&format!("/{}", path.replace('.', "/")))
+}
+
+/// SIGHUP or `netbond reload`: re-read the file, take what can change live into the
+/// running configuration and hand it to every interface; name what needs a restart.
+/// Returns the summary for the control socket's reply.
+pub fn reload(
+    cfg: &mut std::sync::Arc<Config>,
+    ifaces: &[crate::daemon::iface::IfaceHandle],
+    path: Option<&std::path::Path>,
+    overrides: &crate::daemon::Overrides,
+) -> String {
+    let (live, summary) = reloaded(cfg, path, overrides);
+    if let Some(live) = live {
+        *cfg = std::sync::Arc::new(live);
+        for h in ifaces {
+            h.send(crate::daemon::iface::Mail::Config(cfg.clone()));
+        }
+    }
+    summary
+}
+
+/// The running configuration with the file's live keys (`None` when nothing could be
+/// read), and one line saying what was done. Which key is live and which needs a
+/// restart is decided in one place, `reload::KEYS`.
+fn reloaded(
+    old: &Config,
+    path: Option<&std::path::Path>,
+    overrides: &crate::daemon::Overrides,
+) -> (Option<Config>, String) {
+    let Some(path) = path else {
+        let m = "no configuration file in use; nothing to reload".to_string();
+        info!("reload: {m}");
+        return (None, m);
+    };
+    let mut new = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("reload: keeping the running configuration: {e}");
+            return (None, format!("keeping the running configuration: {e}"));
+        }
+    };
+    overrides.apply(&mut new);
+    let plan = plan(old, &new);
+    let mut applied = Vec::new();
+    let mut not_used = Vec::new();
+    let level_pinned = plan.applies("daemon.log_level")
+        && crate::logging::set_file_level(&plan.running.daemon.log_level)
+            == crate::logging::LevelChange::Pinned;
+    for (key, when) in &plan.live {
+        let name = display(key);
+        if key == "daemon.log_level" && level_pinned {
+            not_used.push(format!("{name} (--log-level or RUST_LOG sets the level)"));
+            continue;
+        }
+        applied.push(format!("{name} ({when})"));
+    }
+    let restart: Vec<String> = plan.restart.iter().map(|k| display(k)).collect();
+    let mut parts = Vec::new();
+    if !applied.is_empty() {
+        parts.push(format!("applied {}", applied.join(", ")));
+    }
+    if !not_used.is_empty() {
+        parts.push(format!("not used: {}", not_used.join(", ")));
+    }
+    if !restart.is_empty() {
+        parts.push(format!(
+            "these changes need a restart and are not in effect: {}",
+            restart.join(", ")
+        ));
+    }
+    let summary = if parts.is_empty() {
+        format!("configuration reloaded from {}: no changes", path.display())
+    } else {
+        format!(
+            "configuration reloaded from {}: {}",
+            path.display(),
+            parts.join("; ")
+        )
+    };
+    if restart.is_empty() {
+        info!("reload: {summary}");
+    } else {
+        warn!("reload: {summary}");
+    }
+    (Some(plan.running), summary)
 }
 
 #[cfg(test)]

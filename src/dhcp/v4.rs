@@ -736,27 +736,11 @@ impl V4Driver {
     }
 
     /// The lease as JSON for `netbond status`.
-    pub fn status_json(&self, now: Instant) -> serde_json::Value {
-        let lease = self.engine.lease().map(|l| {
-            serde_json::json!({
-                "address": l.address.to_string(),
-                "prefix_len": l.prefix_len,
-                "server": l.server.to_string(),
-                "routers": l.routers.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "domain": l.domain,
-                "search": l.search,
-                "mtu": l.mtu,
-                "lease_secs": l.lease_secs,
-                "remaining_secs": l.remaining_secs(now),
-                "t1_secs": l.t1_secs,
-                "t2_secs": l.t2_secs,
-                "chaddr": fmt_mac(&l.chaddr),
-                "routes": l.routes.iter().map(|r| format!("{}/{} via {}", r.dest, r.prefix_len, r.gateway)).collect::<Vec<_>>(),
-                "static_routes": l.static_routes.iter().map(|r| format!("{}/{} via {}", r.dest, r.prefix_len, r.gateway)).collect::<Vec<_>>(),
-            })
-        });
-        serde_json::json!({ "state": self.engine.state_name(), "lease": lease })
+    pub fn status_json(
+        &self,
+        now: Instant,
+    ) -> crate::daemon::status_json::Client<crate::daemon::status_json::Lease4Status> {
+        crate::daemon::status_json::dhcp4(self.engine.state_name(), self.engine.lease(), now)
     }
 }
 

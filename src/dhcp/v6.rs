@@ -2,7 +2,6 @@
 //! advertisement watcher (which picks stateful or stateless mode), rtnetlink, resolv.conf
 //! and the lease store.
 
-use crate::config::Dhcp6Mode;
 use crate::dhcp::shared::{Dns6, Shared};
 use crate::net::ra::{RaFlags, RaWatcher};
 use crate::net::udp6::{is_address_not_ready, Udp6Socket};
@@ -75,11 +74,7 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
         iaid_na: c.ia_na.then_some(iaid),
         iaid_pd: c.ia_pd.then_some(iaid_pd),
         rapid_commit: c.rapid_commit,
-        mode: match c.mode {
-            Dhcp6Mode::Auto => ModeSetting::Auto,
-            Dhcp6Mode::Stateful => ModeSetting::Stateful,
-            Dhcp6Mode::Stateless => ModeSetting::Stateless,
-        },
+        mode: c.mode,
         solicit_delay: c.solicit_delay,
         request_ntp: c.request_ntp,
         fqdn: c
@@ -195,7 +190,7 @@ impl V6Driver {
         };
         let restore = engine.lease().cloned();
         V6Driver {
-            follow_ra: sh.cfg.dhcp6.mode == Dhcp6Mode::Auto,
+            follow_ra: sh.cfg.dhcp6.mode == ModeSetting::Auto,
             engine,
             udp: None,
             ra: None,
@@ -710,27 +705,16 @@ impl V6Driver {
     }
 
     /// The lease as JSON for `netbond status`.
-    pub fn status_json(&self, now: Instant) -> serde_json::Value {
-        let lease = self.engine.lease().map(|l| {
-            let mut server = String::new();
-            let _ = write_hex(&mut server, &l.server_id);
-            serde_json::json!({
-                "server_duid": server,
-                "addresses": l.addresses.iter().map(|a| serde_json::json!({
-                    "address": a.addr.to_string(),
-                    "valid_secs_left": left(l.acquired, now, a.valid),
-                    "preferred_secs_left": left(l.acquired, now, a.preferred),
-                })).collect::<Vec<_>>(),
-                "prefixes": l.prefixes.iter().map(|p| format!("{}/{}", p.prefix, p.len)).collect::<Vec<_>>(),
-                "dns": l.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "domains": l.domains,
-                "ntp": l.ntp.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            })
-        });
-        serde_json::json!({
-            "state": if self.stopped { "stopped" } else { self.engine.state_name() },
-            "lease": lease,
-        })
+    pub fn status_json(
+        &self,
+        now: Instant,
+    ) -> crate::daemon::status_json::Client<crate::daemon::status_json::Lease6Status> {
+        let state = if self.stopped {
+            "stopped"
+        } else {
+            self.engine.state_name()
+        };
+        crate::daemon::status_json::dhcp6(state, self.engine.lease(), now)
     }
 }
 

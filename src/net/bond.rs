@@ -591,7 +591,8 @@ impl BondManager {
     }
 
     /// The bond as `/proc/net/bonding` shows it, for `netbond status`.
-    pub async fn status_json(&self) -> serde_json::Value {
+    pub async fn status_json(&self) -> crate::daemon::status_json::BondStatus {
+        use crate::daemon::status_json as sj;
         let links = link::list_links(&self.handle).await.unwrap_or_default();
         let bond = links.iter().find(|l| Some(l.index) == self.index);
         let b = bond.and_then(|l| l.bond.clone()).unwrap_or_default();
@@ -599,44 +600,19 @@ impl BondManager {
             i.and_then(|i| links.iter().find(|l| l.index == i))
                 .map(|l| l.name.clone())
         };
-        let ports: Vec<serde_json::Value> = links
+        let mut ports: Vec<_> = links
             .iter()
             .filter(|l| l.controller.is_some() && l.controller == self.index)
-            .map(|l| {
-                let p = l.bond_port.clone().unwrap_or_default();
-                serde_json::json!({
-                    "name": l.name,
-                    "state": if p.active { "active" } else { "backup" },
-                    "mii_status": if p.mii_up { "up" } else { "down" },
-                    "link_failures": p.link_failures,
-                    "permanent_mac": p.perm_mac.map(|m| fmt_mac(&m)),
-                    "mac": l.mac.map(|m| fmt_mac(&m)),
-                })
-            })
+            .map(sj::bond_port)
             .collect();
         let now = Instant::now();
-        let mut ports = ports;
         // Matching ports that are not in the bond yet, and why.
         ports.extend(self.pending.values().map(|p| {
-            serde_json::json!({
-                "name": p.name,
-                "state": if p.busy { "waiting" } else { "enslave-failed" },
-                "error": p.error,
-                "attempts": p.attempts,
-                "retry_in_secs": p.next.saturating_duration_since(now).as_secs(),
-            })
+            let retry = p.next.saturating_duration_since(now).as_secs();
+            sj::bond_pending(&p.name, p.busy, &p.error, p.attempts, retry)
         }));
-        serde_json::json!({
-            "name": self.cfg.name,
-            "exists": bond.is_some(),
-            "mode": match b.mode { Some(1) => "active-backup".to_string(), Some(n) => n.to_string(), None => "unknown".into() },
-            "fail_over_mac": match b.fail_over_mac { Some(0) => "none", Some(1) => "active", Some(2) => "follow", _ => "unknown" },
-            "miimon_ms": b.miimon,
-            "primary": name_of(b.primary),
-            "active_port": name_of(b.active_port),
-            "mac": bond.and_then(|l| l.mac).map(|m| fmt_mac(&m)),
-            "ports": ports,
-        })
+        let (primary, active) = (name_of(b.primary), name_of(b.active_port));
+        sj::bond(&self.cfg.name, bond, primary, active, ports)
     }
 
     /// The bond vanished: make it again (and re-enslave) unless we are stopping.

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod arp;
 pub mod bond;
 pub mod hwaddr;
+pub mod ifname;
 pub mod link;
 pub mod packet;
 pub mod ra;

@@ -101,10 +101,10 @@ fn dns_option(opt: &[u8], out: &mut RaFlags) {
                     labels.push(l);
                     pos += usize::from(len);
                 }
-                names.push(labels.join(&b"."[..]));
+                names.push(labels);
             }
             for n in names {
-                if let Some(name) = netbond_proto::dhcp4::reply::valid_dns_name(&n) {
+                if let Some(name) = netbond_proto::name::from_labels(&n) {
                     if out.dnssl.len() < MAX_RA_DNS && !out.dnssl.iter().any(|x| x.0 == name) {
                         out.dnssl.push((name, lifetime));
                     }

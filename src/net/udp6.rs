@@ -22,8 +22,8 @@ use tokio::net::UdpSocket;
 pub const CLIENT_PORT: u16 = 546;
 /// DHCPv6 server/relay port.
 pub const SERVER_PORT: u16 = 547;
-/// All_DHCP_Relay_Agents_and_Servers (RFC 8415 section 7.1).
-pub const ALL_DHCP_RELAY_AGENTS_AND_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+// All_DHCP_Relay_Agents_and_Servers (RFC 8415 section 7.1): the engine defines it.
+use netbond_proto::dhcp6::ALL_DHCP_SERVERS;
 
 /// UDP socket for a DHCPv6 client on one interface.
 #[derive(Debug)]
@@ -74,12 +74,7 @@ impl Udp6Socket {
     /// Fails with [`io::ErrorKind::AddrNotAvailable`] while the link-local
     /// address is tentative; retry later.
     pub async fn send(&self, payload: &[u8]) -> io::Result<()> {
-        let dst = SocketAddrV6::new(
-            ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
-            SERVER_PORT,
-            0,
-            self.ifindex,
-        );
+        let dst = SocketAddrV6::new(ALL_DHCP_SERVERS, SERVER_PORT, 0, self.ifindex);
         self.sock
             .send_to(payload, dst)
             .await
@@ -144,9 +139,6 @@ mod tests {
         assert!(!is_address_not_ready(&io::Error::from_raw_os_error(
             libc::ENETDOWN
         )));
-        assert_eq!(
-            ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
-            "ff02::1:2".parse::<Ipv6Addr>().unwrap()
-        );
+        assert_eq!(ALL_DHCP_SERVERS, "ff02::1:2".parse::<Ipv6Addr>().unwrap());
     }
 }

@@ -25,7 +25,7 @@ pub fn host_name(cfg: &Config) -> Option<String> {
             String::from_utf8_lossy(&buf[..end]).into_owned()
         }
     };
-    let valid = netbond_proto::dhcp4::reply::valid_dns_name(name.as_bytes());
+    let valid = netbond_proto::name::host_name(name.as_bytes());
     match valid {
         Some(n) if !matches!(n.as_str(), "localhost" | "localhost.localdomain") => Some(n),
         _ => {

@@ -179,8 +179,8 @@ impl LeaseWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::atomic::{mark_loop_thread, writes_on_loop};
     use crate::state::store::tests::{lease4, lease6, tmpdir};
-    use crate::state::store::{mark_loop_thread, writes_on_loop};
     use std::fs;
 
     #[test]

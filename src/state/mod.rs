@@ -3,6 +3,7 @@
 //! resolv.conf / resolvectl, the time daemons' NTP sources, and the captive portal URIs
 //! shown in status.
 
+pub mod atomic;
 pub mod captive;
 pub mod identity;
 pub mod lease_writer;

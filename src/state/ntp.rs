@@ -212,10 +212,9 @@ fn apply(sink: Sink, path: &Path, body: Option<&str>) -> std::io::Result<bool> {
                     }
                 }
             }
-            let mut tmp = path.as_os_str().to_owned();
-            tmp.push(".tmp");
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, path)?;
+            // The temporary names end in neither `.sources` nor `.conf`: the time
+            // daemons never read them.
+            crate::state::atomic::write_file_atomic(path, text.as_bytes(), 0o644)?;
             Ok(true)
         }
     }

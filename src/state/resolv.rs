@@ -10,12 +10,12 @@
 //! `resolvectl` is killed after [`RESOLVECTL_TIMEOUT`]. With `resolv_conf = "none"`
 //! DNS is left alone.
 
+use crate::net::ifname::valid_ifname;
 use crate::state::worker::Worker;
 use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -67,31 +67,6 @@ impl DnsState {
     }
 }
 
-/// Validate a domain name per RFC 1035's preferred syntax (letters, digits, hyphens;
-/// labels 1..=63 octets, not starting or ending with a hyphen; at most 253 octets).
-/// A single trailing dot is accepted and removed; the result is lower-cased.
-/// Underscores are rejected: they are legal in DNS but not in host names, and no
-/// legitimate search domain needs one.
-pub fn valid_domain(name: &str) -> Option<String> {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    if name.is_empty() || name.len() > 253 {
-        return None;
-    }
-    for label in name.split('.') {
-        let ok = !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !ok {
-            return None;
-        }
-    }
-    Some(name.to_ascii_lowercase())
-}
-
 /// A nameserver address is usable if it is a unicast address.
 fn valid_v4_server(a: Ipv4Addr) -> bool {
     !a.is_unspecified() && !a.is_multicast() && !a.is_broadcast()
@@ -103,16 +78,6 @@ fn valid_v6_server(a: Ipv6Addr) -> bool {
 
 fn is_link_local6(a: Ipv6Addr) -> bool {
     (a.segments()[0] & 0xffc0) == 0xfe80
-}
-
-/// An interface name safe to print after `%` (what the kernel accepts, minus oddities).
-fn valid_ifname(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 15
-        && n != "."
-        && n != ".."
-        && n.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'%' && b != b'#' && b != b';')
 }
 
 /// The nameserver lines' values, validated, deduplicated and capped at
@@ -177,7 +142,8 @@ pub fn nameservers(state: &DnsState) -> Vec<String> {
 pub fn search_domains(state: &DnsState) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for d in &state.domains {
-        match valid_domain(d) {
+        // The one name rule (netbond_proto::name): LDH labels, no underscores.
+        match netbond_proto::name::host_name(d.as_bytes()) {
             Some(v) => {
                 if !out.contains(&v) {
                     out.push(v);
@@ -225,7 +191,7 @@ pub fn write_atomic(path: &Path, content: &str) -> io::Result<()> {
 
 /// [`write_atomic`] for bytes (the original file put back on stop may not be UTF-8).
 fn write_bytes(path: &Path, content: &[u8]) -> io::Result<()> {
-    match crate::state::store::write_file_atomic(path, content, 0o644) {
+    match crate::state::atomic::write_file_atomic(path, content, 0o644) {
         Ok(()) => Ok(()),
         // The directory is read-only but the file itself may be writable (systemd's
         // ProtectSystem=strict with ReadWritePaths=/etc/resolv.conf bind-mounts just the
@@ -342,7 +308,7 @@ impl ResolvConf {
                         original: orig.clone(),
                     };
                     let json = serde_json::to_vec(&keep).map_err(io::Error::other)?;
-                    crate::state::store::write_file_atomic(saved, &json, 0o600)?;
+                    crate::state::atomic::write_file_atomic(saved, &json, 0o600)?;
                 }
                 orig
             }
@@ -383,14 +349,7 @@ impl ResolvConf {
             // ReadWritePaths=/etc/resolv.conf under ProtectSystem=strict).
             Original::File(bytes) => write_bytes(&self.path, &bytes),
             Original::Symlink(target) => {
-                let tmp = crate::state::store::temp_path(&self.path)?;
-                let _ = fs::remove_file(&tmp);
-                symlink(&target, &tmp)?;
-                if let Err(e) = fs::rename(&tmp, &self.path) {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(e);
-                }
-                crate::state::store::sync_parent(&self.path)
+                crate::state::atomic::replace_with_symlink(&self.path, &target)
             }
         }
     }
@@ -609,7 +568,8 @@ impl DnsSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use netbond_proto::name::host_name;
+    use std::os::unix::fs::{symlink, PermissionsExt};
 
     fn tmpdir(tag: &str) -> PathBuf {
         use std::sync::atomic::{AtomicU32, Ordering};
@@ -724,11 +684,11 @@ mod tests {
         assert!(out.ends_with("search good.example ok-2.example\n"), "{out}");
         assert!(!out.contains("6.6.6.6"));
         let ok63 = "a".repeat(63);
-        assert_eq!(valid_domain(&ok63), Some(ok63.clone()));
+        assert_eq!(host_name(ok63.as_bytes()), Some(ok63.clone()));
         let max = [ok63.as_str(), &ok63, &ok63, &"b".repeat(61)].join(".");
         assert_eq!(max.len(), 253);
-        assert!(valid_domain(&max).is_some());
-        assert!(valid_domain(&format!("{max}x")).is_none());
+        assert!(host_name(max.as_bytes()).is_some());
+        assert!(host_name(format!("{max}x").as_bytes()).is_none());
     }
 
     #[test]

@@ -15,15 +15,13 @@
 //! counts whether it ran on the loop thread ([`writes_on_loop`], in `netbond status`),
 //! which must stay 0.
 
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::net::Ipv6Addr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::thread::ThreadId;
 
+use crate::state::atomic::{note_write, replace_file, write_file_atomic};
 use netbond_proto::dhcp4::Lease4;
 use netbond_proto::Duid;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -116,113 +114,13 @@ pub struct Store {
     dir: PathBuf,
 }
 
-/// Whether `name` is a plausible interface name that is safe to put in a file name:
-/// 1..=15 bytes (IFNAMSIZ - 1), no `/`, `:`, whitespace or control characters, and
-/// not `.`/`..` or containing `..`.
-pub fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && !name.contains("..")
-        && name != "."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
-}
+use crate::net::ifname::valid_ifname;
 
 fn bad_ifname(name: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
         format!("{name:?} is not a valid interface name"),
     )
-}
-
-/// The temporary name used while atomically replacing `path`:
-/// `.<file name>.netbond.tmp.<pid>` in the same directory, so the rename cannot cross
-/// file systems.
-pub fn temp_path(path: &Path) -> io::Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} has no file name", path.display()),
-        )
-    })?;
-    let mut tmp = std::ffi::OsString::from(".");
-    tmp.push(name);
-    tmp.push(format!(".netbond.tmp.{}", std::process::id()));
-    Ok(path.with_file_name(tmp))
-}
-
-/// The event-loop thread, once the daemon has said which it is.
-static LOOP_THREAD: OnceLock<ThreadId> = OnceLock::new();
-/// Durable writes (lease files, the DUID, resolv.conf) done on the event-loop thread.
-static WRITES_ON_LOOP: AtomicU64 = AtomicU64::new(0);
-
-/// The calling thread is the daemon's event loop: from now on a durable write made on
-/// it is counted (and logged), since it would stall every interface.
-pub fn mark_loop_thread() {
-    let _ = LOOP_THREAD.set(std::thread::current().id());
-}
-
-/// How many durable writes ran on the event-loop thread (0 unless something regressed).
-pub fn writes_on_loop() -> u64 {
-    WRITES_ON_LOOP.load(Ordering::Relaxed)
-}
-
-fn note_write(path: &Path) {
-    if LOOP_THREAD.get() == Some(&std::thread::current().id()) {
-        WRITES_ON_LOOP.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(
-            "internal error: {} was written on the event loop (it should be queued to a writer thread); please report this",
-            path.display()
-        );
-    }
-}
-
-/// fsync the directory containing `path`, making a rename in it durable.
-pub fn sync_parent(path: &Path) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
-}
-
-/// Replace `path` with `data` atomically with permissions `mode` (the umask does not
-/// apply): write a temp file in the same directory, fsync it, rename it over `path`,
-/// fsync the directory. On failure the temp file is removed and `path` is untouched.
-pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    replace_file(path, data, mode)?;
-    sync_parent(path)
-}
-
-/// [`write_file_atomic`] without the final directory fsync: the file is durable, the
-/// rename only once the caller has fsynced the directory (once for a batch of files).
-fn replace_file(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    note_write(path);
-    let tmp = temp_path(path)?;
-    // A leftover from a crashed process with the same pid; create_new below also
-    // refuses to follow a symlink planted there.
-    let _ = fs::remove_file(&tmp);
-    let res = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.set_permissions(Permissions::from_mode(mode))?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(io::Error::new(
-            e.kind(),
-            format!("cannot write {}: {e}", path.display()),
-        ));
-    }
-    Ok(())
 }
 
 /// Read at most `max` bytes of `path`. `Ok(None)` if it does not exist; an error
@@ -317,7 +215,7 @@ impl Store {
     #[cfg(test)]
     fn save<T: Serialize>(&self, family: &str, ifname: &str, lease: T) -> io::Result<()> {
         self.save_unsynced(family, ifname, lease)?;
-        sync_parent(&self.lease_path(family, ifname)?)
+        crate::state::atomic::sync_parent(&self.lease_path(family, ifname)?)
     }
 
     /// Write a lease file, durable except for the directory entry (see
@@ -391,7 +289,7 @@ impl Store {
     #[cfg(test)]
     fn remove(&self, family: &str, ifname: &str) -> io::Result<()> {
         self.remove_unsynced(family, ifname)?;
-        sync_parent(&self.lease_path(family, ifname)?)
+        crate::state::atomic::sync_parent(&self.lease_path(family, ifname)?)
     }
 
     pub(crate) fn remove_unsynced(&self, family: &str, ifname: &str) -> io::Result<()> {
@@ -485,7 +383,9 @@ pub(crate) mod tests {
     use super::*;
     use netbond_proto::dhcp4::Route4;
     use netbond_proto::Instant;
+    use std::fs::Permissions;
     use std::net::Ipv4Addr;
+    use std::os::unix::fs::PermissionsExt;
 
     pub(crate) fn tmpdir(tag: &str) -> PathBuf {
         use std::sync::atomic::{AtomicU32, Ordering};

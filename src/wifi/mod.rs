@@ -169,39 +169,25 @@ impl WifiManager {
     }
 
     /// Per-interface state for `netbond status`.
-    pub fn status_json(&self) -> serde_json::Value {
-        let list: Vec<serde_json::Value> = self
-            .cfgs
+    pub fn status_json(&self) -> Vec<crate::daemon::status_json::WifiStatus> {
+        self.cfgs
             .iter()
-            .map(|c| match self.running.get(&c.iface) {
-                None => serde_json::json!({
-                    "iface": c.iface, "mode": c.mode, "present": false,
-                    "supplicant": "not running (interface absent)",
-                }),
-                Some(r) => {
-                    let st = r.handle.state();
-                    let sup = match st.supplicant {
-                        SupplicantState::Running { pid: Some(p) } => format!("running (pid {p})"),
-                        SupplicantState::Running { pid: None } => "running".to_string(),
-                        SupplicantState::Restarting { retry_in } => {
-                            format!("restarting in {} ms", retry_in.as_millis())
-                        }
-                        SupplicantState::Stopped => "stopped".to_string(),
-                    };
-                    serde_json::json!({
-                        "iface": c.iface, "mode": c.mode, "present": true,
-                        "supplicant": sup,
-                        "control_connected": st.control_connected,
-                        "wpa_state": st.wpa_state,
-                        "bssid": st.connected_bssid,
-                        "ssid": st.ssid,
-                        "last_event": st.last_event,
-                        "restarts": st.restarts,
-                    })
-                }
+            .map(|c| {
+                let Some(r) = self.running.get(&c.iface) else {
+                    return crate::daemon::status_json::wifi(&c.iface, &c.mode, None);
+                };
+                let st = r.handle.state();
+                let sup = match st.supplicant {
+                    SupplicantState::Running { pid: Some(p) } => format!("running (pid {p})"),
+                    SupplicantState::Running { pid: None } => "running".to_string(),
+                    SupplicantState::Restarting { retry_in } => {
+                        format!("restarting in {} ms", retry_in.as_millis())
+                    }
+                    SupplicantState::Stopped => "stopped".to_string(),
+                };
+                crate::daemon::status_json::wifi(&c.iface, &c.mode, Some((&st, sup)))
             })
-            .collect();
-        serde_json::Value::Array(list)
+            .collect()
     }
 
     /// Carry out `netbond wifi IFACE ACTION`.

@@ -11,11 +11,12 @@
 #   kernel:   load_modules [EXTRA_MODULE ARGS...] (bonding max_bonds=0, veth, bridge)
 #   LAN:      lan_setup (netns lan, br0 10.88.0.1/24 + fd88::1/64, eth0<->lan0,
 #             eth1<->lan1) | add_port N | del_port N | dnsmasq_start | dnsmasq_stop
+#             stop_bg VAR (SIGTERM + reap the job whose PID is in $VAR)
 #             capture_start / capture_stop (tcpdump on br0 in lan, text, if installed)
 #             dn_mark (remember dnsmasq log length) | dn_since (dnsmasq lines since mark)
 #             dn_has TEXT (dnsmasq logged TEXT since the mark)
 #   sysfs:    rd FILE (-> $REPLY) | mac IF | active_slave | slaves | has_slave IF
-#             addr4 IF | addr4_in IF | addr6_in IF
+#             addrs 4|6 IF | addr4 IF | addr4_in IF | addr6_in IF
 #   netbond:  nb_start CONFIG | nb_stop (SIGTERM; $NB_RC) | nb_alive | nb_mark/nb_since
 #             reconfirm_ms ADDR MAC | reconfirmed ADDR MAC TIMEOUT_S
 #   failover: switch_port LABEL up|down PORT MAC TIMEOUT_S (lan0 up/down, expect PORT
@@ -78,19 +79,21 @@ has_slave()    { rd /sys/class/net/${BOND:-bond0}/bonding/slaves; [[ " $REPLY " 
 is_active()    { rd /sys/class/net/${BOND:-bond0}/bonding/active_slave; [ "$REPLY" = "$1" ]; }
 mac_is()       { rd /sys/class/net/$1/address; [ "$REPLY" = "$2" ]; }
 link_exists()  { [ -e /sys/class/net/$1 ]; }
+# addrs 4|6 IF: IF's global addresses of that family, one a line, without the prefix
+addrs() { ip -$1 -o addr show dev "$2" scope global 2>/dev/null | awk '{split($4,a,"/"); print a[1]}'; }
 # addr4 IF: the first global IPv4 address (no prefix), or empty
-addr4() { ip -4 -o addr show dev "$1" scope global 2>/dev/null | awk '{split($4,a,"/"); print a[1]; exit}'; }
+addr4() { local a; for a in $(addrs 4 "$1"); do echo "$a"; break; done; return 0; }
 # addr4_in IF: the IPv4 address in 10.88.0.50-150 (prints it; fails if none)
 addr4_in() {
   local a h
-  for a in $(ip -4 -o addr show dev "$1" scope global 2>/dev/null | awk '{split($4,a,"/"); print a[1]}'); do
+  for a in $(addrs 4 "$1"); do
     h=${a##*.}; [ "${a%.*}" = "$LAN4" ] && [ "$h" -ge 50 ] && [ "$h" -le 150 ] && { echo "$a"; return 0; }
   done; return 1
 }
 # addr6_in IF: the IPv6 address in fd88::100-1ff (prints it; fails if none)
 addr6_in() {
   local a
-  for a in $(ip -6 -o addr show dev "$1" scope global 2>/dev/null | awk '{split($4,a,"/"); print a[1]}'); do
+  for a in $(addrs 6 "$1"); do
     [[ $a =~ ^fd88::1[0-9a-f]{2}$ ]] && { echo "$a"; return 0; }
   done; return 1
 }
@@ -140,7 +143,9 @@ dnsmasq_start() {
   DN_PID=$!
   wait_for "[ -s $W/dnsmasq.pid ]" 10
 }
-dnsmasq_stop() { [ -n "${DN_PID:-}" ] && kill "$DN_PID" 2>/dev/null && wait "$DN_PID" 2>/dev/null; DN_PID=; return 0; }
+# stop_bg VAR: SIGTERM and reap the background job whose PID is in $VAR; clear VAR
+stop_bg() { local p=${!1:-}; [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; printf -v "$1" '%s' ''; return 0; }
+dnsmasq_stop() { stop_bg DN_PID; }
 # dnsmasq log: lines since the last dn_mark
 dn_mark()  { DN_MARK=$({ wc -l < "$DN_LOG"; } 2>/dev/null || echo 0); }
 dn_since() { tail -n +$((${DN_MARK:-0}+1)) "$DN_LOG" 2>/dev/null; }
@@ -152,7 +157,7 @@ capture_start() {
     'udp port 67 or udp port 68 or udp port 546 or udp port 547' > $W/br0-dhcp.txt 2>$W/tcpdump.err &
   TD_PID=$!
 }
-capture_stop() { [ -n "${TD_PID:-}" ] && kill "$TD_PID" 2>/dev/null && wait "$TD_PID" 2>/dev/null; TD_PID=; return 0; }
+capture_stop() { stop_bg TD_PID; }
 
 # ------------------------------------------------------------------ configs
 # nb_bond_conf FILE PORT...: a netbond config with the bond the reference units make

@@ -114,29 +114,11 @@ fn ip_list(v: &[u8], cap: usize, what: &'static str) -> Result<Vec<Ipv4Addr>, &'
         .collect())
 }
 
-/// Validate a DNS name per RFC 1035 (letters, digits, hyphens; labels 1-63; total at most
-/// 253). A trailing dot is removed. Anything else (spaces, newlines, `;`, `$`, `` ` ``) is
-/// refused, so no name can smuggle text into resolv.conf or a log line.
-pub fn valid_dns_name(raw: &[u8]) -> Option<String> {
-    let s = core::str::from_utf8(raw).ok()?;
-    let s = s.trim_end_matches('\0');
-    let s = s.strip_suffix('.').unwrap_or(s);
-    if s.is_empty() || s.len() > 253 {
-        return None;
-    }
-    for label in s.split('.') {
-        let b = label.as_bytes();
-        if b.is_empty() || b.len() > 63 {
-            return None;
-        }
-        if !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-') {
-            return None;
-        }
-        if b[0] == b'-' || b[b.len() - 1] == b'-' {
-            return None;
-        }
-    }
-    Some(s.to_ascii_lowercase())
+/// A name from an option, checked by the one name rule ([`crate::name::host_name`]).
+/// Some servers NUL-terminate string options; the padding is not part of the name.
+fn option_name(raw: &[u8]) -> Option<String> {
+    let end = raw.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+    crate::name::host_name(&raw[..end])
 }
 
 /// The classful prefix length of a destination (RFC 2132 5.8: option 33 carries no mask;
@@ -230,7 +212,7 @@ pub fn search_list(v: &[u8]) -> Result<Vec<String>, &'static str> {
     let mut pos = 0;
     while pos < v.len() {
         let (name, next) = read_name(v, pos)?;
-        if let Some(n) = valid_dns_name(name.as_bytes()) {
+        if let Some(n) = option_name(name.as_bytes()) {
             if out.len() < MAX_SEARCH && !out.contains(&n) {
                 out.push(n);
             }
@@ -382,13 +364,13 @@ impl Reply {
             p.ntp = ip_list(v, MAX_NTP, "NTP option length is not a multiple of 4")?;
         }
         if let Some(v) = m.option(opt::DOMAIN) {
-            p.domain = valid_dns_name(v);
+            p.domain = option_name(v);
             if p.domain.is_none() {
                 reply.ignored.push("domain name is not a valid DNS name");
             }
         }
         if let Some(v) = m.option(opt::HOSTNAME) {
-            p.hostname = valid_dns_name(v);
+            p.hostname = option_name(v);
             if p.hostname.is_none() {
                 reply.ignored.push("host name is not a valid DNS name");
             }
@@ -492,28 +474,12 @@ mod tests {
     }
 
     #[test]
-    fn dns_names_refuse_anything_but_ldh() {
-        assert_eq!(valid_dns_name(b"Example.COM."), Some("example.com".into()));
-        for bad in [
-            &b"a b"[..],
-            b"x;rm -rf /",
-            b"a\nnameserver 6.6.6.6",
-            b"$(reboot)",
-            b"-a.b",
-            b"a..b",
-            b"",
-            b"a_b",
-            &[b'a'; 64],
-        ] {
-            assert_eq!(
-                valid_dns_name(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-        let long = vec!["abcdefghi"; 30].join(".");
-        assert_eq!(valid_dns_name(long.as_bytes()), None);
+    fn option_names_drop_nul_padding_and_follow_the_name_rule() {
+        assert_eq!(option_name(b"Example.COM.\0\0"), Some("example.com".into()));
+        assert_eq!(option_name(b"host\0"), Some("host".into()));
+        assert_eq!(option_name(b"\0"), None);
+        assert_eq!(option_name(b"a_b"), None);
+        assert_eq!(option_name(b"a\0b"), None);
     }
 
     #[test]

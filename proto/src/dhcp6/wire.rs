@@ -379,13 +379,13 @@ fn parse_addr_list(data: &[u8], out: &mut Vec<Ipv6Addr>, cap: usize) -> Result<(
     Ok(())
 }
 
-/// Parse an RFC 1035 wire-format name list without compression. Names with characters
-/// outside `[A-Za-z0-9_-]` in a label, or longer than 253 characters, are skipped.
+/// Parse an RFC 1035 wire-format name list without compression. Names that break the
+/// one name rule ([`crate::name`]: no underscores, LDH labels, at most 253 characters)
+/// are skipped; a malformed list fails the option.
 pub(crate) fn parse_domains(data: &[u8], out: &mut Vec<String>) -> Result<(), &'static str> {
     let mut i = 0;
     while i < data.len() {
-        let mut name = String::new();
-        let mut ok = true;
+        let mut labels: Vec<&[u8]> = Vec::new();
         loop {
             let Some(&len) = data.get(i) else {
                 return Err("domain name not terminated by a root label");
@@ -402,21 +402,12 @@ pub(crate) fn parse_domains(data: &[u8], out: &mut Vec<String>) -> Result<(), &'
                 return Err("domain label runs past the end of the option");
             };
             i += len;
-            if !label
-                .iter()
-                .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
-            {
-                ok = false;
-            }
-            if ok {
-                if !name.is_empty() {
-                    name.push('.');
-                }
-                name.extend(label.iter().map(|&c| char::from(c)));
-            }
+            labels.push(label);
         }
-        if ok && !name.is_empty() && name.len() <= 253 && out.len() < MAX_DOMAINS {
-            out.push(name);
+        if let Some(name) = crate::name::from_labels(&labels) {
+            if out.len() < MAX_DOMAINS {
+                out.push(name);
+            }
         }
     }
     Ok(())

@@ -6,7 +6,7 @@ use super::lex::text_lines;
 use super::render::Out;
 use super::units::{split_words, unit_key, unquote};
 use super::{at, Inputs, NoteKind, Notes, Sourced};
-use crate::config::valid_ifname;
+use crate::net::ifname::valid_ifname;
 
 /// What the bond sources set, each with where.
 #[derive(Debug, Default)]

@@ -189,7 +189,7 @@ fn send(s: &Stmt, here: &str, file: &str, v4: &mut V4, notes: &mut Notes) {
         "host-name" => match vals.as_slice() {
             [t] if t.text().is_some() => {
                 let name = t.text().unwrap_or_default();
-                match netbond_proto::dhcp4::reply::valid_dns_name(name.as_bytes()) {
+                match netbond_proto::name::host_name(name.as_bytes()) {
                     Some(n) if !name.contains('(') => {
                         v4.hostname = Some(Sourced {
                             value: n,

@@ -310,7 +310,10 @@ mod tests {
             ..Inputs::default()
         })
         .unwrap();
-        assert_eq!(r.config.dhcp6.mode, crate::config::Dhcp6Mode::Stateless);
+        assert_eq!(
+            r.config.dhcp6.mode,
+            netbond_proto::dhcp6::ModeSetting::Stateless
+        );
         assert!(!r.config.dhcp6.ia_na);
     }
 }

@@ -35,22 +35,8 @@ pub fn write_config(path: &Path, text: &str, force: bool) -> Result<(), String> 
             Err(e) => Err(format!("cannot create {shown}: {e}")),
         };
     }
-    let name = path
-        .file_name()
-        .ok_or_else(|| format!("{shown} is not a file name"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".import.{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let _ = std::fs::remove_file(&tmp);
-    let f = open(&tmp).map_err(|e| format!("cannot create {}: {e}", show(&tmp)))?;
-    if let Err(e) = write(f, &tmp).and_then(|()| {
-        std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace {shown}: {e}"))
-    }) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    Ok(())
+    crate::state::atomic::write_file_atomic(path, text.as_bytes(), 0o644)
+        .map_err(|e| format!("cannot replace {shown}: {e}"))
 }
 
 /// A path as the notes and messages show it.

@@ -517,7 +517,7 @@ mod tests {
         assert_eq!(c.dhcp6.iaid_pd, None);
         assert!(c.dhcp6.rapid_commit);
         assert!(c.dhcp6.request_ntp);
-        assert_eq!(c.dhcp6.mode, crate::config::Dhcp6Mode::Stateful);
+        assert_eq!(c.dhcp6.mode, netbond_proto::dhcp6::ModeSetting::Stateful);
 
         let b = c.bond.unwrap();
         assert_eq!(b.name, "bond0");

@@ -3,7 +3,7 @@
 //! enabled instances of a template.
 
 use super::files::show;
-use crate::config::valid_ifname;
+use crate::net::ifname::valid_ifname;
 use std::path::Path;
 
 /// The last `key=` of a unit (`DefaultInstance=`, `EnvironmentFile=`), with its line.

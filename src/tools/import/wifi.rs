@@ -8,7 +8,7 @@ use super::lex::text_lines;
 use super::render::{comment_safe, table, Entry};
 use super::units::{split_words, unit_lines};
 use super::{at, Inputs, NoteKind, Notes, Sourced};
-use crate::config::valid_ifname;
+use crate::net::ifname::valid_ifname;
 
 /// What wpa_supplicant.conf holds, for the notes.
 struct WpaFound {

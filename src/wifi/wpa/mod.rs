@@ -14,6 +14,6 @@ pub mod parse;
 mod supervisor;
 
 pub use supervisor::{
-    SuperviseConfig, SupplicantState, WpaConfig, WpaHandle, WpaMode, WpaSupervisor,
+    SuperviseConfig, SupplicantState, WpaConfig, WpaHandle, WpaMode, WpaState, WpaSupervisor,
     DEFAULT_CTRL_DIR,
 };

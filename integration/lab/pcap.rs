@@ -1,80 +1,29 @@
 //! A tiny pcap reader for the DHCP traffic captured by the lab: the classic pcap file
 //! format (global header + records, µs or ns timestamps, either byte order), Ethernet
-//! (optionally 802.1Q-tagged), IPv4/IPv6, UDP, and just enough DHCPv4/DHCPv6 to read
-//! message types, transaction ids and the identifiers the tests assert on.
+//! (optionally 802.1Q-tagged), IPv4/IPv6 and UDP; the DHCPv4/DHCPv6 payloads are decoded
+//! by the tests' one codec, netbond-proto's `testkit`.
 //! A truncated last record (tcpdump still writing) is ignored.
-#![allow(dead_code)] // Not every test target uses every accessor.
+// Not every tier uses every accessor or message type.
+#![allow(dead_code, unused_imports)]
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-pub const DHCPDISCOVER: u8 = 1;
-pub const DHCPOFFER: u8 = 2;
-pub const DHCPREQUEST: u8 = 3;
-pub const DHCPDECLINE: u8 = 4;
-pub const DHCPACK: u8 = 5;
-pub const DHCPNAK: u8 = 6;
-pub const DHCPRELEASE: u8 = 7;
-pub const DHCPINFORM: u8 = 8;
+pub use netbond_proto::testkit::v4::{
+    ACK as DHCPACK, DECLINE as DHCPDECLINE, DISCOVER as DHCPDISCOVER, INFORM as DHCPINFORM,
+    NAK as DHCPNAK, OFFER as DHCPOFFER, RELEASE as DHCPRELEASE, REQUEST as DHCPREQUEST,
+};
+pub use netbond_proto::testkit::v6::{
+    ADVERTISE as V6_ADVERTISE, CONFIRM as V6_CONFIRM, DECLINE as V6_DECLINE,
+    INFORMATION_REQUEST as V6_INFORMATION_REQUEST, REBIND as V6_REBIND, RELEASE as V6_RELEASE,
+    RENEW as V6_RENEW, REPLY as V6_REPLY, REQUEST as V6_REQUEST, SOLICIT as V6_SOLICIT,
+};
+use netbond_proto::testkit::{hex, v4, v6};
 
-pub const V6_SOLICIT: u8 = 1;
-pub const V6_ADVERTISE: u8 = 2;
-pub const V6_REQUEST: u8 = 3;
-pub const V6_CONFIRM: u8 = 4;
-pub const V6_RENEW: u8 = 5;
-pub const V6_REBIND: u8 = 6;
-pub const V6_REPLY: u8 = 7;
-pub const V6_RELEASE: u8 = 8;
-pub const V6_DECLINE: u8 = 9;
-pub const V6_INFORMATION_REQUEST: u8 = 11;
-
-/// A decoded DHCPv4 message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dhcp4 {
-    /// BOOTP op: 1 request, 2 reply.
-    pub op: u8,
-    pub xid: u32,
-    pub flags: u16,
-    pub ciaddr: Ipv4Addr,
-    pub yiaddr: Ipv4Addr,
-    pub chaddr: [u8; 6],
-    /// Option 53.
-    pub msg_type: Option<u8>,
-    /// Option 50.
-    pub requested_ip: Option<Ipv4Addr>,
-    /// Option 54.
-    pub server_id: Option<Ipv4Addr>,
-    /// Option 61, raw.
-    pub client_id: Option<Vec<u8>>,
-    /// All options as (code, value), in order.
-    pub options: Vec<(u8, Vec<u8>)>,
-}
-
-impl Dhcp4 {
-    pub fn option(&self, code: u8) -> Option<&[u8]> {
-        self.options
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map(|(_, v)| v.as_slice())
-    }
-}
-
-/// A decoded DHCPv6 message (client/server messages; relay messages are not decoded).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dhcp6 {
-    pub msg_type: u8,
-    pub xid: u32,
-    /// Option 1 (the client's DUID).
-    pub client_id: Option<Vec<u8>>,
-    /// Option 2.
-    pub server_id: Option<Vec<u8>>,
-    /// IA_NA (option 3) IAIDs.
-    pub ia_na: Vec<u32>,
-    /// IAADDR (option 5) addresses inside any IA_NA.
-    pub ia_addrs: Vec<Ipv6Addr>,
-    /// Top-level options as (code, value).
-    pub options: Vec<(u16, Vec<u8>)>,
-}
+/// A decoded DHCPv4 message (the tests' codec, netbond-proto's `testkit`).
+pub type Dhcp4 = v4::Message;
+/// A decoded DHCPv6 client/server message.
+pub type Dhcp6 = v6::Message;
 
 /// Protocol payload of a captured packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,10 +74,6 @@ impl Packet {
 
 fn be16(b: &[u8], o: usize) -> Option<u16> {
     Some(u16::from_be_bytes(b.get(o..o + 2)?.try_into().ok()?))
-}
-
-fn be32(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(o..o + 4)?.try_into().ok()?))
 }
 
 fn ip4(b: &[u8], o: usize) -> Option<Ipv4Addr> {
@@ -227,9 +172,9 @@ pub fn parse_frame(linktype: u32, f: &[u8], ts: f64) -> Option<Packet> {
     let payload_end = (l4 + ulen).min(f.len());
     let payload = f.get(l4 + 8..payload_end)?;
     let dhcp = if matches!(src_port, 67 | 68) || matches!(dst_port, 67 | 68) {
-        Dhcp::V4(parse_dhcp4(payload)?)
+        Dhcp::V4(v4::parse(payload)?)
     } else if matches!(src_port, 546 | 547) || matches!(dst_port, 546 | 547) {
-        Dhcp::V6(parse_dhcp6(payload)?)
+        Dhcp::V6(v6::parse(payload)?)
     } else {
         return None;
     };
@@ -245,141 +190,6 @@ pub fn parse_frame(linktype: u32, f: &[u8], ts: f64) -> Option<Packet> {
     })
 }
 
-/// Decode a DHCPv4 (BOOTP) message.
-pub fn parse_dhcp4(b: &[u8]) -> Option<Dhcp4> {
-    if b.len() < 240 || be32(b, 236)? != 0x6382_5363 {
-        return None;
-    }
-    let mut options = Vec::new();
-    let mut o = 240;
-    while o < b.len() {
-        let code = b[o];
-        match code {
-            0 => {
-                o += 1;
-                continue;
-            }
-            255 => break,
-            _ => {}
-        }
-        let len = *b.get(o + 1)? as usize;
-        let val = b.get(o + 2..o + 2 + len)?;
-        options.push((code, val.to_vec()));
-        o += 2 + len;
-    }
-    let find = |c: u8| {
-        options
-            .iter()
-            .find(|(k, _)| *k == c)
-            .map(|(_, v)| v.clone())
-    };
-    Some(Dhcp4 {
-        op: b[0],
-        xid: be32(b, 4)?,
-        flags: be16(b, 10)?,
-        ciaddr: ip4(b, 12)?,
-        yiaddr: ip4(b, 16)?,
-        chaddr: b.get(28..34)?.try_into().ok()?,
-        msg_type: find(53).and_then(|v| v.first().copied()),
-        requested_ip: find(50).and_then(|v| ip4(&v, 0)),
-        server_id: find(54).and_then(|v| ip4(&v, 0)),
-        client_id: find(61),
-        options,
-    })
-}
-
-/// Decode a DHCPv6 client/server message.
-pub fn parse_dhcp6(b: &[u8]) -> Option<Dhcp6> {
-    let msg_type = *b.first()?;
-    if msg_type == 12 || msg_type == 13 {
-        return None; // relay-forw / relay-repl
-    }
-    let xid = u32::from_be_bytes([0, *b.get(1)?, *b.get(2)?, *b.get(3)?]);
-    let options = parse_opts6(b.get(4..)?);
-    let find = |c: u16| {
-        options
-            .iter()
-            .find(|(k, _)| *k == c)
-            .map(|(_, v)| v.clone())
-    };
-    let mut ia_na = Vec::new();
-    let mut ia_addrs = Vec::new();
-    for (code, val) in &options {
-        if *code == 3 && val.len() >= 12 {
-            ia_na.push(be32(val, 0)?);
-            for (c, v) in parse_opts6(&val[12..]) {
-                if c == 5 && v.len() >= 16 {
-                    let a: [u8; 16] = v[..16].try_into().ok()?;
-                    ia_addrs.push(Ipv6Addr::from(a));
-                }
-            }
-        }
-    }
-    Some(Dhcp6 {
-        msg_type,
-        xid,
-        client_id: find(1),
-        server_id: find(2),
-        ia_na,
-        ia_addrs,
-        options,
-    })
-}
-
-fn parse_opts6(mut b: &[u8]) -> Vec<(u16, Vec<u8>)> {
-    let mut out = Vec::new();
-    while b.len() >= 4 {
-        let code = u16::from_be_bytes([b[0], b[1]]);
-        let len = u16::from_be_bytes([b[2], b[3]]) as usize;
-        let Some(val) = b.get(4..4 + len) else {
-            break;
-        };
-        out.push((code, val.to_vec()));
-        b = &b[4 + len..];
-    }
-    out
-}
-
-/// Human-readable name of a DHCPv4 message type.
-pub fn v4_name(t: u8) -> &'static str {
-    match t {
-        1 => "DISCOVER",
-        2 => "OFFER",
-        3 => "REQUEST",
-        4 => "DECLINE",
-        5 => "ACK",
-        6 => "NAK",
-        7 => "RELEASE",
-        8 => "INFORM",
-        _ => "?",
-    }
-}
-
-/// Human-readable name of a DHCPv6 message type.
-pub fn v6_name(t: u8) -> &'static str {
-    match t {
-        1 => "SOLICIT",
-        2 => "ADVERTISE",
-        3 => "REQUEST",
-        4 => "CONFIRM",
-        5 => "RENEW",
-        6 => "REBIND",
-        7 => "REPLY",
-        8 => "RELEASE",
-        9 => "DECLINE",
-        10 => "RECONFIGURE",
-        11 => "INFORMATION-REQUEST",
-        _ => "?",
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// One line per packet, timestamps relative to the first.
 pub fn summary(pkts: &[Packet]) -> String {
     let t0 = pkts.first().map(|p| p.ts).unwrap_or(0.0);
@@ -392,7 +202,7 @@ pub fn summary(pkts: &[Packet]) -> String {
                 let _ = write!(
                     s,
                     "DHCP{} xid={:08x} chaddr={} src_mac={} ciaddr={} yiaddr={} req={:?} cid={}",
-                    v4_name(t),
+                    v4::type_name(t),
                     d.xid,
                     hex(&d.chaddr),
                     hex(&p.src_mac),
@@ -406,7 +216,7 @@ pub fn summary(pkts: &[Packet]) -> String {
                 let _ = write!(
                     s,
                     "DHCPv6 {} xid={:06x} cid={} addrs={:?}",
-                    v6_name(d.msg_type),
+                    v6::type_name(d.msg_type),
                     d.xid,
                     d.client_id.as_deref().map(hex).unwrap_or_default(),
                     d.ia_addrs
@@ -422,33 +232,39 @@ pub fn summary(pkts: &[Packet]) -> String {
 mod tests {
     use super::*;
 
+    /// UDP `payload` from `sport` to `dport`, checksum 0.
+    fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut udp = Vec::new();
+        udp.extend_from_slice(&sport.to_be_bytes());
+        udp.extend_from_slice(&dport.to_be_bytes());
+        udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(payload);
+        udp
+    }
+
+    /// An Ethernet frame of `ethertype` from 02:00:00:00:00:09 to broadcast.
+    fn ether(ethertype: u16, l3: &[u8]) -> Vec<u8> {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 9]);
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(l3);
+        f
+    }
+
     /// Build a minimal Ethernet/IPv4/UDP DHCPDISCOVER frame.
     fn discover_frame() -> Vec<u8> {
-        let mut dhcp = vec![0u8; 240];
-        dhcp[0] = 1;
-        dhcp[1] = 1;
-        dhcp[2] = 6;
-        dhcp[4..8].copy_from_slice(&0xdead_beefu32.to_be_bytes());
-        dhcp[28..34].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
-        dhcp[236..240].copy_from_slice(&[99, 130, 83, 99]);
-        dhcp.extend_from_slice(&[53, 1, 1, 50, 4, 10, 0, 0, 7, 0, 255]);
-        let mut udp = Vec::new();
-        udp.extend_from_slice(&68u16.to_be_bytes());
-        udp.extend_from_slice(&67u16.to_be_bytes());
-        udp.extend_from_slice(&((8 + dhcp.len()) as u16).to_be_bytes());
-        udp.extend_from_slice(&[0, 0]);
-        udp.extend_from_slice(&dhcp);
+        let dhcp = v4::Builder::request(DHCPDISCOVER, 0xdead_beef, [2, 0, 0, 0, 0, 9])
+            .set(50, &[10, 0, 0, 7])
+            .build();
+        let udp = udp(68, 67, &dhcp);
         let mut ip = vec![
             0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255,
         ];
         let tl = (20 + udp.len()) as u16;
         ip[2..4].copy_from_slice(&tl.to_be_bytes());
         ip.extend_from_slice(&udp);
-        let mut f = vec![0xff; 6];
-        f.extend_from_slice(&[2, 0, 0, 0, 0, 9]);
-        f.extend_from_slice(&[0x08, 0x00]);
-        f.extend_from_slice(&ip);
-        f
+        ether(0x0800, &ip)
     }
 
     #[test]
@@ -479,17 +295,22 @@ mod tests {
     }
 
     #[test]
-    fn parses_dhcp6() {
-        let mut m = vec![V6_SOLICIT, 0x12, 0x34, 0x56];
-        m.extend_from_slice(&[0, 1, 0, 4, 0, 4, 1, 2]); // client id (DUID-UUID stub)
+    fn parses_dhcp6_over_ipv6() {
         let mut ia = vec![0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0];
         ia.extend_from_slice(&[0, 5, 0, 24]);
         ia.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
         ia.extend_from_slice(&[0; 8]);
-        m.extend_from_slice(&[0, 3]);
-        m.extend_from_slice(&(ia.len() as u16).to_be_bytes());
-        m.extend_from_slice(&ia);
-        let d = parse_dhcp6(&m).unwrap();
+        let m = v6::build(V6_SOLICIT, 0x12_3456, &[(1, vec![0, 4, 1, 2]), (3, ia)]);
+        let udp = udp(546, 547, &m);
+        let mut ip = vec![0x60, 0, 0, 0];
+        ip.extend_from_slice(&(udp.len() as u16).to_be_bytes());
+        ip.extend_from_slice(&[17, 1]);
+        ip.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        ip.extend_from_slice(&"ff02::1:2".parse::<Ipv6Addr>().unwrap().octets());
+        ip.extend_from_slice(&udp);
+        let p = parse_frame(1, &ether(0x86dd, &ip), 1.0).unwrap();
+        assert_eq!((p.src_port, p.dst_port), (546, 547));
+        let d = p.v6().unwrap();
         assert_eq!(d.msg_type, V6_SOLICIT);
         assert_eq!(d.xid, 0x123456);
         assert_eq!(d.client_id.as_deref(), Some(&[0, 4, 1, 2][..]));
