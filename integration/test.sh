@@ -32,6 +32,8 @@ command -v tcpdump >/dev/null   || need+=(tcpdump)
 # python3-yaml validates the Kubernetes manifests.
 [ -x /usr/lib/cni/macvlan ]     || need+=(containernetworking-plugins)
 command -v kea-dhcp4 >/dev/null || need+=(kea-dhcp4-server)
+# Prefix delegation (netns/fallback.rs): dnsmasq cannot delegate prefixes.
+command -v kea-dhcp6 >/dev/null || need+=(kea-dhcp6-server)
 python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 if [ "$want_vm" = 1 ]; then
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -44,6 +46,11 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Debian enables Kea's services at install: a DHCP server must never run in the
+  # root namespace (the tests start their own inside a namespace).
+  if [[ " ${need[*]} " == *" kea-dhcp"* ]] && command -v systemctl >/dev/null; then
+    systemctl disable --now kea-dhcp4-server.service kea-dhcp6-server.service >/dev/null 2>&1 || true
+  fi
 fi
 # cargo-deb (not packaged by Debian 12): the VM tier's vm_systemd test builds the .deb
 # with it. ~1.5 min to compile once on 2 cores; later runs find it in ~/.cargo/bin.

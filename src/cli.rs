@@ -394,13 +394,6 @@ pub fn main() -> ExitCode {
             no_dhcp6,
             log_level,
         } => {
-            let (mut cfg, config_path) = match load_config(config.as_deref()) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("netbond: {e}");
-                    return ExitCode::from(2);
-                }
-            };
             let overrides = Overrides {
                 state_dir,
                 run_dir,
@@ -408,47 +401,7 @@ pub fn main() -> ExitCode {
                 no_dhcp4,
                 no_dhcp6,
             };
-            overrides.apply(&mut cfg);
-            crate::logging::init(log_level.as_deref(), &cfg.daemon.log_level);
-            let ifnames = match cfg.managed_interfaces(&iface) {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("netbond: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            if !cfg.dhcp4.enabled && !cfg.dhcp6.enabled {
-                eprintln!("netbond: both DHCPv4 and DHCPv6 are disabled: nothing to do");
-                return ExitCode::from(2);
-            }
-            // The blocking pool only closes packet sockets (see sock::PacketFd), in
-            // bursts at start and stop with many interfaces; its threads must be gone
-            // soon after, or an idle daemon would wake up 10 s later for one to exit.
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .max_blocking_threads(32)
-                .thread_keep_alive(std::time::Duration::from_millis(50))
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("netbond: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let opts = RunOptions {
-                ifnames,
-                config_path,
-                cfg,
-                overrides,
-            };
-            match rt.block_on(daemon::run(opts)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    ExitCode::FAILURE
-                }
-            }
+            run(&iface, config.as_deref(), overrides, log_level.as_deref())
         }
         Command::Demo => crate::tools::demo::main(),
         Command::Import {
@@ -525,13 +478,8 @@ pub fn main() -> ExitCode {
             family,
             run_dir,
         } => {
-            let policy = match (any, all) {
-                (true, _) => Some(crate::daemon::online::Policy::Any),
-                (_, true) => Some(crate::daemon::online::Policy::All),
-                _ => None,
-            };
             let family = family.and_then(|f| f.parse().ok());
-            wait_online(&run_dir, timeout, policy, iface, family)
+            wait_online(&run_dir, timeout, policy_of(any, all), iface, family)
         }
         Command::Wifi {
             iface,
@@ -544,51 +492,124 @@ pub fn main() -> ExitCode {
             };
             client(&at, Request::Wifi { iface, action }, false)
         }
-        Command::CheckConfig { path } => {
-            let p = path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
-            match Config::load(&p) {
-                Ok(_) => {
-                    println!("{}: OK", p.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::from(1)
-                }
-            }
-        }
+        Command::CheckConfig { path } => check_config(path),
         Command::Cni { cmd } => crate::cni::run(cmd),
-        Command::Duid { config, state_dir } => {
-            let (mut cfg, _) = match load_config(config.as_deref()) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("netbond: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            if let Some(d) = state_dir {
-                cfg.daemon.state_dir = d;
-            }
-            if let Some(d) = &cfg.identity.duid {
-                println!("{d}");
-                return ExitCode::SUCCESS;
-            }
-            match crate::state::store::Store::open(&cfg.daemon.state_dir)
-                .ok()
-                .and_then(|s| s.load_duid())
-            {
-                Some(d) => {
-                    println!("{d}");
-                    ExitCode::SUCCESS
-                }
-                None => {
-                    eprintln!(
-                        "netbond: no DUID yet in {} (one is made at the first `netbond run`)",
-                        cfg.daemon.state_dir.display()
-                    );
-                    ExitCode::from(1)
-                }
-            }
+        Command::Duid { config, state_dir } => duid(config.as_deref(), state_dir),
+    }
+}
+
+/// `wait-online --any` / `--all`; neither: the daemon's `[daemon] online`.
+fn policy_of(any: bool, all: bool) -> Option<crate::daemon::online::Policy> {
+    match (any, all) {
+        (true, _) => Some(crate::daemon::online::Policy::Any),
+        (_, true) => Some(crate::daemon::online::Policy::All),
+        _ => None,
+    }
+}
+
+/// `netbond run`: the configuration (file, then the command line), the interfaces, the
+/// runtime, then the daemon until it stops.
+fn run(
+    iface: &[String],
+    config: Option<&Path>,
+    overrides: Overrides,
+    log_level: Option<&str>,
+) -> ExitCode {
+    let (mut cfg, config_path) = match load_config(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("netbond: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    overrides.apply(&mut cfg);
+    crate::logging::init(log_level, &cfg.daemon.log_level);
+    let ifnames = match cfg.managed_interfaces(iface) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("netbond: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !cfg.dhcp4.enabled && !cfg.dhcp6.enabled {
+        eprintln!("netbond: both DHCPv4 and DHCPv6 are disabled: nothing to do");
+        return ExitCode::from(2);
+    }
+    // The blocking pool only closes packet sockets (see sock::PacketFd), in
+    // bursts at start and stop with many interfaces; its threads must be gone
+    // soon after, or an idle daemon would wake up 10 s later for one to exit.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(32)
+        .thread_keep_alive(std::time::Duration::from_millis(50))
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("netbond: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = RunOptions {
+        ifnames,
+        config_path,
+        cfg,
+        overrides,
+    };
+    match rt.block_on(daemon::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `netbond duid`: the configured DUID, else the one in the state directory.
+fn duid(config: Option<&Path>, state_dir: Option<PathBuf>) -> ExitCode {
+    let (mut cfg, _) = match load_config(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("netbond: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(d) = state_dir {
+        cfg.daemon.state_dir = d;
+    }
+    if let Some(d) = &cfg.identity.duid {
+        println!("{d}");
+        return ExitCode::SUCCESS;
+    }
+    match crate::state::store::Store::open(&cfg.daemon.state_dir)
+        .ok()
+        .and_then(|s| s.load_duid())
+    {
+        Some(d) => {
+            println!("{d}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!(
+                "netbond: no DUID yet in {} (one is made at the first `netbond run`)",
+                cfg.daemon.state_dir.display()
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `netbond check-config`: load and validate the file, say OK or what is wrong.
+fn check_config(path: Option<PathBuf>) -> ExitCode {
+    let p = path.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    match Config::load(&p) {
+        Ok(_) => {
+            println!("{}: OK", p.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
         }
     }
 }

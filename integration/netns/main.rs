@@ -8,6 +8,7 @@
 
 mod cni;
 mod events;
+mod fallback;
 mod faults;
 #[path = "../lab/mod.rs"]
 mod lab;

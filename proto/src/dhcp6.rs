@@ -169,8 +169,13 @@ pub struct Addr6 {
     /// The address (a /128; the on-link prefix comes from RAs).
     pub addr: Ipv6Addr,
     /// Preferred lifetime, seconds.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "preferred_secs", alias = "preferred")
+    )]
     pub preferred: u32,
     /// Valid lifetime, seconds.
+    #[cfg_attr(feature = "serde", serde(rename = "valid_secs", alias = "valid"))]
     pub valid: u32,
 }
 
@@ -183,16 +188,26 @@ pub struct Prefix6 {
     /// Prefix length.
     pub len: u8,
     /// Preferred lifetime, seconds.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "preferred_secs", alias = "preferred")
+    )]
     pub preferred: u32,
     /// Valid lifetime, seconds.
+    #[cfg_attr(feature = "serde", serde(rename = "valid_secs", alias = "valid"))]
     pub valid: u32,
 }
 
 /// Everything bound by a stateful exchange.
+///
+/// With the `serde` feature this is the daemon's lease file shape (lifetimes as
+/// `preferred_secs`/`valid_secs`, the server DUID as colon-separated hex); the older
+/// names and the list-of-numbers DUID are still read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Lease6 {
     /// DUID of the server that granted (or last extended) the lease.
+    #[cfg_attr(feature = "serde", serde(with = "crate::duid::hex_serde"))]
     pub server_id: Vec<u8>,
     /// Addresses from the IA_NA.
     pub addresses: Vec<Addr6>,
@@ -209,7 +224,9 @@ pub struct Lease6 {
     /// NTP (and SNTP) servers.
     pub ntp: Vec<Ipv6Addr>,
     /// When the Reply that set these lifetimes arrived, on the engine timeline. A caller
-    /// persisting the lease across restarts must rebase it onto the new timeline.
+    /// persisting the lease across restarts must rebase it onto the new timeline (lease
+    /// files without it read as the origin).
+    #[cfg_attr(feature = "serde", serde(default))]
     pub acquired: Instant,
 }
 

@@ -342,6 +342,45 @@ pub fn write_hex(f: &mut impl fmt::Write, bytes: &[u8]) -> fmt::Result {
     Ok(())
 }
 
+/// Serde for octet strings kept as colon-separated hex (a server DUID in a lease
+/// file): written as `"00:01:..."`; read from that or from a list of numbers (how such
+/// fields were written before).
+#[cfg(feature = "serde")]
+pub mod hex_serde {
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    /// Write `bytes` as colon-separated hex.
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let mut text = String::with_capacity(bytes.len() * 3);
+        let _ = super::write_hex(&mut text, bytes);
+        s.serialize_str(&text)
+    }
+
+    /// Read colon-separated hex, or a list of octets.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Octets;
+        impl<'de> Visitor<'de> for Octets {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("colon-separated hex octets")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Vec<u8>, E> {
+                super::parse_hex_octets(v).map_err(E::custom)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(Octets)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 //! - [`dhcp4`]: the RFC 2131 client state machine with an RFC 4361 client identifier.
 //! - [`dhcp6`]: the RFC 8415 client.
 //! - [`name`]: the one DNS-name rule (host names and search domains).
+//! - [`ipv4ll`]: RFC 3927 IPv4 link-local addresses (probe, announce, defend).
 //! - [`time`]: the engine's clock type and the random source.
 //! - [`captive`]: RFC 8910 captive portal URIs, checked.
 //!
@@ -45,6 +46,7 @@ pub mod captive;
 pub mod dhcp4;
 pub mod dhcp6;
 pub mod duid;
+pub mod ipv4ll;
 pub mod name;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -228,70 +228,8 @@ impl Ipam {
                 }
                 // The stock plugin's option lists. `request` adds options to the parameter
                 // request list; `provide` may set the host name.
-                "request" => {
-                    let a = x.as_array().ok_or_else(|| bad(&key, "must be a list"))?;
-                    for (i, r) in a.iter().enumerate() {
-                        let rk = format!("{key}[{i}]");
-                        let o = r.as_object().ok_or_else(|| bad(&rk, "must be an object"))?;
-                        for (ok, ov) in o {
-                            match ok.as_str() {
-                                "option" => {
-                                    let ok = format!("{rk}.option");
-                                    let code = request_code(str_of(ov, &ok)?, &ok)?;
-                                    if !ipam.request.contains(&code) {
-                                        ipam.request.push(code);
-                                    }
-                                }
-                                "skipDefault" => {
-                                    let sk = format!("{rk}.skipDefault");
-                                    // The stock plugin then leaves out routers and subnet
-                                    // mask; netbond needs both for the lease and the
-                                    // result, so it cannot honour `true`.
-                                    if ov.as_bool().ok_or_else(|| bad(&sk, "must be true or false"))? {
-                                        return Err(CniError::new(
-                                            code::UNSUPPORTED_FIELD,
-                                            format!("{sk}: true is not supported"),
-                                            "netbond always requests the options a lease and the CNI result need (subnet mask, routers, DNS, routes); remove skipDefault or set it to false",
-                                        ));
-                                    }
-                                }
-                                other => return Err(bad(&format!("{rk}.{other}"), "unknown key")),
-                            }
-                        }
-                    }
-                }
-                "provide" => {
-                    let a = x.as_array().ok_or_else(|| bad(&key, "must be a list"))?;
-                    for (i, p) in a.iter().enumerate() {
-                        let pk = format!("{key}[{i}]");
-                        let o = p.as_object().ok_or_else(|| bad(&pk, "must be an object"))?;
-                        let opt = o
-                            .get("option")
-                            .ok_or_else(|| bad(&format!("{pk}.option"), "missing"))?;
-                        let opt = str_of(opt, &format!("{pk}.option"))?;
-                        if !matches!(opt, "host-name" | "hostname" | "12") {
-                            return Err(CniError::new(
-                                code::UNSUPPORTED_FIELD,
-                                format!("{pk}.option: {opt:?} cannot be provided by netbond"),
-                                "netbond provides only host-name (option 12)",
-                            ));
-                        }
-                        let value = o.get("value").map(|v| str_of(v, &format!("{pk}.value"))).transpose()?;
-                        let arg = o.get("fromArg").map(|v| str_of(v, &format!("{pk}.fromArg"))).transpose()?;
-                        for k2 in o.keys() {
-                            if !matches!(k2.as_str(), "option" | "value" | "fromArg") {
-                                return Err(bad(&format!("{pk}.{k2}"), "unknown key"));
-                            }
-                        }
-                        ipam.hostname = match (value, arg) {
-                            (_, Some(a)) => Some(HostnameFrom::Arg(a.to_string())),
-                            (Some(v), None) => Some(HostnameFrom::Value(v.to_string())),
-                            (None, None) => {
-                                return Err(bad(&pk, "needs value or fromArg"));
-                            }
-                        };
-                    }
-                }
+                "request" => ipam.read_request(x, &key)?,
+                "provide" => ipam.read_provide(x, &key)?,
                 other => {
                     return Err(CniError::new(
                         code::UNSUPPORTED_FIELD,
@@ -302,6 +240,85 @@ impl Ipam {
             }
         }
         Ok(ipam)
+    }
+
+    /// `ipam.request`: option names or codes for the parameter request list.
+    fn read_request(&mut self, x: &Value, key: &str) -> Result<(), CniError> {
+        let a = x.as_array().ok_or_else(|| bad(key, "must be a list"))?;
+        for (i, r) in a.iter().enumerate() {
+            let rk = format!("{key}[{i}]");
+            let o = r.as_object().ok_or_else(|| bad(&rk, "must be an object"))?;
+            for (ok, ov) in o {
+                match ok.as_str() {
+                    "option" => {
+                        let ok = format!("{rk}.option");
+                        let code = request_code(str_of(ov, &ok)?, &ok)?;
+                        if !self.request.contains(&code) {
+                            self.request.push(code);
+                        }
+                    }
+                    "skipDefault" => {
+                        let sk = format!("{rk}.skipDefault");
+                        // The stock plugin then leaves out routers and subnet
+                        // mask; netbond needs both for the lease and the
+                        // result, so it cannot honour `true`.
+                        if ov
+                            .as_bool()
+                            .ok_or_else(|| bad(&sk, "must be true or false"))?
+                        {
+                            return Err(CniError::new(
+                                code::UNSUPPORTED_FIELD,
+                                format!("{sk}: true is not supported"),
+                                "netbond always requests the options a lease and the CNI result need (subnet mask, routers, DNS, routes); remove skipDefault or set it to false",
+                            ));
+                        }
+                    }
+                    other => return Err(bad(&format!("{rk}.{other}"), "unknown key")),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `ipam.provide`: only the host name, as a value or from a CNI_ARGS name.
+    fn read_provide(&mut self, x: &Value, key: &str) -> Result<(), CniError> {
+        let a = x.as_array().ok_or_else(|| bad(key, "must be a list"))?;
+        for (i, p) in a.iter().enumerate() {
+            let pk = format!("{key}[{i}]");
+            let o = p.as_object().ok_or_else(|| bad(&pk, "must be an object"))?;
+            let opt = o
+                .get("option")
+                .ok_or_else(|| bad(&format!("{pk}.option"), "missing"))?;
+            let opt = str_of(opt, &format!("{pk}.option"))?;
+            if !matches!(opt, "host-name" | "hostname" | "12") {
+                return Err(CniError::new(
+                    code::UNSUPPORTED_FIELD,
+                    format!("{pk}.option: {opt:?} cannot be provided by netbond"),
+                    "netbond provides only host-name (option 12)",
+                ));
+            }
+            let value = o
+                .get("value")
+                .map(|v| str_of(v, &format!("{pk}.value")))
+                .transpose()?;
+            let arg = o
+                .get("fromArg")
+                .map(|v| str_of(v, &format!("{pk}.fromArg")))
+                .transpose()?;
+            for k2 in o.keys() {
+                if !matches!(k2.as_str(), "option" | "value" | "fromArg") {
+                    return Err(bad(&format!("{pk}.{k2}"), "unknown key"));
+                }
+            }
+            self.hostname = match (value, arg) {
+                (_, Some(a)) => Some(HostnameFrom::Arg(a.to_string())),
+                (Some(v), None) => Some(HostnameFrom::Value(v.to_string())),
+                (None, None) => {
+                    return Err(bad(&pk, "needs value or fromArg"));
+                }
+            };
+        }
+        Ok(())
     }
 }
 

@@ -335,6 +335,21 @@ async fn release(ctx: &Rc<Ctx>, atts: &Attachments, k: &Key) {
 }
 
 /// The attachment's identity and options from the config and CNI_ARGS.
+/// The host name to send (option 12), from the configuration or CNI_ARGS. The one name
+/// rule applies, as for the daemon's own host name: what is not a host name is not sent
+/// (a CNI_ARGS value is the runtime's, checked by no one before).
+fn hostname(from: Option<&HostnameFrom>, args: &[(String, String)]) -> Option<String> {
+    let h = match from? {
+        HostnameFrom::Value(v) => v.as_str(),
+        HostnameFrom::Arg(a) => config::arg(args, a)?,
+    };
+    let valid = netbond_proto::name::host_name(h.as_bytes());
+    if valid.is_none() {
+        warn!("cni: host name {h:?} is not a valid DNS name; not sent");
+    }
+    valid
+}
+
 fn settings(conf: &NetConf, req: &Request, ctx: &Ctx) -> Result<Settings, CniError> {
     let args = config::parse_args(&req.args)?;
     // The IAID names the attachment in both client-ids: from the configured identity
@@ -366,11 +381,7 @@ fn settings(conf: &NetConf, req: &Request, ctx: &Ctx) -> Result<Settings, CniErr
             .take(254)
             .collect(),
     };
-    let hostname = match &conf.ipam.hostname {
-        None => None,
-        Some(HostnameFrom::Value(v)) => Some(v.clone()),
-        Some(HostnameFrom::Arg(a)) => config::arg(&args, a).map(str::to_string),
-    };
+    let hostname = hostname(conf.ipam.hostname.as_ref(), &args);
     Ok(Settings {
         cni_version: conf.cni_version.clone(),
         ipv6: conf.ipam.ipv6,
@@ -381,4 +392,31 @@ fn settings(conf: &NetConf, req: &Request, ctx: &Ctx) -> Result<Settings, CniErr
         broadcast: conf.ipam.broadcast,
         request: conf.ipam.request.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_follow_the_name_rule() {
+        let args = vec![
+            ("K8S_POD_NAME".to_string(), "Web-0".to_string()),
+            ("BAD".to_string(), "a b;c".to_string()),
+        ];
+        let arg = |a: &str| HostnameFrom::Arg(a.into());
+        assert_eq!(
+            hostname(Some(&arg("K8S_POD_NAME")), &args),
+            Some("web-0".into())
+        );
+        assert_eq!(hostname(Some(&arg("BAD")), &args), None);
+        assert_eq!(hostname(Some(&arg("MISSING")), &args), None);
+        let value = HostnameFrom::Value("db.example".into());
+        assert_eq!(hostname(Some(&value), &args), Some("db.example".into()));
+        assert_eq!(
+            hostname(Some(&HostnameFrom::Value("_x".into())), &args),
+            None
+        );
+        assert_eq!(hostname(None, &args), None);
+    }
 }

@@ -151,3 +151,20 @@ impl Store {
         out
     }
 }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An attachment's DHCPv6 lease as the CNI daemon wrote it before the v6 lease type
+    /// got its own file shape (server DUID as a list of numbers, `preferred`/`valid`):
+    /// a daemon upgraded in place must still resume it.
+    #[test]
+    fn lease6_record_in_the_v1_format_still_loads() {
+        let text = include_str!("testdata/lease6-v1.json");
+        let l: SavedLease6 = serde_json::from_str(text).unwrap();
+        assert_eq!(l.lease, crate::state::store::tests::lease6_engine());
+        assert_eq!(l.acquired_unix, 1_700_000_000);
+        let again = serde_json::to_string(&l).unwrap();
+        assert_eq!(serde_json::from_str::<SavedLease6>(&again).unwrap(), l);
+    }
+}

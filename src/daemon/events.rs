@@ -258,18 +258,9 @@ pub fn v4(
     iface: &str,
     lease: Option<&netbond_proto::dhcp4::Lease4>,
     old: Option<&netbond_proto::dhcp4::Lease4>,
-    mut extra: Value,
+    extra: Value,
 ) {
-    if !extra.is_object() {
-        extra = json!({});
-    }
-    if let Some(l) = lease {
-        extra["lease"] = lease4(l);
-    }
-    if let Some(l) = old {
-        extra["old"] = lease4(l);
-    }
-    emit(kind, Some(iface), extra);
+    with_leases(kind, iface, lease.map(lease4), old.map(lease4), extra);
 }
 
 /// A DHCPv6 event, like [`v4`].
@@ -278,16 +269,27 @@ pub fn v6(
     iface: &str,
     lease: Option<&netbond_proto::dhcp6::Lease6>,
     old: Option<&netbond_proto::dhcp6::Lease6>,
+    extra: Value,
+) {
+    with_leases(kind, iface, lease.map(lease6), old.map(lease6), extra);
+}
+
+/// Emit `extra` (an object) with the rendered `lease` and `old` leases added.
+fn with_leases(
+    kind: &str,
+    iface: &str,
+    lease: Option<Value>,
+    old: Option<Value>,
     mut extra: Value,
 ) {
     if !extra.is_object() {
         extra = json!({});
     }
     if let Some(l) = lease {
-        extra["lease"] = lease6(l);
+        extra["lease"] = l;
     }
     if let Some(l) = old {
-        extra["old"] = lease6(l);
+        extra["old"] = l;
     }
     emit(kind, Some(iface), extra);
 }

@@ -353,7 +353,9 @@ pub fn environment(ev: &Value) -> Vec<(String, String)> {
     };
     for (k, v) in obj {
         match k.as_str() {
-            "v" | "seq" | "time" | "type" | "interface" => {}
+            // `assignments` (prefix delegation) is a list of objects: on stdin only;
+            // its flat `downstream_*` lists are below as NETBOND_DOWNSTREAM_*.
+            "v" | "seq" | "time" | "type" | "interface" | "assignments" => {}
             "lease" | "old" => {
                 let pre = if k == "lease" { "new" } else { "old" };
                 if v6 {

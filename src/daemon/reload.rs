@@ -76,6 +76,13 @@ pub const KEYS: &[(&str, When)] = &[
         "dhcp4.conflict_detection",
         Live("for the next address bound"),
     ),
+    // The fallbacks are set up with the interface's drivers, at start.
+    ("dhcp4.link_local", Restart),
+    ("dhcp4.link_local_after", Restart),
+    ("dhcp4.fallback_address", Restart),
+    ("dhcp4.fallback_router", Restart),
+    ("dhcp4.fallback_dns", Restart),
+    ("dhcp4.fallback_after", Restart),
     // The DHCPv6 engine is built once with these.
     ("dhcp6.enabled", Restart),
     ("dhcp6.mode", Restart),
@@ -93,6 +100,7 @@ pub const KEYS: &[(&str, When)] = &[
     ("dhcp6.send", Restart),
     ("dhcp6.captive_portal", Restart),
     ("dhcp6.use_dns", NOW),
+    ("dhcp6.pd_downstream", Restart),
     // Which file (or resolved) owns DNS is decided per interface at start.
     ("dns.resolv_conf", Restart),
     // The hook runner and the chrony sources directory are set up once, at start.
@@ -340,6 +348,8 @@ mod tests {
             .insert("17".into(), crate::config::OptionValue::Hex("01:02".into()));
         c.dhcp6.request = vec![31];
         c.dhcp6.iaid_pd = Some("2".into());
+        c.dhcp4.fallback_address = Some("192.168.1.50/24".into());
+        c.dhcp4.fallback_router = Some("192.168.1.1".into());
         c.control.group = Some("netbond".into());
         c.bond = Some(BondConfig {
             primary: Some("eth0".into()),

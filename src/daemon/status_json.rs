@@ -21,6 +21,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 pub struct Client<L> {
     pub state: &'static str,
     pub lease: Option<L>,
+    /// DHCPv4: the link-local and static fallbacks (`dhcp/fallback.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallbacks: Option<Value>,
+    /// DHCPv6: the delegated prefix handed on downstream (`dhcp/pd.rs`), `null` if none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delegated: Option<Value>,
 }
 
 /// A DHCPv4 lease.
@@ -228,7 +234,12 @@ pub fn dhcp4(state: &'static str, lease: Option<&Lease4>, now: Instant) -> Clien
         routes: routes(&l.routes),
         static_routes: routes(&l.static_routes),
     });
-    Client { state, lease }
+    Client {
+        state,
+        lease,
+        fallbacks: None,
+        delegated: None,
+    }
 }
 
 /// The DHCPv6 client: its state and lease.
@@ -257,7 +268,12 @@ pub fn dhcp6(state: &'static str, lease: Option<&Lease6>, now: Instant) -> Clien
             ntp: l.ntp.clone(),
         }
     });
-    Client { state, lease }
+    Client {
+        state,
+        lease,
+        fallbacks: None,
+        delegated: None,
+    }
 }
 
 /// One interface: name, index, MAC, identity and both clients (`None`: disabled).
@@ -628,5 +644,20 @@ mod tests {
         }
         let want = std::fs::read_to_string(GOLDEN).expect("the golden file");
         assert_eq!(got, want, "status JSON shape changed");
+    }
+
+    /// No interface (all chosen ones gone): no top-level interface fields, the rest as
+    /// always.
+    #[test]
+    fn status_without_interfaces() {
+        let zero = Stats::default();
+        let v = status(vec![], None, vec![], false, stats(0, zero, zero, None));
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["bond", "interfaces", "online", "stats", "version", "wifi"]
+        );
+        assert_eq!(v["bond"], Value::Null);
+        assert_eq!(v["stats"]["start_window"], Value::Null);
     }
 }

@@ -2,7 +2,10 @@
 //! `netbond-proto`) and sockets, applying what the engine decides; plus what both share
 //! on one interface, start pacing for many interfaces, and the status rendering.
 
+pub mod fallback;
+pub mod ipv4ll;
 pub mod pace;
+pub mod pd;
 pub mod shared;
 pub mod status;
 pub mod v4;

@@ -117,61 +117,68 @@ fn render_bond(o: &mut String, b: &Value) {
 
 fn render_clients(o: &mut String, st: &Value) {
     let d4 = &st["dhcp4"];
-    if d4.is_null() {
-        let _ = writeln!(o, "DHCPv4:    disabled");
-    } else {
-        let l = &d4["lease"];
-        if l.is_null() {
-            let _ = writeln!(o, "DHCPv4:    {} (no lease)", s(&d4["state"]));
-        } else {
-            let _ = writeln!(
-                o,
-                "DHCPv4:    {} {}/{} from {}, {} s left (lease {} s)",
-                s(&d4["state"]),
-                s(&l["address"]),
-                s(&l["prefix_len"]),
-                s(&l["server"]),
-                s(&l["remaining_secs"]),
-                s(&l["lease_secs"])
-            );
-            let _ = writeln!(
-                o,
-                "           routers {}  DNS {}",
-                list(&l["routers"]),
-                list(&l["dns"])
-            );
-        }
+    if let Some((state, l)) = family(o, "DHCPv4", d4) {
+        let _ = writeln!(
+            o,
+            "DHCPv4:    {} {}/{} from {}, {} s left (lease {} s)",
+            s(state),
+            s(&l["address"]),
+            s(&l["prefix_len"]),
+            s(&l["server"]),
+            s(&l["remaining_secs"]),
+            s(&l["lease_secs"])
+        );
+        let _ = writeln!(
+            o,
+            "           routers {}  DNS {}",
+            list(&l["routers"]),
+            list(&l["dns"])
+        );
+    }
+    if !d4.is_null() {
+        crate::dhcp::fallback::render(o, d4);
     }
     let d6 = &st["dhcp6"];
-    if d6.is_null() {
-        let _ = writeln!(o, "DHCPv6:    disabled");
-    } else {
-        let l = &d6["lease"];
-        if l.is_null() {
-            let _ = writeln!(o, "DHCPv6:    {} (no lease)", s(&d6["state"]));
-        } else {
+    if let Some((state, l)) = family(o, "DHCPv6", d6) {
+        let _ = writeln!(
+            o,
+            "DHCPv6:    {} from server {}",
+            s(state),
+            s(&l["server_duid"])
+        );
+        for a in l["addresses"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 o,
-                "DHCPv6:    {} from server {}",
-                s(&d6["state"]),
-                s(&l["server_duid"])
+                "           {} valid {} s preferred {} s",
+                s(&a["address"]),
+                s(&a["valid_secs_left"]),
+                s(&a["preferred_secs_left"])
             );
-            for a in l["addresses"].as_array().into_iter().flatten() {
-                let _ = writeln!(
-                    o,
-                    "           {} valid {} s preferred {} s",
-                    s(&a["address"]),
-                    s(&a["valid_secs_left"]),
-                    s(&a["preferred_secs_left"])
-                );
-            }
-            let _ = writeln!(o, "           DNS {}", list(&l["dns"]));
         }
+        let _ = writeln!(o, "           DNS {}", list(&l["dns"]));
+    }
+    if !d6.is_null() {
+        crate::dhcp::pd::render(o, d6);
     }
     if let Some(uri) = st["captive_portal"]["uri"].as_str() {
         // Checked printable ASCII (netbond_proto::captive): safe to print as it is.
         let _ = writeln!(o, "Portal:    {uri} (RFC 8910 captive portal)");
     }
+}
+
+/// One family's line when it is disabled or holds no lease; otherwise its state and
+/// lease, for the caller to render.
+fn family<'a>(o: &mut String, name: &str, f: &'a Value) -> Option<(&'a Value, &'a Value)> {
+    if f.is_null() {
+        let _ = writeln!(o, "{name}:    disabled");
+        return None;
+    }
+    let l = &f["lease"];
+    if l.is_null() {
+        let _ = writeln!(o, "{name}:    {} (no lease)", s(&f["state"]));
+        return None;
+    }
+    Some((&f["state"], l))
 }
 
 #[cfg(test)]
@@ -235,5 +242,28 @@ mod tests {
         );
         assert!(out.contains("10.1.0.5/24"), "{out}");
         assert_eq!(out.matches("DHCPv6:    disabled").count(), 2, "{out}");
+    }
+
+    #[test]
+    fn renders_a_family_without_a_lease_and_a_dhcpv6_lease() {
+        let v = serde_json::json!({
+            "interface": {"name": "eth0", "index": 2, "mac": null},
+            "identity": {"duid": "00:04", "iaid": "0x1"},
+            "dhcp4": {"state": "SELECTING", "lease": null},
+            "dhcp6": {"state": "BOUND", "lease": {
+                "server_duid": "00:01:02",
+                "addresses": [{"address": "fd77::105", "valid_secs_left": 100, "preferred_secs_left": 50}],
+                "dns": ["fd77::1"]
+            }},
+            "bond": null
+        });
+        let out = super::render(&v);
+        assert!(out.contains("DHCPv4:    SELECTING (no lease)\n"), "{out}");
+        assert!(
+            out.contains(
+                "DHCPv6:    BOUND from server 00:01:02\n           fd77::105 valid 100 s preferred 50 s\n           DNS fd77::1\n"
+            ),
+            "{out}"
+        );
     }
 }

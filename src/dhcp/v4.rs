@@ -79,6 +79,8 @@ pub struct V4Driver {
     /// deconfigures. Kept in the state dir too, so a restart that keeps the network
     /// still knows it.
     original_mtu: Option<u32>,
+    /// Link-local and static fallback while there is no lease (`fallback.rs`).
+    fallbacks: crate::dhcp::fallback::Fallbacks,
 }
 
 /// Build the engine's configuration from the file's.
@@ -158,6 +160,7 @@ impl V4Driver {
             link_mac: None,
             engine_mac: None,
             original_mtu: sh.store.load_original_mtu(&sh.ifname),
+            fallbacks: crate::dhcp::fallback::Fallbacks::new(&sh.cfg.dhcp4),
         }
     }
 
@@ -183,6 +186,7 @@ impl V4Driver {
         self.applied_routes.clear();
         // A re-created interface starts from its own MTU.
         self.original_mtu = None;
+        self.fallbacks.interface_gone();
         // Whatever the engine holds must be put back when the interface returns.
         self.restore = self.engine.lease().cloned();
         self.engine.link_changed(now, false);
@@ -212,7 +216,7 @@ impl V4Driver {
             .probe
             .as_ref()
             .map(|p| p.next.unwrap_or(p.until).min(p.until));
-        [self.engine.poll_timeout(), probe]
+        [self.engine.poll_timeout(), probe, self.fallbacks.deadline()]
             .into_iter()
             .flatten()
             .min()
@@ -220,7 +224,7 @@ impl V4Driver {
 
     /// The ARP socket of a conflict check in progress.
     pub fn arp_socket(&self) -> Option<&crate::net::arp::ArpSocket> {
-        self.probe.as_ref().map(|p| &p.sock)
+        (self.probe.as_ref().map(|p| &p.sock)).or_else(|| self.fallbacks.arp_socket())
     }
 
     /// An ARP packet (or an error) during a conflict check.
@@ -231,7 +235,9 @@ impl V4Driver {
         host: &crate::net::hwaddr::HostMacs,
         rx: io::Result<crate::net::arp::Arp>,
     ) {
-        let Some(p) = self.probe.as_ref() else { return };
+        let Some(p) = self.probe.as_ref() else {
+            return self.fallbacks.on_arp(now, ifname, host, rx);
+        };
         match rx {
             Ok(arp) => {
                 // Another interface of this host answering for our address (Linux's
@@ -436,6 +442,8 @@ impl V4Driver {
             }
             self.last_state = state;
         }
+        let (state, leased) = (self.engine.state_name(), self.engine.lease().is_some());
+        self.fallbacks.pump(sh, state, leased).await;
         while let Some(ev) = self.engine.poll_event() {
             self.on_event(sh, ev, rebooted).await;
         }
@@ -711,6 +719,9 @@ impl V4Driver {
         } else {
             self.engine.stop();
         }
+        if deconfigure {
+            self.fallbacks.drop_all(sh, "stopped").await;
+        }
         while let Some(ev) = self.engine.poll_event() {
             if let Event4::Lost { lease, .. } = ev {
                 if deconfigure {
@@ -740,7 +751,10 @@ impl V4Driver {
         &self,
         now: Instant,
     ) -> crate::daemon::status_json::Client<crate::daemon::status_json::Lease4Status> {
-        crate::daemon::status_json::dhcp4(self.engine.state_name(), self.engine.lease(), now)
+        let mut c =
+            crate::daemon::status_json::dhcp4(self.engine.state_name(), self.engine.lease(), now);
+        c.fallbacks = Some(self.fallbacks.status_json());
+        c
     }
 }
 

@@ -5,11 +5,11 @@
 use crate::dhcp::shared::{Dns6, Shared};
 use crate::net::ra::{RaFlags, RaWatcher};
 use crate::net::udp6::{is_address_not_ready, Udp6Socket};
-use crate::state::store::{SavedAddr6, SavedLease6, SavedPrefix6};
+use crate::state::store::SavedLease6;
 use netbond_proto::dhcp6::{
-    Addr6, Client, Config as EngineConfig, Event6, Lease6, ModeSetting, Prefix6, Transmit6,
+    Addr6, Client, Config as EngineConfig, Event6, Lease6, ModeSetting, Transmit6,
 };
-use netbond_proto::duid::{parse_hex_octets, write_hex, Duid, Iaid};
+use netbond_proto::duid::{Duid, Iaid};
 use netbond_proto::Instant;
 use serde_json::{json, Value};
 use std::io;
@@ -59,6 +59,8 @@ pub struct V6Driver {
     ra_domains: Vec<(String, Option<Instant>)>,
     /// The RA DNS changed since it was last merged.
     ra_dns_dirty: bool,
+    /// The delegated prefix handed on to downstream interfaces (`pd.rs`).
+    pd: crate::dhcp::pd::Delegation,
     /// `[dhcp6] captive_portal`: show the RA's and DHCPv6's portal URI.
     captive_portal: bool,
 }
@@ -88,66 +90,17 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
 }
 
 fn to_saved(sh: &Shared, l: &Lease6) -> SavedLease6 {
-    let mut server_id = String::new();
-    let _ = write_hex(&mut server_id, &l.server_id);
     SavedLease6 {
-        server_id,
-        addresses: l
-            .addresses
-            .iter()
-            .map(|a| SavedAddr6 {
-                addr: a.addr,
-                preferred_secs: a.preferred,
-                valid_secs: a.valid,
-            })
-            .collect(),
-        prefixes: l
-            .prefixes
-            .iter()
-            .map(|p| SavedPrefix6 {
-                prefix: p.prefix,
-                len: p.len,
-                preferred_secs: p.preferred,
-                valid_secs: p.valid,
-            })
-            .collect(),
-        t1: l.t1,
-        t2: l.t2,
-        dns: l.dns.clone(),
-        domains: l.domains.clone(),
-        ntp: l.ntp.clone(),
         acquired_unix: sh.clock.unix_time(l.acquired),
+        lease: l.clone(),
     }
 }
 
+/// A saved lease on this process's engine timeline.
 fn from_saved(sh: &Shared, s: SavedLease6) -> Option<Lease6> {
     Some(Lease6 {
-        server_id: parse_hex_octets(&s.server_id).ok()?,
-        addresses: s
-            .addresses
-            .iter()
-            .map(|a| Addr6 {
-                addr: a.addr,
-                preferred: a.preferred_secs,
-                valid: a.valid_secs,
-            })
-            .collect(),
-        prefixes: s
-            .prefixes
-            .iter()
-            .map(|p| Prefix6 {
-                prefix: p.prefix,
-                len: p.len,
-                preferred: p.preferred_secs,
-                valid: p.valid_secs,
-            })
-            .collect(),
-        t1: s.t1,
-        t2: s.t2,
-        dns: s.dns,
-        domains: s.domains,
-        ntp: s.ntp,
         acquired: sh.clock.engine_from_unix(s.acquired_unix),
+        ..s.lease
     })
 }
 
@@ -208,6 +161,7 @@ impl V6Driver {
             ra_dns: Vec::new(),
             ra_domains: Vec::new(),
             ra_dns_dirty: false,
+            pd: crate::dhcp::pd::Delegation::new(sh),
             captive_portal: sh.cfg.dhcp6.captive_portal,
         }
     }
@@ -483,6 +437,7 @@ impl V6Driver {
         while let Some(ev) = self.engine.poll_event() {
             self.on_event(sh, ev).await;
         }
+        self.pd.sync(sh, self.engine.lease()).await;
     }
 
     /// The wait before retrying a send the link refused, doubling each time.
@@ -662,6 +617,10 @@ impl V6Driver {
             sh.leases.remove(6, &sh.ifname);
         }
         while self.engine.poll_event().is_some() {}
+        if release || deconfigure {
+            let why = if release { "released" } else { "stopped" };
+            self.pd.clear(sh, why).await;
+        }
         if deconfigure {
             let applied = self.applied.clone();
             self.remove(sh, &applied).await;
@@ -714,7 +673,9 @@ impl V6Driver {
         } else {
             self.engine.state_name()
         };
-        crate::daemon::status_json::dhcp6(state, self.engine.lease(), now)
+        let mut c = crate::daemon::status_json::dhcp6(state, self.engine.lease(), now);
+        c.delegated = Some(self.pd.status_json());
+        c
     }
 }
 

@@ -182,25 +182,12 @@ impl RaWatcher {
     /// Waits for the next valid Router Advertisement. Invalid ones are
     /// skipped and logged at debug level.
     pub async fn next(&self) -> io::Result<RaFlags> {
-        loop {
-            let mut guard = self
-                .fd
-                .readable()
-                .await
-                .map_err(|e| ctx(e, self.recv_ctx()))?;
-            let got = guard.try_io(|s| {
-                crate::net::sock::with_recv_buf(|buf| {
-                    recv_icmp(s.as_raw_fd(), buf).map(|meta| self.accept(meta, buf))
-                })
-            });
-            match got {
-                Ok(Ok(Some(flags))) => return Ok(flags),
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(Err(e)) => return Err(ctx(e, self.recv_ctx())),
-                Err(_would_block) => {}
-            }
-        }
+        crate::net::sock::recv_until(
+            &self.fd,
+            |fd, buf| recv_icmp(fd, buf).map(|meta| self.accept(meta, buf)),
+            |e| ctx(e, self.recv_ctx()),
+        )
+        .await
     }
 
     /// Parse a received ICMPv6 message; `None` (logged) unless it is a valid RA.
@@ -233,19 +220,7 @@ impl RaWatcher {
         let dst = SocketAddrV6::new(ALL_ROUTERS, 0, 0, self.ifindex);
         let addr = SockAddr::from(SocketAddr::V6(dst));
         let rs = router_solicitation();
-        loop {
-            let mut guard = self
-                .fd
-                .writable()
-                .await
-                .map_err(|e| ctx(e, self.send_ctx()))?;
-            match guard.try_io(|s| s.get_ref().send_to(&rs, &addr)) {
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(Err(e)) => return Err(ctx(e, self.send_ctx())),
-                Err(_would_block) => {}
-            }
-        }
+        crate::net::sock::send_to(&self.fd, &rs, &addr, |e| ctx(e, self.send_ctx())).await
     }
 
     fn recv_ctx(&self) -> String {

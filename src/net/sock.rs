@@ -115,6 +115,48 @@ pub fn with_recv_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
     })
 }
 
+/// Receive on a registered socket until `read` keeps something. `read` does one
+/// `recvmsg` and the parse, inside the thread's receive buffer ([`with_recv_buf`]), and
+/// returns `None` for what it drops. EINTR and spurious readiness are retried; other
+/// errors go through `err`, which says what was being done.
+pub async fn recv_until<T>(
+    fd: &tokio::io::unix::AsyncFd<socket2::Socket>,
+    read: impl Fn(RawFd, &mut [u8]) -> io::Result<Option<T>>,
+    err: impl Fn(io::Error) -> io::Error,
+) -> io::Result<T> {
+    use std::os::fd::AsRawFd;
+    loop {
+        let mut guard = fd.readable().await.map_err(&err)?;
+        let got = guard.try_io(|s| with_recv_buf(|buf| read(s.as_raw_fd(), buf)));
+        match got {
+            Ok(Ok(Some(v))) => return Ok(v),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(Err(e)) => return Err(err(e)),
+            Err(_would_block) => {}
+        }
+    }
+}
+
+/// Send one datagram to `dest` on a registered socket, waiting until it is writable.
+/// EINTR is retried; other errors go through `err`, which says what was being done.
+pub async fn send_to(
+    fd: &tokio::io::unix::AsyncFd<socket2::Socket>,
+    data: &[u8],
+    dest: &socket2::SockAddr,
+    err: impl Fn(io::Error) -> io::Error,
+) -> io::Result<()> {
+    loop {
+        let mut guard = fd.writable().await.map_err(&err)?;
+        match guard.try_io(|s| s.get_ref().send_to(data, dest)) {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(Err(e)) => return Err(err(e)),
+            Err(_would_block) => {}
+        }
+    }
+}
+
 /// A registered packet socket that is closed on a blocking thread.
 ///
 /// Closing an AF_PACKET socket waits for an RCU grace period in the kernel

@@ -17,12 +17,12 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::net::Ipv6Addr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::state::atomic::{note_write, replace_file, write_file_atomic};
 use netbond_proto::dhcp4::Lease4;
+use netbond_proto::dhcp6::Lease6;
 use netbond_proto::Duid;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -46,50 +46,14 @@ pub struct SavedLease4 {
     pub acquired_unix: u64,
 }
 
-/// One IA_NA address of a DHCPv6 lease.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedAddr6 {
-    /// The address.
-    pub addr: Ipv6Addr,
-    /// Preferred lifetime in seconds from `acquired_unix` (0xffffffff = infinite).
-    pub preferred_secs: u32,
-    /// Valid lifetime in seconds from `acquired_unix` (0xffffffff = infinite).
-    pub valid_secs: u32,
-}
-
-/// One IA_PD delegated prefix of a DHCPv6 lease.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedPrefix6 {
-    /// The prefix (host bits zero).
-    pub prefix: Ipv6Addr,
-    /// Prefix length.
-    pub len: u8,
-    /// Preferred lifetime in seconds from `acquired_unix`.
-    pub preferred_secs: u32,
-    /// Valid lifetime in seconds from `acquired_unix`.
-    pub valid_secs: u32,
-}
-
-/// A DHCPv6 lease as persisted. Deliberately independent of the engine's lease type,
-/// so the file format does not change whenever the engine's internals do.
+/// A DHCPv6 lease as persisted: the engine's lease in its own serde shape (see
+/// [`Lease6`]) with the wall-clock acquisition time beside its fields, in one object, as
+/// lease files have always had it. The lease's `acquired` is relative to the engine
+/// clock of the process that saved it; use `acquired_unix`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedLease6 {
-    /// The server's DUID (Server Identifier option), colon-separated hex.
-    pub server_id: String,
-    /// IA_NA addresses.
-    pub addresses: Vec<SavedAddr6>,
-    /// IA_PD prefixes.
-    pub prefixes: Vec<SavedPrefix6>,
-    /// T1 in seconds.
-    pub t1: u32,
-    /// T2 in seconds.
-    pub t2: u32,
-    /// DNS servers (option 23).
-    pub dns: Vec<Ipv6Addr>,
-    /// Domain search list (option 24).
-    pub domains: Vec<String>,
-    /// NTP servers (option 56 addresses).
-    pub ntp: Vec<Ipv6Addr>,
+    #[serde(flatten)]
+    pub lease: Lease6,
     /// Wall-clock acquisition time, seconds since the Unix epoch.
     pub acquired_unix: u64,
 }
@@ -428,25 +392,34 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn lease6() -> SavedLease6 {
-        SavedLease6 {
-            server_id: "00:01:00:01:2e:2d:01:bd:02:00:00:00:00:01".into(),
-            addresses: vec![SavedAddr6 {
+    /// The engine's lease behind [`lease6`] (acquired at engine time 12.345 s).
+    pub(crate) fn lease6_engine() -> netbond_proto::dhcp6::Lease6 {
+        use netbond_proto::dhcp6::{Addr6, Lease6, Prefix6};
+        Lease6 {
+            server_id: vec![0, 1, 0, 1, 0x2e, 0x2d, 1, 0xbd, 2, 0, 0, 0, 0, 1],
+            addresses: vec![Addr6 {
                 addr: "2001:db8::10".parse().unwrap(),
-                preferred_secs: 3600,
-                valid_secs: 7200,
+                preferred: 3600,
+                valid: 7200,
             }],
-            prefixes: vec![SavedPrefix6 {
+            prefixes: vec![Prefix6 {
                 prefix: "2001:db8:100::".parse().unwrap(),
                 len: 56,
-                preferred_secs: 3600,
-                valid_secs: 7200,
+                preferred: 3600,
+                valid: 7200,
             }],
             t1: 1800,
             t2: 2880,
             dns: vec!["2001:db8::53".parse().unwrap()],
             domains: vec!["example.com".into()],
             ntp: vec![],
+            acquired: Instant::from_millis(12_345),
+        }
+    }
+
+    pub(crate) fn lease6() -> SavedLease6 {
+        SavedLease6 {
+            lease: lease6_engine(),
             acquired_unix: 1_700_000_000,
         }
     }
@@ -461,6 +434,42 @@ pub(crate) mod tests {
         );
         Store::open(&d).unwrap(); // idempotent
         fs::remove_dir_all(d.parent().unwrap()).unwrap();
+    }
+
+    /// A DHCPv6 lease file as netbond wrote it before the lease was saved through the
+    /// engine's own type: it must still load after an upgrade (the next start confirms
+    /// the address instead of soliciting a new one).
+    #[test]
+    fn lease6_file_in_the_v1_format_still_loads() {
+        let d = tmpdir("v1");
+        let s = Store::open(&d).unwrap();
+        fs::write(
+            d.join("lease6-eth0.json"),
+            include_str!("testdata/lease6-eth0-v1.json"),
+        )
+        .unwrap();
+        // The v1 file has no engine-time `acquired`: it reads as the origin (the daemon
+        // rebases from acquired_unix anyway).
+        let mut want = lease6();
+        want.lease.acquired = Instant::ZERO;
+        assert_eq!(s.load_lease6("eth0"), Some(want));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// What is written now reads the same as before for the fields v1 had (a downgraded
+    /// netbond still loads it), plus `acquired`.
+    #[test]
+    fn lease6_file_keeps_the_v1_shape() {
+        let d = tmpdir("v1w");
+        let s = Store::open(&d).unwrap();
+        s.save_lease6("eth0", &lease6()).unwrap();
+        let now: serde_json::Value =
+            serde_json::from_slice(&fs::read(d.join("lease6-eth0.json")).unwrap()).unwrap();
+        let mut v1: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/lease6-eth0-v1.json")).unwrap();
+        v1["lease"]["acquired"] = serde_json::json!({ "millis": 12_345 });
+        assert_eq!(now, v1);
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

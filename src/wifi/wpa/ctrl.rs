@@ -38,16 +38,10 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
     }
 }
 
-/// An interface name as Linux allows it (and as safe to put in a file name).
+/// An interface name by the one rule ([`crate::net::ifname`]): it becomes a socket
+/// path in the control directory.
 pub(crate) fn check_ifname(ifname: &str) -> io::Result<()> {
-    let ok = !ifname.is_empty()
-        && ifname.len() <= 15
-        && ifname != "."
-        && ifname != ".."
-        && ifname
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
-    if ok {
+    if crate::net::ifname::valid_ifname(ifname) {
         Ok(())
     } else {
         Err(io::Error::new(
