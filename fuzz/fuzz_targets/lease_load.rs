@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use netbond_fuzz::store::Store;
 use netbond_proto::dhcp4;
-use netbond_proto::Instant;
+use netbond_proto::{Engine, Instant};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -45,9 +45,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = lease.remaining_secs(now);
     let mut c = dhcp4::Client::from_saved(netbond_fuzz::v4_config(), lease, now);
     let mut now = now;
+    c.hw_address_changed(now, netbond_fuzz::MAC);
     for _ in 0..4 {
         let mut n = 0;
-        while c.poll_transmit(now, netbond_fuzz::MAC).is_some() {
+        while c.poll_transmit(now).is_some() {
             n += 1;
             assert!(n < 16, "poll_transmit keeps returning packets");
         }

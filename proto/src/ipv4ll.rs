@@ -40,41 +40,7 @@ pub const DEFEND_INTERVAL: Duration = Duration::from_secs(10);
 /// that falls back to link-local does not hijack what its neighbours reach there.
 const METADATA: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
 
-/// An IPv4-over-Ethernet ARP packet (the part after the Ethernet header).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arp {
-    /// 1 request, 2 reply.
-    pub op: u16,
-    /// Sender hardware address.
-    pub sha: [u8; 6],
-    /// Sender protocol address (0.0.0.0 in a probe).
-    pub spa: Ipv4Addr,
-    /// Target hardware address.
-    pub tha: [u8; 6],
-    /// Target protocol address.
-    pub tpa: Ipv4Addr,
-}
-
-impl Arp {
-    /// An ARP probe (RFC 3927 2.2.1): a request with sender address 0.0.0.0.
-    pub fn probe(mac: [u8; 6], addr: Ipv4Addr) -> Arp {
-        Arp {
-            op: 1,
-            sha: mac,
-            spa: Ipv4Addr::UNSPECIFIED,
-            tha: [0; 6],
-            tpa: addr,
-        }
-    }
-
-    /// An ARP announcement (RFC 3927 2.4): a request with sender and target `addr`.
-    pub fn announce(mac: [u8; 6], addr: Ipv4Addr) -> Arp {
-        Arp {
-            spa: addr,
-            ..Arp::probe(mac, addr)
-        }
-    }
-}
+pub use crate::arp::Arp;
 
 /// Why an address was given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use crate::net::udp6::Udp6Socket;
 use netbond_proto::dhcp4::{self, Client, ClientId};
 use netbond_proto::dhcp6::{self, Client as Client6, Transmit6};
 use netbond_proto::duid::{Duid, Iaid};
-use netbond_proto::Instant;
+use netbond_proto::{Engine, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::io;
@@ -177,7 +177,7 @@ pub async fn start(
     let mut rec =
         saved.unwrap_or_else(|| Record::new(key.clone(), netns_path.clone(), settings.clone()));
     rec.netns = netns_path.clone();
-    let v4 = match rec.lease4.clone() {
+    let mut v4 = match rec.lease4.clone() {
         Some(s) => {
             let mut l = s.lease;
             l.acquired = ctx.clock.engine_from_unix(s.acquired_unix);
@@ -189,6 +189,8 @@ pub async fn start(
         }
         None => Client::new(cfg4, now),
     };
+    // The container's MAC does not change under an attachment: read once above.
+    v4.hw_address_changed(now, mac);
     let v6 = v6.then(|| match rec.lease6.clone() {
         Some(s) => {
             let mut l = s.lease;
@@ -207,7 +209,7 @@ pub async fn start(
         key,
         netns: netns_path,
         settings,
-        mac,
+        last_src4: None,
         v4,
         v6,
         pkt: Some(pkt),
@@ -231,7 +233,8 @@ struct Attachment {
     key: Key,
     netns: PathBuf,
     settings: Settings,
-    mac: [u8; 6],
+    /// Where the last DHCPv4 packet came from, for the log line of an engine drop.
+    last_src4: Option<std::net::Ipv4Addr>,
     v4: Client,
     v6: Option<Client6>,
     pkt: Option<PacketSocket>,
@@ -315,13 +318,8 @@ impl Attachment {
                     }
                 }
                 Wake::P4(Ok(rx)) => {
+                    self.last_src4 = Some(rx.src_ip);
                     self.v4.handle_packet(now, &rx.payload);
-                    if let Some(why) = self.v4.last_drop() {
-                        debug!(
-                            "cni: {}: dropped a DHCPv4 packet from {}: {why}",
-                            self.key, rx.src_ip
-                        );
-                    }
                 }
                 Wake::P4(Err(e)) => {
                     if e.kind() != io::ErrorKind::NetworkDown {
@@ -366,7 +364,10 @@ impl Attachment {
 
     fn bound4(&self) -> bool {
         self.rec.lease4.is_some()
-            && matches!(self.v4.state_name(), "BOUND" | "RENEWING" | "REBINDING")
+            && matches!(
+                self.v4.state(),
+                dhcp4::State::Bound | dhcp4::State::Renewing | dhcp4::State::Rebinding
+            )
     }
 
     fn bound6(&self) -> bool {
@@ -375,7 +376,7 @@ impl Attachment {
 
     async fn pump(&mut self) {
         let now = self.ctx.clock.now();
-        while let Some(tx) = self.v4.poll_transmit(now, self.mac) {
+        while let Some(tx) = self.v4.poll_transmit(now) {
             self.send4(&tx, false).await;
         }
         while let Some(ev) = self.v4.poll_event() {
@@ -410,11 +411,11 @@ impl Attachment {
                 self.waiters = keep;
                 for (_, w) in late {
                     let missing = if !self.bound4() {
-                        format!("DHCPv4 (state {})", self.v4.state_name())
+                        format!("DHCPv4 (state {})", self.v4.state())
                     } else {
                         format!(
                             "DHCPv6 (state {}, last socket error: {})",
-                            self.v6.as_ref().map_or("-", |c| c.state_name()),
+                            self.v6.as_ref().map_or("-", |c| c.state().as_str()),
                             self.last6_error.as_deref().unwrap_or("none")
                         )
                     };

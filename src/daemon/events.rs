@@ -230,6 +230,7 @@ pub fn lease4(l: &netbond_proto::dhcp4::Lease4) -> Value {
         "t1_secs": l.t1_secs,
         "t2_secs": l.t2_secs,
         "chaddr": crate::net::hwaddr::fmt_mac(&l.chaddr),
+        "captive_portal": l.captive_portal,
     })
 }
 
@@ -246,6 +247,7 @@ pub fn lease6(l: &netbond_proto::dhcp6::Lease6) -> Value {
         "dns": strs(&l.dns),
         "domains": l.domains,
         "ntp": strs(&l.ntp),
+        "captive_portal": l.captive_portal,
         "t1_secs": l.t1,
         "t2_secs": l.t2,
     })

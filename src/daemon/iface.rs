@@ -10,15 +10,16 @@
 
 use crate::config::Config;
 use crate::daemon::control::Family;
+use crate::dhcp::driver::{maybe, Driver};
 use crate::dhcp::shared::Shared;
-use crate::dhcp::v4::V4Driver;
-use crate::dhcp::v6::V6Driver;
+use crate::dhcp::v4::{Input4, V4Driver};
+use crate::dhcp::v6::{Input6, V6Driver};
 use crate::net::apply::Applier;
 use crate::net::link::{self, LinkInfo};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
+use netbond_proto::dhcp4::State;
 use netbond_proto::{Duid, Iaid, Instant};
-use std::future::Future;
 use std::net::Ipv6Addr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -27,7 +28,8 @@ use tracing::{debug, info, warn};
 /// What the daemon tells one interface. Data flows one way: the daemon routes events
 /// here; replies go back only on the oneshot channels of requests.
 pub enum Mail {
-    /// RTM_NEWLINK for this interface's name (its current state).
+    /// RTM_NEWLINK for this interface's name (its current state: carrier, and the MAC
+    /// that goes to the engines' `hw_address_changed`).
     Link(Box<LinkInfo>),
     /// The index this interface had now carries another name.
     RenamedAway(String),
@@ -148,12 +150,33 @@ impl IfaceHandle {
     }
 }
 
+/// Run `$body` once for each enabled driver that `$which` selects, DHCPv4 first. The
+/// two families' drivers are one generic [`Driver`] with two type arguments, so this is
+/// the one place that names both.
+macro_rules! each_family {
+    ($self:ident, $which:expr, |$d:ident| $body:expr) => {{
+        let which: Family = $which;
+        if which != Family::V6 {
+            if let Some($d) = $self.v4.as_mut() {
+                $body;
+            }
+        }
+        if which != Family::V4 {
+            if let Some($d) = $self.v6.as_mut() {
+                $body;
+            }
+        }
+    }};
+}
+
 /// One interface's drivers and state.
 pub struct Iface {
     sh: Shared,
     v4: Option<V4Driver>,
     v6: Option<V6Driver>,
     carrier: bool,
+    /// The MAC netlink last reported (for status).
+    mac: Option<[u8; 6]>,
     duid: Duid,
     iaid: Iaid,
     slot: usize,
@@ -162,21 +185,11 @@ pub struct Iface {
     online: Option<crate::daemon::online::Board>,
 }
 
-/// Await `f` if there is one, otherwise never complete.
-async fn maybe<F: Future>(f: Option<F>) -> F::Output {
-    match f {
-        Some(f) => f.await,
-        None => std::future::pending().await,
-    }
-}
-
 /// What woke an interface task.
 enum Wake {
     Mail(Option<Mail>),
-    V4(std::io::Result<crate::net::packet::Received>),
-    V6(std::io::Result<(std::net::SocketAddrV6, Vec<u8>)>),
-    Ra(std::io::Result<crate::net::ra::RaFlags>),
-    Arp(std::io::Result<crate::net::arp::Arp>),
+    V4(Input4),
+    V6(Input6),
     Timer,
     /// A slot in the start window was granted.
     Slot(crate::dhcp::pace::Permit),
@@ -209,6 +222,7 @@ impl Iface {
             v4,
             v6,
             carrier: false,
+            mac: None,
             duid,
             iaid,
             slot,
@@ -248,6 +262,7 @@ impl Iface {
             sh.route_metric,
         ));
         self.carrier = info.carrier;
+        self.mac = info.mac;
         let now = sh.clock.now();
         if !info.up {
             // Bring it up: a DHCP client on a down interface can only wait.
@@ -260,15 +275,8 @@ impl Iface {
                 }
             });
         }
-        if let Some(d) = self.v4.as_mut() {
-            d.note_link_mac(info.mac);
-            d.open(info.index, &info.name);
-            d.link_changed(now, info.carrier, info.index, &info.name);
-        }
-        if let Some(d) = self.v6.as_mut() {
-            d.open(info.index, &info.name, now);
-            d.link_changed(now, info.carrier, info.index, &info.name);
-        }
+        // Sockets, carrier, and the MAC netlink reported (the engines' one MAC source).
+        each_family!(self, Family::Both, |d| d.attach(now, info));
     }
 
     /// Start the task; the daemon keeps the handle.
@@ -295,12 +303,7 @@ impl Iface {
         let mut permit: Option<crate::dhcp::pace::Permit> = None;
         loop {
             if gate.is_none() {
-                if let Some(d) = self.v4.as_mut() {
-                    d.pump(&mut self.sh).await;
-                }
-                if let Some(d) = self.v6.as_mut() {
-                    d.pump(&mut self.sh).await;
-                }
+                each_family!(self, Family::Both, |d| d.pump(&mut self.sh).await);
                 if permit.is_some() && self.first_exchange_done() {
                     if let Some(p) = permit.take() {
                         p.leased();
@@ -314,8 +317,8 @@ impl Iface {
                 o.set(self.slot, self.online4(), self.online6());
             }
             let deadline = [
-                self.v4.as_ref().and_then(V4Driver::deadline),
-                self.v6.as_ref().and_then(V6Driver::deadline),
+                self.v4.as_ref().and_then(Driver::deadline),
+                self.v6.as_ref().and_then(Driver::deadline),
             ]
             .into_iter()
             .flatten()
@@ -330,14 +333,11 @@ impl Iface {
                 m = mail.next() => Wake::Mail(m),
                 p = maybe(gate.as_mut()) => Wake::Slot(p),
                 _ = maybe(lost) => Wake::Lost,
-                rx = maybe(v4.and_then(V4Driver::socket).map(|s| s.recv())) => Wake::V4(rx),
-                rx = maybe(v6.and_then(V6Driver::socket).map(|s| s.recv())) => Wake::V6(rx),
-                ra = maybe(v6.and_then(V6Driver::ra_socket).map(|s| s.next())) => Wake::Ra(ra),
-                a = maybe(v4.and_then(V4Driver::arp_socket).map(|s| s.recv())) => Wake::Arp(a),
+                i = maybe(v4.map(Driver::input)) => Wake::V4(i),
+                i = maybe(v6.map(Driver::input)) => Wake::V6(i),
                 _ = maybe(sleep) => Wake::Timer,
             };
             let now = self.sh.clock.now();
-            let ifname = self.sh.ifname.as_str();
             match wake {
                 Wake::Mail(None) => return,
                 Wake::Mail(Some(Mail::Shutdown {
@@ -355,24 +355,14 @@ impl Iface {
                     return;
                 }
                 Wake::Mail(Some(m)) => self.on_mail(m, now).await,
-                Wake::V4(rx) => {
+                Wake::V4(i) => {
                     if let Some(d) = self.v4.as_mut() {
-                        d.on_receive(now, ifname, rx);
+                        d.on_input(now, &self.sh, i);
                     }
                 }
-                Wake::V6(rx) => {
+                Wake::V6(i) => {
                     if let Some(d) = self.v6.as_mut() {
-                        d.on_receive(now, ifname, rx);
-                    }
-                }
-                Wake::Ra(ra) => {
-                    if let Some(d) = self.v6.as_mut() {
-                        d.on_ra(now, ifname, ra);
-                    }
-                }
-                Wake::Arp(a) => {
-                    if let Some(d) = self.v4.as_mut() {
-                        d.on_arp(now, ifname, &self.sh.host_macs, a);
+                        d.on_input(now, &self.sh, i);
                     }
                 }
                 Wake::Timer => {}
@@ -386,7 +376,10 @@ impl Iface {
                     // send again now rather than at the 4 s retransmission.
                     if let Some(p) = permit.take() {
                         p.lost();
+                        let ifname = &self.sh.ifname;
                         debug!("{ifname}: no answer within the pacing window's loss timeout; resending");
+                        // The window paces the first DHCPv4 exchange (see
+                        // first_exchange_done): only that one is resent.
                         if let Some(d) = self.v4.as_mut() {
                             d.resend_now(now);
                         }
@@ -417,18 +410,10 @@ impl Iface {
             }
             Mail::Renew(family, reply) => {
                 let mut done = Vec::new();
-                if family != Family::V6 {
-                    if let Some(d) = self.v4.as_mut() {
-                        d.renew(now);
-                        done.push("dhcp4");
-                    }
-                }
-                if family != Family::V4 {
-                    if let Some(d) = self.v6.as_mut() {
-                        d.renew(now);
-                        done.push("dhcp6");
-                    }
-                }
+                each_family!(self, family, |d| {
+                    d.renew(now);
+                    done.push(d.name());
+                });
                 let _ = reply.send(done);
             }
             Mail::Stop(family, reply) => {
@@ -437,26 +422,17 @@ impl Iface {
             }
             Mail::Start(family, reply) => {
                 let mut done = Vec::new();
-                if family != Family::V6 {
-                    if let Some(d) = self.v4.as_mut() {
-                        d.start(now);
-                        done.push("dhcp4");
-                    }
-                }
-                if family != Family::V4 {
-                    if let Some(d) = self.v6.as_mut() {
-                        if d.is_stopped() {
-                            d.start(&self.sh, &self.duid, self.iaid);
-                        }
-                        done.push("dhcp6");
-                    }
-                }
+                each_family!(self, family, |d| {
+                    d.start(now);
+                    done.push(d.name());
+                });
                 let _ = reply.send(done);
             }
             Mail::ResendNow => {
                 // A Wi-Fi port has carrier as soon as it associates, before the 4-way
                 // handshake lets data through: a DISCOVER or REQUEST sent in that gap
                 // is lost. Now that the port is authorised, send again (same xid).
+                // (DHCPv6 retransmits its first Solicit after 1 s anyway.)
                 debug!(
                     "{}: a Wi-Fi port is authorised; resending any DHCPv4 message in flight",
                     self.sh.ifname
@@ -490,9 +466,6 @@ impl Iface {
     }
 
     fn on_link(&mut self, info: &LinkInfo, now: Instant) {
-        if let Some(d) = self.v4.as_mut() {
-            d.note_link_mac(info.mac);
-        }
         if self.sh.ifindex != Some(info.index) {
             if self.sh.ifindex.is_some() {
                 info!("{}: re-created with index {}", info.name, info.index);
@@ -507,27 +480,27 @@ impl Iface {
                 if info.carrier { "up" } else { "down" }
             );
             self.carrier = info.carrier;
-            if let Some(d) = self.v4.as_mut() {
-                d.link_changed(now, info.carrier, info.index, &info.name);
-            }
-            if let Some(d) = self.v6.as_mut() {
-                d.link_changed(now, info.carrier, info.index, &info.name);
-            }
+            each_family!(self, Family::Both, |d| d.link_changed(
+                now,
+                info.carrier,
+                info.index,
+                &info.name
+            ));
         }
-        // A MAC change needs no handling here: the DHCPv4 driver reads the MAC before
-        // every transmit and the engine re-confirms on a difference. Waking the task
-        // (which this mail did) is what makes it happen at once.
+        // A MAC change (a bond failover with fail_over_mac=active): netlink is the one
+        // source of the MAC. Each engine hears it (DHCPv6 ignores it); a DHCPv4 engine
+        // holding a lease re-confirms it from the new MAC at once, in this task's next
+        // pump.
+        if let Some(mac) = info.mac.filter(|m| Some(*m) != self.mac) {
+            self.mac = Some(mac);
+            each_family!(self, Family::Both, |d| d.hw_address_changed(now, mac));
+        }
     }
 
     fn detach(&mut self, now: Instant) {
         self.sh.ifindex = None;
         self.sh.applier = None;
-        if let Some(d) = self.v4.as_mut() {
-            d.interface_gone(now);
-        }
-        if let Some(d) = self.v6.as_mut() {
-            d.interface_gone(now);
-        }
+        each_family!(self, Family::Both, |d| d.interface_gone(now));
     }
 
     async fn stop_clients(
@@ -537,27 +510,19 @@ impl Iface {
         deconfigure: bool,
     ) -> Vec<&'static str> {
         let mut done = Vec::new();
-        if family != Family::V6 {
-            if let Some(d) = self.v4.as_mut() {
-                d.shutdown(&mut self.sh, release, deconfigure).await;
-                done.push("dhcp4");
-            }
-        }
-        if family != Family::V4 {
-            if let Some(d) = self.v6.as_mut() {
-                d.shutdown(&mut self.sh, release, deconfigure).await;
-                done.push("dhcp6");
-            }
-        }
+        each_family!(self, family, |d| {
+            d.shutdown(&mut self.sh, release, deconfigure).await;
+            done.push(d.name());
+        });
         done
     }
 
     fn online4(&self) -> bool {
-        self.v4.as_ref().is_some_and(V4Driver::online)
+        self.v4.as_ref().is_some_and(Driver::online)
     }
 
     fn online6(&self) -> bool {
-        self.v6.as_ref().is_some_and(V6Driver::online)
+        self.v6.as_ref().is_some_and(Driver::online)
     }
 
     /// The exchange a start-window slot was taken for has ended with a lease: DHCPv4
@@ -565,39 +530,36 @@ impl Iface {
     /// DHCPv4, a DHCPv6 address.
     fn first_exchange_done(&self) -> bool {
         match &self.v4 {
-            Some(d) => matches!(d.state_name(), "BOUND" | "RENEWING" | "REBINDING"),
+            Some(d) => matches!(d.state(), State::Bound | State::Renewing | State::Rebinding),
             None => self.has_lease(),
         }
     }
 
     /// A lease of either family.
     fn has_lease(&self) -> bool {
-        self.v4.as_ref().and_then(V4Driver::lease).is_some()
-            || self
-                .v6
-                .as_ref()
-                .and_then(V6Driver::lease)
-                .is_some_and(|l| !l.addresses.is_empty())
+        self.v4.as_ref().is_some_and(Driver::has_lease)
+            || self.v6.as_ref().is_some_and(Driver::has_lease)
     }
 
     /// One line for systemd's STATUS=.
     fn short_status(&self) -> String {
-        let (v4, v6) = (self.v4.as_ref(), self.v6.as_ref());
-        let a = match v4.and_then(V4Driver::lease) {
-            Some(l) => format!("v4 {}/{}", l.address, l.prefix_len),
-            None => format!("v4 {}", v4.map_or("off", V4Driver::state_name)),
-        };
-        let b = match v6.and_then(V6Driver::lease) {
-            Some(l) if !l.addresses.is_empty() => format!("v6 {}", l.addresses[0].addr),
-            _ => format!("v6 {}", v6.map_or("off", V6Driver::state_name)),
-        };
+        let a = self
+            .v4
+            .as_ref()
+            .map_or("v4 off".into(), Driver::short_status);
+        let b = self
+            .v6
+            .as_ref()
+            .map_or("v6 off".into(), Driver::short_status);
         format!("{a}, {b}")
     }
 
     /// This interface's part of `netbond status --json` (see README).
     fn status_json(&self) -> crate::daemon::status_json::IfaceStatus {
         let now = self.sh.clock.now();
-        let mac = crate::net::hwaddr::current_mac(&self.sh.ifname).ok();
+        let mac = self
+            .mac
+            .or_else(|| crate::net::hwaddr::current_mac(&self.sh.ifname).ok());
         let mut st = crate::daemon::status_json::iface(
             &self.sh.ifname,
             self.sh.ifindex,
@@ -612,31 +574,12 @@ impl Iface {
 
     /// SIGUSR1: one log line per client with its state and lease.
     fn log_status(&self) {
-        let ifname = &self.sh.ifname;
+        let (ifname, now) = (&self.sh.ifname, self.sh.clock.now());
         if let Some(d) = &self.v4 {
-            match d.lease() {
-                Some(l) => info!(
-                    "status: {ifname}: dhcp4 {} {}/{} from {}, {} s left",
-                    d.state_name(),
-                    l.address,
-                    l.prefix_len,
-                    l.server,
-                    l.remaining_secs(self.sh.clock.now())
-                        .map_or("infinite".to_string(), |s| s.to_string())
-                ),
-                None => info!("status: {ifname}: dhcp4 {} (no lease)", d.state_name()),
-            }
+            d.log_status(ifname, now);
         }
         if let Some(d) = &self.v6 {
-            let addrs: Vec<String> = d
-                .lease()
-                .map(|l| l.addresses.iter().map(|a| a.addr.to_string()).collect())
-                .unwrap_or_default();
-            info!(
-                "status: {ifname}: dhcp6 {} [{}]",
-                d.state_name(),
-                addrs.join(", ")
-            );
+            d.log_status(ifname, now);
         }
     }
 }

@@ -81,6 +81,8 @@ async fn route_link(
             for h in ifaces.iter_mut() {
                 if h.name == info.name {
                     h.index = Some(info.index);
+                    // Carrier and MAC: the task passes a new MAC to the engines'
+                    // hw_address_changed (a bond failover re-confirms at once).
                     h.send(Mail::Link(Box::new(info.clone())));
                 } else if h.index == Some(info.index) {
                     h.index = None;

@@ -27,6 +27,9 @@ pub struct Client<L> {
     /// DHCPv6: the delegated prefix handed on downstream (`dhcp/pd.rs`), `null` if none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delegated: Option<Value>,
+    /// DHCPv4 in RFC 8925's pause (state `IPV6-ONLY`): seconds until it starts again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6_only_secs_left: Option<u64>,
 }
 
 /// A DHCPv4 lease.
@@ -50,6 +53,8 @@ pub struct Lease4Status {
     pub routes: Vec<String>,
     /// Option 33, as `dest/len via gateway`.
     pub static_routes: Vec<String>,
+    /// RFC 8910 option 114.
+    pub captive_portal: Option<String>,
 }
 
 /// A DHCPv6 lease.
@@ -62,6 +67,8 @@ pub struct Lease6Status {
     pub dns: Vec<Ipv6Addr>,
     pub domains: Vec<String>,
     pub ntp: Vec<Ipv6Addr>,
+    /// RFC 8910 option 103.
+    pub captive_portal: Option<String>,
 }
 
 /// A DHCPv6 address and what is left of its lifetimes (`null`: infinite).
@@ -233,12 +240,14 @@ pub fn dhcp4(state: &'static str, lease: Option<&Lease4>, now: Instant) -> Clien
         chaddr: fmt_mac(&l.chaddr),
         routes: routes(&l.routes),
         static_routes: routes(&l.static_routes),
+        captive_portal: l.captive_portal.clone(),
     });
     Client {
         state,
         lease,
         fallbacks: None,
         delegated: None,
+        ipv6_only_secs_left: None,
     }
 }
 
@@ -266,6 +275,7 @@ pub fn dhcp6(state: &'static str, lease: Option<&Lease6>, now: Instant) -> Clien
             dns: l.dns.clone(),
             domains: l.domains.clone(),
             ntp: l.ntp.clone(),
+            captive_portal: l.captive_portal.clone(),
         }
     });
     Client {
@@ -273,6 +283,7 @@ pub fn dhcp6(state: &'static str, lease: Option<&Lease6>, now: Instant) -> Clien
         lease,
         fallbacks: None,
         delegated: None,
+        ipv6_only_secs_left: None,
     }
 }
 
@@ -509,6 +520,7 @@ mod tests {
             t2_secs: 3150,
             acquired: Instant::from_secs(400),
             chaddr: [2, 0, 0, 0, 0, 1],
+            captive_portal: None,
         };
         let l6 = Lease6 {
             server_id: vec![0, 1, 0, 1, 0x2e, 0x2d, 1, 0xbd, 2, 0, 0, 0, 0, 9],
@@ -528,6 +540,7 @@ mod tests {
             dns: vec!["2001:db8::53".parse().unwrap()],
             domains: vec!["example.com".into()],
             ntp: vec!["2001:db8::123".parse().unwrap()],
+            captive_portal: None,
             acquired: Instant::from_secs(700),
         };
         let duid: Duid = "00:02:00:00:ab:11:01:02:03:04".parse().unwrap();
@@ -560,7 +573,7 @@ mod tests {
             Some([2, 0, 0, 0, 0, 3]),
             (&duid, Iaid(7)),
             Some(dhcp4("BOUND", Some(&l4), now)),
-            Some(dhcp6("bound", Some(&l6), now)),
+            Some(dhcp6("BOUND", Some(&l6), now)),
         );
         let other = iface(
             "eth9",
@@ -568,7 +581,7 @@ mod tests {
             None,
             (&duid, Iaid(8)),
             None,
-            Some(dhcp6("soliciting", None, now)),
+            Some(dhcp6("SOLICITING", None, now)),
         );
         let wpa = WpaState {
             supplicant: SupplicantState::Running { pid: Some(42) },

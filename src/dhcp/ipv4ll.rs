@@ -12,7 +12,7 @@ use crate::daemon::events::emit;
 use crate::dhcp::shared::Shared;
 use crate::net::arp::{Arp, ArpSocket};
 use crate::net::hwaddr::{current_mac, fmt_mac, HostMacs};
-use netbond_proto::ipv4ll::{self, Action, DropReason, Ipv4Ll};
+use netbond_proto::ipv4ll::{Action, DropReason, Ipv4Ll};
 use netbond_proto::Instant;
 use serde_json::{json, Value};
 use std::io;
@@ -29,26 +29,6 @@ pub struct LinkLocal {
     sock: Option<(Ipv4Addr, ArpSocket)>,
     /// The address on the interface now.
     configured: Option<Ipv4Addr>,
-}
-
-fn to_net(a: ipv4ll::Arp) -> Arp {
-    Arp {
-        op: a.op,
-        sha: a.sha,
-        spa: a.spa,
-        tha: a.tha,
-        tpa: a.tpa,
-    }
-}
-
-fn from_net(a: &Arp) -> ipv4ll::Arp {
-    ipv4ll::Arp {
-        op: a.op,
-        sha: a.sha,
-        spa: a.spa,
-        tha: a.tha,
-        tpa: a.tpa,
-    }
 }
 
 impl LinkLocal {
@@ -84,7 +64,7 @@ impl LinkLocal {
             // Another interface of this host answering for the address (Linux answers
             // ARP for any local address on every interface) is not another host.
             Ok(arp) if host.contains(&arp.sha) => {}
-            Ok(arp) => self.engine.handle_arp(now, &from_net(&arp)),
+            Ok(arp) => self.engine.handle_arp(now, &arp),
             Err(e) => {
                 debug!("ipv4ll: {ifname}: ARP socket: {e}; reopening it");
                 self.sock = None;
@@ -132,7 +112,7 @@ impl LinkLocal {
             match a {
                 Action::Send(arp) => {
                     let sent = match &self.sock {
-                        Some((_, s)) => s.send(to_net(arp)),
+                        Some((_, s)) => s.send(arp),
                         None => Err(io::Error::other("no ARP socket")),
                     };
                     if let Err(e) = sent {

@@ -1,62 +1,45 @@
-//! The DHCPv4 driver: connects the sans-IO engine to the packet socket, the UDP socket
-//! for unicast renewals, rtnetlink (addresses, routes, MTU), resolv.conf and the lease
-//! store. Protocol decisions live in `netbond_proto::dhcp4`; this file only carries them
-//! out.
+//! The DHCPv4 side of the generic driver (`driver.rs`): the packet socket (broadcasts)
+//! and a UDP socket (unicast renewals), the address conflict check (`conflict.rs`), and
+//! how a lease reaches the kernel (address, routes, MTU over rtnetlink), resolv.conf
+//! and the lease store. Protocol decisions live in `netbond_proto::dhcp4`; this file
+//! only carries them out.
 
+use crate::dhcp::conflict::Probe;
+use crate::dhcp::driver::{maybe, Driver, Family};
+use crate::dhcp::routes4::{wanted_routes, Route};
 use crate::dhcp::shared::{Dns4, Shared};
-use crate::net::apply::{classify_route, RoutePolicy};
+use crate::net::arp::Arp;
 use crate::net::hwaddr::{current_mac, fmt_mac};
 use crate::net::packet::{PacketSocket, Received};
 use crate::net::udp4::Udp4Socket;
+use crate::state::captive::Source;
 use crate::state::store::SavedLease4;
 use netbond_proto::dhcp4::{
-    prefix_to_mask, Client, ClientId, Config as EngineConfig, Event4, Lease4, Transmit4,
+    Client, ClientId, Config as EngineConfig, Event4, Lease4, ReconfirmCause, State, Transmit4,
 };
 use netbond_proto::duid::{Duid, Iaid};
-use netbond_proto::Instant;
+use netbond_proto::{Engine, Instant};
 use serde_json::{json, Value};
 use std::io;
 use std::net::Ipv4Addr;
 use tracing::{debug, info, warn};
 
-/// ARP probes sent for a new address (RFC 5227 PROBE_NUM).
-const PROBES: u8 = 3;
-/// Between probes (shorter than RFC 5227's 1-2 s: the address is already in use, the
-/// probes only look for a conflict).
-const PROBE_GAP: std::time::Duration = std::time::Duration::from_millis(300);
-/// How long after the first probe answers count.
-const PROBE_WINDOW: std::time::Duration = std::time::Duration::from_millis(1200);
-/// The first probe waits a random 0..PROBE_WAIT (RFC 5227's PROBE_WAIT). The address
-/// is already configured, so the wait delays nothing; it spreads the probes of many
-/// interfaces bound at once. That matters when they share a LAN: Linux answers a probe
-/// for a local address on every interface of the host, so each probe costs a flood
-/// over the LAN and an answer from each sibling, which must not crowd out the other
-/// interfaces' first exchanges (measured: 40 % of the loop's time at N = 256).
-const PROBE_WAIT_MS: u64 = 1000;
-/// While other interfaces of this process are still in their first exchange (the start
-/// window is busy), the first probe is put off in steps of this, for at most
-/// PROBE_DEFER_MAX: the conflict check is background work and the measured cost of its
-/// floods and answers (40 % of the loop at N = 256) otherwise delays their leases.
-const PROBE_DEFER: std::time::Duration = std::time::Duration::from_millis(100);
-const PROBE_DEFER_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+/// The `dhcp4` object of `netbond status --json`.
+type Client4Status = crate::daemon::status_json::Client<crate::daemon::status_json::Lease4Status>;
 
-/// A conflict check in progress for a newly bound address.
-struct Probe {
-    sock: crate::net::arp::ArpSocket,
-    addr: Ipv4Addr,
-    sent: u8,
-    next: Option<Instant>,
-    until: Instant,
-    /// The first probe waits no longer than this for other interfaces' first exchanges.
-    defer_until: Instant,
+/// The DHCPv4 driver of one interface.
+pub type V4Driver = Driver<V4>;
+
+/// What the DHCPv4 sockets deliver.
+pub enum Input4 {
+    /// A frame on the packet socket (or its error).
+    Packet(io::Result<Received>),
+    /// An ARP packet during a conflict check (or its error).
+    Arp(io::Result<Arp>),
 }
 
-/// A route as installed: destination, prefix length, gateway.
-type Route = (Ipv4Addr, u8, Option<Ipv4Addr>);
-
-/// The DHCPv4 side of one interface.
-pub struct V4Driver {
-    engine: Client,
+/// DHCPv4's own state beside the engine: sockets and what is in the kernel.
+pub struct V4 {
     packet: Option<PacketSocket>,
     /// The lease whose address, routes and MTU are in the kernel now.
     applied: Option<Lease4>,
@@ -66,15 +49,14 @@ pub struct V4Driver {
     /// The saved lease's address was still on the interface at start (netbond was
     /// restarted, not the host): it counts as online while it is being confirmed.
     kept: bool,
-    /// When a MAC change started a re-confirmation, to log how long it took.
+    /// When the engine began re-confirming (after a MAC change or a carrier return), to
+    /// log how long it took.
     reconfirm_since: Option<std::time::Instant>,
-    last_state: &'static str,
     probe: Option<Probe>,
-    /// The MAC netlink last reported for the interface, and the one last handed to the
-    /// engine: when they agree and nothing is due, a wakeup (a stray packet, say) needs
-    /// no MAC read and no transmit attempt.
-    link_mac: Option<[u8; 6]>,
-    engine_mac: Option<[u8; 6]>,
+    /// The interface's MAC as the engine was last told it (ARP probes are sent with it).
+    mac: Option<[u8; 6]>,
+    /// Where the last packet came from, for the log line of an engine drop.
+    last_from: Option<Ipv4Addr>,
     /// The interface's MTU before option 26 changed it, put back when netbond
     /// deconfigures. Kept in the state dir too, so a restart that keeps the network
     /// still knows it.
@@ -122,11 +104,38 @@ pub fn engine_config(sh: &Shared, duid: &Duid, iaid: Iaid) -> EngineConfig {
     c.extra_request = sh.cfg.dhcp4.request.clone();
     c.rapid_commit = sh.cfg.dhcp4.rapid_commit;
     c.extra_options = sh.cfg.dhcp4_send().unwrap_or_default();
+    if sh.cfg.dhcp4.captive_portal && !c.extra_request.contains(&114) {
+        // RFC 8910: ask for the captive portal URI.
+        c.extra_request.push(114);
+    }
+    c.ipv6_only_preferred = sh.cfg.dhcp4.ipv6_only_preferred;
+    c.min_v6only_wait = min_v6only_wait();
     c.seed = rand::random();
     c
 }
 
-impl V4Driver {
+/// RFC 8925's MIN_V6ONLY_WAIT (300 s), unless NETBOND_TEST_MIN_V6ONLY_WAIT (seconds,
+/// 1 to 300) lowers it. That variable is for the tests only (they cannot wait five
+/// minutes for DHCPv4 to come back); it is not a configuration key on purpose.
+fn min_v6only_wait() -> std::time::Duration {
+    let min = netbond_proto::dhcp4::MIN_V6ONLY_WAIT;
+    match std::env::var("NETBOND_TEST_MIN_V6ONLY_WAIT")
+        .ok()
+        .map(|v| v.parse::<u64>())
+    {
+        None => min,
+        Some(Ok(s @ 1..=300)) => {
+            warn!("NETBOND_TEST_MIN_V6ONLY_WAIT: the RFC 8925 minimum wait is {s} s, not 300 s (a test setting)");
+            std::time::Duration::from_secs(s)
+        }
+        Some(_) => {
+            warn!("NETBOND_TEST_MIN_V6ONLY_WAIT is not 1 to 300 seconds: ignored");
+            min
+        }
+    }
+}
+
+impl Driver<V4> {
     /// A driver starting from the saved lease when there is a valid one.
     pub fn new(sh: &Shared, duid: &Duid, iaid: Iaid) -> Self {
         let cfg = engine_config(sh, duid, iaid);
@@ -146,22 +155,20 @@ impl V4Driver {
             }
             None => Client::new(cfg, now),
         };
-        let restore = engine.lease().cloned();
-        V4Driver {
-            engine,
+        let fam = V4 {
             packet: None,
             applied: None,
             applied_routes: Vec::new(),
-            restore,
+            restore: engine.lease().cloned(),
             kept: false,
             reconfirm_since: None,
-            last_state: "",
             probe: None,
-            link_mac: None,
-            engine_mac: None,
+            mac: None,
+            last_from: None,
             original_mtu: sh.store.load_original_mtu(&sh.ifname),
             fallbacks: crate::dhcp::fallback::Fallbacks::new(&sh.cfg.dhcp4),
-        }
+        };
+        Driver::with(engine, fam)
     }
 
     /// A reloaded configuration: the engine takes the new options it sends (hostname,
@@ -170,17 +177,28 @@ impl V4Driver {
     pub fn reconfigure(&mut self, sh: &Shared, duid: &Duid, iaid: Iaid) {
         self.engine.set_config(engine_config(sh, duid, iaid));
     }
+}
 
-    /// Open the packet socket on a (new) interface index.
-    pub fn open(&mut self, ifindex: u32, ifname: &str) {
+impl Family for V4 {
+    const NAME: &'static str = "dhcp4";
+    const STOPPED: State = State::Stopped;
+    type Engine = Client;
+    type Input = Input4;
+    type Lease = Lease4;
+    type Status = Client4Status;
+
+    fn open(&mut self, ifindex: u32, ifname: &str, _now: Instant) {
         match PacketSocket::open(ifindex) {
             Ok(s) => self.packet = Some(s),
             Err(e) => warn!("dhcp4: {ifname}: {e}"),
         }
     }
 
-    /// The interface vanished: its sockets and addresses are gone with it.
-    pub fn interface_gone(&mut self, now: Instant) {
+    fn needs_open(&self) -> bool {
+        self.packet.is_none()
+    }
+
+    fn interface_gone(&mut self, engine: &Client) {
         self.packet = None;
         self.applied = None;
         self.applied_routes.clear();
@@ -188,206 +206,65 @@ impl V4Driver {
         self.original_mtu = None;
         self.fallbacks.interface_gone();
         // Whatever the engine holds must be put back when the interface returns.
-        self.restore = self.engine.lease().cloned();
-        self.engine.link_changed(now, false);
+        self.restore = engine.lease().cloned();
     }
 
-    /// The interface's MAC as netlink reports it (at attach and on every RTM_NEWLINK).
-    pub fn note_link_mac(&mut self, mac: Option<[u8; 6]>) {
-        self.link_mac = mac;
+    fn hw_address(&mut self, mac: [u8; 6]) {
+        self.mac = Some(mac);
     }
 
-    /// Carrier change; a socket that failed is reopened when the link comes up.
-    pub fn link_changed(&mut self, now: Instant, up: bool, ifindex: u32, ifname: &str) {
-        if up && self.packet.is_none() {
-            self.open(ifindex, ifname);
-        }
-        self.engine.link_changed(now, up);
-    }
-
-    /// The socket to wait on, if open.
-    pub fn socket(&self) -> Option<&PacketSocket> {
-        self.packet.as_ref()
-    }
-
-    /// The next engine deadline (or probe step).
-    pub fn deadline(&self) -> Option<Instant> {
-        let probe = self
-            .probe
-            .as_ref()
-            .map(|p| p.next.unwrap_or(p.until).min(p.until));
-        [self.engine.poll_timeout(), probe, self.fallbacks.deadline()]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-
-    /// The ARP socket of a conflict check in progress.
-    pub fn arp_socket(&self) -> Option<&crate::net::arp::ArpSocket> {
-        (self.probe.as_ref().map(|p| &p.sock)).or_else(|| self.fallbacks.arp_socket())
-    }
-
-    /// An ARP packet (or an error) during a conflict check.
-    pub fn on_arp(
-        &mut self,
-        now: Instant,
-        ifname: &str,
-        host: &crate::net::hwaddr::HostMacs,
-        rx: io::Result<crate::net::arp::Arp>,
-    ) {
-        let Some(p) = self.probe.as_ref() else {
-            return self.fallbacks.on_arp(now, ifname, host, rx);
-        };
-        match rx {
-            Ok(arp) => {
-                // Another interface of this host answering for our address (Linux's
-                // weak-host ARP) is not a conflict. On a LAN shared by many of this
-                // host's interfaces every probe draws such an answer from each of
-                // them: rule those out with the table first, and read our own MAC (a
-                // socket and an ioctl) only for a packet that still looks like one.
-                if arp.conflicts(p.addr, &[])
-                    && !host.contains(&arp.sha)
-                    && arp.conflicts(
-                        p.addr,
-                        &current_mac(ifname).ok().into_iter().collect::<Vec<_>>(),
-                    )
-                {
-                    warn!(
-                        "dhcp4: {ifname}: address conflict: {} is in use by {}; declining it",
-                        p.addr,
-                        fmt_mac(&arp.sha)
-                    );
-                    let addr = p.addr;
-                    let (a, m) = (addr.to_string(), fmt_mac(&arp.sha));
-                    crate::daemon::events::emit(
-                        "dhcp4-conflict",
-                        Some(ifname),
-                        serde_json::json!({"address": a, "mac": m}),
-                    );
-                    self.probe = None;
-                    self.engine.decline(now, addr);
-                }
-            }
-            Err(e) => {
-                debug!("dhcp4: {ifname}: ARP socket: {e}; conflict check abandoned");
-                self.probe = None;
-            }
+    async fn input(&self) -> Input4 {
+        // The conflict check's ARP socket, else the link-local fallback's.
+        let arp = (self.probe.as_ref().map(Probe::socket)).or_else(|| self.fallbacks.arp_socket());
+        tokio::select! {
+            rx = maybe(self.packet.as_ref().map(|s| s.recv())) => Input4::Packet(rx),
+            a = maybe(arp.map(|s| s.recv())) => Input4::Arp(a),
         }
     }
 
-    fn start_probe(&mut self, sh: &Shared, addr: Ipv4Addr) {
-        self.probe = None;
-        if !sh.cfg.dhcp4.conflict_detection {
-            return;
-        }
-        let Some(index) = sh.ifindex else { return };
-        match crate::net::arp::ArpSocket::open(index, addr) {
-            Ok(sock) => {
-                let first = sh.clock.now()
-                    + std::time::Duration::from_millis(rand::random_range(0..PROBE_WAIT_MS));
-                self.probe = Some(Probe {
-                    sock,
-                    addr,
-                    sent: 0,
-                    next: Some(first),
-                    until: first + PROBE_WINDOW,
-                    defer_until: first + PROBE_DEFER_MAX,
-                });
-            }
-            Err(e) => debug!("dhcp4: {}: no conflict check: {e}", sh.ifname),
-        }
-    }
-
-    fn run_probe(&mut self, sh: &Shared, now: Instant) {
-        let Some(p) = self.probe.as_mut() else { return };
-        if now >= p.until {
-            debug!("dhcp4: {}: no conflict for {}", sh.ifname, p.addr);
-            self.probe = None;
-            return;
-        }
-        if p.next.is_some_and(|t| now >= t) {
-            let others_starting = sh.pacer.as_ref().is_some_and(|x| x.busy());
-            if p.sent == 0 && others_starting && now < p.defer_until {
-                p.next = Some(now + PROBE_DEFER);
-                p.until = now + PROBE_DEFER + PROBE_WINDOW;
-                return;
-            }
-            if let Ok(mac) = current_mac(&sh.ifname) {
-                if let Err(e) = p.sock.send(crate::net::arp::Arp::probe(mac, p.addr)) {
-                    debug!("dhcp4: {}: ARP probe: {e}", sh.ifname);
-                }
-            }
-            p.sent += 1;
-            p.next = (p.sent < PROBES).then(|| now + PROBE_GAP);
-        }
-    }
-
-    /// Engine state name, for status.
-    pub fn state_name(&self) -> &'static str {
-        self.engine.state_name()
-    }
-
-    /// The lease, for status.
-    pub fn lease(&self) -> Option<&Lease4> {
-        self.engine.lease()
-    }
-
-    /// Online (see `online.rs`): a lease a server confirmed, or one whose address was
-    /// kept on the interface across a restart while it is being confirmed.
-    pub fn online(&self) -> bool {
-        self.engine.lease().is_some()
-            && (self.kept
-                || matches!(
-                    self.engine.state_name(),
-                    "BOUND" | "RENEWING" | "REBINDING" | "RECONFIRMING"
-                ))
-    }
-
-    /// A frame arrived on the packet socket (or it failed).
-    pub fn on_receive(&mut self, now: Instant, ifname: &str, rx: io::Result<Received>) {
-        match rx {
-            Ok(rx) => {
-                self.engine.handle_packet(now, &rx.payload);
-                if let Some(why) = self.engine.last_drop() {
-                    debug!(
-                        "dhcp4: {ifname}: dropped a packet from {}: {why}",
-                        rx.src_ip
-                    );
-                } else {
-                    for why in self.engine.ignored_options() {
-                        warn!(
-                            "dhcp4: {ifname}: ignored an option from {}: {why}",
-                            rx.src_ip
-                        );
-                    }
-                }
+    fn on_input(&mut self, engine: &mut Client, now: Instant, sh: &Shared, input: Input4) {
+        let ifname = sh.ifname.as_str();
+        match input {
+            Input4::Packet(Ok(rx)) => {
+                self.last_from = Some(rx.src_ip);
+                engine.handle_packet(now, &rx.payload);
             }
             // The link went down under the socket: a one-off pending error.
-            Err(e) if e.kind() == io::ErrorKind::NetworkDown => {
+            Input4::Packet(Err(e)) if e.kind() == io::ErrorKind::NetworkDown => {
                 debug!("dhcp4: {ifname}: {e}");
             }
-            Err(e) => {
+            Input4::Packet(Err(e)) => {
                 warn!(
                     "dhcp4: {ifname}: packet socket failed: {e}; reopening when the link is back"
                 );
                 self.packet = None;
             }
+            Input4::Arp(rx) => {
+                let Some(p) = self.probe.as_ref() else {
+                    return self.fallbacks.on_arp(now, ifname, &sh.host_macs, rx);
+                };
+                let (decline, go_on) = p.on_arp(ifname, &sh.host_macs, rx);
+                if !go_on {
+                    self.probe = None;
+                }
+                if let Some(addr) = decline {
+                    engine.decline(now, addr);
+                }
+            }
         }
     }
 
-    /// Send the message of the exchange in flight again now, keeping its xid (a Wi-Fi
-    /// port just became able to carry it).
-    pub fn resend_now(&mut self, now: Instant) {
-        self.engine.resend_now(now);
+    fn deadline(&self, _engine: &Client) -> Option<Instant> {
+        [
+            self.probe.as_ref().map(Probe::deadline),
+            self.fallbacks.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Ask for a renewal now.
-    pub fn renew(&mut self, now: Instant) {
-        self.engine.renew(now);
-    }
-
-    /// Send what is due and apply what changed.
-    pub async fn pump(&mut self, sh: &mut Shared) {
+    async fn prepare(&mut self, _engine: &mut Client, sh: &mut Shared) {
         if let Some(lease) = self.restore.take() {
             if let Some(index) = sh.ifindex {
                 // After a crash or `kill -9` the address is still there: say so, since
@@ -409,44 +286,151 @@ impl V4Driver {
                 self.restore = Some(lease);
             }
         }
-        let now = sh.clock.now();
-        self.run_probe(sh, now);
-        let due = self.engine.poll_timeout().is_some_and(|t| t <= now);
-        let mac_moved = self.link_mac.is_some() && self.link_mac != self.engine_mac;
-        let idle = !due && !mac_moved && self.engine_mac.is_some();
-        if !idle {
-            loop {
-                // Re-read right before building: an RTM_NEWLINK may still be in flight.
-                let mac = match current_mac(&sh.ifname) {
-                    Ok(m) => m,
-                    Err(_) => {
-                        // No interface: run timers (expiry) but send nothing.
-                        self.engine.handle_timeout(now);
-                        break;
-                    }
-                };
-                self.engine_mac = Some(mac);
-                let Some(tx) = self.engine.poll_transmit(now, mac) else {
-                    break;
-                };
-                self.send(sh, &tx).await;
+        self.run_probe(sh, sh.clock.now());
+    }
+
+    async fn transmit(&mut self, engine: &mut Client, sh: &mut Shared, now: Instant) {
+        // A wakeup with nothing due (a stray packet, say) needs no MAC read.
+        if engine.poll_timeout().is_none_or(|t| t > now) {
+            return;
+        }
+        // The MAC comes from netlink (RTM_NEWLINK -> daemon -> iface ->
+        // Driver::hw_address_changed). This read is only the fallback for the moment no
+        // event can have reached us yet: the kernel has just changed the MAC and its
+        // RTM_NEWLINK is still queued behind this wakeup. A packet built with the old
+        // chaddr would then be lost (the server, or the AP, hears only the new MAC).
+        match current_mac(&sh.ifname) {
+            Ok(mac) => {
+                if self.mac.is_some_and(|m| m != mac) {
+                    debug!(
+                        "dhcp4: {}: MAC {} read before a transmit, ahead of its netlink event",
+                        sh.ifname,
+                        fmt_mac(&mac)
+                    );
+                }
+                self.mac = Some(mac);
+                engine.hw_address_changed(now, mac);
+            }
+            Err(_) => {
+                // No interface: run timers (expiry) but send nothing.
+                engine.handle_timeout(now);
+                return;
             }
         }
+        while let Some(tx) = engine.poll_transmit(now) {
+            self.send(sh, &tx).await;
+        }
+    }
+
+    async fn on_event(
+        &mut self,
+        _engine: &Client,
+        sh: &mut Shared,
+        ev: Event4,
+        prev: Option<State>,
+    ) {
         // A saved lease confirmed (INIT-REBOOT) is told to hooks as dhclient does: REBOOT.
-        let rebooted = self.last_state == "REBOOTING";
-        let state = self.engine.state_name();
-        if state != self.last_state {
-            debug!("dhcp4: {}: state {} -> {state}", sh.ifname, self.last_state);
-            if state == "RECONFIRMING" && self.reconfirm_since.is_none() {
-                self.reconfirm_since = Some(std::time::Instant::now());
-            }
-            self.last_state = state;
+        let rebooted = prev == Some(State::Rebooting);
+        self.on_event4(sh, ev, rebooted).await;
+    }
+
+    fn lost(ev: Event4) -> Option<Lease4> {
+        match ev {
+            Event4::Lost { lease, .. } => Some(lease),
+            _ => None,
         }
-        let (state, leased) = (self.engine.state_name(), self.engine.lease().is_some());
+    }
+
+    async fn stopped(
+        &mut self,
+        sh: &mut Shared,
+        lost: Option<Lease4>,
+        release: bool,
+        deconfigure: bool,
+    ) {
+        if deconfigure {
+            self.fallbacks.drop_all(sh, "stopped").await;
+        }
+        let Some(lease) = lost else { return };
+        if deconfigure {
+            self.deconfigure(sh, &lease).await;
+        }
+        let kind = if release {
+            "dhcp4-released"
+        } else {
+            "dhcp4-stopped"
+        };
+        let how = json!({"deconfigured": deconfigure});
+        crate::daemon::events::v4(kind, &sh.ifname, None, Some(&lease), how);
+        if release {
+            sh.leases.remove(4, &sh.ifname);
+        }
+    }
+
+    /// A lease a server confirmed, or one whose address was kept on the interface
+    /// across a restart while it is being confirmed.
+    fn online(&self, engine: &Client) -> bool {
+        engine.lease().is_some()
+            && (self.kept
+                || matches!(
+                    engine.state(),
+                    State::Bound | State::Renewing | State::Rebinding | State::Reconfirming
+                ))
+    }
+
+    fn has_lease(engine: &Client) -> bool {
+        engine.lease().is_some()
+    }
+
+    fn short_status(engine: &Client) -> String {
+        match engine.lease() {
+            Some(l) => format!("v4 {}/{}", l.address, l.prefix_len),
+            None => format!("v4 {}", engine.state()),
+        }
+    }
+
+    fn status_json(&self, engine: &Client, now: Instant) -> Client4Status {
+        let mut c = crate::daemon::status_json::dhcp4(engine.state().as_str(), engine.lease(), now);
+        c.fallbacks = Some(self.fallbacks.status_json());
+        c.ipv6_only_secs_left = engine.ipv6_only_until().map(|t| (t - now).as_secs());
+        c
+    }
+
+    async fn before_events(&mut self, engine: &Client, sh: &mut Shared) {
+        // Before the events: a fallback is dropped before a new lease is applied (the
+        // lease's router may be the fallback's, whose route must not go after it).
+        let (state, leased) = (engine.state().as_str(), engine.lease().is_some());
         self.fallbacks.pump(sh, state, leased).await;
-        while let Some(ev) = self.engine.poll_event() {
-            self.on_event(sh, ev, rebooted).await;
+    }
+
+    fn log_status(engine: &Client, ifname: &str, now: Instant) {
+        match engine.lease() {
+            Some(l) => info!(
+                "status: {ifname}: dhcp4 {} {}/{} from {}, {} s left",
+                engine.state(),
+                l.address,
+                l.prefix_len,
+                l.server,
+                l.remaining_secs(now)
+                    .map_or("infinite".to_string(), |s| s.to_string())
+            ),
+            None => info!("status: {ifname}: dhcp4 {} (no lease)", engine.state()),
         }
+    }
+}
+
+impl V4 {
+    fn run_probe(&mut self, sh: &Shared, now: Instant) {
+        if let Some(p) = self.probe.as_mut() {
+            if !p.run(sh, now, self.mac) {
+                self.probe = None;
+            }
+        }
+    }
+
+    fn start_probe(&mut self, sh: &Shared, addr: Ipv4Addr) {
+        self.probe = Probe::start(sh, addr);
+        self.run_probe(sh, sh.clock.now());
     }
 
     async fn send(&mut self, sh: &Shared, tx: &Transmit4) {
@@ -479,7 +463,7 @@ impl V4Driver {
         }
     }
 
-    async fn on_event(&mut self, sh: &mut Shared, ev: Event4, rebooted: bool) {
+    async fn on_event4(&mut self, sh: &mut Shared, ev: Event4, rebooted: bool) {
         match ev {
             Event4::Bound(l) => {
                 info!(
@@ -494,37 +478,8 @@ impl V4Driver {
                 self.apply(sh, &l, false).await;
                 crate::daemon::events::v4("dhcp4-bound", &sh.ifname, Some(&l), None, Value::Null);
                 self.start_probe(sh, l.address);
-                self.run_probe(sh, sh.clock.now());
             }
-            Event4::Renewed(l) => {
-                let reconfirmed = self.reconfirm_since.map(|t| t.elapsed().as_millis());
-                if let Some(t) = self.reconfirm_since.take() {
-                    info!(
-                        "dhcp4: {}: re-confirmed {} from new MAC {} in {} ms",
-                        sh.ifname,
-                        l.address,
-                        fmt_mac(&l.chaddr),
-                        t.elapsed().as_millis()
-                    );
-                } else {
-                    info!(
-                        "dhcp4: {}: renewed {}/{} from {} (lease {})",
-                        sh.ifname,
-                        l.address,
-                        l.prefix_len,
-                        l.server,
-                        fmt_lease(l.lease_secs)
-                    );
-                }
-                self.apply(sh, &l, false).await;
-                let kind = match (reconfirmed, rebooted) {
-                    (Some(_), _) => "dhcp4-reconfirmed",
-                    (None, true) => "dhcp4-rebooted",
-                    (None, false) => "dhcp4-renewed",
-                };
-                let extra = reconfirmed.map_or(Value::Null, |ms| json!({ "ms": ms }));
-                crate::daemon::events::v4(kind, &sh.ifname, Some(&l), None, extra);
-            }
+            Event4::Renewed(l) => self.on_renewed(sh, l, rebooted).await,
             Event4::Changed { old, new } => {
                 info!(
                     "dhcp4: {}: address changed {} -> {}/{}",
@@ -532,7 +487,6 @@ impl V4Driver {
                 );
                 self.apply(sh, &new, false).await;
                 self.start_probe(sh, new.address);
-                self.run_probe(sh, sh.clock.now());
                 if let Some(a) = &sh.applier {
                     if let Err(e) = a.del_addr4(old.address, old.prefix_len).await {
                         warn!("dhcp4: {}: {e}", sh.ifname);
@@ -556,6 +510,45 @@ impl V4Driver {
                 crate::daemon::events::v4("dhcp4-lost", &sh.ifname, None, Some(&lease), why);
                 sh.leases.remove(4, &sh.ifname);
             }
+            ev => self.log_event(sh, ev),
+        }
+    }
+
+    /// The same address confirmed: a renewal, a saved lease confirmed (REBOOT for the
+    /// hooks, as dhclient says), or a re-confirmation after a MAC change.
+    async fn on_renewed(&mut self, sh: &mut Shared, l: Lease4, rebooted: bool) {
+        let reconfirmed = self.reconfirm_since.map(|t| t.elapsed().as_millis());
+        if let Some(t) = self.reconfirm_since.take() {
+            info!(
+                "dhcp4: {}: re-confirmed {} from new MAC {} in {} ms",
+                sh.ifname,
+                l.address,
+                fmt_mac(&l.chaddr),
+                t.elapsed().as_millis()
+            );
+        } else {
+            info!(
+                "dhcp4: {}: renewed {}/{} from {} (lease {})",
+                sh.ifname,
+                l.address,
+                l.prefix_len,
+                l.server,
+                fmt_lease(l.lease_secs)
+            );
+        }
+        self.apply(sh, &l, false).await;
+        let kind = match (reconfirmed, rebooted) {
+            (Some(_), _) => "dhcp4-reconfirmed",
+            (None, true) => "dhcp4-rebooted",
+            (None, false) => "dhcp4-renewed",
+        };
+        let extra = reconfirmed.map_or(Value::Null, |ms| json!({ "ms": ms }));
+        crate::daemon::events::v4(kind, &sh.ifname, Some(&l), None, extra);
+    }
+
+    /// Events that only need a log line (and for some, a monitor event).
+    fn log_event(&mut self, sh: &Shared, ev: Event4) {
+        match ev {
             Event4::Backoff {
                 failures,
                 wait,
@@ -583,6 +576,43 @@ impl V4Driver {
                 );
                 crate::daemon::events::emit("dhcp4-timeout", Some(&sh.ifname), Value::Null);
             }
+            // The engine re-confirms the lease it holds; the address stays. Timed from
+            // here to the ACK (the `Renewed` above) for the log and the event.
+            Event4::Reconfirming(cause) => {
+                match cause {
+                    ReconfirmCause::MacChanged { old, new } => info!(
+                        "dhcp4: {}: MAC changed from {} to {}; re-confirming the lease",
+                        sh.ifname,
+                        fmt_mac(&old),
+                        fmt_mac(&new)
+                    ),
+                    ReconfirmCause::LinkUp => debug!(
+                        "dhcp4: {}: carrier back; re-confirming the lease",
+                        sh.ifname
+                    ),
+                }
+                if self.reconfirm_since.is_none() {
+                    self.reconfirm_since = Some(std::time::Instant::now());
+                }
+            }
+            Event4::Dropped(why) => {
+                let from = self.last_from.map(|a| a.to_string()).unwrap_or_default();
+                debug!("dhcp4: {}: dropped a packet from {from}: {why}", sh.ifname);
+            }
+            Event4::IgnoredOption(why) => {
+                let from = self.last_from.map(|a| a.to_string()).unwrap_or_default();
+                warn!("dhcp4: {}: ignored an option from {from}: {why}", sh.ifname);
+            }
+            Event4::Ipv6OnlyPreferred { server, wait } => {
+                info!(
+                    "dhcp4: {}: {server} prefers IPv6-only (RFC 8925): no IPv4 address, DHCPv4 paused for {} s",
+                    sh.ifname,
+                    wait.as_secs()
+                );
+                let ev = json!({"server": server.to_string(), "wait_secs": wait.as_secs()});
+                crate::daemon::events::emit("dhcp4-ipv6-only", Some(&sh.ifname), ev);
+            }
+            _ => {}
         }
     }
 
@@ -674,6 +704,11 @@ impl V4Driver {
         sh.dns4 = dns;
         sh.update_dns();
         crate::state::ntp::set(&sh.ifname, 4, &l.ntp);
+        let portal = l
+            .captive_portal
+            .as_deref()
+            .filter(|_| sh.cfg.dhcp4.captive_portal);
+        crate::state::captive::set(&sh.ifname, Source::Dhcp4, portal);
     }
 
     async fn deconfigure(&mut self, sh: &mut Shared, lease: &Lease4) {
@@ -703,181 +738,13 @@ impl V4Driver {
         sh.dns4 = Dns4::default();
         sh.update_dns();
         crate::state::ntp::clear(&sh.ifname, 4);
+        crate::state::captive::set(&sh.ifname, Source::Dhcp4, None);
     }
-
-    /// Stop: release (when configured) while the address is still there, then remove
-    /// what was configured (when configured).
-    pub async fn shutdown(&mut self, sh: &mut Shared, release: bool, deconfigure: bool) {
-        let now = sh.clock.now();
-        if release {
-            self.engine.release(now);
-            if let Ok(mac) = current_mac(&sh.ifname) {
-                while let Some(tx) = self.engine.poll_transmit(now, mac) {
-                    self.send(sh, &tx).await;
-                }
-            }
-        } else {
-            self.engine.stop();
-        }
-        if deconfigure {
-            self.fallbacks.drop_all(sh, "stopped").await;
-        }
-        while let Some(ev) = self.engine.poll_event() {
-            if let Event4::Lost { lease, .. } = ev {
-                if deconfigure {
-                    self.deconfigure(sh, &lease).await;
-                }
-                let kind = if release {
-                    "dhcp4-released"
-                } else {
-                    "dhcp4-stopped"
-                };
-                let how = json!({"deconfigured": deconfigure});
-                crate::daemon::events::v4(kind, &sh.ifname, None, Some(&lease), how);
-                if release {
-                    sh.leases.remove(4, &sh.ifname);
-                }
-            }
-        }
-    }
-
-    /// Start again after [`V4Driver::shutdown`] (the `dhcp4 start` command).
-    pub fn start(&mut self, now: Instant) {
-        self.engine.start(now);
-    }
-
-    /// The lease as JSON for `netbond status`.
-    pub fn status_json(
-        &self,
-        now: Instant,
-    ) -> crate::daemon::status_json::Client<crate::daemon::status_json::Lease4Status> {
-        let mut c =
-            crate::daemon::status_json::dhcp4(self.engine.state_name(), self.engine.lease(), now);
-        c.fallbacks = Some(self.fallbacks.status_json());
-        c
-    }
-}
-
-/// The routes a lease asks for, in install order.
-fn wanted_routes(ifname: &str, accept_wide_routes: bool, l: &Lease4) -> Vec<Route> {
-    let mut out = Vec::new();
-    let listed = if l.routes.is_empty() {
-        // RFC 3442: option 3 only when there is no option 121.
-        if let Some(gw) = l.routers.iter().find(|g| **g != l.address) {
-            // A /32 (what a lease without a subnet mask becomes: never a classful
-            // guess) has no neighbours: reach the router with an on-link host route
-            // first, as dhclient does for a /32. With a real mask, a router outside
-            // the subnet is the server's error and is not made reachable.
-            if l.prefix_len == 32 {
-                out.push((*gw, 32, None));
-            }
-            out.push((Ipv4Addr::UNSPECIFIED, 0, Some(*gw)));
-        }
-        // Option 33 static routes (the engine leaves them empty when option 121 came,
-        // per RFC 3442), installed as dhclient and networkd do, under the same policy
-        // as option 121 routes.
-        &l.static_routes
-    } else {
-        &l.routes
-    };
-    for r in listed {
-        match classify_route(r.dest, r.prefix_len, accept_wide_routes) {
-            RoutePolicy::Accept => {
-                let gw = (!r.gateway.is_unspecified()).then_some(r.gateway);
-                // A gateway outside our subnet needs an on-link host route first,
-                // or the kernel refuses the route ("Nexthop has invalid gateway").
-                if let Some(g) = gw {
-                    let host = (g, 32, None);
-                    if !on_subnet(l, g) && !out.contains(&host) {
-                        out.push(host);
-                    }
-                }
-                let route = (r.dest, r.prefix_len, gw);
-                if !out.contains(&route) {
-                    out.push(route);
-                }
-            }
-            RoutePolicy::RefuseWide => warn!(
-                "dhcp4: {ifname}: refused route {}/{} via {}: it would take over traffic beyond the local network (TunnelVision); set [dhcp4] accept_wide_routes = true to allow",
-                r.dest, r.prefix_len, r.gateway
-            ),
-            RoutePolicy::Invalid => warn!(
-                "dhcp4: {ifname}: ignored malformed route {}/{}",
-                r.dest, r.prefix_len
-            ),
-        }
-    }
-    out
-}
-
-/// Whether `addr` is inside the lease's own subnet (always false for a /32).
-fn on_subnet(l: &Lease4, addr: Ipv4Addr) -> bool {
-    let mask = prefix_to_mask(l.prefix_len);
-    u32::from(addr) & mask == u32::from(l.address) & mask
 }
 
 fn fmt_lease(secs: Option<u32>) -> String {
     match secs {
         Some(s) => format!("{s} s"),
         None => "infinite".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use netbond_proto::dhcp4::Route4;
-    use netbond_proto::Instant;
-
-    fn ip(s: &str) -> Ipv4Addr {
-        s.parse().unwrap()
-    }
-
-    fn lease() -> Lease4 {
-        Lease4 {
-            address: ip("10.0.0.5"),
-            prefix_len: 24,
-            server: ip("10.0.0.1"),
-            routers: vec![ip("10.0.0.1")],
-            dns: vec![],
-            domain: None,
-            search: vec![],
-            hostname: None,
-            mtu: None,
-            ntp: vec![],
-            routes: vec![],
-            static_routes: vec![Route4 {
-                dest: ip("172.16.0.0"),
-                prefix_len: 16,
-                gateway: ip("10.0.0.7"),
-            }],
-            lease_secs: Some(120),
-            t1_secs: 60,
-            t2_secs: 105,
-            acquired: Instant::ZERO,
-            chaddr: [2, 0, 0, 0, 0, 1],
-        }
-    }
-
-    #[test]
-    fn option_33_routes_are_installed_after_the_default_route_and_not_with_121() {
-        let mut l = lease();
-        assert_eq!(
-            wanted_routes("eth0", false, &l),
-            vec![
-                (Ipv4Addr::UNSPECIFIED, 0, Some(ip("10.0.0.1"))),
-                (ip("172.16.0.0"), 16, Some(ip("10.0.0.7"))),
-            ]
-        );
-        // With option 121, only its routes (the engine also clears option 33 then).
-        l.routes = vec![Route4 {
-            dest: ip("192.168.9.0"),
-            prefix_len: 24,
-            gateway: ip("10.0.0.1"),
-        }];
-        assert_eq!(
-            wanted_routes("eth0", false, &l),
-            vec![(ip("192.168.9.0"), 24, Some(ip("10.0.0.1")))]
-        );
     }
 }

@@ -1,19 +1,22 @@
-//! The DHCPv6 driver: connects the sans-IO engine to the UDP 546 socket, the router
-//! advertisement watcher (which picks stateful or stateless mode), rtnetlink, resolv.conf
-//! and the lease store.
+//! The DHCPv6 side of the generic driver (`driver.rs`): the UDP 546 socket, the router
+//! advertisement watcher (which picks stateful or stateless mode, and carries RFC 8106
+//! DNS), and how a lease reaches the kernel (addresses over rtnetlink), resolv.conf and
+//! the lease store. Protocol decisions live in `netbond_proto::dhcp6`.
 
+use crate::dhcp::driver::{maybe, Driver, Family};
 use crate::dhcp::shared::{Dns6, Shared};
 use crate::net::ra::{RaFlags, RaWatcher};
 use crate::net::udp6::{is_address_not_ready, Udp6Socket};
+use crate::state::captive::Source;
 use crate::state::store::SavedLease6;
 use netbond_proto::dhcp6::{
-    Addr6, Client, Config as EngineConfig, Event6, Lease6, ModeSetting, Transmit6,
+    Addr6, Client, Config as EngineConfig, Event6, Lease6, ModeSetting, State, Transmit6,
 };
 use netbond_proto::duid::{Duid, Iaid};
-use netbond_proto::Instant;
+use netbond_proto::{Engine, Instant};
 use serde_json::{json, Value};
 use std::io;
-use std::net::Ipv6Addr;
+use std::net::{Ipv6Addr, SocketAddrV6};
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
@@ -28,42 +31,6 @@ const RS_INTERVAL: Duration = Duration::from_secs(4);
 const NOT_READY_RETRY: Duration = Duration::from_millis(2);
 /// Longest wait between such retries.
 const NOT_READY_MAX: Duration = Duration::from_millis(200);
-
-/// The DHCPv6 side of one interface.
-pub struct V6Driver {
-    engine: Client,
-    /// Router solicitations are only worth sending when the RA decides the mode.
-    follow_ra: bool,
-    udp: Option<Udp6Socket>,
-    ra: Option<RaWatcher>,
-    /// Addresses now in the kernel.
-    applied: Vec<Addr6>,
-    restore: Option<Lease6>,
-    /// The saved lease's addresses were still on the interface at start (a restart of
-    /// netbond): online while the Confirm runs.
-    kept: bool,
-    rs_sent: u32,
-    next_rs: Option<Instant>,
-    seen_ra: bool,
-    /// A transmit that failed because no link-local address was usable yet.
-    held: Option<(Transmit6, Instant)>,
-    /// The current wait for a not-ready link (see [`NOT_READY_RETRY`]).
-    not_ready_wait: Duration,
-    last_state: &'static str,
-    /// Stopped by command: send nothing until `start`.
-    stopped: bool,
-    /// DNS from DHCPv6 (merged with the RA's into `Shared::dns6`).
-    dhcp_dns: Dns6,
-    /// RFC 8106 servers and domains from RAs, each until its expiry (`None`: never).
-    ra_dns: Vec<(Ipv6Addr, Option<Instant>)>,
-    ra_domains: Vec<(String, Option<Instant>)>,
-    /// The RA DNS changed since it was last merged.
-    ra_dns_dirty: bool,
-    /// The delegated prefix handed on to downstream interfaces (`pd.rs`).
-    pd: crate::dhcp::pd::Delegation,
-    /// `[dhcp6] captive_portal`: show the RA's and DHCPv6's portal URI.
-    captive_portal: bool,
-}
 
 fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
     let c = &sh.cfg.dhcp6;
@@ -84,7 +51,15 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
             .then(|| crate::state::identity::host_name(&sh.cfg))
             .flatten(),
         user_class: c.user_class.as_ref().map(|u| u.as_bytes().to_vec()),
-        extra_request: c.request.clone(),
+        // RFC 8910: ask for the captive portal URI (option 103).
+        extra_request: c
+            .request
+            .iter()
+            .copied()
+            .chain(c.captive_portal.then_some(103))
+            .collect(),
+        vendor_class: sh.cfg.dhcp6_vendor_class(),
+        extra_options: sh.cfg.dhcp6_send().unwrap_or_default(),
         seed: rand::random(),
     }
 }
@@ -113,7 +88,54 @@ fn left(acquired: Instant, now: Instant, secs: u32) -> Option<u32> {
     Some(u64::from(secs).saturating_sub(gone) as u32)
 }
 
-impl V6Driver {
+/// The `dhcp6` object of `netbond status --json`.
+type Client6Status = crate::daemon::status_json::Client<crate::daemon::status_json::Lease6Status>;
+
+/// The DHCPv6 driver of one interface.
+pub type V6Driver = Driver<V6>;
+
+/// What the DHCPv6 sockets deliver.
+pub enum Input6 {
+    /// A datagram on UDP 546 (or its error).
+    Udp(io::Result<(SocketAddrV6, Vec<u8>)>),
+    /// A router advertisement (or the watcher's error).
+    Ra(io::Result<RaFlags>),
+}
+
+/// DHCPv6's own state beside the engine: sockets, router advertisements and what is
+/// in the kernel.
+pub struct V6 {
+    /// Router solicitations are only worth sending when the RA decides the mode.
+    follow_ra: bool,
+    udp: Option<Udp6Socket>,
+    ra: Option<RaWatcher>,
+    /// Addresses now in the kernel.
+    applied: Vec<Addr6>,
+    restore: Option<Lease6>,
+    /// The saved lease's addresses were still on the interface at start (a restart of
+    /// netbond): online while the Confirm runs.
+    kept: bool,
+    rs_sent: u32,
+    next_rs: Option<Instant>,
+    seen_ra: bool,
+    /// A transmit that failed because no link-local address was usable yet.
+    held: Option<(Transmit6, Instant)>,
+    /// The current wait for a not-ready link (see [`NOT_READY_RETRY`]).
+    not_ready_wait: Duration,
+    /// DNS from DHCPv6 (merged with the RA's into `Shared::dns6`).
+    dhcp_dns: Dns6,
+    /// RFC 8106 servers and domains from RAs, each until its expiry (`None`: never).
+    ra_dns: Vec<(Ipv6Addr, Option<Instant>)>,
+    ra_domains: Vec<(String, Option<Instant>)>,
+    /// The RA DNS changed since it was last merged.
+    ra_dns_dirty: bool,
+    /// The delegated prefix handed on to downstream interfaces (`pd.rs`).
+    pd: crate::dhcp::pd::Delegation,
+    /// `[dhcp6] captive_portal`: show the RA's and DHCPv6's portal URI.
+    captive_portal: bool,
+}
+
+impl Driver<V6> {
     /// A driver, starting with Confirm (or Rebind, with delegated prefixes) when a saved
     /// lease is still valid.
     pub fn new(sh: &Shared, duid: &Duid, iaid: Iaid) -> Self {
@@ -141,31 +163,294 @@ impl V6Driver {
             }
             _ => Client::new(cfg, duid.clone(), now),
         };
-        let restore = engine.lease().cloned();
-        V6Driver {
+        let fam = V6 {
             follow_ra: sh.cfg.dhcp6.mode == ModeSetting::Auto,
-            engine,
             udp: None,
             ra: None,
             applied: Vec::new(),
-            restore,
+            restore: engine.lease().cloned(),
             kept: false,
             rs_sent: 0,
             next_rs: None,
             seen_ra: false,
             held: None,
             not_ready_wait: NOT_READY_RETRY,
-            last_state: "",
-            stopped: false,
             dhcp_dns: Dns6::default(),
             ra_dns: Vec::new(),
             ra_domains: Vec::new(),
             ra_dns_dirty: false,
             pd: crate::dhcp::pd::Delegation::new(sh),
             captive_portal: sh.cfg.dhcp6.captive_portal,
+        };
+        Driver::with(engine, fam)
+    }
+
+    /// A kernel report that DAD failed for one of our addresses.
+    pub fn dad_failed(&mut self, now: Instant, ifname: &str, addr: Ipv6Addr) {
+        if self.fam.applied.iter().any(|a| a.addr == addr) {
+            warn!("dhcp6: {ifname}: duplicate address detection failed for {addr}: declining it");
+            self.fam.applied.retain(|a| a.addr != addr);
+            self.engine.decline(now, addr);
+            crate::daemon::events::emit(
+                "dhcp6-conflict",
+                Some(ifname),
+                json!({"address": addr.to_string()}),
+            );
+        }
+    }
+}
+
+impl Family for V6 {
+    const NAME: &'static str = "dhcp6";
+    const STOPPED: State = State::Stopped;
+    type Engine = Client;
+    type Input = Input6;
+    type Lease = Lease6;
+    type Status = Client6Status;
+
+    fn open(&mut self, ifindex: u32, ifname: &str, now: Instant) {
+        match Udp6Socket::open(ifindex, ifname) {
+            Ok(s) => self.udp = Some(s),
+            Err(e) => warn!("dhcp6: {ifname}: {e}"),
+        }
+        match RaWatcher::open(ifindex, ifname) {
+            Ok(s) => self.ra = Some(s),
+            Err(e) => warn!("dhcp6: {ifname}: cannot watch router advertisements: {e}"),
+        }
+        self.rs_sent = 0;
+        self.seen_ra = false;
+        self.next_rs = self.follow_ra.then_some(now);
+    }
+
+    fn needs_open(&self) -> bool {
+        self.udp.is_none() || self.ra.is_none()
+    }
+
+    fn interface_gone(&mut self, engine: &Client) {
+        self.udp = None;
+        self.ra = None;
+        self.next_rs = None;
+        self.held = None;
+        self.applied.clear();
+        self.restore = engine.lease().cloned();
+    }
+
+    fn link_up(&mut self, now: Instant) {
+        self.rs_sent = 0;
+        self.next_rs = self.follow_ra.then_some(now);
+    }
+
+    async fn input(&self) -> Input6 {
+        tokio::select! {
+            rx = maybe(self.udp.as_ref().map(|s| s.recv())) => Input6::Udp(rx),
+            ra = maybe(self.ra.as_ref().map(|s| s.next())) => Input6::Ra(ra),
         }
     }
 
+    fn on_input(&mut self, engine: &mut Client, now: Instant, sh: &Shared, input: Input6) {
+        let ifname = sh.ifname.as_str();
+        match input {
+            Input6::Udp(Ok((_, bytes))) => engine.handle_packet(now, &bytes),
+            Input6::Udp(Err(e)) if e.kind() == io::ErrorKind::NetworkDown => {
+                debug!("dhcp6: {ifname}: {e}")
+            }
+            Input6::Udp(Err(e)) => {
+                warn!("dhcp6: {ifname}: socket failed: {e}; reopening when the link is back");
+                self.udp = None;
+            }
+            Input6::Ra(Ok(f)) => {
+                if !self.seen_ra {
+                    info!(
+                        "dhcp6: {ifname}: router {} advertises managed={} other={}",
+                        f.router, f.managed, f.other
+                    );
+                }
+                self.seen_ra = true;
+                self.next_rs = None;
+                engine.ra_flags(now, f.managed, f.other);
+                self.learn_ra_dns(now, &f);
+                if let Some(why) = f.captive_refused {
+                    warn!(
+                        "dhcp6: {ifname}: ignored the captive portal URI of router {}: {why}",
+                        f.router
+                    );
+                }
+                let uri = f.captive_portal.as_deref().filter(|_| self.captive_portal);
+                crate::state::captive::ra(ifname, f.router, uri);
+            }
+            Input6::Ra(Err(e)) => debug!("dhcp6: {ifname}: RA socket: {e}"),
+        }
+    }
+
+    /// A pending RS, a held transmit, an RA DNS expiry; nothing while stopped.
+    fn deadline(&self, engine: &Client) -> Option<Instant> {
+        if engine.state() == State::Stopped {
+            return None;
+        }
+        [
+            self.next_rs,
+            self.held.as_ref().map(|h| h.1),
+            self.ra_dns_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    async fn prepare(&mut self, engine: &mut Client, sh: &mut Shared) {
+        if engine.state() == State::Stopped {
+            return;
+        }
+        let now = sh.clock.now();
+        self.expire_ra_dns(now);
+        if self.ra_dns_dirty {
+            let dhcp = self.dhcp_dns.clone();
+            self.set_dns(sh, dhcp);
+        }
+        if let Some(lease) = self.restore.take() {
+            if let (Some(index), true) = (sh.ifindex, sh.applier.is_some()) {
+                // After a restart the addresses are still there: keep them (replaced in
+                // place, never removed) while the Confirm runs.
+                let present = crate::net::apply::list_addrs6(&sh.handle, index)
+                    .await
+                    .map(|v| lease.addresses.iter().all(|a| v.contains(&a.addr)))
+                    .unwrap_or(false);
+                self.kept = present;
+                info!(
+                    "dhcp6: {}: {} {} while it is confirmed",
+                    sh.ifname,
+                    if present { "keeping" } else { "restoring" },
+                    fmt_addrs(&lease)
+                );
+                self.apply(sh, &lease, true).await;
+            } else {
+                self.restore = Some(lease);
+            }
+        }
+        if self.next_rs.is_some_and(|t| now >= t) {
+            self.send_rs(sh, now).await;
+        }
+    }
+
+    async fn transmit(&mut self, engine: &mut Client, sh: &mut Shared, now: Instant) {
+        if let Some((tx, at)) = self.held.take() {
+            if now >= at {
+                self.send(sh, tx, now).await;
+            } else {
+                self.held = Some((tx, at));
+            }
+        }
+        while self.held.is_none() {
+            let Some(tx) = engine.poll_transmit(now) else {
+                break;
+            };
+            self.send(sh, tx, now).await;
+        }
+    }
+
+    async fn on_event(&mut self, engine: &Client, sh: &mut Shared, ev: Event6, _: Option<State>) {
+        self.on_event6(engine, sh, ev).await;
+    }
+
+    fn lost(ev: Event6) -> Option<Lease6> {
+        match ev {
+            Event6::Lost { lease, .. } => Some(lease),
+            _ => None,
+        }
+    }
+
+    async fn stopped(
+        &mut self,
+        sh: &mut Shared,
+        lost: Option<Lease6>,
+        release: bool,
+        deconfigure: bool,
+    ) {
+        // Nothing goes out while stopped: not a held message, not a solicitation.
+        self.held = None;
+        self.next_rs = None;
+        if release && lost.is_some() {
+            sh.leases.remove(6, &sh.ifname);
+        }
+        if release || deconfigure {
+            let why = if release { "released" } else { "stopped" };
+            self.pd.clear(sh, why).await;
+        }
+        if deconfigure {
+            let applied = self.applied.clone();
+            self.remove(sh, &applied).await;
+            self.ra_dns.clear();
+            self.ra_domains.clear();
+            self.set_dns(sh, Dns6::default());
+            crate::state::ntp::clear(&sh.ifname, 6);
+            crate::state::captive::set(&sh.ifname, Source::Dhcp6, None);
+            crate::state::captive::set(&sh.ifname, Source::Ra, None);
+        }
+        if let Some(l) = lost {
+            let kind = if release {
+                "dhcp6-released"
+            } else {
+                "dhcp6-stopped"
+            };
+            let how = json!({"deconfigured": deconfigure});
+            crate::daemon::events::v6(kind, &sh.ifname, None, Some(&l), how);
+        }
+    }
+
+    fn restarted(&mut self, now: Instant) {
+        self.restore = None;
+        self.seen_ra = false;
+        self.rs_sent = 0;
+        self.next_rs = self.follow_ra.then_some(now);
+    }
+
+    /// An address a server confirmed, or one kept on the interface across a restart
+    /// while the Confirm runs.
+    fn online(&self, engine: &Client) -> bool {
+        engine.state() != State::Stopped
+            && engine.lease().is_some_and(|l| !l.addresses.is_empty())
+            && (self.kept
+                || matches!(
+                    engine.state(),
+                    State::Bound | State::Renewing | State::Rebinding
+                ))
+    }
+
+    fn has_lease(engine: &Client) -> bool {
+        engine.lease().is_some_and(|l| !l.addresses.is_empty())
+    }
+
+    fn short_status(engine: &Client) -> String {
+        match engine.lease() {
+            Some(l) if !l.addresses.is_empty() => format!("v6 {}", l.addresses[0].addr),
+            _ => format!("v6 {}", engine.state()),
+        }
+    }
+
+    fn status_json(&self, engine: &Client, now: Instant) -> Client6Status {
+        let mut c = crate::daemon::status_json::dhcp6(engine.state().as_str(), engine.lease(), now);
+        c.delegated = Some(self.pd.status_json());
+        c
+    }
+
+    async fn after_events(&mut self, engine: &Client, sh: &mut Shared) {
+        self.pd.sync(sh, engine.lease()).await;
+    }
+
+    fn log_status(engine: &Client, ifname: &str, _now: Instant) {
+        let addrs: Vec<String> = engine
+            .lease()
+            .map(|l| l.addresses.iter().map(|a| a.addr.to_string()).collect())
+            .unwrap_or_default();
+        info!(
+            "status: {ifname}: dhcp6 {} [{}]",
+            engine.state(),
+            addrs.join(", ")
+        );
+    }
+}
+
+impl V6 {
     /// Set DHCPv6's DNS and write the merge with the RA's: DHCPv6 servers and domains
     /// first, then those of RAs not already there.
     fn set_dns(&mut self, sh: &mut Shared, dhcp: Dns6) {
@@ -242,204 +527,6 @@ impl V6Driver {
         a.chain(b).min()
     }
 
-    /// Open the sockets on a (new) interface index.
-    pub fn open(&mut self, ifindex: u32, ifname: &str, now: Instant) {
-        match Udp6Socket::open(ifindex, ifname) {
-            Ok(s) => self.udp = Some(s),
-            Err(e) => warn!("dhcp6: {ifname}: {e}"),
-        }
-        match RaWatcher::open(ifindex, ifname) {
-            Ok(s) => self.ra = Some(s),
-            Err(e) => warn!("dhcp6: {ifname}: cannot watch router advertisements: {e}"),
-        }
-        self.rs_sent = 0;
-        self.seen_ra = false;
-        self.next_rs = self.follow_ra.then_some(now);
-    }
-
-    /// The interface vanished.
-    pub fn interface_gone(&mut self, now: Instant) {
-        self.udp = None;
-        self.ra = None;
-        self.next_rs = None;
-        self.held = None;
-        self.applied.clear();
-        self.restore = self.engine.lease().cloned();
-        self.engine.link_changed(now, false);
-    }
-
-    /// Carrier change.
-    pub fn link_changed(&mut self, now: Instant, up: bool, ifindex: u32, ifname: &str) {
-        if up && (self.udp.is_none() || self.ra.is_none()) {
-            self.open(ifindex, ifname, now);
-        }
-        self.engine.link_changed(now, up);
-        if up {
-            self.rs_sent = 0;
-            self.next_rs = self.follow_ra.then_some(now);
-        }
-    }
-
-    /// The UDP socket to wait on.
-    pub fn socket(&self) -> Option<&Udp6Socket> {
-        self.udp.as_ref()
-    }
-
-    /// The RA socket to wait on.
-    pub fn ra_socket(&self) -> Option<&RaWatcher> {
-        self.ra.as_ref()
-    }
-
-    /// Engine state name.
-    pub fn state_name(&self) -> &'static str {
-        self.engine.state_name()
-    }
-
-    /// The lease, for status.
-    pub fn lease(&self) -> Option<&Lease6> {
-        self.engine.lease()
-    }
-
-    /// Online (see `online.rs`): an address a server confirmed, or one kept on the
-    /// interface across a restart while the Confirm runs.
-    pub fn online(&self) -> bool {
-        !self.stopped
-            && self.engine.lease().is_some_and(|l| !l.addresses.is_empty())
-            && (self.kept || matches!(self.engine.state_name(), "bound" | "renewing" | "rebinding"))
-    }
-
-    /// The next deadline: the engine's, a pending RS, or a held transmit.
-    pub fn deadline(&self) -> Option<Instant> {
-        if self.stopped {
-            return None;
-        }
-        [
-            self.engine.poll_timeout(),
-            self.next_rs,
-            self.held.as_ref().map(|h| h.1),
-            self.ra_dns_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
-    /// A datagram (or an error) from UDP 546.
-    pub fn on_receive(
-        &mut self,
-        now: Instant,
-        ifname: &str,
-        rx: io::Result<(std::net::SocketAddrV6, Vec<u8>)>,
-    ) {
-        match rx {
-            Ok((_, bytes)) => self.engine.handle_packet(now, &bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NetworkDown => debug!("dhcp6: {ifname}: {e}"),
-            Err(e) => {
-                warn!("dhcp6: {ifname}: socket failed: {e}; reopening when the link is back");
-                self.udp = None;
-            }
-        }
-    }
-
-    /// A router advertisement (or an error) from the RA watcher.
-    pub fn on_ra(&mut self, now: Instant, ifname: &str, ra: io::Result<RaFlags>) {
-        match ra {
-            Ok(f) => {
-                if !self.seen_ra {
-                    info!(
-                        "dhcp6: {ifname}: router {} advertises managed={} other={}",
-                        f.router, f.managed, f.other
-                    );
-                }
-                self.seen_ra = true;
-                self.next_rs = None;
-                self.engine.ra_flags(now, f.managed, f.other);
-                self.learn_ra_dns(now, &f);
-                if let Some(why) = f.captive_refused {
-                    warn!(
-                        "dhcp6: {ifname}: ignored the captive portal URI of router {}: {why}",
-                        f.router
-                    );
-                }
-                let uri = f.captive_portal.as_deref().filter(|_| self.captive_portal);
-                crate::state::captive::ra(ifname, f.router, uri);
-            }
-            Err(e) => debug!("dhcp6: {ifname}: RA socket: {e}"),
-        }
-    }
-
-    /// A kernel report that DAD failed for one of our addresses.
-    pub fn dad_failed(&mut self, now: Instant, ifname: &str, addr: Ipv6Addr) {
-        if self.applied.iter().any(|a| a.addr == addr) {
-            warn!("dhcp6: {ifname}: duplicate address detection failed for {addr}: declining it");
-            self.applied.retain(|a| a.addr != addr);
-            self.engine.decline(now, addr);
-            crate::daemon::events::emit(
-                "dhcp6-conflict",
-                Some(ifname),
-                json!({"address": addr.to_string()}),
-            );
-        }
-    }
-
-    /// Send what is due and apply what changed.
-    pub async fn pump(&mut self, sh: &mut Shared) {
-        if self.stopped {
-            return;
-        }
-        let now = sh.clock.now();
-        self.expire_ra_dns(now);
-        if self.ra_dns_dirty {
-            let dhcp = self.dhcp_dns.clone();
-            self.set_dns(sh, dhcp);
-        }
-        if let Some(lease) = self.restore.take() {
-            if let (Some(index), true) = (sh.ifindex, sh.applier.is_some()) {
-                // After a restart the addresses are still there: keep them (replaced in
-                // place, never removed) while the Confirm runs.
-                let present = crate::net::apply::list_addrs6(&sh.handle, index)
-                    .await
-                    .map(|v| lease.addresses.iter().all(|a| v.contains(&a.addr)))
-                    .unwrap_or(false);
-                self.kept = present;
-                info!(
-                    "dhcp6: {}: {} {} while it is confirmed",
-                    sh.ifname,
-                    if present { "keeping" } else { "restoring" },
-                    fmt_addrs(&lease)
-                );
-                self.apply(sh, &lease, true).await;
-            } else {
-                self.restore = Some(lease);
-            }
-        }
-        if self.next_rs.is_some_and(|t| now >= t) {
-            self.send_rs(sh, now).await;
-        }
-        if let Some((tx, at)) = self.held.take() {
-            if now >= at {
-                self.send(sh, tx, now).await;
-            } else {
-                self.held = Some((tx, at));
-            }
-        }
-        while self.held.is_none() {
-            let Some(tx) = self.engine.poll_transmit(now) else {
-                break;
-            };
-            self.send(sh, tx, now).await;
-        }
-        let state = self.engine.state_name();
-        if state != self.last_state {
-            debug!("dhcp6: {}: state {} -> {state}", sh.ifname, self.last_state);
-            self.last_state = state;
-        }
-        while let Some(ev) = self.engine.poll_event() {
-            self.on_event(sh, ev).await;
-        }
-        self.pd.sync(sh, self.engine.lease()).await;
-    }
-
     /// The wait before retrying a send the link refused, doubling each time.
     fn backoff_not_ready(&mut self) -> Duration {
         let w = self.not_ready_wait;
@@ -487,7 +574,7 @@ impl V6Driver {
         }
     }
 
-    async fn on_event(&mut self, sh: &mut Shared, ev: Event6) {
+    async fn on_event6(&mut self, engine: &Client, sh: &mut Shared, ev: Event6) {
         match ev {
             Event6::Bound(l) => {
                 info!("dhcp6: {}: bound {}", sh.ifname, fmt_addrs(&l));
@@ -508,10 +595,11 @@ impl V6Driver {
                 self.remove(sh, &lease.addresses).await;
                 let why = json!({"reason": crate::daemon::events::reason(reason)});
                 crate::daemon::events::v6("dhcp6-lost", &sh.ifname, None, Some(&lease), why);
-                if self.engine.lease().is_none() {
+                if engine.lease().is_none() {
                     self.kept = false;
                     self.set_dns(sh, Dns6::default());
                     crate::state::ntp::clear(&sh.ifname, 6);
+                    crate::state::captive::set(&sh.ifname, Source::Dhcp6, None);
                     sh.leases.remove(6, &sh.ifname);
                 }
             }
@@ -531,6 +619,8 @@ impl V6Driver {
                 crate::daemon::events::emit("dhcp6-info", Some(&sh.ifname), info);
                 self.set_dns(sh, dns);
                 crate::state::ntp::set(&sh.ifname, 6, &i.ntp);
+                let portal = i.captive_portal.as_deref().filter(|_| self.captive_portal);
+                crate::state::captive::set(&sh.ifname, Source::Dhcp6, portal);
             }
             Event6::Dropped(why) => debug!("dhcp6: {}: dropped: {why}", sh.ifname),
             Event6::Backoff {
@@ -588,6 +678,8 @@ impl V6Driver {
         };
         self.set_dns(sh, dns);
         crate::state::ntp::set(&sh.ifname, 6, &l.ntp);
+        let portal = l.captive_portal.as_deref().filter(|_| self.captive_portal);
+        crate::state::captive::set(&sh.ifname, Source::Dhcp6, portal);
     }
 
     async fn remove(&mut self, sh: &Shared, addrs: &[Addr6]) {
@@ -600,82 +692,6 @@ impl V6Driver {
         }
         self.applied
             .retain(|x| !addrs.iter().any(|a| a.addr == x.addr));
-    }
-
-    /// Stop: Release when configured, then remove the addresses when configured.
-    pub async fn shutdown(&mut self, sh: &mut Shared, release: bool, deconfigure: bool) {
-        let now = sh.clock.now();
-        self.stopped = true;
-        let held = self.engine.lease().cloned();
-        if release && self.engine.lease().is_some() {
-            self.engine.release(now);
-            // One Release is sent; RFC 8415 18.2.7 lets a client that is going away
-            // skip the retransmissions.
-            if let Some(tx) = self.engine.poll_transmit(now) {
-                self.send(sh, tx, now).await;
-            }
-            sh.leases.remove(6, &sh.ifname);
-        }
-        while self.engine.poll_event().is_some() {}
-        if release || deconfigure {
-            let why = if release { "released" } else { "stopped" };
-            self.pd.clear(sh, why).await;
-        }
-        if deconfigure {
-            let applied = self.applied.clone();
-            self.remove(sh, &applied).await;
-            self.ra_dns.clear();
-            self.ra_domains.clear();
-            self.set_dns(sh, Dns6::default());
-            crate::state::ntp::clear(&sh.ifname, 6);
-            crate::state::captive::set(&sh.ifname, crate::state::captive::Source::Ra, None);
-        }
-        if let Some(l) = held {
-            let kind = if release {
-                "dhcp6-released"
-            } else {
-                "dhcp6-stopped"
-            };
-            let how = json!({"deconfigured": deconfigure});
-            crate::daemon::events::v6(kind, &sh.ifname, None, Some(&l), how);
-        }
-    }
-
-    /// Start again after [`V6Driver::shutdown`] (the `dhcp6 start` command): a fresh
-    /// engine with the same identity, on the sockets already open.
-    pub fn start(&mut self, sh: &Shared, duid: &Duid, iaid: Iaid) {
-        let now = sh.clock.now();
-        self.engine = Client::new(engine_config(sh, iaid), duid.clone(), now);
-        self.stopped = false;
-        self.restore = None;
-        self.seen_ra = false;
-        self.rs_sent = 0;
-        self.next_rs = self.follow_ra.then_some(now);
-    }
-
-    /// True after a stop, until `start`.
-    pub fn is_stopped(&self) -> bool {
-        self.stopped
-    }
-
-    /// Renew now.
-    pub fn renew(&mut self, now: Instant) {
-        self.engine.renew(now);
-    }
-
-    /// The lease as JSON for `netbond status`.
-    pub fn status_json(
-        &self,
-        now: Instant,
-    ) -> crate::daemon::status_json::Client<crate::daemon::status_json::Lease6Status> {
-        let state = if self.stopped {
-            "stopped"
-        } else {
-            self.engine.state_name()
-        };
-        let mut c = crate::daemon::status_json::dhcp6(state, self.engine.lease(), now);
-        c.delegated = Some(self.pd.status_json());
-        c
     }
 }
 

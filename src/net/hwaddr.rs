@@ -1,8 +1,10 @@
 //! Reading an interface's current hardware address straight from the kernel.
 //!
-//! The link watcher keeps the MAC current from RTM_NEWLINK events, but an event can
-//! still be in flight when a DHCP packet is built. Reading it with SIOCGIFHWADDR right
-//! before every transmit closes that window: the chaddr is never older than the send.
+//! The engines' MAC comes from netlink: RTM_NEWLINK (`link.rs`) is routed to the
+//! interface's task, which calls `hw_address_changed`. This SIOCGIFHWADDR read is the
+//! fallback for what no event can tell yet: right before a due DHCPv4 transmit (the
+//! RTM_NEWLINK of a change may still be queued; `dhcp/v4.rs`), a MAC where netlink
+//! reported none, and the CNI attachment's one read at ADD.
 
 use std::io;
 use std::os::fd::AsRawFd;

@@ -26,7 +26,9 @@ pub struct LinkInfo {
     pub index: u32,
     /// Interface name (`IFLA_IFNAME`).
     pub name: String,
-    /// Current hardware address, if it is a 6-octet (Ethernet-like) one.
+    /// Current hardware address, if it is a 6-octet (Ethernet-like) one. The DHCP
+    /// engines' one MAC source: the daemon routes it to the interface's task, which
+    /// hands a change to each engine's `hw_address_changed` (see `daemon/iface.rs`).
     pub mac: Option<[u8; 6]>,
     /// Administratively up (`IFF_UP`).
     pub up: bool,

@@ -61,6 +61,13 @@ pub struct Lease4 {
     pub acquired: Instant,
     /// The hardware address the acknowledged REQUEST carried.
     pub chaddr: [u8; 6],
+    /// RFC 8910 captive portal URI (option 114), checked by [`crate::captive::parse`].
+    /// Defaulted so lease files written before this field existed still load.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub captive_portal: Option<String>,
 }
 
 impl Lease4 {
@@ -166,8 +173,8 @@ pub struct Transmit4 {
     /// Destination: `255.255.255.255` for a broadcast (send as a link-layer broadcast
     /// frame through the packet socket), otherwise a unicast to that server over UDP.
     pub dst: Ipv4Addr,
-    /// The hardware address written into `chaddr`: the MAC the caller passed to
-    /// `poll_transmit` for this very packet.
+    /// The hardware address written into `chaddr`: the MAC the caller gave last
+    /// (`hw_address_changed`) when this very packet was built.
     pub chaddr: [u8; 6],
     /// What kind of message this is, for logs and tests.
     pub kind: MessageType,
@@ -194,6 +201,9 @@ pub enum LostReason {
     Declined,
     /// The caller stopped the client.
     Stopped,
+    /// RFC 8925: the server prefers this host IPv6-only (option 108 in the INIT-REBOOT
+    /// ACK): the saved address is not kept.
+    Ipv6OnlyPreferred,
 }
 
 /// Configuration changes the caller must apply.
@@ -236,4 +246,40 @@ pub enum Event4 {
         /// The server involved, if one was.
         server: Option<Ipv4Addr>,
     },
+    /// The engine began re-confirming the configured lease: broadcast REQUESTs for the
+    /// same address, INIT-REBOOT style, from the current MAC. The caller keeps the
+    /// address configured; a [`Event4::Renewed`] ends it (or [`Event4::Lost`]).
+    Reconfirming(ReconfirmCause),
+    /// A received packet was not a valid reply to the exchange in progress and was
+    /// ignored (malformed, someone else's, a FORCERENEW, ...): log the reason.
+    Dropped(&'static str),
+    /// An accepted ACK carried an option value that is unusable (a host name with
+    /// shell metacharacters, an MTU below 68, a malformed option 121); it was left out
+    /// of the lease. Reported before the lease event, for the caller's log.
+    IgnoredOption(&'static str),
+    /// RFC 8925: the server answered with option 108 (IPv6-only preferred), which the
+    /// client asked for: no address is configured and DHCPv4 pauses for `wait` (the
+    /// option's value, at least [`super::Config::min_v6only_wait`]), or until the link
+    /// goes down and up; then it starts over with DISCOVER.
+    Ipv6OnlyPreferred {
+        /// The server that sent it.
+        server: Ipv4Addr,
+        /// How long DHCPv4 stays off.
+        wait: Duration,
+    },
+}
+
+/// Why the engine re-confirms a lease it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReconfirmCause {
+    /// The interface's hardware address changed (a bond failover with
+    /// `fail_over_mac=active`, a port moved to another interface).
+    MacChanged {
+        /// The MAC the lease was used with.
+        old: [u8; 6],
+        /// The MAC the REQUESTs carry now.
+        new: [u8; 6],
+    },
+    /// The carrier came back: the host may have moved (RFC 2131 3.2).
+    LinkUp,
 }

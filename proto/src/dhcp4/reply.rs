@@ -36,6 +36,7 @@ pub struct Params {
     pub(crate) lease_secs: Option<u32>,
     pub(crate) t1: Option<u32>,
     pub(crate) t2: Option<u32>,
+    pub(crate) captive_portal: Option<String>,
 }
 
 /// A reply that passed every check that does not depend on the client's state.
@@ -49,6 +50,9 @@ pub struct Reply {
     pub(crate) params: Params,
     /// Non-fatal notes on options that were ignored, for the debug log.
     pub(crate) ignored: Vec<&'static str>,
+    /// RFC 8925 option 108 (V6ONLY_WAIT in seconds), when present with length 4. Such
+    /// a reply may offer no address (yiaddr 0.0.0.0): then nothing else is parsed.
+    pub(crate) v6only: Option<u32>,
 }
 
 /// True for an address a server may give a host: not 0/8, broadcast, loopback,
@@ -320,11 +324,24 @@ impl Reply {
                 lease_secs: None,
                 t1: None,
                 t2: None,
+                captive_portal: None,
             },
             ignored: vec![],
+            v6only: None,
         };
         if kind == MessageType::Nak {
             return Ok(reply);
+        }
+        match m.option(opt::V6ONLY_PREFERRED) {
+            // RFC 8925 3.1: a client ignores the option unless its length is 4.
+            Some(v) if v.len() != 4 => reply.ignored.push("option 108 length is not 4"),
+            Some(_) => {
+                reply.v6only = m.option_u32(opt::V6ONLY_PREFERRED);
+                if !is_usable_unicast(m.yiaddr) {
+                    return Ok(reply);
+                }
+            }
+            None => {}
         }
         if !is_usable_unicast(m.yiaddr) {
             return Err("offered address is not a usable unicast address");
@@ -332,87 +349,102 @@ impl Reply {
         if m.yiaddr == server {
             return Err("offered address is the server's own");
         }
-        let p = &mut reply.params;
-        if let Some(mask) = m.option_ip(opt::SUBNET_MASK) {
-            let len = mask_to_prefix(mask).ok_or("subnet mask is not contiguous")?;
-            if !(1..=32).contains(&len) {
-                return Err("subnet mask of length 0");
-            }
-            if let Some(why) = subnet_reserved(m.yiaddr, len) {
-                return Err(why);
-            }
-            p.prefix_len = Some(len);
-        }
-        match m.option_u32(opt::LEASE_TIME) {
-            Some(0xffff_ffff) => p.lease_secs = None,
-            Some(n) => p.lease_secs = Some(n),
-            None => return Err("no lease time"),
-        }
-        p.t1 = m.option_u32(opt::RENEWAL_TIME);
-        p.t2 = m.option_u32(opt::REBINDING_TIME);
-        if let Some(v) = m.option(opt::ROUTER) {
-            p.routers = ip_list(
-                v,
-                MAX_ROUTERS,
-                "router option length is not a multiple of 4",
-            )?;
-        }
-        if let Some(v) = m.option(opt::DNS) {
-            p.dns = ip_list(v, MAX_DNS, "DNS option length is not a multiple of 4")?;
-        }
-        if let Some(v) = m.option(opt::NTP) {
-            p.ntp = ip_list(v, MAX_NTP, "NTP option length is not a multiple of 4")?;
-        }
-        if let Some(v) = m.option(opt::DOMAIN) {
-            p.domain = option_name(v);
-            if p.domain.is_none() {
-                reply.ignored.push("domain name is not a valid DNS name");
-            }
-        }
-        if let Some(v) = m.option(opt::HOSTNAME) {
-            p.hostname = option_name(v);
-            if p.hostname.is_none() {
-                reply.ignored.push("host name is not a valid DNS name");
-            }
-        }
-        if let Some(mtu) = m.option_u16(opt::MTU) {
-            if mtu >= 68 {
-                p.mtu = Some(mtu);
-            } else {
-                reply.ignored.push("MTU below 68");
-            }
-        }
-        if let Some(v) = m.option(opt::CLASSLESS_ROUTES) {
-            match classless_routes(v) {
-                Ok(r) => p.routes = r,
-                Err(why) => reply.ignored.push(why),
-            }
-        }
-        // RFC 3442 section 3: with option 121 present, option 33 is ignored entirely.
-        if let (None, Some(v)) = (
-            m.option(opt::CLASSLESS_ROUTES),
-            m.option(opt::STATIC_ROUTES),
-        ) {
-            match static_routes(v) {
-                Ok((r, dropped)) => {
-                    p.static_routes = r;
-                    if dropped {
-                        reply
-                            .ignored
-                            .push("option 33 route with an unusable destination or gateway");
-                    }
-                }
-                Err(why) => reply.ignored.push(why),
-            }
-        }
-        if let Some(v) = m.option(opt::DOMAIN_SEARCH) {
-            match search_list(v) {
-                Ok(s) => p.search = s,
-                Err(why) => reply.ignored.push(why),
-            }
-        }
+        read_params(m, &mut reply.params, &mut reply.ignored)?;
         Ok(reply)
     }
+}
+
+/// The lease parameters of an OFFER or ACK into `p`. A malformed option that makes the
+/// reply unusable is an error; an unusable value the lease can do without is left out
+/// and noted in `ignored`.
+fn read_params(
+    m: &Message,
+    p: &mut Params,
+    ignored: &mut Vec<&'static str>,
+) -> Result<(), &'static str> {
+    if let Some(mask) = m.option_ip(opt::SUBNET_MASK) {
+        let len = mask_to_prefix(mask).ok_or("subnet mask is not contiguous")?;
+        if !(1..=32).contains(&len) {
+            return Err("subnet mask of length 0");
+        }
+        if let Some(why) = subnet_reserved(m.yiaddr, len) {
+            return Err(why);
+        }
+        p.prefix_len = Some(len);
+    }
+    match m.option_u32(opt::LEASE_TIME) {
+        Some(0xffff_ffff) => p.lease_secs = None,
+        Some(n) => p.lease_secs = Some(n),
+        None => return Err("no lease time"),
+    }
+    p.t1 = m.option_u32(opt::RENEWAL_TIME);
+    p.t2 = m.option_u32(opt::REBINDING_TIME);
+    if let Some(v) = m.option(opt::ROUTER) {
+        p.routers = ip_list(
+            v,
+            MAX_ROUTERS,
+            "router option length is not a multiple of 4",
+        )?;
+    }
+    if let Some(v) = m.option(opt::DNS) {
+        p.dns = ip_list(v, MAX_DNS, "DNS option length is not a multiple of 4")?;
+    }
+    if let Some(v) = m.option(opt::NTP) {
+        p.ntp = ip_list(v, MAX_NTP, "NTP option length is not a multiple of 4")?;
+    }
+    if let Some(v) = m.option(opt::DOMAIN) {
+        p.domain = option_name(v);
+        if p.domain.is_none() {
+            ignored.push("domain name is not a valid DNS name");
+        }
+    }
+    if let Some(v) = m.option(opt::HOSTNAME) {
+        p.hostname = option_name(v);
+        if p.hostname.is_none() {
+            ignored.push("host name is not a valid DNS name");
+        }
+    }
+    if let Some(mtu) = m.option_u16(opt::MTU) {
+        if mtu >= 68 {
+            p.mtu = Some(mtu);
+        } else {
+            ignored.push("MTU below 68");
+        }
+    }
+    if let Some(v) = m.option(opt::CLASSLESS_ROUTES) {
+        match classless_routes(v) {
+            Ok(r) => p.routes = r,
+            Err(why) => ignored.push(why),
+        }
+    }
+    // RFC 3442 section 3: with option 121 present, option 33 is ignored entirely.
+    if let (None, Some(v)) = (
+        m.option(opt::CLASSLESS_ROUTES),
+        m.option(opt::STATIC_ROUTES),
+    ) {
+        match static_routes(v) {
+            Ok((r, dropped)) => {
+                p.static_routes = r;
+                if dropped {
+                    ignored.push("option 33 route with an unusable destination or gateway");
+                }
+            }
+            Err(why) => ignored.push(why),
+        }
+    }
+    if let Some(v) = m.option(opt::DOMAIN_SEARCH) {
+        match search_list(v) {
+            Ok(s) => p.search = s,
+            Err(why) => ignored.push(why),
+        }
+    }
+    if let Some(v) = m.option(opt::CAPTIVE_PORTAL) {
+        match crate::captive::parse(v) {
+            Ok(u) => p.captive_portal = u,
+            Err(_) => ignored.push("option 114 is not a usable captive portal URI"),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

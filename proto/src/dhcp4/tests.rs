@@ -2,6 +2,7 @@
 
 use super::wire::{opt, Message, HEADER_LEN, MAGIC_COOKIE};
 use super::*;
+use crate::Engine;
 use proptest::prelude::*;
 
 const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
@@ -97,6 +98,76 @@ impl Reply {
     }
 }
 
+/// The engine as the daemon drives it, for these tests: the MAC the interface has when
+/// a packet is due is given to the engine (`hw_address_changed`) right before
+/// `poll_transmit`, and what the engine reports about each received packet (the drop
+/// reason, the ignored option values) is taken out of its events and kept for the
+/// assertions; every other event passes through.
+#[derive(Debug)]
+struct TestClient {
+    c: Client,
+    last_drop: Option<&'static str>,
+    ignored: Vec<&'static str>,
+}
+
+impl TestClient {
+    fn new(config: Config, now: Instant) -> Self {
+        Self::wrap(Client::new(config, now))
+    }
+    fn from_saved(config: Config, saved: Lease4, now: Instant) -> Self {
+        Self::wrap(Client::from_saved(config, saved, now))
+    }
+    fn wrap(c: Client) -> Self {
+        TestClient {
+            c,
+            last_drop: None,
+            ignored: Vec::new(),
+        }
+    }
+    fn poll_transmit(&mut self, now: Instant, mac: [u8; 6]) -> Option<Transmit4> {
+        self.c.hw_address_changed(now, mac);
+        self.c.poll_transmit(now)
+    }
+    fn handle_packet(&mut self, now: Instant, bytes: &[u8]) {
+        let before = self.c.events.len();
+        self.c.handle_packet(now, bytes);
+        let new: Vec<Event4> = self.c.events.drain(before..).collect();
+        self.last_drop = None;
+        self.ignored.clear();
+        for ev in new {
+            match ev {
+                Event4::Dropped(why) => self.last_drop = Some(why),
+                Event4::IgnoredOption(why) => self.ignored.push(why),
+                ev => self.c.events.push_back(ev),
+            }
+        }
+    }
+    /// Why the last packet given to `handle_packet` was dropped, if it was.
+    fn last_drop(&self) -> Option<&'static str> {
+        self.last_drop
+    }
+    /// The option values the last packet carried that were left out of the lease.
+    fn ignored_options(&self) -> &[&'static str] {
+        &self.ignored
+    }
+    fn state_name(&self) -> &'static str {
+        self.c.state().as_str()
+    }
+}
+
+impl std::ops::Deref for TestClient {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.c
+    }
+}
+
+impl std::ops::DerefMut for TestClient {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.c
+    }
+}
+
 fn msg(tx: &Transmit4) -> Message {
     Message::parse(&tx.payload).unwrap()
 }
@@ -106,8 +177,8 @@ fn mtype(tx: &Transmit4) -> u8 {
 }
 
 /// Run DISCOVER/OFFER/REQUEST/ACK at t=0 and return the client, bound.
-fn bound() -> Client {
-    let mut c = Client::new(config(), t(0));
+fn bound() -> TestClient {
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
     let r = c.poll_transmit(t(0), MAC_A).unwrap();
@@ -119,7 +190,7 @@ fn bound() -> Client {
 
 #[test]
 fn full_exchange_binds_with_all_parameters() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     assert_eq!(c.state_name(), "INIT");
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     assert_eq!(d.kind, MessageType::Discover);
@@ -183,7 +254,7 @@ fn full_exchange_binds_with_all_parameters() {
 
 /// Bind with `extra` options on the OFFER and ACK and return the lease.
 fn bind_with(extra: &[(u8, &[u8])]) -> Lease4 {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     assert!(msg(&d)
         .option(opt::PARAM_REQUEST)
@@ -231,7 +302,7 @@ fn option_33_used_only_without_option_121() {
 
 #[test]
 fn discover_retransmits_with_rfc_backoff_and_jitter() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let first = c.poll_transmit(t(0), MAC_A).unwrap();
     let xid = msg(&first).xid;
     let mut now = t(0);
@@ -258,7 +329,7 @@ fn discover_retransmits_with_rfc_backoff_and_jitter() {
 fn initial_interval_is_configurable() {
     let mut cfg = config();
     cfg.initial_interval = Duration::from_secs(2);
-    let mut c = Client::new(cfg, t(0));
+    let mut c = TestClient::new(cfg, t(0));
     c.poll_transmit(t(0), MAC_A).unwrap();
     let next = c.poll_timeout().unwrap();
     assert!((1000..=3000).contains(&next.as_millis()));
@@ -266,7 +337,7 @@ fn initial_interval_is_configurable() {
 
 #[test]
 fn secs_field_counts_from_exchange_start() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     c.poll_transmit(t(0), MAC_A).unwrap();
     let next = c.poll_timeout().unwrap();
     let tx = c.poll_transmit(next, MAC_A).unwrap();
@@ -275,7 +346,7 @@ fn secs_field_counts_from_exchange_start() {
 
 #[test]
 fn chaddr_follows_the_mac_given_at_each_transmit() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d1 = c.poll_transmit(t(0), MAC_A).unwrap();
     // The MAC changes while SELECTING: the next DISCOVER goes out at once, new MAC.
     let d2 = c.poll_transmit(t(1), MAC_B).unwrap();
@@ -320,6 +391,14 @@ fn mac_change_while_bound_reconfirms_the_same_address_without_deconfiguring() {
         c.client_id(),
         "identity unchanged"
     );
+    assert_eq!(
+        c.poll_event(),
+        Some(Event4::Reconfirming(ReconfirmCause::MacChanged {
+            old: MAC_A,
+            new: MAC_B
+        })),
+        "the re-confirmation is announced"
+    );
     assert!(
         c.poll_event().is_none(),
         "no deconfiguration while re-confirming"
@@ -353,6 +432,7 @@ fn mac_change_reconfirm_retransmits_then_obeys_t2_and_expiry() {
         last = next;
     }
     assert!(sent.len() >= 5, "backoff retransmits: {}", sent.len());
+    assert!(matches!(c.poll_event(), Some(Event4::Reconfirming(_))));
     assert!(
         c.poll_event().is_none(),
         "address kept while the lease is valid"
@@ -380,6 +460,7 @@ fn mac_change_then_nak_gives_up_the_address() {
     let mut c = bound();
     let tx = c.poll_transmit(t(10), MAC_B).unwrap();
     c.handle_packet(t(10), &Reply::to(&tx, 6).bytes());
+    assert!(matches!(c.poll_event(), Some(Event4::Reconfirming(_))));
     assert!(matches!(
         c.poll_event(),
         Some(Event4::Lost {
@@ -407,6 +488,7 @@ fn mac_change_during_renewing_and_rebinding_reconfirms() {
             assert_eq!(c.state_name(), "RECONFIRMING");
         }
         c.handle_packet(t(at + 1), &Reply::to(&again, 5).bytes());
+        assert!(matches!(c.poll_event(), Some(Event4::Reconfirming(_))));
         assert!(matches!(c.poll_event(), Some(Event4::Renewed(_))));
     }
 }
@@ -479,7 +561,7 @@ fn renew_ack_with_new_address_is_a_change() {
 #[test]
 fn nak_in_each_state() {
     // REQUESTING: back to SELECTING, nothing configured to lose.
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
     let r = c.poll_transmit(t(0), MAC_A).unwrap();
@@ -510,7 +592,7 @@ fn nak_in_each_state() {
         assert_eq!(c.state_name(), "SELECTING");
     }
     // REBOOTING: lost.
-    let mut c = Client::from_saved(config(), saved_lease(), t(100));
+    let mut c = TestClient::from_saved(config(), saved_lease(), t(100));
     let r = c.poll_transmit(t(100), MAC_A).unwrap();
     c.handle_packet(t(100), &Reply::to(&r, 6).bytes());
     assert!(matches!(
@@ -521,7 +603,7 @@ fn nak_in_each_state() {
         })
     ));
     // SELECTING and BOUND: a NAK is not a reply to anything and is ignored.
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&d, 6).bytes());
     assert_eq!(c.state_name(), "SELECTING");
@@ -539,7 +621,7 @@ fn saved_lease() -> Lease4 {
 #[test]
 fn init_reboot_from_a_saved_lease_keeps_the_address() {
     let saved = saved_lease();
-    let mut c = Client::from_saved(config(), saved, t(100));
+    let mut c = TestClient::from_saved(config(), saved, t(100));
     assert_eq!(c.state_name(), "INIT-REBOOT");
     assert_eq!(c.lease().unwrap().address, ADDR);
     let r = c.poll_transmit(t(100), MAC_A).unwrap();
@@ -559,7 +641,7 @@ fn init_reboot_from_a_saved_lease_keeps_the_address() {
 
 #[test]
 fn init_reboot_silence_falls_back_to_discover_keeping_the_lease() {
-    let mut c = Client::from_saved(config(), saved_lease(), t(100));
+    let mut c = TestClient::from_saved(config(), saved_lease(), t(100));
     c.poll_transmit(t(100), MAC_A).unwrap();
     let mut now = t(100);
     while now < t(110) {
@@ -584,7 +666,7 @@ fn init_reboot_silence_falls_back_to_discover_keeping_the_lease() {
 
 #[test]
 fn expired_saved_lease_starts_fresh() {
-    let c = Client::from_saved(config(), saved_lease(), t(4000));
+    let c = TestClient::from_saved(config(), saved_lease(), t(4000));
     assert_eq!(c.state_name(), "INIT");
     assert!(c.lease().is_none());
 }
@@ -621,7 +703,7 @@ fn t1_t2_repair() {
 
 #[test]
 fn ack_timers_are_repaired_and_short_leases_raised() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
     let r = c.poll_transmit(t(0), MAC_A).unwrap();
@@ -639,7 +721,7 @@ fn ack_timers_are_repaired_and_short_leases_raised() {
 
 #[test]
 fn infinite_lease_has_no_timers() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
     let r = c.poll_transmit(t(0), MAC_A).unwrap();
@@ -739,12 +821,16 @@ fn link_down_pauses_and_link_up_reconfirms() {
         "no transmit while down"
     );
     c.link_changed(t(1900), true);
+    assert_eq!(
+        c.poll_event(),
+        Some(Event4::Reconfirming(ReconfirmCause::LinkUp))
+    );
     let tx = c.poll_transmit(t(1900), MAC_A).unwrap();
     assert_eq!(msg(&tx).option_ip(opt::REQUESTED_IP), Some(ADDR));
     assert!(tx.is_broadcast());
     // Without a lease, link up sends the DISCOVER again at once, same xid, so a late
     // OFFER to the first one still counts.
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d1 = c.poll_transmit(t(0), MAC_A).unwrap();
     c.link_changed(t(1), false);
     c.link_changed(t(2), true);
@@ -754,7 +840,7 @@ fn link_down_pauses_and_link_up_reconfirms() {
     c.handle_packet(t(2), &Reply::to(&d1, 2).bytes());
     assert_eq!(c.state_name(), "REQUESTING");
     // The backoff restarted from the initial interval.
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     c.poll_transmit(t(0), MAC_A).unwrap();
     for _ in 0..3 {
         let at = c.poll_timeout().unwrap();
@@ -770,7 +856,7 @@ fn link_down_pauses_and_link_up_reconfirms() {
 
 #[test]
 fn resend_now_keeps_the_xid_and_restarts_the_backoff() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d1 = c.poll_transmit(t(0), MAC_A).unwrap();
     assert!(c.poll_transmit(t(1), MAC_A).is_none());
     c.resend_now(t(1));
@@ -789,7 +875,7 @@ fn timeout_and_retry_like_dhclient() {
     let mut cfg = config();
     cfg.timeout = Some(Duration::from_secs(10));
     cfg.retry = Duration::from_secs(20);
-    let mut c = Client::new(cfg, t(0));
+    let mut c = TestClient::new(cfg, t(0));
     c.poll_transmit(t(0), MAC_A).unwrap();
     c.poll_transmit(t(5), MAC_A);
     c.handle_timeout(t(10));
@@ -804,7 +890,7 @@ fn timeout_and_retry_like_dhclient() {
 
 #[test]
 fn requesting_gives_up_after_four_requests() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
     let mut kinds = vec![];
@@ -950,7 +1036,7 @@ fn validation_rules_drop_the_whole_reply() {
         ("bootp", Box::new(|r| r.opt(opt::MESSAGE_TYPE, &[1]))),
     ];
     for (name, f) in setups {
-        let mut c = Client::new(config(), t(0));
+        let mut c = TestClient::new(config(), t(0));
         let d = c.poll_transmit(t(0), MAC_A).unwrap();
         c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
         let r = c.poll_transmit(t(0), MAC_A).unwrap();
@@ -964,7 +1050,7 @@ fn validation_rules_drop_the_whole_reply() {
 
 #[test]
 fn unusable_options_are_dropped_alone() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
     let r = c.poll_transmit(t(0), MAC_A).unwrap();
@@ -994,7 +1080,7 @@ fn unusable_options_are_dropped_alone() {
 
 #[test]
 fn huge_lists_are_capped() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
     let r = c.poll_transmit(t(0), MAC_A).unwrap();
@@ -1034,7 +1120,7 @@ fn forcerenew_without_authentication_is_ignored() {
 
 #[test]
 fn offer_from_any_server_ack_only_from_the_selected() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     let mut o = Reply::to(&d, 2);
     o.server = Some(Ipv4Addr::new(10, 0, 0, 2));
@@ -1057,7 +1143,7 @@ fn raw_client_id_is_sent_verbatim_and_hostname_vendor_included() {
     cfg.client_id = ClientId::Raw(duid().as_bytes().to_vec());
     cfg.hostname = Some("laptop".into());
     cfg.vendor_class = Some(b"netbond".to_vec());
-    let mut c = Client::new(cfg, t(0));
+    let mut c = TestClient::new(cfg, t(0));
     let m = msg(&c.poll_transmit(t(0), MAC_A).unwrap());
     assert_eq!(m.option(opt::CLIENT_ID).unwrap(), duid().as_bytes());
     assert_eq!(m.option(opt::HOSTNAME).unwrap(), b"laptop");
@@ -1087,7 +1173,7 @@ fn rapid_commit_binds_on_an_ack_with_option_80_only_when_asked() {
     // Asked: option 80 in DISCOVER; an ACK with 80 binds at once.
     let mut cfg = config();
     cfg.rapid_commit = true;
-    let mut c = Client::new(cfg, t(0));
+    let mut c = TestClient::new(cfg, t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     assert_eq!(msg(&d).option(opt::RAPID_COMMIT), Some(&[][..]));
     // An ACK without option 80 does not count.
@@ -1099,7 +1185,7 @@ fn rapid_commit_binds_on_an_ack_with_option_80_only_when_asked() {
     assert_eq!(c.state_name(), "BOUND");
     assert!(matches!(c.poll_event(), Some(Event4::Bound(l)) if l.address == ADDR));
     // Not asked: no option 80, and an ACK with it is dropped while selecting.
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     assert_eq!(msg(&d).option(opt::RAPID_COMMIT), None);
     c.handle_packet(t(0), &Reply::to(&d, 5).opt(opt::RAPID_COMMIT, &[]).bytes());
@@ -1107,7 +1193,7 @@ fn rapid_commit_binds_on_an_ack_with_option_80_only_when_asked() {
     // And an OFFER still works with rapid commit asked (a server without it).
     let mut cfg = config();
     cfg.rapid_commit = true;
-    let mut c = Client::new(cfg, t(0));
+    let mut c = TestClient::new(cfg, t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
     assert_eq!(c.state_name(), "REQUESTING");
@@ -1119,7 +1205,7 @@ fn user_class_and_extra_options_are_sent() {
     cfg.user_class = Some(b"kiosk".to_vec());
     cfg.extra_options = vec![(224, vec![1, 2, 3])];
     cfg.extra_request = vec![252];
-    let mut c = Client::new(cfg, t(0));
+    let mut c = TestClient::new(cfg, t(0));
     let m = msg(&c.poll_transmit(t(0), MAC_A).unwrap());
     assert_eq!(m.option(opt::USER_CLASS).unwrap(), b"\x05kiosk");
     assert_eq!(m.option(224).unwrap(), &[1, 2, 3]);
@@ -1131,7 +1217,7 @@ fn a_fully_qualified_name_goes_in_option_81_instead_of_12() {
     let mut cfg = config();
     cfg.hostname = Some("laptop".into());
     cfg.fqdn = Some("laptop.example.org".into());
-    let mut c = Client::new(cfg, t(0));
+    let mut c = TestClient::new(cfg, t(0));
     let m = msg(&c.poll_transmit(t(0), MAC_A).unwrap());
     assert_eq!(m.option(opt::HOSTNAME), None);
     let mut want = vec![0x05, 0, 0, 6];
@@ -1141,7 +1227,7 @@ fn a_fully_qualified_name_goes_in_option_81_instead_of_12() {
 
 #[test]
 fn rfc4361_client_id_carries_iaid_and_duid() {
-    let c = Client::new(config(), t(0));
+    let c = TestClient::new(config(), t(0));
     let id = c.client_id();
     assert_eq!(id[0], 0xff);
     assert_eq!(&id[1..5], &[0, 0, 0, 1]);
@@ -1155,7 +1241,7 @@ type Events = Vec<(Instant, Event4)>;
 /// once) from `from` until `until`, returning what was sent and the events. Stops
 /// after 2,000 transmits, so a tight loop shows up as a failed count, not a hang.
 fn run_against(
-    c: &mut Client,
+    c: &mut TestClient,
     from: Instant,
     until: Instant,
     mut server: impl FnMut(&Transmit4) -> Vec<Vec<u8>>,
@@ -1209,7 +1295,7 @@ fn backoffs(events: &[(Instant, Event4)]) -> Vec<(Instant, u32, Duration)> {
 
 #[test]
 fn a_nak_loop_backs_off_exponentially_with_jitter() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let (sent, events) = run_against(&mut c, t(0), t(600), nak_every_request);
     let in_window = |a: u64, b: u64| {
         sent.iter()
@@ -1270,7 +1356,7 @@ fn a_nak_loop_backs_off_exponentially_with_jitter() {
 
 #[test]
 fn a_lease_kept_for_a_while_resets_the_backoff() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let (_, events) = run_against(&mut c, t(0), t(100), nak_every_request);
     let before = backoffs(&events).len() as u32;
     assert!(before >= 4);
@@ -1309,7 +1395,7 @@ fn a_decline_loop_backs_off_too() {
     // The server always hands out the same address, which another host holds: each
     // ACK is followed by a DECLINE. RFC 2131's 10 s floor stays; beyond it, the wait
     // grows, because a lease declined a second after it was bound resets nothing.
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let mut declines = Vec::new();
     let mut now = t(0);
     let mut steps = Vec::new();
@@ -1349,7 +1435,7 @@ fn a_decline_loop_backs_off_too() {
 
 #[test]
 fn requests_never_acked_count_as_a_failed_exchange() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let offers_only = |tx: &Transmit4| match tx.kind {
         MessageType::Discover => vec![Reply::to(tx, 2).bytes()],
         _ => vec![],
@@ -1372,7 +1458,7 @@ fn requests_never_acked_count_as_a_failed_exchange() {
 #[test]
 fn a_server_that_naked_is_not_preferred_while_another_offers() {
     let other = Ipv4Addr::new(10, 0, 0, 2);
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
     let r = c.poll_transmit(t(0), MAC_A).unwrap();
@@ -1396,7 +1482,7 @@ fn a_server_that_naked_is_not_preferred_while_another_offers() {
     assert_eq!(msg(&r).option_ip(opt::SERVER_ID), Some(other));
     // With no other server, the NAKing one is asked again, but only when the DISCOVER
     // would have been retransmitted (and it is not).
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
     let r = c.poll_transmit(t(0), MAC_A).unwrap();
@@ -1415,7 +1501,7 @@ fn a_server_that_naked_is_not_preferred_while_another_offers() {
 #[test]
 fn broadcast_or_network_yiaddr_for_its_own_mask_is_refused() {
     let offer = |yiaddr: Ipv4Addr, mask: [u8; 4]| {
-        let mut c = Client::new(config(), t(0));
+        let mut c = TestClient::new(config(), t(0));
         let d = c.poll_transmit(t(0), MAC_A).unwrap();
         let mut o = Reply::to(&d, 2).opt(opt::SUBNET_MASK, &mask);
         o.yiaddr = yiaddr;
@@ -1480,7 +1566,7 @@ fn broadcast_or_network_yiaddr_for_its_own_mask_is_refused() {
 #[test]
 fn a_lease_without_a_subnet_mask_is_a_32_never_classful() {
     for yiaddr in ["10.0.0.50", "172.16.5.5", "192.168.1.20"] {
-        let mut c = Client::new(config(), t(0));
+        let mut c = TestClient::new(config(), t(0));
         let d = c.poll_transmit(t(0), MAC_A).unwrap();
         let mut o = Reply::to(&d, 2).without(opt::SUBNET_MASK);
         o.yiaddr = yiaddr.parse().unwrap();
@@ -1499,7 +1585,7 @@ fn a_lease_without_a_subnet_mask_is_a_32_never_classful() {
 
 #[test]
 fn a_reply_whose_options_swallow_end_is_dropped_whole() {
-    let mut c = Client::new(config(), t(0));
+    let mut c = TestClient::new(config(), t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     // The hostile case of issue 13: no subnet mask, and the last option's length runs
     // over the END to the very end of the packet.
@@ -1517,16 +1603,16 @@ fn a_reply_whose_options_swallow_end_is_dropped_whole() {
     assert_eq!(c.state_name(), "REQUESTING");
 }
 
-fn drive_to(state: usize) -> Client {
+fn drive_to(state: usize) -> TestClient {
     match state {
-        0 => Client::new(config(), t(0)),
+        0 => TestClient::new(config(), t(0)),
         1 => {
-            let mut c = Client::new(config(), t(0));
+            let mut c = TestClient::new(config(), t(0));
             c.poll_transmit(t(0), MAC_A);
             c
         }
         2 => {
-            let mut c = Client::new(config(), t(0));
+            let mut c = TestClient::new(config(), t(0));
             let d = c.poll_transmit(t(0), MAC_A).unwrap();
             c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
             c.poll_transmit(t(0), MAC_A);
@@ -1544,7 +1630,7 @@ fn drive_to(state: usize) -> Client {
             c
         }
         6 => {
-            let mut c = Client::from_saved(config(), saved_lease(), t(100));
+            let mut c = TestClient::from_saved(config(), saved_lease(), t(100));
             c.poll_transmit(t(100), MAC_A);
             c
         }
@@ -1584,7 +1670,7 @@ proptest! {
 fn broadcast_flag_is_set_only_while_the_client_has_no_address() {
     let mut cfg = config();
     cfg.broadcast_flag = true;
-    let mut c = Client::new(cfg, t(0));
+    let mut c = TestClient::new(cfg, t(0));
     let d = c.poll_transmit(t(0), MAC_A).unwrap();
     assert_eq!(msg(&d).flags, 0x8000, "DISCOVER asks for broadcast replies");
     c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
@@ -1595,6 +1681,195 @@ fn broadcast_flag_is_set_only_while_the_client_has_no_address() {
     let renew = c.poll_transmit(t(1800), MAC_A).unwrap();
     assert_eq!(msg(&renew).flags, 0, "a bound client receives unicast");
     // The default leaves the flag clear.
-    let mut plain = Client::new(config(), t(0));
+    let mut plain = TestClient::new(config(), t(0));
     assert_eq!(msg(&plain.poll_transmit(t(0), MAC_A).unwrap()).flags, 0);
+}
+
+#[test]
+fn nothing_is_sent_before_the_hardware_address_is_known() {
+    let mut c = Client::new(config(), t(0));
+    assert!(c.poll_transmit(t(0)).is_none());
+    assert_eq!(c.state(), State::Selecting);
+    c.hw_address_changed(t(0), MAC_A);
+    let d = c
+        .poll_transmit(t(0))
+        .expect("DISCOVER once the MAC is known");
+    assert_eq!(d.chaddr, MAC_A);
+    // The first address given is not a change.
+    assert!(c.poll_event().is_none());
+}
+
+#[test]
+fn drops_and_ignored_options_are_events() {
+    let mut c = Client::new(config(), t(0));
+    c.hw_address_changed(t(0), MAC_A);
+    let d = c.poll_transmit(t(0)).unwrap();
+    c.handle_packet(t(0), &[1, 2, 3]);
+    assert!(matches!(c.poll_event(), Some(Event4::Dropped(_))));
+    c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+    assert!(c.poll_event().is_none(), "an OFFER reports nothing");
+    let r = c.poll_transmit(t(0)).unwrap();
+    c.handle_packet(t(0), &Reply::to(&r, 5).opt(opt::MTU, &[0, 10]).bytes());
+    assert_eq!(c.poll_event(), Some(Event4::IgnoredOption("MTU below 68")));
+    assert!(matches!(c.poll_event(), Some(Event4::Bound(l)) if l.mtu.is_none()));
+}
+
+fn v6only_config() -> Config {
+    let mut cfg = config();
+    cfg.ipv6_only_preferred = true;
+    cfg
+}
+
+#[test]
+fn ipv6_only_preferred_offer_pauses_dhcp4_for_its_time_then_discovers() {
+    let mut c = TestClient::new(v6only_config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert!(msg(&d).option(opt::PARAM_REQUEST).unwrap().contains(&108));
+    // RFC 8925 3.3: the server may offer no address with it.
+    let mut r = Reply::to(&d, 2).opt(opt::V6ONLY_PREFERRED, &600u32.to_be_bytes());
+    r.yiaddr = Ipv4Addr::UNSPECIFIED;
+    c.handle_packet(t(1), &r.bytes());
+    assert_eq!(c.last_drop(), None);
+    assert_eq!(
+        c.poll_event(),
+        Some(Event4::Ipv6OnlyPreferred {
+            server: SERVER,
+            wait: Duration::from_secs(600)
+        })
+    );
+    assert_eq!(c.state_name(), "IPV6-ONLY");
+    assert!(c.lease().is_none());
+    assert_eq!(c.ipv6_only_until(), Some(t(601)));
+    assert_eq!(c.poll_timeout(), Some(t(601)));
+    assert!(
+        c.poll_transmit(t(300), MAC_A).is_none(),
+        "nothing sent while paused"
+    );
+    c.handle_timeout(t(601));
+    let again = c.poll_transmit(t(601), MAC_A).unwrap();
+    assert_eq!(mtype(&again), 1, "a DISCOVER after the wait");
+    assert_eq!(c.state_name(), "SELECTING");
+}
+
+#[test]
+fn ipv6_only_wait_is_at_least_the_minimum_and_a_link_flap_ends_it() {
+    let mut c = TestClient::new(v6only_config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(
+        t(0),
+        &Reply::to(&d, 2)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 0, 0, 0])
+            .bytes(),
+    );
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Ipv6OnlyPreferred { wait, .. }) if wait == MIN_V6ONLY_WAIT
+    ));
+    // "Until a network attachment event happens": down and up starts over at once.
+    c.link_changed(t(10), false);
+    c.link_changed(t(11), true);
+    assert_eq!(mtype(&c.poll_transmit(t(11), MAC_A).unwrap()), 1);
+}
+
+#[test]
+fn ipv6_only_preferred_is_ignored_unless_asked_and_well_formed() {
+    // Not asked: not in the parameter list, and an OFFER with an address is taken.
+    let mut c = TestClient::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert!(!msg(&d).option(opt::PARAM_REQUEST).unwrap().contains(&108));
+    c.handle_packet(
+        t(0),
+        &Reply::to(&d, 2)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 0, 1, 0])
+            .bytes(),
+    );
+    assert_eq!(c.state_name(), "REQUESTING");
+    // Not asked, and no address offered: nothing to take.
+    let mut c = TestClient::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    let mut r = Reply::to(&d, 2).opt(opt::V6ONLY_PREFERRED, &[0, 0, 1, 0]);
+    r.yiaddr = Ipv4Addr::UNSPECIFIED;
+    c.handle_packet(t(0), &r.bytes());
+    assert!(c.last_drop().is_some());
+    assert_eq!(c.state_name(), "SELECTING");
+    // Asked, but a length other than 4 (RFC 8925 3.1): ignored.
+    let mut c = TestClient::new(v6only_config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(
+        t(0),
+        &Reply::to(&d, 2)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 1, 0])
+            .bytes(),
+    );
+    assert_eq!(c.state_name(), "REQUESTING");
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(
+        t(0),
+        &Reply::to(&r, 5)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 1, 0])
+            .bytes(),
+    );
+    assert_eq!(c.ignored_options(), ["option 108 length is not 4"]);
+    assert_eq!(c.state_name(), "BOUND");
+    // Asked, while renewing: only DISCOVER and INIT-REBOOT answers count.
+    let mut c = bound();
+    c.c.set_config(v6only_config());
+    c.renew(t(5));
+    let r = c.poll_transmit(t(5), MAC_A).unwrap();
+    c.handle_packet(
+        t(5),
+        &Reply::to(&r, 5)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 0, 1, 0])
+            .bytes(),
+    );
+    assert_eq!(c.state_name(), "BOUND");
+}
+
+#[test]
+fn ipv6_only_preferred_in_the_init_reboot_ack_drops_the_saved_lease() {
+    let mut c = TestClient::from_saved(v6only_config(), saved_lease(), t(100));
+    let r = c.poll_transmit(t(100), MAC_A).unwrap();
+    c.handle_packet(
+        t(100),
+        &Reply::to(&r, 5)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 0, 2, 0])
+            .bytes(),
+    );
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Lost {
+            reason: LostReason::Ipv6OnlyPreferred,
+            ..
+        })
+    ));
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Ipv6OnlyPreferred { .. })
+    ));
+    assert!(c.lease().is_none());
+    assert_eq!(c.state_name(), "IPV6-ONLY");
+}
+
+#[test]
+fn captive_portal_uri_is_checked_into_the_lease() {
+    let run = |uri: &[u8]| {
+        let mut c = TestClient::new(config(), t(0));
+        let d = c.poll_transmit(t(0), MAC_A).unwrap();
+        c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+        let r = c.poll_transmit(t(0), MAC_A).unwrap();
+        c.handle_packet(
+            t(0),
+            &Reply::to(&r, 5).opt(opt::CAPTIVE_PORTAL, uri).bytes(),
+        );
+        let ignored = c.ignored_options().to_vec();
+        (c.lease().unwrap().captive_portal.clone(), ignored)
+    };
+    assert_eq!(
+        run(b"https://portal.example/"),
+        (Some("https://portal.example/".into()), vec![])
+    );
+    let (uri, ignored) = run(b"https://x\n$(reboot)");
+    assert_eq!(uri, None);
+    assert_eq!(ignored, ["option 114 is not a usable captive portal URI"]);
+    assert_eq!(run(b"urn:ietf:params:capport:unrestricted"), (None, vec![]));
 }

@@ -1,8 +1,11 @@
 //! Tests of the DHCPv6 engine against a tiny scripted server, on a virtual clock.
 
+use super::lease::finalize;
 use super::wire::{self, code, Builder, WireAddr, WirePrefix};
 use super::*;
+use crate::Engine;
 use proptest::prelude::*;
+use std::time::Duration;
 
 const IAID: Iaid = Iaid(7);
 const PD_IAID: Iaid = Iaid(9);
@@ -163,6 +166,15 @@ fn events(c: &mut Client) -> Vec<Event6> {
         .collect()
 }
 
+/// Why the latest message given to `c` was dropped: the drop event it left at the end
+/// of the queue, if it did (`None`: it was accepted).
+fn last_drop(c: &Client) -> Option<&'static str> {
+    match c.events.back() {
+        Some(Event6::Dropped(why)) => Some(why),
+        _ => None,
+    }
+}
+
 fn drops(c: &mut Client) -> Vec<&'static str> {
     std::iter::from_fn(|| c.poll_event())
         .filter_map(|e| match e {
@@ -202,7 +214,7 @@ fn bound_client(now: &mut Instant) -> (Client, Lease6) {
 fn full_four_message_exchange() {
     let mut now = Instant::ZERO;
     let mut c = Client::new(cfg(), duid(), now);
-    assert_eq!(c.state_name(), "soliciting");
+    assert_eq!(c.state(), State::Soliciting);
     let sol = fire(&mut c, &mut now);
     assert_eq!(sol.dst, ALL_DHCP_SERVERS);
     assert_eq!(now, Instant::ZERO);
@@ -232,7 +244,7 @@ fn full_four_message_exchange() {
     let [Event6::Bound(l)] = ev.as_slice() else {
         panic!("{ev:?}")
     };
-    assert_eq!(c.state_name(), "bound");
+    assert_eq!(c.state(), State::Bound);
     assert_eq!(l.server_id, SRV);
     assert_eq!(
         l.addresses,
@@ -354,7 +366,7 @@ fn rapid_commit_accepted() {
     };
     c.handle_packet(now, &srv.reply(&sol.payload));
     assert!(matches!(events(&mut c).as_slice(), [Event6::Bound(_)]));
-    assert_eq!(c.state_name(), "bound");
+    assert_eq!(c.state(), State::Bound);
     assert!(c.poll_transmit(now).is_none());
 }
 
@@ -391,7 +403,7 @@ fn reply_to_solicit_without_rapid_commit_is_dropped() {
     // The client did not ask for Rapid Commit.
     c.handle_packet(now, &srv.reply(&sol.payload));
     assert_eq!(drops(&mut c), vec!["Reply to Solicit without Rapid Commit"]);
-    assert_eq!(c.state_name(), "soliciting");
+    assert_eq!(c.state(), State::Soliciting);
 }
 
 #[test]
@@ -557,7 +569,7 @@ fn request_gives_up_after_req_max_rc_and_solicits_again() {
     assert!(rts[9] >= 27_000, "{rts:?}");
     let t = fire(&mut c, &mut now);
     assert_eq!(t.msg_type, MessageType::Solicit);
-    assert_eq!(c.state_name(), "soliciting");
+    assert_eq!(c.state(), State::Soliciting);
 }
 
 // ----- renew, rebind, expiry ------------------------------------------------------------
@@ -572,7 +584,7 @@ fn renew_at_t1_with_server_id_then_rebind_at_t2_without() {
     let m = parsed(&ren);
     assert_eq!(m.server_id.as_deref(), Some(SRV));
     assert_eq!(m.ia_na[0].addrs[0].addr, addr(0x100));
-    assert_eq!(c.state_name(), "renewing");
+    assert_eq!(c.state(), State::Renewing);
     // Renew retransmits from REN_TIMEOUT until T2.
     let ren2 = fire(&mut c, &mut now);
     assert_eq!(ren2.msg_type, MessageType::Renew);
@@ -585,7 +597,7 @@ fn renew_at_t1_with_server_id_then_rebind_at_t2_without() {
     assert_eq!(now, l.acquired + Duration::from_secs(1600));
     let m = parsed(&t);
     assert!(m.server_id.is_none());
-    assert_eq!(c.state_name(), "rebinding");
+    assert_eq!(c.state(), State::Rebinding);
     // Any server may answer a Rebind; the lease moves to it.
     let other = Srv {
         t1: 500,
@@ -600,7 +612,7 @@ fn renew_at_t1_with_server_id_then_rebind_at_t2_without() {
     assert_eq!(l2.server_id, SRV2);
     assert_eq!((l2.t1, l2.t2), (500, 800));
     assert_eq!(l2.acquired, now);
-    assert_eq!(c.state_name(), "bound");
+    assert_eq!(c.state(), State::Bound);
 }
 
 #[test]
@@ -697,6 +709,7 @@ fn ia_with_t1_greater_than_t2_is_discarded() {
             dns: vec![],
             domains: vec![],
             ntp: vec![],
+            captive_portal: None,
             acquired: Instant::ZERO,
         },
         0,
@@ -736,7 +749,7 @@ fn confirm_after_restart_success_keeps_addresses() {
     let saved = saved_lease();
     let mut now = Instant::from_secs(100);
     let mut c = Client::from_saved(cfg(), duid(), saved.clone(), now);
-    assert_eq!(c.state_name(), "confirming");
+    assert_eq!(c.state(), State::Confirming);
     let t = fire(&mut c, &mut now);
     assert!(now.as_millis() <= 101_000);
     assert_eq!(t.msg_type, MessageType::Confirm);
@@ -752,7 +765,7 @@ fn confirm_after_restart_success_keeps_addresses() {
     c.handle_packet(now, &srv.reply(&t.payload));
     let ev = events(&mut c);
     assert_eq!(ev, vec![Event6::Bound(saved.clone())]);
-    assert_eq!(c.state_name(), "bound");
+    assert_eq!(c.state(), State::Bound);
     assert_eq!(c.poll_timeout(), saved.renew_at());
 }
 
@@ -807,7 +820,7 @@ fn confirm_silence_keeps_using_addresses_after_mrd() {
     assert!(n >= 3);
     assert_eq!(now, start + Duration::from_millis(params::CNF_MAX_RD));
     assert_eq!(events(&mut c), vec![Event6::Bound(saved)]);
-    assert_eq!(c.state_name(), "bound");
+    assert_eq!(c.state(), State::Bound);
     assert_eq!(parsed(&first).elapsed, Some(0));
 }
 
@@ -823,7 +836,7 @@ fn restart_with_delegated_prefixes_rebinds() {
     assert!(!saved.prefixes.is_empty() && !saved.addresses.is_empty());
     let mut now = now + Duration::from_secs(100);
     let mut c = Client::from_saved(config, duid(), saved.clone(), now);
-    assert_eq!(c.state_name(), "rebinding");
+    assert_eq!(c.state(), State::Rebinding);
     let t = fire(&mut c, &mut now);
     assert_eq!(t.msg_type, MessageType::Rebind);
     let m = parsed(&t);
@@ -832,7 +845,7 @@ fn restart_with_delegated_prefixes_rebinds() {
     assert_eq!(m.ia_na[0].addrs[0].addr, saved.addresses[0].addr);
     c.handle_packet(now, &Srv::new(SRV).reply(&t.payload));
     assert!(matches!(events(&mut c).as_slice(), [Event6::Renewed(_)]));
-    assert_eq!(c.state_name(), "bound");
+    assert_eq!(c.state(), State::Bound);
     // A prefix-only lease is rebound too, not solicited afresh.
     let pd_only = Lease6 {
         addresses: Vec::new(),
@@ -848,14 +861,14 @@ fn restart_with_delegated_prefixes_rebinds() {
         pd_only,
         now,
     );
-    assert_eq!(c.state_name(), "rebinding");
+    assert_eq!(c.state(), State::Rebinding);
 }
 
 #[test]
 fn restart_with_expired_lease_solicits() {
     let saved = saved_lease();
     let c = Client::from_saved(cfg(), duid(), saved, Instant::from_secs(5000));
-    assert_eq!(c.state_name(), "soliciting");
+    assert_eq!(c.state(), State::Soliciting);
     assert!(c.lease().is_none());
 }
 
@@ -864,7 +877,7 @@ fn link_flap_confirms_and_renews_in_place() {
     let mut now = Instant::ZERO;
     let (mut c, l) = bound_client(&mut now);
     c.link_changed(now, false);
-    assert_eq!(c.state_name(), "link-down");
+    assert_eq!(c.state(), State::LinkDown);
     assert_eq!(c.poll_timeout(), l.expires_at());
     now += Duration::from_secs(5);
     c.link_changed(now, true);
@@ -998,7 +1011,7 @@ fn release_sends_release_and_emits_lost() {
     assert_eq!(c.poll_timeout().map(|_| ()), Some(()));
     now = c.poll_timeout().unwrap();
     assert!(c.poll_transmit(now).is_none());
-    assert_eq!(c.state_name(), "idle");
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.poll_timeout(), None);
 }
 
@@ -1016,7 +1029,7 @@ fn release_reply_ends_the_exchange() {
         }
         .reply(&t.payload),
     );
-    assert_eq!(c.state_name(), "idle");
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.poll_timeout(), None);
 }
 
@@ -1053,7 +1066,7 @@ fn unspec_fail_and_use_multicast_retransmit() {
             .reply(&req.payload),
         );
         assert_eq!(drops(&mut c).len(), 1);
-        assert_eq!(c.state_name(), "requesting");
+        assert_eq!(c.state(), State::Requesting);
         let again = fire(&mut c, &mut now);
         assert_eq!(again.msg_type, MessageType::Request);
         assert_eq!(parsed(&again).xid, parsed(&req).xid);
@@ -1073,7 +1086,7 @@ fn not_on_link_or_no_addrs_in_request_reply_solicits() {
             }
             .reply(&req.payload),
         );
-        assert_eq!(c.state_name(), "soliciting", "{s:?}");
+        assert_eq!(c.state(), State::Soliciting, "{s:?}");
         assert_eq!(c.poll_transmit(now).unwrap().msg_type, MessageType::Solicit);
         // Nothing was bound; the failure is reported once, and the first one costs no
         // delay (RFC 8415 18.2.10.1).
@@ -1194,7 +1207,7 @@ fn renew_reply_with_zero_lifetimes_withdraws_addresses() {
             }
         ]
     ));
-    assert_eq!(c.state_name(), "soliciting");
+    assert_eq!(c.state(), State::Soliciting);
 }
 
 #[test]
@@ -1255,7 +1268,7 @@ fn information_request_with_refresh_time() {
     assert_eq!(info.dns, vec![DNS]);
     assert_eq!(info.ntp, vec![addr(0x123)]);
     assert_eq!(info.refresh, 7200);
-    assert_eq!(c.state_name(), "info-bound");
+    assert_eq!(c.state(), State::InfoBound);
     let received = now;
     let t = fire(&mut c, &mut now);
     assert_eq!(now, received + Duration::from_secs(7200));
@@ -1293,18 +1306,18 @@ fn auto_mode_follows_ra_flags() {
         duid(),
         now,
     );
-    assert_eq!(c.state_name(), "idle");
+    assert_eq!(c.state(), State::Idle);
     assert_eq!(c.poll_timeout(), None);
     c.ra_flags(now, false, false);
     assert_eq!(c.poll_timeout(), None);
     c.ra_flags(now, false, true);
-    assert_eq!(c.state_name(), "informing");
+    assert_eq!(c.state(), State::Informing);
     c.ra_flags(now, true, true);
-    assert_eq!(c.state_name(), "soliciting");
+    assert_eq!(c.state(), State::Soliciting);
     assert_eq!(fire(&mut c, &mut now).msg_type, MessageType::Solicit);
     // A repeated RA does not restart the exchange.
     c.ra_flags(now, true, false);
-    assert_eq!(c.txn.as_ref().unwrap().count, 1);
+    assert_eq!(c.phase.txn().unwrap().count, 1);
 
     let off = Client::new(
         Config {
@@ -1327,7 +1340,7 @@ fn wrong_xid_client_id_or_server_id_is_dropped() {
     let mut bad_xid = good.clone();
     bad_xid[3] ^= 1;
     c.handle_packet(now, &bad_xid);
-    assert_eq!(c.last_drop(), Some("transaction id does not match"));
+    assert_eq!(last_drop(&c), Some("transaction id does not match"));
     let mut other_client = req.payload.clone();
     let m = parsed(&req);
     let pos = other_client
@@ -1355,9 +1368,9 @@ fn wrong_xid_client_id_or_server_id_is_dropped() {
             "missing server identifier",
         ]
     );
-    assert_eq!(c.state_name(), "requesting");
+    assert_eq!(c.state(), State::Requesting);
     c.handle_packet(now, &good);
-    assert_eq!(c.last_drop(), None);
+    assert_eq!(last_drop(&c), None);
     assert!(matches!(events(&mut c).as_slice(), [Event6::Bound(_)]));
 }
 
@@ -1453,7 +1466,7 @@ fn malformed_lengths_drop_the_whole_message() {
         c.handle_packet(now, m);
         assert_eq!(drops(&mut c).len(), 1, "case {i}");
         assert!(events(&mut c).is_empty(), "case {i}");
-        assert_eq!(c.state_name(), "requesting", "case {i}");
+        assert_eq!(c.state(), State::Requesting, "case {i}");
     }
     c.handle_packet(now, &base(&|_| {}));
     assert!(matches!(events(&mut c).as_slice(), [Event6::Bound(_)]));
@@ -1621,9 +1634,9 @@ fn within_bounds_but_malformed_messages_are_dropped() {
     ];
     for (i, (m, why)) in cases.iter().enumerate() {
         c.handle_packet(now, m);
-        assert_eq!(c.last_drop(), Some(*why), "case {i}");
+        assert_eq!(last_drop(&c), Some(*why), "case {i}");
         assert_eq!(drops(&mut c), vec![*why], "case {i}");
-        assert_eq!(c.state_name(), "requesting", "case {i}");
+        assert_eq!(c.state(), State::Requesting, "case {i}");
     }
     // Different IAIDs, or an IA_NA and an IA_PD sharing one, are fine.
     c.handle_packet(
@@ -1633,7 +1646,7 @@ fn within_bounds_but_malformed_messages_are_dropped() {
             b.opt(code::IA_PD, &wire::ia_pd_body(IAID.0, 0, 0, &[]));
         }),
     );
-    assert_eq!(c.last_drop(), None);
+    assert_eq!(last_drop(&c), None);
     assert!(matches!(events(&mut c).as_slice(), [Event6::Bound(_)]));
 }
 
@@ -1751,7 +1764,7 @@ fn reconfigure_is_ignored_with_a_reason() {
         drops(&mut c),
         vec!["Reconfigure ignored: authentication is not implemented"]
     );
-    assert_eq!(c.state_name(), "bound");
+    assert_eq!(c.state(), State::Bound);
 }
 
 #[test]
@@ -1894,7 +1907,7 @@ fn a_server_that_refused_is_not_preferred_while_another_advertises() {
         ..Srv::new(SRV)
     };
     c.handle_packet(now, &pushy.advertise(&sol.payload));
-    assert_eq!(c.state_name(), "soliciting");
+    assert_eq!(c.state(), State::Soliciting);
     // ...and a plain Advertise from another server wins the first RT.
     c.handle_packet(now, &Srv::new(SRV2).advertise(&sol.payload));
     let req = fire(&mut c, &mut now);
@@ -1999,8 +2012,8 @@ fn clients_in_every_state() -> Vec<Client> {
     let mut now = Instant::ZERO;
     let (mut c, _) = bound_client(&mut now);
     fire(&mut c, &mut now);
-    v.push(c.clone_for_test()); // renewing
-    while c.state_name() != "rebinding" {
+    v.push(c.clone()); // renewing
+    while c.state() != State::Rebinding {
         fire(&mut c, &mut now);
     }
     v.push(c); // rebinding
@@ -2040,46 +2053,25 @@ fn clients_in_every_state() -> Vec<Client> {
     v
 }
 
-impl Client {
-    fn clone_for_test(&self) -> Client {
-        Client {
-            config: self.config.clone(),
-            duid: self.duid.clone(),
-            rng: self.rng.clone(),
-            state: self.state.clone(),
-            txn: self.txn.clone(),
-            lease: self.lease.clone(),
-            info: self.info.clone(),
-            events: self.events.clone(),
-            ra: self.ra,
-            sol_max_rt: self.sol_max_rt,
-            inf_max_rt: self.inf_max_rt,
-            first_info_sent: self.first_info_sent,
-            last_drop: self.last_drop,
-            failures: self.failures.clone(),
-        }
-    }
-}
-
 #[test]
 fn every_state_is_covered() {
-    let names: Vec<&str> = clients_in_every_state()
+    let names: Vec<String> = clients_in_every_state()
         .iter()
-        .map(Client::state_name)
+        .map(|c| c.state().to_string())
         .collect();
     assert_eq!(
         names,
         vec![
-            "soliciting",
-            "requesting",
-            "bound",
-            "renewing",
-            "rebinding",
-            "confirming",
-            "declining",
-            "releasing",
-            "informing",
-            "idle"
+            "SOLICITING",
+            "REQUESTING",
+            "BOUND",
+            "RENEWING",
+            "REBINDING",
+            "CONFIRMING",
+            "DECLINING",
+            "RELEASING",
+            "INFORMING",
+            "IDLE"
         ]
     );
 }
@@ -2106,7 +2098,7 @@ proptest! {
             0..6),
     ) {
         for mut c in clients_in_every_state() {
-            let xid = c.txn.as_ref().map(|t| t.xid).unwrap_or(0);
+            let xid = c.phase.txn().map(|t| t.xid).unwrap_or(0);
             let mut b = Builder::new(MessageType::from_code(t).unwrap(), xid);
             b.opt(code::CLIENTID, duid().as_bytes());
             b.opt(code::SERVERID, SRV);
@@ -2139,4 +2131,123 @@ fn renew_on_demand_sends_renew_at_once() {
         [Event6::Renewed(n)] => assert_eq!(n.addresses[0].addr, l.addresses[0].addr),
         other => panic!("expected Renewed, got {other:?}"),
     }
+}
+
+// ----- the shared engine surface --------------------------------------------------------
+
+#[test]
+fn stop_reports_the_lease_lost_and_nothing_restarts_it_but_start() {
+    let mut now = Instant::ZERO;
+    let (mut c, l) = bound_client(&mut now);
+    c.stop(now);
+    assert_eq!(
+        events(&mut c),
+        vec![Event6::Lost {
+            lease: l,
+            reason: LostReason::Stopped
+        }]
+    );
+    assert_eq!(c.state(), State::Stopped);
+    assert_eq!(c.state().to_string(), "STOPPED");
+    assert_eq!(c.poll_timeout(), None);
+    // Neither an RA nor a link flap wakes a stopped client.
+    c.ra_flags(now, true, false);
+    c.link_changed(now, false);
+    c.link_changed(now, true);
+    assert_eq!(c.state(), State::Stopped);
+    assert!(c.poll_transmit(now + Duration::from_secs(60)).is_none());
+    c.start(now);
+    assert_eq!(fire(&mut c, &mut now).msg_type, MessageType::Solicit);
+}
+
+#[test]
+fn handle_timeout_runs_timers_without_sending() {
+    let mut now = Instant::ZERO;
+    let (mut c, l) = bound_client(&mut now);
+    let t1 = l.renew_at().unwrap();
+    c.handle_timeout(t1);
+    assert_eq!(c.state(), State::Renewing);
+    // The Renew itself is left for poll_transmit, due at once.
+    assert_eq!(c.poll_timeout(), Some(t1));
+    assert_eq!(c.poll_transmit(t1).unwrap().msg_type, MessageType::Renew);
+}
+
+#[test]
+fn resend_now_repeats_the_message_in_flight_with_the_same_transaction() {
+    let mut now = Instant::ZERO;
+    let mut c = Client::new(cfg(), duid(), now);
+    // Nothing has been sent yet: nothing to repeat.
+    c.resend_now(now);
+    let first = fire(&mut c, &mut now);
+    assert!(c.poll_transmit(now).is_none());
+    c.resend_now(now);
+    let again = c.poll_transmit(now).expect("sent again at once");
+    assert_eq!(again.msg_type, MessageType::Solicit);
+    assert_eq!(parsed(&again).xid, parsed(&first).xid);
+}
+
+#[test]
+fn the_hardware_address_is_not_the_identity() {
+    let mut now = Instant::ZERO;
+    let (mut c, _) = bound_client(&mut now);
+    c.hw_address_changed(now, [2, 0, 0, 0, 0, 0x99]);
+    assert_eq!(c.state(), State::Bound);
+    assert!(c.poll_event().is_none());
+}
+
+#[test]
+fn vendor_class_and_extra_options_in_every_message_but_release() {
+    let mut now = Instant::ZERO;
+    let mut c = Client::new(
+        Config {
+            vendor_class: Some((32473, b"nb".to_vec())),
+            extra_options: vec![(17, vec![0, 0, 0x7e, 0x59]), (65001, b"rack-7".to_vec())],
+            ..cfg()
+        },
+        duid(),
+        now,
+    );
+    let sol = fire(&mut c, &mut now);
+    let has = |t: &Transmit6, o: &[u8]| t.payload.windows(o.len()).any(|w| w == o);
+    let vc = [0, 16, 0, 8, 0, 0, 0x7e, 0xd9, 0, 2, b'n', b'b'];
+    let x17 = [0, 17, 0, 4, 0, 0, 0x7e, 0x59];
+    let x65001 = [0xfd, 0xe9, 0, 6, b'r', b'a', b'c', b'k', b'-', b'7'];
+    for o in [&vc[..], &x17, &x65001] {
+        assert!(has(&sol, o), "Solicit lacks {o:?}");
+    }
+    let l = {
+        let srv = Srv::new(SRV);
+        c.handle_packet(now, &srv.advertise(&sol.payload));
+        let req = fire(&mut c, &mut now);
+        assert!(has(&req, &vc) && has(&req, &x65001), "Request");
+        c.handle_packet(now, &srv.reply(&req.payload));
+        c.lease().cloned().unwrap()
+    };
+    assert!(!l.addresses.is_empty());
+    c.release(now);
+    let rel = c.poll_transmit(now).unwrap();
+    assert_eq!(rel.msg_type, MessageType::Release);
+    assert!(
+        !has(&rel, &vc) && !has(&rel, &x65001),
+        "Release carries only what it must"
+    );
+}
+
+#[test]
+fn captive_portal_uri_from_the_reply_is_checked() {
+    let run = |uri: &[u8]| {
+        let mut now = Instant::ZERO;
+        let mut c = Client::new(cfg(), duid(), now);
+        let srv = Srv {
+            extra: vec![(code::CAPTIVE_PORTAL, uri.to_vec())],
+            ..Srv::new(SRV)
+        };
+        bind(&mut c, &mut now, &srv).captive_portal
+    };
+    assert_eq!(
+        run(b"https://portal.example/"),
+        Some("https://portal.example/".into())
+    );
+    assert_eq!(run(b"https://x\x1b]0;pwned\x07"), None);
+    assert_eq!(run(b"urn:ietf:params:capport:unrestricted"), None);
 }

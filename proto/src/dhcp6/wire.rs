@@ -25,6 +25,7 @@ pub(crate) mod code {
     pub const STATUS_CODE: u16 = 13;
     pub const RAPID_COMMIT: u16 = 14;
     pub const USER_CLASS: u16 = 15;
+    pub const VENDOR_CLASS: u16 = 16;
     pub const DNS_SERVERS: u16 = 23;
     pub const DOMAIN_LIST: u16 = 24;
     pub const IA_PD: u16 = 25;
@@ -33,6 +34,7 @@ pub(crate) mod code {
     pub const CLIENT_FQDN: u16 = 39;
     pub const INFO_REFRESH_TIME: u16 = 32;
     pub const NTP_SERVER: u16 = 56;
+    pub const CAPTIVE_PORTAL: u16 = 103;
     pub const SOL_MAX_RT: u16 = 82;
     pub const INF_MAX_RT: u16 = 83;
 }
@@ -182,6 +184,28 @@ pub(crate) struct WirePrefix {
     pub valid: u32,
 }
 
+impl WireAddr {
+    /// The same address with lifetimes zero, as a client sends it (a hint, a release).
+    pub(crate) fn zeroed(&self) -> Self {
+        WireAddr {
+            preferred: 0,
+            valid: 0,
+            ..*self
+        }
+    }
+}
+
+impl WirePrefix {
+    /// The same prefix with lifetimes zero, as a client sends it (a hint, a release).
+    pub(crate) fn zeroed(&self) -> Self {
+        WirePrefix {
+            preferred: 0,
+            valid: 0,
+            ..*self
+        }
+    }
+}
+
 /// An IA_NA or IA_PD.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Ia {
@@ -213,6 +237,8 @@ pub(crate) struct Message {
     pub sol_max_rt: Option<u32>,
     pub inf_max_rt: Option<u32>,
     pub info_refresh: Option<u32>,
+    /// RFC 8910 option 103, when it is a usable URI ([`crate::captive::parse`]).
+    pub captive_portal: Option<String>,
 }
 
 /// Split an option area into (code, data) pairs, rejecting truncation.
@@ -473,102 +499,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Message, &'static str> {
         sol_max_rt: None,
         inf_max_rt: None,
         info_refresh: None,
+        captive_portal: None,
     };
     let mut sntp = Vec::new();
     let mut seen: Vec<u16> = Vec::new();
     let mut iaids: Vec<(u16, u32)> = Vec::new();
     for (c, d) in options(bytes.get(4..).unwrap_or(&[]))? {
-        if singleton(c) {
-            if seen.contains(&c) {
-                return Err(if c == code::CLIENTID || c == code::SERVERID {
-                    "duplicate client or server identifier"
-                } else {
-                    "an option that may appear once is repeated"
-                });
-            }
-            seen.push(c);
-        }
-        if matches!(
-            c,
-            code::DNS_SERVERS | code::DOMAIN_LIST | code::SNTP_SERVERS | code::NTP_SERVER
-        ) && d.is_empty()
-        {
-            return Err("empty DNS, domain or NTP option");
-        }
-        if matches!(c, code::IA_NA | code::IA_TA | code::IA_PD) && d.len() >= 4 {
-            let iaid = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
-            if iaids.contains(&(c, iaid)) {
-                return Err("two IAs of one type with the same IAID");
-            }
-            iaids.push((c, iaid));
-        }
-        match c {
-            code::CLIENTID | code::SERVERID => {
-                if d.is_empty() || d.len() > crate::duid::MAX_DUID_LEN {
-                    return Err("client or server identifier has an impossible length");
-                }
-                let slot = if c == code::CLIENTID {
-                    &mut m.client_id
-                } else {
-                    &mut m.server_id
-                };
-                *slot = Some(d.to_vec());
-            }
-            code::IA_NA | code::IA_PD => {
-                if let Some(ia) = parse_ia(d, c == code::IA_PD)? {
-                    let list = if c == code::IA_NA {
-                        &mut m.ia_na
-                    } else {
-                        &mut m.ia_pd
-                    };
-                    if list.len() < MAX_IAS {
-                        list.push(ia);
-                    }
-                }
-            }
-            code::IA_TA if d.len() < 4 => return Err("IA_TA option shorter than 4 octets"),
-            code::ORO => {
-                if d.len() % 2 != 0 {
-                    return Err("option request option has an odd length");
-                }
-                m.oro = d
-                    .chunks_exact(2)
-                    .map(|p| u16::from_be_bytes([p[0], p[1]]))
-                    .collect();
-            }
-            code::PREFERENCE => match d {
-                [p] => m.preference = Some(*p),
-                _ => return Err("preference option is not 1 octet"),
-            },
-            code::ELAPSED_TIME => match d {
-                [a, b] => m.elapsed = Some(u16::from_be_bytes([*a, *b])),
-                _ => return Err("elapsed time option is not 2 octets"),
-            },
-            code::STATUS_CODE => m.status = Some(parse_status(d)?),
-            code::RAPID_COMMIT => {
-                if !d.is_empty() {
-                    return Err("rapid commit option is not empty");
-                }
-                m.rapid_commit = true;
-            }
-            code::DNS_SERVERS => parse_addr_list(d, &mut m.dns, MAX_DNS)?,
-            code::SNTP_SERVERS => parse_addr_list(d, &mut sntp, MAX_NTP)?,
-            code::DOMAIN_LIST => parse_domains(d, &mut m.domains)?,
-            code::NTP_SERVER => parse_ntp(d, &mut m.ntp)?,
-            code::SOL_MAX_RT => {
-                m.sol_max_rt = Some(fixed_u32(d, "SOL_MAX_RT option is not 4 octets")?)
-            }
-            code::INF_MAX_RT => {
-                m.inf_max_rt = Some(fixed_u32(d, "INF_MAX_RT option is not 4 octets")?)
-            }
-            code::INFO_REFRESH_TIME => {
-                m.info_refresh = Some(fixed_u32(
-                    d,
-                    "information refresh time option is not 4 octets",
-                )?)
-            }
-            _ => {}
-        }
+        check_option(c, d, &mut seen, &mut iaids)?;
+        take_option(&mut m, &mut sntp, c, d)?;
     }
     for a in sntp {
         if m.ntp.len() < MAX_NTP && !m.ntp.contains(&a) {
@@ -576,6 +514,116 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Message, &'static str> {
         }
     }
     Ok(m)
+}
+
+/// The rules on one option that depend on the others: options that may appear once,
+/// list options that must not be empty, one IA per type and IAID.
+fn check_option(
+    c: u16,
+    d: &[u8],
+    seen: &mut Vec<u16>,
+    iaids: &mut Vec<(u16, u32)>,
+) -> Result<(), &'static str> {
+    if singleton(c) {
+        if seen.contains(&c) {
+            return Err(if c == code::CLIENTID || c == code::SERVERID {
+                "duplicate client or server identifier"
+            } else {
+                "an option that may appear once is repeated"
+            });
+        }
+        seen.push(c);
+    }
+    if matches!(
+        c,
+        code::DNS_SERVERS | code::DOMAIN_LIST | code::SNTP_SERVERS | code::NTP_SERVER
+    ) && d.is_empty()
+    {
+        return Err("empty DNS, domain or NTP option");
+    }
+    if matches!(c, code::IA_NA | code::IA_TA | code::IA_PD) && d.len() >= 4 {
+        let iaid = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+        if iaids.contains(&(c, iaid)) {
+            return Err("two IAs of one type with the same IAID");
+        }
+        iaids.push((c, iaid));
+    }
+    Ok(())
+}
+
+/// Parse one top-level option into `m` (SNTP servers into `sntp`, merged later).
+fn take_option(
+    m: &mut Message,
+    sntp: &mut Vec<Ipv6Addr>,
+    c: u16,
+    d: &[u8],
+) -> Result<(), &'static str> {
+    match c {
+        code::CLIENTID | code::SERVERID => {
+            if d.is_empty() || d.len() > crate::duid::MAX_DUID_LEN {
+                return Err("client or server identifier has an impossible length");
+            }
+            let slot = if c == code::CLIENTID {
+                &mut m.client_id
+            } else {
+                &mut m.server_id
+            };
+            *slot = Some(d.to_vec());
+        }
+        code::IA_NA | code::IA_PD => {
+            if let Some(ia) = parse_ia(d, c == code::IA_PD)? {
+                let list = if c == code::IA_NA {
+                    &mut m.ia_na
+                } else {
+                    &mut m.ia_pd
+                };
+                if list.len() < MAX_IAS {
+                    list.push(ia);
+                }
+            }
+        }
+        code::IA_TA if d.len() < 4 => return Err("IA_TA option shorter than 4 octets"),
+        code::ORO => {
+            if d.len() % 2 != 0 {
+                return Err("option request option has an odd length");
+            }
+            m.oro = d
+                .chunks_exact(2)
+                .map(|p| u16::from_be_bytes([p[0], p[1]]))
+                .collect();
+        }
+        code::PREFERENCE => match d {
+            [p] => m.preference = Some(*p),
+            _ => return Err("preference option is not 1 octet"),
+        },
+        code::ELAPSED_TIME => match d {
+            [a, b] => m.elapsed = Some(u16::from_be_bytes([*a, *b])),
+            _ => return Err("elapsed time option is not 2 octets"),
+        },
+        code::STATUS_CODE => m.status = Some(parse_status(d)?),
+        code::RAPID_COMMIT => {
+            if !d.is_empty() {
+                return Err("rapid commit option is not empty");
+            }
+            m.rapid_commit = true;
+        }
+        code::DNS_SERVERS => parse_addr_list(d, &mut m.dns, MAX_DNS)?,
+        code::SNTP_SERVERS => parse_addr_list(d, sntp, MAX_NTP)?,
+        code::DOMAIN_LIST => parse_domains(d, &mut m.domains)?,
+        code::NTP_SERVER => parse_ntp(d, &mut m.ntp)?,
+        // An unusable URI is left out; the rest of the message still counts.
+        code::CAPTIVE_PORTAL => m.captive_portal = crate::captive::parse(d).ok().flatten(),
+        code::SOL_MAX_RT => m.sol_max_rt = Some(fixed_u32(d, "SOL_MAX_RT option is not 4 octets")?),
+        code::INF_MAX_RT => m.inf_max_rt = Some(fixed_u32(d, "INF_MAX_RT option is not 4 octets")?),
+        code::INFO_REFRESH_TIME => {
+            m.info_refresh = Some(fixed_u32(
+                d,
+                "information refresh time option is not 4 octets",
+            )?)
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Builds a message option by option.

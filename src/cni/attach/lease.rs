@@ -7,6 +7,7 @@ use crate::cni::store::SavedLease6;
 use crate::state::store::SavedLease4;
 use netbond_proto::dhcp4::{self, Event4, Lease4};
 use netbond_proto::dhcp6::{self, Event6, Lease6};
+use netbond_proto::Engine;
 use tracing::{debug, info, warn};
 
 impl Attachment {
@@ -67,7 +68,19 @@ impl Attachment {
                     self.link_down().await;
                 }
             }
-            Event4::Timeout => {}
+            // The CNI engines never ask for option 108, so never pause.
+            Event4::Timeout | Event4::Reconfirming(_) | Event4::Ipv6OnlyPreferred { .. } => {}
+            Event4::Dropped(why) => {
+                let from = self.last_src4.map(|a| a.to_string()).unwrap_or_default();
+                debug!(
+                    "cni: {}: dropped a DHCPv4 packet from {from}: {why}",
+                    self.key
+                );
+            }
+            Event4::IgnoredOption(why) => {
+                let from = self.last_src4.map(|a| a.to_string()).unwrap_or_default();
+                warn!("cni: {}: ignored an option from {from}: {why}", self.key);
+            }
             Event4::Backoff {
                 failures,
                 wait,
@@ -131,7 +144,7 @@ impl Attachment {
         // As the stock plugin: the attachment is dead until DEL and ADD. Stop the
         // engines too, or they would retry on a link that cannot carry anything.
         let now = self.ctx.clock.now();
-        self.v4.stop();
+        self.v4.stop(now);
         if let Some(c) = self.v6.as_mut() {
             c.link_changed(now, false);
         }

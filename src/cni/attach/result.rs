@@ -6,6 +6,7 @@ use crate::cni::netns;
 use crate::cni::{code, CniError};
 use netbond_proto::dhcp4::Lease4;
 use netbond_proto::dhcp6::Lease6;
+use netbond_proto::Engine;
 use serde_json::{json, Value};
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -64,8 +65,8 @@ impl Attachment {
             "container_id": self.key.container_id,
             "ifname": self.key.ifname,
             "netns": self.netns.display().to_string(),
-            "state": self.v4.state_name(),
-            "state6": self.v6.as_ref().map(|c| c.state_name()),
+            "state": self.v4.state().as_str(),
+            "state6": self.v6.as_ref().map(|c| c.state().as_str()),
             "addresses": addrs,
             "remaining_secs": self.v4.lease().and_then(|l| l.remaining_secs(now)),
         })
@@ -192,6 +193,7 @@ mod tests {
             t2_secs: 105,
             acquired: Instant::ZERO,
             chaddr: [2, 0, 0, 0, 0, 1],
+            captive_portal: None,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::cni::store::Record;
 use crate::net::udp4::Udp4Socket;
 use netbond_proto::dhcp4::{self, Client, ClientId, Transmit4};
 use netbond_proto::dhcp6::Transmit6;
-use netbond_proto::Instant;
+use netbond_proto::{Engine, Instant};
 use std::io;
 use std::net::Ipv4Addr;
 use tracing::{debug, info, warn};
@@ -87,7 +87,7 @@ impl Attachment {
         self.waiters.clear();
         let had4 = self.v4.lease().is_some();
         self.v4.release(now);
-        while let Some(tx) = self.v4.poll_transmit(now, self.mac) {
+        while let Some(tx) = self.v4.poll_transmit(now) {
             self.send4(&tx, true).await;
         }
         while self.v4.poll_event().is_some() {}
@@ -135,9 +135,11 @@ pub async fn release_orphan(ctx: &Ctx, rec: &Record) {
         let mut cfg = dhcp4::Config::new(ClientId::Raw(rec.spec.client_id.clone()));
         cfg.seed = rand::random();
         let mut c = Client::from_saved(cfg, l.clone(), now);
+        // Released with the MAC the lease was acknowledged with.
+        c.hw_address_changed(now, l.chaddr);
         c.release(now);
         let mut sent = false;
-        while let Some(tx) = c.poll_transmit(now, l.chaddr) {
+        while let Some(tx) = c.poll_transmit(now) {
             match send_from_host(tx.dst, &tx.payload).await {
                 Ok(()) => sent = true,
                 Err(e) => warn!(
