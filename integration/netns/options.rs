@@ -177,6 +177,8 @@ fn ipv6_only_preferred_pauses_dhcp4_then_resumes() {
     assert_eq!(ev["server"], lab.gw4().to_string(), "{ev}");
     let st = status(&lab);
     assert_eq!(st["dhcp4"]["state"], "IPV6-ONLY", "{st}");
+    let left = st["dhcp4"]["ipv6_only_secs_left"].as_u64();
+    assert!(left.is_some_and(|s| s <= 4), "{st}");
     assert_eq!(st["dhcp4"]["lease"], Value::Null, "{st}");
     assert!(
         lab.addr4_in(1, 254).is_none(),
