@@ -35,6 +35,11 @@ command -v kea-dhcp4 >/dev/null || need+=(kea-dhcp4-server)
 # Prefix delegation (netns/fallback.rs): dnsmasq cannot delegate prefixes.
 command -v kea-dhcp6 >/dev/null || need+=(kea-dhcp6-server)
 python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
+# podman on a netbond network: runc (crun cannot run on this kind of host) and a
+# static busybox as the container's root file system.
+command -v podman >/dev/null    || need+=(podman)
+[ -x /usr/sbin/runc ]           || need+=(runc)
+[ -x /bin/busybox ]             || need+=(busybox-static)
 if [ "$want_vm" = 1 ]; then
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
   command -v depmod >/dev/null             || need+=(kmod)

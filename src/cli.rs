@@ -54,20 +54,30 @@ enum Command {
     /// Build a throwaway lab (namespaces, dnsmasq; a bond when the kernel has one), show
     /// a failover live, and clean up. Touches nothing of the host's network.
     Demo,
-    /// Show the interface, bond, leases, identity (from the running daemon).
+    /// Show the interface, bond, leases, identity (from the running daemon), and the
+    /// CNI daemon's container attachments when it runs.
     Status {
         /// Machine-readable output (stable; see README).
         #[arg(long)]
         json: bool,
+        /// The CNI daemon's socket, whose attachments are listed too [default:
+        /// RUN_DIR/cni.sock when it exists].
+        #[arg(long)]
+        cni_socket: Option<PathBuf>,
         #[command(flatten)]
         at: DaemonAt,
     },
-    /// Follow events (leases, DNS, NTP, bond, Wi-Fi, daemon) as they happen; see the
-    /// README for the JSON format.
+    /// Follow events (leases, DNS, NTP, bond, Wi-Fi, daemon; and the CNI daemon's
+    /// container attachments when it runs) as they happen; see the README for the JSON
+    /// format.
     Monitor {
         /// One JSON object per line (stable, versioned; see README).
         #[arg(long)]
         json: bool,
+        /// The CNI daemon's socket, whose events are followed too [default:
+        /// RUN_DIR/cni.sock when it exists].
+        #[arg(long)]
+        cni_socket: Option<PathBuf>,
         #[command(flatten)]
         at: DaemonAt,
     },
@@ -439,11 +449,16 @@ pub fn main() -> ExitCode {
             src.wifi_ifaces = wifi_iface;
             crate::tools::import::cli(&src, &output, force)
         }
-        Command::Status { json, at } => {
-            let iface = at.iface.clone();
-            client(&at, Request::Status { iface }, json)
-        }
-        Command::Monitor { json, at } => monitor(&at, json),
+        Command::Status {
+            json,
+            cni_socket,
+            at,
+        } => crate::cni::client::status(&at.run_dir, at.iface.clone(), json, cni_socket),
+        Command::Monitor {
+            json,
+            cni_socket,
+            at,
+        } => monitor(&at, json, cni_socket),
         Command::Renew { family, at } => {
             let iface = at.iface.clone();
             let family = family.family();
@@ -616,34 +631,29 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
 
 /// `netbond monitor`: print events until the daemon goes away (exit 0) or cannot be
 /// reached (exit 3).
-fn monitor(at: &DaemonAt, json: bool) -> ExitCode {
+fn monitor(at: &DaemonAt, json: bool, cni_socket: Option<PathBuf>) -> ExitCode {
     let rt = match crate::cli::small_runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let req = Request::Monitor {
-        iface: at.iface.clone(),
-    };
     rt.block_on(async {
         use std::io::Write;
-        let (mut lines, _keep) = match control::open_stream(&at.run_dir, &req).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("netbond: {e}");
-                return ExitCode::from(3);
-            }
-        };
-        // On stderr, so that `--json` output stays pure: the subscription is in place.
-        eprintln!(
-            "netbond monitor: following events from {}",
-            control::socket_path(&at.run_dir).display()
-        );
+        // The subscriptions are in place once `follow` returns (it says so on stderr,
+        // so that `--json` output stays pure).
+        let mut lines =
+            match crate::cni::client::follow(&at.run_dir, at.iface.clone(), cni_socket).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("netbond: {e}");
+                    return ExitCode::from(3);
+                }
+            };
         let mut out = std::io::stdout().lock();
         loop {
-            let line = match lines.next_line().await {
-                Ok(Some(l)) => l,
-                Ok(None) => return ExitCode::SUCCESS,
-                Err(e) => {
+            let line = match lines.recv().await {
+                Some(Ok(l)) => l,
+                None => return ExitCode::SUCCESS,
+                Some(Err(e)) => {
                     eprintln!("netbond: {e}");
                     return ExitCode::from(3);
                 }

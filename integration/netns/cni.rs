@@ -148,6 +148,11 @@ impl Cni {
     }
 
     fn start_daemon(&self) -> Daemon {
+        self.start_daemon_with(&[])
+    }
+
+    /// The daemon with more arguments (`--hooks-dir DIR`).
+    fn start_daemon_with(&self, extra: &[&std::ffi::OsStr]) -> Daemon {
         let log = self.lab.path("daemon.log");
         let mut f = fs::OpenOptions::new()
             .create(true)
@@ -162,6 +167,7 @@ impl Cni {
             .arg(&self.socket)
             .arg("--state-dir")
             .arg(&self.state)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(f.try_clone().unwrap())
             .stderr(f)
@@ -1107,8 +1113,9 @@ fn cni_identity_keeps_the_reservation_and_legacy_client_id() {
     assert_eq!(cid3, want);
 }
 
-/// Eight ADDs at once: distinct addresses, all held by one daemon on one thread (the
-/// namespace threads are gone once the sockets are open).
+/// Eight ADDs at once: distinct addresses, all held by one daemon on one event-loop
+/// thread, beside the one record-writer thread (the namespace threads are gone once
+/// the sockets are open): no thread per container.
 #[test]
 fn cni_parallel_adds_share_one_event_loop() {
     let cni = Cni::new("cni-par");
@@ -1131,10 +1138,361 @@ fn cni_parallel_adds_share_one_event_loop() {
     assert_eq!(uniq.len(), 8, "{addrs:?}");
     assert_eq!(cni.status_json().as_array().unwrap().len(), 8);
     let pid = d.child.as_ref().unwrap().id();
-    let threads = || fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    let names = || {
+        let mut v: Vec<String> = fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+            .map(|t| {
+                fs::read_to_string(t.path().join("comm"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
     assert!(
-        wait_until(TIMEOUT, || threads() == 1),
-        "the daemon has {} threads",
-        threads()
+        wait_until(TIMEOUT, || names() == ["netbond", "netbond-cni-rec"]),
+        "the daemon's threads: {:?}",
+        names()
+    );
+}
+
+/// `netbond status` (no host daemon, only the CNI daemon's socket in the run dir)
+/// lists the attachment, human and JSON; `netbond monitor` follows the CNI daemon and
+/// sees each event of an ADD and a DEL through the macvlan plugin once, in order, and
+/// the daemon's stop; a hook configured with `--hooks-dir` runs for each of them.
+#[test]
+fn cni_status_and_monitor_show_the_attachments() {
+    let mut cni = Cni::new("cni-monitor");
+    let run_dir = cni.socket.parent().unwrap().to_path_buf();
+    let hooks = cni.lab.path("hooks.d");
+    fs::create_dir_all(&hooks).unwrap();
+    let seen = cni.lab.path("hook.out");
+    let hook = hooks.join("10-record");
+    fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho \"$NETBOND_EVENT $NETBOND_SOURCE $NETBOND_ATTACHMENT $INTERFACE ${{new_ip_address:-}}${{old_ip_address:-}}\" >> {}\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let d = cni.start_daemon_with(&["--hooks-dir".as_ref(), hooks.as_os_str()]);
+
+    let out = cni.lab.path("monitor.out");
+    let err = cni.lab.path("monitor.err");
+    let mut mon = Command::new(netbond_bin())
+        .args(["monitor", "--json", "--run-dir"])
+        .arg(&run_dir)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let mon_err = || fs::read_to_string(&err).unwrap_or_default();
+    assert!(
+        wait_until(TIMEOUT, || mon_err().contains(&format!(
+            "following events from {}",
+            cni.socket.display()
+        ))),
+        "netbond monitor did not subscribe to the CNI daemon: {}",
+        mon_err()
+    );
+
+    let ctr = Ctr::new(&cni.lab, 1);
+    let conf = cni.macvlan(json!({ "ipv6": "dhcpv6" }));
+    let r = cni.add("macvlan", &ctr, &conf, &d);
+    let a4 = cni.v4_of(&r);
+    let a6 = v6_of(&r);
+    let att = format!("lan/{}/eth0", ctr.id());
+
+    // `netbond status`: no host daemon in this run dir, the CNI daemon answers.
+    let status = |json: bool| {
+        let mut c = Command::new(netbond_bin());
+        c.arg("status").arg("--run-dir").arg(&run_dir);
+        if json {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "netbond status: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let human = status(false);
+    assert!(human.contains("Host daemon: not running"), "{human}");
+    assert!(
+        human.contains(&format!(
+            "Containers: 1 attachment(s) (CNI daemon at {})",
+            cni.socket.display()
+        )),
+        "{human}"
+    );
+    let row = human
+        .lines()
+        .find(|l| l.contains(&ctr.id()))
+        .unwrap_or_else(|| panic!("no row for {}: {human}", ctr.id()));
+    for want in [
+        "lan".to_string(),
+        " eth0 ".into(),
+        format!("netns={}", ctr.path()),
+        format!("{a4}/24"),
+        format!("{a6}/128"),
+        "state=BOUND".into(),
+    ] {
+        assert!(row.contains(&want), "{want:?} not in {row:?}");
+    }
+    let left: u64 = row
+        .rsplit("left=")
+        .next()
+        .and_then(|s| s.trim_end_matches('s').parse().ok())
+        .unwrap_or_else(|| panic!("no time left in {row:?}"));
+    assert!((60..=120).contains(&left), "{row}");
+    let js: Value = serde_json::from_str(&status(true)).unwrap();
+    assert!(js["host_error"].is_string(), "{js}");
+    assert_eq!(
+        js["cni"]["socket"],
+        cni.socket.display().to_string(),
+        "{js}"
+    );
+    let a = &js["cni"]["attachments"][0];
+    assert_eq!(a["container_id"], ctr.id(), "{js}");
+    assert_eq!(a["netns"], ctr.path(), "{js}");
+    assert_eq!(a["ifname"], "eth0", "{js}");
+    assert_eq!(
+        a["addresses"],
+        json!([format!("{a4}/24"), format!("{a6}/128")]),
+        "{js}"
+    );
+    assert!(a["remaining_secs"].as_u64().is_some(), "{js}");
+    // With neither daemon there, status fails as before (exit 3).
+    let none = Command::new(netbond_bin())
+        .args(["status", "--run-dir"])
+        .arg(cni.lab.path("nothing-here"))
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(3), "{none:?}");
+
+    // With the host daemon too (its own run dir; the CNI socket named): one status
+    // shows both, the host's interface first.
+    let _host = cni.lab.start_netbond(&["--no-dhcp6"]);
+    let both = |json: bool| {
+        let mut c = Command::new(netbond_bin());
+        c.arg("status")
+            .arg("--run-dir")
+            .arg(cni.lab.path("run"))
+            .arg("--cni-socket")
+            .arg(&cni.socket);
+        if json {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    // Exit 0 with the CNI daemon alone too: wait for the host daemon's part.
+    let human = wait_for(TIMEOUT, || {
+        both(false).filter(|h| h.contains("Interface: c0"))
+    })
+    .unwrap_or_else(|| panic!("no host interface in status: {:?}", both(false)));
+    let (host_at, cni_at) = (
+        human.find("Interface: c0"),
+        human.find("Containers: 1 attachment(s)"),
+    );
+    assert!(
+        host_at.is_some() && cni_at.is_some() && host_at < cni_at,
+        "{human}"
+    );
+    assert!(human.contains(&format!("{a4}/24")), "{human}");
+    let js: Value = serde_json::from_str(&both(true).unwrap()).unwrap();
+    assert!(js.get("host_error").is_none(), "{js}");
+    assert_eq!(
+        js["cni"]["attachments"][0]["container_id"],
+        ctr.id(),
+        "{js}"
+    );
+    assert!(
+        js.to_string().contains("\"c0\""),
+        "no host interface in {js}"
+    );
+
+    let del = cni.run(
+        &cni.main_plugin("macvlan"),
+        "DEL",
+        Some(&ctr),
+        "eth0",
+        &conf,
+    );
+    assert!(del.status.success(), "DEL: {del:?}");
+    assert!(wait_until(TIMEOUT, || cni.released(a4)));
+    // SIGTERM: `daemon-stop` is the last event, and the monitor then ends by itself.
+    let pid = d.child.as_ref().unwrap().id();
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let ended = wait_for(TIMEOUT, || mon.try_wait().ok().flatten());
+    let ended = ended.unwrap_or_else(|| {
+        let _ = mon.kill();
+        panic!(
+            "netbond monitor did not end at the daemon's stop: {}",
+            mon_err()
+        )
+    });
+    assert!(ended.success(), "monitor: {ended:?} {}", mon_err());
+
+    let evs: Vec<Value> = fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let types: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let pos = |t: &str| {
+        let at: Vec<usize> = (0..types.len()).filter(|&i| types[i] == t).collect();
+        assert_eq!(at.len(), 1, "{t} not exactly once in {types:?}");
+        at[0]
+    };
+    let (add, b4, b6) = (pos("cni-add"), pos("dhcp4-bound"), pos("dhcp6-bound"));
+    let (r4, r6, gone, stop) = (
+        pos("dhcp4-released"),
+        pos("dhcp6-released"),
+        pos("cni-del"),
+        pos("daemon-stop"),
+    );
+    assert!(add < b4 && add < b6, "{types:?}");
+    assert!(b4 < r4 && b6 < r6 && r4 < gone && r6 < gone, "{types:?}");
+    assert_eq!(stop, types.len() - 1, "{types:?}");
+    for w in evs.windows(2) {
+        assert!(w[0]["seq"].as_u64() < w[1]["seq"].as_u64(), "{evs:?}");
+    }
+    for e in &evs {
+        assert_eq!(e["v"], 1, "{e}");
+        assert_eq!(e["source"], "cni", "{e}");
+        if e["type"] != "daemon-stop" {
+            assert_eq!(e["attachment"], att.as_str(), "{e}");
+            assert_eq!(e["interface"], "eth0", "{e}");
+            assert_eq!(e["netns"], ctr.path(), "{e}");
+        }
+    }
+    assert_eq!(evs[b4]["lease"]["address"], a4.to_string());
+    assert_eq!(evs[r4]["old"]["address"], a4.to_string());
+    assert_eq!(evs[b6]["lease"]["addresses"][0]["address"], a6.to_string());
+    assert_eq!(evs[gone]["reason"], "del");
+
+    // The hook ran for each event, the attachment's in order (the daemon's own events
+    // are queued apart), with the attachment in its environment.
+    let ran = fs::read_to_string(&seen).unwrap_or_default();
+    let of_att: Vec<&str> = ran
+        .lines()
+        .filter(|l| l.split(' ').nth(2) == Some(att.as_str()))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(of_att, types[..stop].to_vec(), "hook saw:\n{ran}");
+    assert!(ran.contains("daemon-start cni"), "{ran}");
+    assert!(ran.contains("daemon-stop cni"), "{ran}");
+    assert!(
+        ran.contains(&format!("dhcp4-bound cni {att} eth0 {a4}"))
+            && ran.contains(&format!("dhcp4-released cni {att} eth0 {a4}")),
+        "{ran}"
+    );
+}
+
+/// Debian's podman and runc, installed when missing (crun, podman's default runtime,
+/// cannot run here: see the test below).
+fn podman() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let have = ["/usr/bin/podman", "/usr/sbin/runc", "/bin/busybox"];
+        if !have.iter().all(|p| Path::new(p).exists()) {
+            let st = Command::new("apt-get")
+                .args(["install", "-y", "-qq", "podman", "runc", "busybox-static"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status();
+            assert!(
+                st.is_ok_and(|s| s.success()),
+                "podman, runc or busybox is missing and could not be installed: apt-get install podman runc busybox-static"
+            );
+        }
+    });
+}
+
+/// podman (`--network-backend cni`) runs a container on a macvlan network whose IPAM
+/// is netbond: the container sees the leased address, and `--rm` releases it.
+///
+/// How it has to be run on this test machine, and why: runc instead of crun (crun
+/// refuses the host's hybrid cgroup v1/v2 layout: "cgroups in hybrid mode not
+/// supported"); explicit `--ulimit nofile=... --ulimit nproc=...` (podman's defaults
+/// are above the sandbox's hard limits, so the runtime's setrlimit fails with EPERM);
+/// podman entered into the lab's host namespace with `nsenter --net` (not `ip netns
+/// exec`, whose private mount namespace would hide podman's namespace bind mount from
+/// the daemon); no image: `--rootfs` with a static busybox.
+#[test]
+fn cni_podman_runs_a_container_on_a_netbond_network() {
+    podman();
+    let cni = Cni::new("cni-podman");
+    let d = cni.start_daemon();
+    let netd = cni.lab.path("net.d");
+    fs::create_dir_all(&netd).unwrap();
+    let conflist = json!({
+        "cniVersion": "1.0.0", "name": "nblan",
+        "plugins": [{"type": "macvlan", "master": "c0", "mode": "bridge",
+                     "ipam": {"type": "netbond", "daemonSocketPath": cni.socket}}],
+    });
+    fs::write(netd.join("nblan.conflist"), conflist.to_string()).unwrap();
+    let conf = cni.lab.path("containers.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[network]\nnetwork_backend = \"cni\"\ncni_plugin_dirs = [\"{}\", \"{CNI_DIR}\"]\nnetwork_config_dir = \"{}\"\n",
+            cni.bin_dir.display(),
+            netd.display()
+        ),
+    )
+    .unwrap();
+    let rootfs = cni.lab.path("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static");
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", cni.lab.cns))
+        .args(["podman", "--runtime", "runc", "--network-backend", "cni"])
+        .arg("--cni-config-dir")
+        .arg(&netd)
+        .args(["run", "--rm", "--network", "nblan"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
+        .arg("--rootfs")
+        .arg(&rootfs)
+        .args(["/bin/busybox", "ip", "-4", "addr", "show", "dev", "eth0"])
+        .env("CONTAINERS_CONF", &conf)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "podman run failed: {out:?}\ndaemon:\n{}",
+        d.log()
+    );
+    let a4: Ipv4Addr = shown
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no IPv4 address in the container: {shown}"));
+    assert!(cni.lab.in_range4(a4, 50, 150), "{shown}");
+    assert!(
+        d.log().contains(&format!("bound {a4}/24")),
+        "the address was not netbond's lease: {}",
+        d.log()
+    );
+    // `--rm`: podman's CNI DEL reached netbond, which released the lease.
+    assert!(
+        wait_until(TIMEOUT, || cni.released(a4)),
+        "no DHCPRELEASE for {a4}; daemon:\n{}",
+        d.log()
     );
 }

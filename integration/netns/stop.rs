@@ -236,6 +236,7 @@ fn stop_release_releases_and_deconfigures() {
     let mut lab = Lab::new("stoprel");
     let original = ORIGINAL_RESOLV;
     let (mut nb, a, a6, _) = start_dual_stack(&mut lab);
+    let mon = crate::events::raw_monitor(&lab, &mut nb, true);
     lab.capture();
     let o = cli(&lab, &["stop", "--release"]);
     assert!(
@@ -257,6 +258,16 @@ fn stop_release_releases_and_deconfigures() {
         .wait_exit(Duration::from_secs(5))
         .expect("netbond did not exit after `netbond stop --release`");
     assert!(st.success(), "exit status {st}");
+    // A stop by command ends the event stream as a signal does.
+    lab::wait_until(Duration::from_secs(3), || {
+        mon.events()
+            .last()
+            .is_some_and(|e| e["type"] == "daemon-stop")
+    });
+    let evs = mon.events();
+    let last = evs.last().expect("no events at all");
+    assert_eq!(last["type"], "daemon-stop", "last event: {last}");
+    assert_eq!(last["signal"], "netbond stop", "{last}");
     let ok = lab::wait_until(Duration::from_secs(3), || {
         let p = lab.packets();
         !v4_sent(&p, pcap::DHCPRELEASE).is_empty() && !v6_sent(&p, pcap::V6_RELEASE).is_empty()

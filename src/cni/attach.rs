@@ -60,6 +60,8 @@ pub struct Settings {
 pub struct Ctx {
     pub clock: Clock,
     pub store: super::store::Store,
+    /// Writes the records off the event loop.
+    pub writer: super::writer::Writer,
     pub duid: Duid,
 }
 
@@ -73,6 +75,8 @@ enum Cmd {
 /// The daemon's handle on a running attachment.
 pub struct Handle {
     tx: mpsc::UnboundedSender<Cmd>,
+    /// The container's namespace (for the events).
+    pub netns: PathBuf,
 }
 
 impl Handle {
@@ -200,10 +204,11 @@ pub async fn start(
         }
         None => Client6::new(cfg6.clone(), ctx.duid.clone(), now),
     });
-    if let Err(e) = ctx.store.save(&rec) {
-        warn!("cni: {key}: could not save the attachment: {e}; it will not survive a restart");
-    }
     let (tx, rx) = mpsc::unbounded_channel();
+    let handle = Handle {
+        tx,
+        netns: netns_path.clone(),
+    };
     let att = Attachment {
         ctx,
         key,
@@ -217,6 +222,7 @@ pub async fn start(
         udp4: None,
         held6: None,
         waiters: Vec::new(),
+        saving: None,
         rec,
         down: false,
         ra: None,
@@ -225,7 +231,7 @@ pub async fn start(
         last6_error: None,
     };
     tokio::task::spawn_local(att.run(rx));
-    Ok(Handle { tx })
+    Ok(handle)
 }
 
 struct Attachment {
@@ -245,6 +251,8 @@ struct Attachment {
     /// to try again.
     held6: Option<(Transmit6, Instant)>,
     waiters: Vec<(Instant, oneshot::Sender<Result<Value, CniError>>)>,
+    /// The record's last queued save, until ADD has waited for it.
+    saving: Option<oneshot::Receiver<()>>,
     rec: Record,
     /// The link was taken down after a lost lease.
     down: bool,
@@ -401,6 +409,11 @@ impl Attachment {
         // Answer ADDs.
         if !self.waiters.is_empty() {
             if self.bound4() && self.bound6() && self.ra_ready(now).await {
+                // The lease is on disk before the runtime hears of it, so that a
+                // crash right after ADD still resumes it.
+                if let Some(rx) = self.saving.take() {
+                    super::writer::Writer::durable(rx).await;
+                }
                 let r = self.result();
                 for (_, w) in self.waiters.drain(..) {
                     let _ = w.send(Ok(r.clone()));

@@ -5,11 +5,14 @@
 //! error codes.
 
 pub mod attach;
+pub mod client;
 pub mod config;
+pub mod events;
 pub mod netns;
 pub mod plugin;
 pub mod serve;
 pub mod store;
+pub mod writer;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -118,6 +121,14 @@ pub enum CniCommand {
         /// The host DUID and the leases [default: /var/lib/netbond/cni].
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// Run the programs in DIR on the attachments' events, as the host daemon runs
+        /// its `[hooks] dir` (README, Hooks); they run as root, as this daemon does.
+        /// [default: no hooks]
+        #[arg(long)]
+        hooks_dir: Option<PathBuf>,
+        /// Seconds a hook may run before it is killed.
+        #[arg(long, default_value_t = 30)]
+        hooks_timeout: u64,
         /// error, warn, info, debug or trace (RUST_LOG overrides).
         #[arg(long, default_value = "info")]
         log_level: String,
@@ -139,43 +150,41 @@ pub fn run(cmd: CniCommand) -> ExitCode {
         CniCommand::Serve {
             socket,
             state_dir,
+            hooks_dir,
+            hooks_timeout,
             log_level,
         } => {
             crate::logging::init(Some(&log_level), &log_level);
+            // Naming the directory is the consent to run them as root: this daemon
+            // needs root (it enters the containers' namespaces).
+            let hooks = hooks_dir.map(|dir| crate::config::HooksConfig {
+                dir,
+                run_as_root: true,
+                timeout: hooks_timeout,
+                ..crate::config::HooksConfig::default()
+            });
             serve::main(
                 socket.unwrap_or_else(|| DEFAULT_SOCKET.into()),
                 state_dir.unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
+                hooks,
             )
         }
         CniCommand::Status { socket, json } => {
             let socket = socket.unwrap_or_else(|| DEFAULT_SOCKET.into());
-            let req = Request {
-                command: "LIST".into(),
-                container_id: String::new(),
-                netns: String::new(),
-                ifname: String::new(),
-                args: String::new(),
-                config: serde_json::Value::Null,
-            };
-            match plugin::call(&socket, &req) {
+            match client::attachments(&socket) {
                 Err(e) => {
                     eprintln!("netbond: {e}");
                     ExitCode::from(3)
                 }
-                Ok(Reply { error: Some(e), .. }) => {
-                    eprintln!("netbond: {e}");
-                    ExitCode::FAILURE
+                Ok(list) if json => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&list).unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
                 }
-                Ok(Reply { result, .. }) => {
-                    let list = result.unwrap_or_default();
-                    if json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&list).unwrap_or_default()
-                        );
-                    } else {
-                        print!("{}", render_list(&list));
-                    }
+                Ok(list) => {
+                    print!("{}", render_list(&list));
                     ExitCode::SUCCESS
                 }
             }
@@ -183,8 +192,8 @@ pub fn run(cmd: CniCommand) -> ExitCode {
     }
 }
 
-/// The attachments as a table for `netbond cni status`.
-fn render_list(list: &serde_json::Value) -> String {
+/// The attachments as a table for `netbond cni status` (and `netbond status`).
+pub(crate) fn render_list(list: &serde_json::Value) -> String {
     let mut out = String::new();
     let rows = list.as_array().cloned().unwrap_or_default();
     if rows.is_empty() {

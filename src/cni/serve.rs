@@ -4,10 +4,13 @@
 
 use super::attach::{self, Ctx, Handle, Settings};
 use super::config::{self, ClientIdMode, HostnameFrom, NetConf};
+use super::events::{self as cev, Gone};
 use super::netns;
 use super::store::{Key, Store};
 use super::{code, CniError, Reply, Request};
+use crate::config::HooksConfig;
 use crate::daemon::clock::Clock;
+use crate::daemon::control::Request as ControlRequest;
 use netbond_proto::duid::{rfc4361_client_id, Iaid};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -15,9 +18,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Largest request accepted (a config with a long valid-attachments list fits).
 const MAX_REQUEST: u64 = 4 << 20;
@@ -26,13 +29,13 @@ type Attachments = Rc<RefCell<BTreeMap<Key, Rc<Handle>>>>;
 
 /// Run the daemon until SIGTERM/SIGINT. Leases are kept across a stop (the records stay
 /// on disk and the next start resumes them), as for the host daemon.
-pub fn main(socket: PathBuf, state_dir: PathBuf) -> ExitCode {
+pub fn main(socket: PathBuf, state_dir: PathBuf, hooks: Option<HooksConfig>) -> ExitCode {
     let rt = match crate::cli::small_runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
     let local = tokio::task::LocalSet::new();
-    match local.block_on(&rt, serve(socket, state_dir)) {
+    match local.block_on(&rt, serve(socket, state_dir, hooks)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -41,13 +44,22 @@ pub fn main(socket: PathBuf, state_dir: PathBuf) -> ExitCode {
     }
 }
 
-async fn serve(socket: PathBuf, state_dir: PathBuf) -> Result<(), String> {
+async fn serve(
+    socket: PathBuf,
+    state_dir: PathBuf,
+    hooks: Option<HooksConfig>,
+) -> Result<(), String> {
+    let hooks_timeout = hooks.as_ref().map_or(0, |h| h.timeout);
+    if let Some(h) = &hooks {
+        crate::daemon::hooks::configure(h);
+    }
     let store = Store::open(&state_dir).map_err(|e| e.to_string())?;
     let host_store = crate::state::store::Store::open(&state_dir).map_err(|e| e.to_string())?;
     let duid =
         crate::state::identity::load_or_create_duid(&crate::config::Config::default(), &host_store);
     let ctx = Rc::new(Ctx {
         clock: Clock::new(),
+        writer: super::writer::Writer::new(store.clone()),
         store,
         duid,
     });
@@ -57,11 +69,12 @@ async fn serve(socket: PathBuf, state_dir: PathBuf) -> Result<(), String> {
 
     let (listener, bound) = listen(&socket)?;
     info!("cni: serving on {}", socket.display());
+    cev::started(atts.borrow().len());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(|e| e.to_string())?;
-    loop {
+    let why = loop {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((conn, _)) => {
@@ -74,10 +87,10 @@ async fn serve(socket: PathBuf, state_dir: PathBuf) -> Result<(), String> {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
             },
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
         }
-    }
+    };
     info!(
         "cni: stopping; {} attachment(s) kept for the next start",
         atts.borrow().len()
@@ -85,6 +98,10 @@ async fn serve(socket: PathBuf, state_dir: PathBuf) -> Result<(), String> {
     if bound {
         let _ = std::fs::remove_file(&socket);
     }
+    if !ctx.writer.flush(std::time::Duration::from_secs(5)).await {
+        warn!("cni: the last records were not on disk within 5 s");
+    }
+    cev::stopped(why, hooks_timeout).await;
     Ok(())
 }
 
@@ -132,6 +149,7 @@ async fn resume(ctx: &Rc<Ctx>, atts: &Attachments) {
                 rec.netns.display()
             );
             attach::release_orphan(ctx, &rec).await;
+            cev::removed(&rec.key, &rec.netns, Gone::NetnsGone);
             continue;
         }
         if rec.down {
@@ -154,19 +172,36 @@ async fn resume(ctx: &Rc<Ctx>, atts: &Attachments) {
         {
             Ok(h) => {
                 info!("cni: {key}: resumed");
+                cev::added(&key, &h.netns, true);
                 atts.borrow_mut().insert(key, Rc::new(h));
             }
             Err(e) => {
                 warn!("cni: {key}: cannot resume ({e}); releasing");
                 attach::release_orphan(ctx, &rec).await;
+                cev::removed(&rec.key, &rec.netns, Gone::NotResumed);
             }
         }
     }
 }
 
-async fn connection(mut conn: UnixStream, ctx: Rc<Ctx>, atts: Attachments) {
+async fn connection(conn: UnixStream, ctx: Rc<Ctx>, atts: Attachments) {
+    let (rd, mut conn) = conn.into_split();
+    let mut reader = BufReader::new(rd.take(MAX_REQUEST));
     let mut buf = Vec::new();
-    let read = (&mut conn).take(MAX_REQUEST).read_to_end(&mut buf).await;
+    let mut read = reader.read_until(b'\n', &mut buf).await;
+    // A monitor speaks the host daemon's control protocol (`{"cmd":"monitor"}` and a
+    // newline) and keeps its end open; the plugin sends one JSON value and closes its
+    // end, so its request is everything up to EOF.
+    if buf.ends_with(b"\n") {
+        if let Ok(ControlRequest::Monitor { iface }) = serde_json::from_slice(&buf) {
+            let rd = reader.into_inner().into_inner();
+            if let Err(e) = crate::daemon::events::serve_monitor(rd, conn, iface).await {
+                debug!("cni: monitor: {e}");
+            }
+            return;
+        }
+        read = reader.read_to_end(&mut buf).await;
+    }
     let reply = match read {
         Err(e) => {
             warn!("cni: reading a request: {e}");
@@ -242,6 +277,7 @@ async fn handle(
             need(&req.netns, "CNI_NETNS")?;
             need(&req.ifname, "CNI_IFNAME")?;
             let k = key(&req.container_id, &req.ifname);
+            let t0 = std::time::Instant::now();
             let existing = atts.borrow().get(&k).cloned();
             let h = match existing {
                 Some(h) => h,
@@ -257,18 +293,29 @@ async fn handle(
                         )
                         .await?,
                     );
-                    info!("cni: {k}: added in {}", req.netns);
-                    atts.borrow_mut().insert(k, h.clone());
+                    info!(
+                        "cni: {k}: added in {} (sockets open after {} ms)",
+                        req.netns,
+                        t0.elapsed().as_millis()
+                    );
+                    cev::added(&k, &h.netns, false);
+                    atts.borrow_mut().insert(k.clone(), h.clone());
                     h
                 }
             };
-            h.wait().await
+            let r = h.wait().await;
+            // Where an ADD's time goes (see the containers benchmark).
+            debug!(
+                "cni: {k}: ADD answered after {} ms",
+                t0.elapsed().as_millis()
+            );
+            r
         }
         "DEL" => {
             need(&req.container_id, "CNI_CONTAINERID")?;
             need(&req.ifname, "CNI_IFNAME")?;
             let k = key(&req.container_id, &req.ifname);
-            release(ctx, atts, &k).await;
+            release(ctx, atts, &k, Gone::Del).await;
             Ok(Value::Null)
         }
         "CHECK" => {
@@ -307,7 +354,7 @@ async fn handle(
             }
             for k in &stale {
                 info!("cni: {k}: not a valid attachment (GC)");
-                release(ctx, atts, k).await;
+                release(ctx, atts, k, Gone::Gc).await;
             }
             Ok(Value::Null)
         }
@@ -320,13 +367,17 @@ async fn handle(
 }
 
 /// Release `k` whether it runs or only has a record; nothing to do is success.
-async fn release(ctx: &Rc<Ctx>, atts: &Attachments, k: &Key) {
+async fn release(ctx: &Rc<Ctx>, atts: &Attachments, k: &Key, why: Gone) {
     let h = atts.borrow_mut().remove(k);
     match h {
-        Some(h) => h.release().await,
+        Some(h) => {
+            h.release().await;
+            cev::removed(k, &h.netns, why);
+        }
         None => {
             if let Some(rec) = ctx.store.load_all().into_iter().find(|r| &r.key == k) {
                 attach::release_orphan(ctx, &rec).await;
+                cev::removed(k, &rec.netns, why);
             } else {
                 info!("cni: {k}: no lease held (DEL is idempotent)");
             }

@@ -110,6 +110,27 @@ impl Store {
         write_file_atomic(&self.path(&rec.key), &json, 0o600)
     }
 
+    /// Write `rec`, durable except for its directory entry (see [`Store::sync_dir`]):
+    /// the record writer fsyncs the directory once for a batch.
+    pub fn save_unsynced(&self, rec: &Record) -> io::Result<()> {
+        let mut json = serde_json::to_vec_pretty(rec).map_err(io::Error::other)?;
+        json.push(b'\n');
+        crate::state::atomic::replace_file(&self.path(&rec.key), &json, 0o600)
+    }
+
+    /// Delete `key`'s record; durable after [`Store::sync_dir`].
+    pub fn remove_unsynced(&self, key: &Key) -> io::Result<()> {
+        match fs::remove_file(self.path(key)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// fsync the directory: the renames and removals before it are durable.
+    pub fn sync_dir(&self) -> io::Result<()> {
+        fs::File::open(&self.dir)?.sync_all()
+    }
+
     /// Forget `key`.
     pub fn remove(&self, key: &Key) -> io::Result<()> {
         let p = self.path(key);

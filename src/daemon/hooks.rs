@@ -82,7 +82,13 @@ pub fn configure(cfg: &HooksConfig) {
 pub fn dispatch(ev: &Value) {
     let mut g = RUNNER.lock().unwrap_or_else(|e| e.into_inner());
     let Some(r) = g.as_mut() else { return };
-    let key = ev["interface"].as_str().unwrap_or("").to_string();
+    // The CNI daemon's events name the attachment: its containers' interfaces are all
+    // `eth0`, and one container's hooks must not wait for another's.
+    let key = ev["attachment"]
+        .as_str()
+        .or(ev["interface"].as_str())
+        .unwrap_or("")
+        .to_string();
     let tx = match r.queues.get(&key) {
         Some(tx) if !tx.is_closed() => tx.clone(),
         _ => {

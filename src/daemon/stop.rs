@@ -120,6 +120,8 @@ impl Daemon {
                 }));
                 crate::daemon::control::drain(Duration::from_secs(1)).await;
                 info!("stopped");
+                // Monitors and hooks see the same last event whichever way the stop came.
+                crate::daemon::events::stopped("netbond stop", &self.cfg).await;
             }
         }
     }

@@ -596,11 +596,12 @@ impl V4 {
                 }
             }
             Event4::Dropped(why) => {
-                let from = self.last_from.map(|a| a.to_string()).unwrap_or_default();
+                // Formatted only when debug is on: a flood of bogus packets must stay cheap.
+                let from = self.last_from.unwrap_or(Ipv4Addr::UNSPECIFIED);
                 debug!("dhcp4: {}: dropped a packet from {from}: {why}", sh.ifname);
             }
             Event4::IgnoredOption(why) => {
-                let from = self.last_from.map(|a| a.to_string()).unwrap_or_default();
+                let from = self.last_from.unwrap_or(Ipv4Addr::UNSPECIFIED);
                 warn!("dhcp4: {}: ignored an option from {from}: {why}", sh.ifname);
             }
             Event4::Ipv6OnlyPreferred { server, wait } => {

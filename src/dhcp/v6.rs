@@ -433,8 +433,12 @@ impl Family for V6 {
         c
     }
 
+    /// The delegated prefix follows the lease, except while stopped: the stop itself
+    /// cleared it when it released or deconfigured, and a plain stop keeps it.
     async fn after_events(&mut self, engine: &Client, sh: &mut Shared) {
-        self.pd.sync(sh, engine.lease()).await;
+        if engine.state() != State::Stopped {
+            self.pd.sync(sh, engine.lease()).await;
+        }
     }
 
     fn log_status(engine: &Client, ifname: &str, _now: Instant) {

@@ -2,22 +2,38 @@
 //! link down when it is lost.
 
 use super::Attachment;
+use crate::cni::events as cev;
 use crate::cni::netns;
 use crate::cni::store::SavedLease6;
+use crate::daemon::events as ev;
 use crate::state::store::SavedLease4;
 use netbond_proto::dhcp4::{self, Event4, Lease4};
 use netbond_proto::dhcp6::{self, Event6, Lease6};
 use netbond_proto::Engine;
+use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
 impl Attachment {
-    pub(super) fn save(&self) {
-        if let Err(e) = self.ctx.store.save(&self.rec) {
-            warn!(
-                "cni: {}: could not save the lease in {}: {e}; it will not survive a restart",
-                self.key,
-                self.ctx.store.dir().display()
-            );
+    /// Queue the record's save (the writer thread logs a failure).
+    pub(super) fn save(&mut self) {
+        self.saving = Some(self.ctx.writer.save(&self.rec));
+    }
+
+    /// An event's data naming this attachment.
+    pub(super) fn data(&self, extra: Value) -> Value {
+        cev::with_attachment(&self.key, &self.netns, extra)
+    }
+
+    /// `dhcp4-released` / `dhcp6-released` for the leases DEL gives back.
+    pub(super) fn released_events(&self) {
+        let name = &self.key.ifname;
+        if let Some(s) = &self.rec.lease4 {
+            let e = self.data(json!({"deconfigured": false}));
+            ev::v4("dhcp4-released", name, None, Some(&s.lease), e);
+        }
+        if let Some(s) = &self.rec.lease6 {
+            let e = self.data(json!({"deconfigured": false}));
+            ev::v6("dhcp6-released", name, None, Some(&s.lease), e);
         }
     }
 
@@ -37,6 +53,13 @@ impl Attachment {
                     self.key, l.address, l.prefix_len, l.server, l.lease_secs
                 );
                 self.keep4(&l);
+                ev::v4(
+                    "dhcp4-bound",
+                    &self.key.ifname,
+                    Some(&l),
+                    None,
+                    self.data(json!({})),
+                );
             }
             Event4::Renewed(l) => {
                 info!(
@@ -44,6 +67,13 @@ impl Attachment {
                     self.key, l.address, l.lease_secs
                 );
                 self.keep4(&l);
+                ev::v4(
+                    "dhcp4-renewed",
+                    &self.key.ifname,
+                    Some(&l),
+                    None,
+                    self.data(json!({})),
+                );
             }
             Event4::Changed { old, new } => {
                 // The main plugin configured the old address from our result; nothing
@@ -53,10 +83,19 @@ impl Attachment {
                     self.key, old.address, new.address, old.address
                 );
                 self.keep4(&new);
+                let e = self.data(json!({}));
+                ev::v4("dhcp4-changed", &self.key.ifname, Some(&new), Some(&old), e);
             }
             Event4::Lost { lease, reason } => {
                 self.rec.lease4 = None;
                 self.save();
+                let kind = match reason {
+                    dhcp4::LostReason::Released => "dhcp4-released",
+                    dhcp4::LostReason::Stopped => "dhcp4-stopped",
+                    _ => "dhcp4-lost",
+                };
+                let e = self.data(json!({ "reason": ev::reason(reason) }));
+                ev::v4(kind, &self.key.ifname, None, Some(&lease), e);
                 if !matches!(
                     reason,
                     dhcp4::LostReason::Released | dhcp4::LostReason::Stopped
@@ -71,14 +110,14 @@ impl Attachment {
             // The CNI engines never ask for option 108, so never pause.
             Event4::Timeout | Event4::Reconfirming(_) | Event4::Ipv6OnlyPreferred { .. } => {}
             Event4::Dropped(why) => {
-                let from = self.last_src4.map(|a| a.to_string()).unwrap_or_default();
+                let from = self.last_src4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
                 debug!(
                     "cni: {}: dropped a DHCPv4 packet from {from}: {why}",
                     self.key
                 );
             }
             Event4::IgnoredOption(why) => {
-                let from = self.last_src4.map(|a| a.to_string()).unwrap_or_default();
+                let from = self.last_src4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
                 warn!("cni: {}: ignored an option from {from}: {why}", self.key);
             }
             Event4::Backoff {
@@ -97,10 +136,16 @@ impl Attachment {
         }
     }
 
-    pub(super) async fn on_event6(&mut self, ev: Event6) {
-        match ev {
+    pub(super) async fn on_event6(&mut self, e6: Event6) {
+        let kind = if matches!(e6, Event6::Bound(_)) {
+            "dhcp6-bound"
+        } else {
+            "dhcp6-renewed"
+        };
+        match e6 {
             Event6::Bound(l) | Event6::Renewed(l) => {
                 info!("cni: {}: DHCPv6 {}", self.key, fmt6(&l));
+                ev::v6(kind, &self.key.ifname, Some(&l), None, self.data(json!({})));
                 self.rec.lease6 = Some(SavedLease6 {
                     acquired_unix: self.ctx.clock.unix_time(l.acquired),
                     lease: l,
@@ -110,6 +155,13 @@ impl Attachment {
             Event6::Lost { lease, reason } => {
                 self.rec.lease6 = None;
                 self.save();
+                let kind = if reason == dhcp6::LostReason::Released {
+                    "dhcp6-released"
+                } else {
+                    "dhcp6-lost"
+                };
+                let e = self.data(json!({ "reason": ev::reason(reason) }));
+                ev::v6(kind, &self.key.ifname, None, Some(&lease), e);
                 if reason != dhcp6::LostReason::Released {
                     warn!(
                         "cni: {}: lost DHCPv6 {} ({reason:?}); taking {} down",

@@ -4,12 +4,17 @@
 //! DEL, orphaned records).
 
 use super::{Attachment, Ctx, NOT_READY_RETRY};
+use crate::cni::events as cev;
 use crate::cni::netns;
 use crate::cni::store::Record;
+use crate::cni::writer::Writer;
+use crate::daemon::events as ev;
 use crate::net::udp4::Udp4Socket;
 use netbond_proto::dhcp4::{self, Client, ClientId, Transmit4};
 use netbond_proto::dhcp6::Transmit6;
 use netbond_proto::{Engine, Instant};
+
+use serde_json::json;
 use std::io;
 use std::net::Ipv4Addr;
 use tracing::{debug, info, warn};
@@ -86,6 +91,7 @@ impl Attachment {
         let now = self.ctx.clock.now();
         self.waiters.clear();
         let had4 = self.v4.lease().is_some();
+        self.released_events();
         self.v4.release(now);
         while let Some(tx) = self.v4.poll_transmit(now) {
             self.send4(&tx, true).await;
@@ -111,9 +117,7 @@ impl Attachment {
                 " (no DHCPv4 lease was held)"
             }
         );
-        if let Err(e) = self.ctx.store.remove(&self.key) {
-            warn!("cni: {}: could not remove the record: {e}", self.key);
-        }
+        Writer::durable(self.ctx.writer.remove(&self.key)).await;
     }
 }
 /// Send a DHCPv4 message to `dst`:67 from the daemon's own namespace (the attachment's
@@ -148,6 +152,12 @@ pub async fn release_orphan(ctx: &Ctx, rec: &Record) {
                 ),
             }
         }
+        let e = cev::with_attachment(
+            &rec.key,
+            &rec.netns,
+            json!({"deconfigured": false, "sent": sent}),
+        );
+        ev::v4("dhcp4-released", &rec.key.ifname, None, Some(&l), e);
         if sent {
             info!(
                 "cni: {}: released {} (its namespace is gone)",
@@ -155,7 +165,5 @@ pub async fn release_orphan(ctx: &Ctx, rec: &Record) {
             );
         }
     }
-    if let Err(e) = ctx.store.remove(&rec.key) {
-        warn!("cni: {}: could not remove the record: {e}", rec.key);
-    }
+    Writer::durable(ctx.writer.remove(&rec.key)).await;
 }
