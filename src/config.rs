@@ -4,8 +4,11 @@
 //! Unknown keys are rejected (a typo must not silently fall back to a default), and
 //! values are checked after parsing so the message can say what is allowed.
 
+mod options;
 mod sections;
 mod validate;
+
+pub use options::{OptionValue, TextValue};
 
 pub use sections::*;
 
@@ -188,31 +191,6 @@ impl Config {
                     format!("{hex:?}: use \"rfc4361\", \"duid\", or colon-separated hex octets")
                 }),
         }
-    }
-
-    /// `[dhcp4] send` as (code, octets). Codes the client sends itself (message type,
-    /// client id, requested address, server id, parameter list, lease time, host name,
-    /// FQDN, vendor and user class, maximum size) are refused: they would contradict it.
-    pub fn dhcp4_send(&self) -> Result<Vec<(u8, Vec<u8>)>, String> {
-        const OWN: [u8; 13] = [0, 12, 50, 51, 53, 54, 55, 57, 60, 61, 77, 81, 255];
-        let mut out = Vec::new();
-        for (k, v) in &self.dhcp4.send {
-            let code: u8 = k
-                .parse()
-                .map_err(|_| format!("{k:?} is not an option code (1 to 254)"))?;
-            if OWN.contains(&code) {
-                return Err(format!(
-                    "option {code} is sent by netbond itself (use the dedicated key, e.g. hostname or vendor_class)"
-                ));
-            }
-            let data = netbond_proto::duid::parse_hex_octets(v)
-                .map_err(|_| format!("option {code}: {v:?} is not colon-separated hex octets"))?;
-            if data.len() > 255 {
-                return Err(format!("option {code}: at most 255 octets"));
-            }
-            out.push((code, data));
-        }
-        Ok(out)
     }
 
     /// Durations for the DHCPv4 engine.

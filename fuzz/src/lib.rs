@@ -317,6 +317,10 @@ pub fn check_lease4(l: &Lease4) {
             l.t2_secs
         );
     }
+    if let Some(u) = &l.captive_portal {
+        let again = netbond_proto::captive::parse(u.as_bytes());
+        assert_eq!(again, Ok(Some(u.clone())), "captive portal {u:?}");
+    }
     let _ = l.broadcast();
 }
 
@@ -346,6 +350,10 @@ pub fn check_event4(ev: &Event4) {
         | Event4::Reconfirming(_)
         | Event4::Dropped(_)
         | Event4::IgnoredOption(_) => {}
+        // The fuzzed configuration keeps RFC 8925's floor.
+        Event4::Ipv6OnlyPreferred { wait, .. } => {
+            assert!(*wait >= dhcp4::MIN_V6ONLY_WAIT, "IPv6-only wait {wait:?}")
+        }
     }
 }
 
@@ -424,6 +432,8 @@ pub fn v6_config(mode: dhcp6::ModeSetting, rapid: bool) -> dhcp6::Config {
         fqdn: None,
         user_class: None,
         extra_request: Vec::new(),
+        vendor_class: None,
+        extra_options: Vec::new(),
         seed: 0x6e62_6675_7a7a,
     }
 }

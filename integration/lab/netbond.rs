@@ -51,17 +51,24 @@ pub fn netbond_cmd(ns: &str, iface: &str, dir: &Path, extra: &[&str]) -> Command
     cmd
 }
 
-/// `toml` with netbond's host-wide file (chrony's NTP sources, by default in /run)
-/// moved into the lab's `dir`, unless the test chose its own `[ntp]`: a test must never
-/// leave files in the host's /run.
+/// `toml` with netbond's host-wide files (chrony's NTP sources and systemd-timesyncd's
+/// drop-in, by default in /run) moved into the lab's `dir`, unless the test chose its
+/// own directory for one: a test must never leave files in the host's /run.
 pub fn lab_only(dir: &Path, toml: &str) -> String {
-    if toml.contains("[ntp]") {
-        return toml.to_string();
+    let mut keys = String::new();
+    for (key, sub) in [
+        ("chrony_dir", "chrony-dhcp"),
+        ("timesyncd_dir", "timesyncd.conf.d"),
+    ] {
+        if !toml.contains(&format!("{key} =")) {
+            keys += &format!("{key} = \"{}\"\n", dir.join(sub).display());
+        }
     }
-    format!(
-        "{toml}\n[ntp]\nchrony_dir = \"{}\"\n",
-        dir.join("chrony-dhcp").display()
-    )
+    if toml.contains("[ntp]\n") {
+        toml.replacen("[ntp]\n", &format!("[ntp]\n{keys}"), 1)
+    } else {
+        format!("{toml}\n[ntp]\n{keys}")
+    }
 }
 
 /// A running netbond.

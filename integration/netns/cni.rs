@@ -862,7 +862,7 @@ fn cni_renews_in_the_background_and_a_lost_lease_takes_the_link_down() {
 }
 
 /// Kea in the LAN namespace, killed on drop.
-struct Kea {
+pub(crate) struct Kea {
     child: Child,
     log: PathBuf,
     leases: PathBuf,
@@ -877,6 +877,12 @@ impl Kea {
 
     /// As `start`, with more `option-data` entries for the subnet.
     fn start_with(lab: &Lab, extra: Vec<Value>) -> Kea {
+        Self::start_logging(lab, extra, 15)
+    }
+
+    /// As `start_with`, logging at Kea's `debuglevel` (55 and up: the packets and the
+    /// options the client sent).
+    pub(crate) fn start_logging(lab: &Lab, extra: Vec<Value>, debuglevel: u32) -> Kea {
         let n = lab.n;
         let mut options = vec![
             json!({ "name": "routers", "data": format!("10.77.{n}.1") }),
@@ -896,7 +902,7 @@ impl Kea {
                 "pools": [{ "pool": format!("10.77.{n}.50 - 10.77.{n}.150") }],
                 "option-data": options
             }],
-            "loggers": [{ "name": "kea-dhcp4", "severity": "DEBUG", "debuglevel": 15,
+            "loggers": [{ "name": "kea-dhcp4", "severity": "DEBUG", "debuglevel": debuglevel,
                           "output_options": [{ "output": log }] }]
         }});
         let cf = dir.join("kea.json");
@@ -921,7 +927,7 @@ impl Kea {
         k
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

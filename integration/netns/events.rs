@@ -109,7 +109,7 @@ impl Drop for CliMonitor {
     }
 }
 
-fn types(evs: &[Value], prefix: &str) -> Vec<String> {
+pub(crate) fn types(evs: &[Value], prefix: &str) -> Vec<String> {
     evs.iter()
         .filter_map(|e| e["type"].as_str())
         .filter(|t| t.starts_with(prefix))
@@ -117,12 +117,12 @@ fn types(evs: &[Value], prefix: &str) -> Vec<String> {
         .collect()
 }
 
-fn count(evs: &[Value], t: &str) -> usize {
+pub(crate) fn count(evs: &[Value], t: &str) -> usize {
     evs.iter().filter(|e| e["type"] == t).count()
 }
 
 /// Every event has the documented envelope, and sequence numbers only grow.
-fn assert_envelope(evs: &[Value]) {
+pub(crate) fn assert_envelope(evs: &[Value]) {
     let mut last = 0;
     for e in evs {
         assert_eq!(e["v"], 1, "no version 1: {e}");
@@ -527,27 +527,44 @@ fn a_hanging_hook_does_not_delay_a_renewal_and_is_killed() {
     nb.assert_alive();
 }
 
-/// NTP servers of the lease go to chrony's sourcedir, and the file goes with the lease.
+/// NTP servers of the lease go to chrony's sourcedir (`server ADDR iburst`) and to
+/// systemd-timesyncd as a runtime drop-in (`[Time]`, `NTP=ADDR`; here the lab's
+/// directory, whose parent exists), and both files go with the lease.
 #[test]
-fn chrony_sources_follow_the_lease() {
+fn ntp_files_follow_the_lease() {
     let mut lab = Lab::new("evntp");
     let dir = lab.path("chrony-dhcp");
-    lab.write_config(&format!("[ntp]\nchrony_dir = \"{}\"\n", dir.display()));
+    let tdir = lab.path("timesyncd.conf.d");
+    lab.write_config(&format!(
+        "[ntp]\nchrony_dir = \"{}\"\ntimesyncd_dir = \"{}\"\n",
+        dir.display(),
+        tdir.display()
+    ));
     let opts = DnsmasqOpts {
         extra: vec![format!("--dhcp-option=option:ntp-server,{}", lab.gw4())],
         ..DnsmasqOpts::default()
     };
     let (mut nb, _a) = start_bound(&mut lab, opts, &["--no-dhcp6"]);
-    let file = dir.join("c0.sources");
-    let text = wait_nb(&mut nb, TIMEOUT, "c0.sources", || {
-        fs::read_to_string(&file).ok()
-    });
-    let servers: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(servers, [format!("server {} iburst", lab.gw4())], "{text}");
+    let gw = lab.gw4();
+    for (file, want) in [
+        (dir.join("c0.sources"), vec![format!("server {gw} iburst")]),
+        (
+            tdir.join("netbond-c0.conf"),
+            vec!["[Time]".to_string(), format!("NTP={gw}")],
+        ),
+    ] {
+        let text = wait_nb(&mut nb, TIMEOUT, "the NTP file", || {
+            fs::read_to_string(&file).ok()
+        });
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(lines, want, "{}: {text}", file.display());
+    }
     assert!(cli(&lab, &["release", "--v4"]).status.success());
-    wait_nb(&mut nb, TIMEOUT, "c0.sources removed on release", || {
-        (!file.exists()).then_some(())
-    });
+    for d in [&dir, &tdir] {
+        wait_nb(&mut nb, TIMEOUT, "the NTP files removed on release", || {
+            fs::read_dir(d).ok()?.next().is_none().then_some(())
+        });
+    }
     nb.assert_alive();
 }
 
@@ -555,9 +572,30 @@ fn chrony_sources_follow_the_lease() {
 /// M and O off (a SLAAC-only network), with RFC 8106 RDNSS `dns` and DNSSL `domain`,
 /// both with lifetime `life` seconds.
 fn send_ra(lab: &Lab, dns: std::net::Ipv6Addr, domain: &str, life: u32) {
+    let mut rdnss = vec![25, 3, 0, 0];
+    rdnss.extend_from_slice(&life.to_be_bytes());
+    rdnss.extend_from_slice(&dns.octets());
+    let mut dnssl = vec![31, 0, 0, 0];
+    dnssl.extend_from_slice(&life.to_be_bytes());
+    for label in domain.split('.') {
+        dnssl.push(label.len() as u8);
+        dnssl.extend_from_slice(label.as_bytes());
+    }
+    dnssl.push(0);
+    while dnssl.len() % 8 != 0 {
+        dnssl.push(0);
+    }
+    dnssl[1] = (dnssl.len() / 8) as u8;
+    rdnss.extend_from_slice(&dnssl);
+    send_ra_options(lab, &rdnss);
+}
+
+/// Send one Router Advertisement from s0 to all nodes: no prefix, M and O off, with
+/// `options` (whole ND options, type and length included) after the header.
+pub(crate) fn send_ra_options(lab: &Lab, options: &[u8]) {
     use socket2::{Domain, Protocol, Socket, Type};
     let sns = lab.sns.clone();
-    let domain = domain.to_string();
+    let options = options.to_vec();
     thread::spawn(move || {
         crate::lab::enter_netns(&sns);
         // SAFETY: if_nametoindex with a valid C string.
@@ -567,22 +605,7 @@ fn send_ra(lab: &Lab, dns: std::net::Ipv6Addr, domain: &str, life: u32) {
         s.set_multicast_if_v6(ifindex).unwrap();
         let mut m = vec![134, 0, 0, 0, 64, 0, 0, 0];
         m.extend_from_slice(&[0; 8]);
-        let mut rdnss = vec![25, 3, 0, 0];
-        rdnss.extend_from_slice(&life.to_be_bytes());
-        rdnss.extend_from_slice(&dns.octets());
-        m.extend_from_slice(&rdnss);
-        let mut dnssl = vec![31, 0, 0, 0];
-        dnssl.extend_from_slice(&life.to_be_bytes());
-        for label in domain.split('.') {
-            dnssl.push(label.len() as u8);
-            dnssl.extend_from_slice(label.as_bytes());
-        }
-        dnssl.push(0);
-        while dnssl.len() % 8 != 0 {
-            dnssl.push(0);
-        }
-        dnssl[1] = (dnssl.len() / 8) as u8;
-        m.extend_from_slice(&dnssl);
+        m.extend_from_slice(&options);
         let dst = std::net::SocketAddrV6::new("ff02::1".parse().unwrap(), 0, 0, ifindex);
         // Refused while the link is not ready yet: the caller sends again.
         let _ = s.send_to(&m, &std::net::SocketAddr::V6(dst).into());

@@ -14,6 +14,7 @@ mod faults;
 mod lab;
 mod multi;
 mod operate;
+mod options;
 mod reload;
 mod stop;
 

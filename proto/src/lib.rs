@@ -13,6 +13,7 @@
 //! - [`ipv4ll`]: RFC 3927 IPv4 link-local addresses (probe, announce, defend).
 //! - [`arp`]: the ARP packet both link-local and the conflict check use.
 //! - [`time`]: the engine's clock type and the random source.
+//! - [`captive`]: RFC 8910 captive portal URIs, checked.
 //!
 //! # Example: one identity for both families, and a DHCPv4 engine driven by hand
 //!
@@ -48,6 +49,7 @@
 
 pub mod arp;
 pub mod backoff;
+pub mod captive;
 pub mod dhcp4;
 pub mod dhcp6;
 pub mod duid;

@@ -1,5 +1,6 @@
 //! The sections of the file, one struct each, with their defaults.
 
+use super::OptionValue;
 use netbond_proto::dhcp6::ModeSetting;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -37,12 +38,17 @@ pub struct NtpConfig {
     /// chrony's `sourcedir`: netbond writes `<dir>/<interface>.sources` there; `"none"`
     /// writes nothing.
     pub chrony_dir: String,
+    /// systemd-timesyncd's runtime drop-in directory: netbond writes
+    /// `<dir>/netbond-<interface>.conf` (`[Time] NTP=...`) when the directory's parent
+    /// exists, and asks a running timesyncd to restart; `"none"` writes nothing.
+    pub timesyncd_dir: String,
 }
 
 impl Default for NtpConfig {
     fn default() -> Self {
         NtpConfig {
             chrony_dir: "/run/chrony-dhcp".into(),
+            timesyncd_dir: "/run/systemd/timesyncd.conf.d".into(),
         }
     }
 }
@@ -250,8 +256,13 @@ pub struct Dhcp4Config {
     /// RFC 4039 rapid commit: DISCOVER asks for it, and an ACK that grants it binds
     /// without OFFER/REQUEST.
     pub rapid_commit: bool,
-    /// More options to send: code (as a string key) -> colon-separated hex octets.
-    pub send: std::collections::BTreeMap<String, String>,
+    /// More options to send: code (as a string key) -> hex octets or `{ text = ".." }`.
+    pub send: std::collections::BTreeMap<String, OptionValue>,
+    /// RFC 8925: ask for option 108 (IPv6-only preferred) and, when the server answers
+    /// with it, leave DHCPv4 (no address) for the time it gives, at least 300 s.
+    pub ipv6_only_preferred: bool,
+    /// RFC 8910: ask for the captive portal URI (option 114) and show it.
+    pub captive_portal: bool,
     /// First retransmission interval in seconds (RFC 2131: 4).
     pub initial_interval: f64,
     /// Longest retransmission interval in seconds (RFC 2131: 64).
@@ -303,6 +314,8 @@ impl Default for Dhcp4Config {
             request: Vec::new(),
             rapid_commit: false,
             send: std::collections::BTreeMap::new(),
+            ipv6_only_preferred: false,
+            captive_portal: true,
             initial_interval: 4.0,
             max_interval: 64.0,
             timeout: 0,
@@ -385,8 +398,17 @@ pub struct Dhcp6Config {
     pub send_hostname: bool,
     /// Option 15 (one user class) sent to the server.
     pub user_class: Option<String>,
+    /// Option 16 (vendor class) data, sent with `vendor_enterprise`.
+    pub vendor_class: Option<String>,
+    /// The IANA private enterprise number of `vendor_class`.
+    pub vendor_enterprise: Option<u32>,
     /// More option codes for the Option Request Option (option 6).
     pub request: Vec<u16>,
+    /// More options to send: code -> hex octets or `{ text = ".." }`.
+    pub send: std::collections::BTreeMap<String, OptionValue>,
+    /// RFC 8910: ask for the captive portal URI (option 103) and show it and the one
+    /// in router advertisements (option 37).
+    pub captive_portal: bool,
     /// Interfaces that get a /64 of the delegated prefix: `"name"` or
     /// `"name/subnet-id"` (see `dhcp/pd.rs`).
     pub pd_downstream: Vec<String>,
@@ -406,7 +428,11 @@ impl Default for Dhcp6Config {
             use_dns: true,
             send_hostname: true,
             user_class: None,
+            vendor_class: None,
+            vendor_enterprise: None,
             request: Vec::new(),
+            send: std::collections::BTreeMap::new(),
+            captive_portal: true,
             pd_downstream: Vec::new(),
         }
     }

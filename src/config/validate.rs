@@ -16,11 +16,6 @@ impl Config {
         self.validate_identity()?;
         self.validate_dhcp()?;
         self.validate_hooks()?;
-        if let Some(v) = &self.dhcp4.vendor_class {
-            if v.is_empty() || v.len() > 255 {
-                return Err(("dhcp4", "vendor_class", "must be 1 to 255 bytes".into()));
-            }
-        }
         if !matches!(
             self.daemon.log_level.as_str(),
             "error" | "warn" | "info" | "debug" | "trace"
@@ -88,24 +83,10 @@ impl Config {
                 ));
             }
         }
-        self.dhcp4_send().map_err(|m| ("dhcp4", "send", m))?;
+        self.validate_options()?;
         crate::dhcp::fallback::validate(&self.dhcp4).map_err(|(k, m)| ("dhcp4", k, m))?;
         crate::dhcp::pd::downstream(&self.dhcp6.pd_downstream)
             .map_err(|m| ("dhcp6", "pd_downstream", m))?;
-        if self.dhcp4.request.iter().any(|&c| c == 0 || c == 255) {
-            return Err(("dhcp4", "request", "option codes are 1 to 254".into()));
-        }
-        if self.dhcp6.request.contains(&0) {
-            return Err(("dhcp6", "request", "option codes are 1 to 65535".into()));
-        }
-        for (sec, u) in [
-            ("dhcp4", &self.dhcp4.user_class),
-            ("dhcp6", &self.dhcp6.user_class),
-        ] {
-            if u.as_ref().is_some_and(|u| u.is_empty() || u.len() > 255) {
-                return Err((sec, "user_class", "must be 1 to 255 bytes".into()));
-            }
-        }
         Ok(())
     }
 
@@ -120,14 +101,13 @@ impl Config {
         if !self.hooks.dir.is_absolute() {
             return Err(("hooks", "dir", "must be an absolute path".into()));
         }
-        if !matches!(self.ntp.chrony_dir.as_str(), "none" | "")
-            && !Path::new(&self.ntp.chrony_dir).is_absolute()
-        {
-            return Err((
-                "ntp",
-                "chrony_dir",
-                "must be an absolute path or \"none\"".into(),
-            ));
+        for (key, dir) in [
+            ("chrony_dir", &self.ntp.chrony_dir),
+            ("timesyncd_dir", &self.ntp.timesyncd_dir),
+        ] {
+            if !matches!(dir.as_str(), "none" | "") && !Path::new(dir).is_absolute() {
+                return Err(("ntp", key, "must be an absolute path or \"none\"".into()));
+            }
         }
         Ok(())
     }

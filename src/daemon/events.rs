@@ -151,7 +151,7 @@ fn overflow(lost: u64, last_seq: u64, iface: Option<&str>) -> String {
 /// At daemon start, once it runs as its final user: hooks and NTP files.
 pub fn start(cfg: &crate::config::Config) {
     crate::daemon::hooks::configure(&cfg.hooks);
-    crate::state::ntp::configure(&cfg.ntp.chrony_dir);
+    crate::state::ntp::configure(&cfg.ntp.chrony_dir, &cfg.ntp.timesyncd_dir);
 }
 
 /// `daemon-start`, once every interface task runs.
@@ -230,6 +230,7 @@ pub fn lease4(l: &netbond_proto::dhcp4::Lease4) -> Value {
         "t1_secs": l.t1_secs,
         "t2_secs": l.t2_secs,
         "chaddr": crate::net::hwaddr::fmt_mac(&l.chaddr),
+        "captive_portal": l.captive_portal,
     })
 }
 
@@ -246,6 +247,7 @@ pub fn lease6(l: &netbond_proto::dhcp6::Lease6) -> Value {
         "dns": strs(&l.dns),
         "domains": l.domains,
         "ntp": strs(&l.ntp),
+        "captive_portal": l.captive_portal,
         "t1_secs": l.t1,
         "t2_secs": l.t2,
     })

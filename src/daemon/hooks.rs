@@ -305,6 +305,7 @@ fn lease4_env(out: &mut Vec<(String, String)>, pre: &str, l: &Value) {
     put("dhcp_renewal_time", &l["t1_secs"]);
     put("dhcp_rebinding_time", &l["t2_secs"]);
     put("dhcp_server_identifier", &l["server"]);
+    put("captive_portal", &l["captive_portal"]);
 }
 
 /// dhclient-script (-6) names for a DHCPv6 lease object.
@@ -334,6 +335,7 @@ fn lease6_env(out: &mut Vec<(String, String)>, pre: &str, l: &Value) {
     put("dhcp6_ntp_servers", &l["ntp"]);
     put("dhcp6_renewal_time", &l["t1_secs"]);
     put("dhcp6_rebinding_time", &l["t2_secs"]);
+    put("captive_portal", &l["captive_portal"]);
 }
 
 /// The environment of a hook for event `ev` (documented in the README).
@@ -386,6 +388,9 @@ pub fn environment(ev: &Value) -> Vec<(String, String)> {
             }
             "servers" if kind == "ntp-changed" => {
                 out.extend(text(v).map(|s| ("new_ntp_servers".to_string(), s)));
+            }
+            "uri" if kind == "captive-portal" => {
+                out.extend(text(v).map(|s| ("new_captive_portal".to_string(), s)));
             }
             "bond" => out.extend(text(v).map(|s| ("BOND".to_string(), s))),
             "active_port" => out.extend(text(v).map(|s| ("BOND_ACTIVE_PORT".to_string(), s))),
@@ -470,5 +475,16 @@ mod tests {
         assert_eq!(get(&v6, "new_max_life"), Some("120"));
         assert_eq!(get(&v6, "new_ip6_prefix"), Some("fd01::/56"));
         assert_eq!(get(&v6, "new_dhcp6_name_servers"), Some("fd00::1"));
+        let cp = environment(&json!({"type": "captive-portal", "v": 1, "seq": 2,
+            "interface": "eth0", "source": "ra", "uri": "https://portal.example/"}));
+        assert_eq!(get(&cp, "REASON"), Some("CAPTIVE_PORTAL"));
+        assert_eq!(
+            get(&cp, "new_captive_portal"),
+            Some("https://portal.example/")
+        );
+        assert_eq!(get(&cp, "NETBOND_SOURCE"), Some("ra"));
+        let v4 = environment(&json!({"type": "dhcp4-bound", "v": 1, "seq": 3,
+            "lease": {"address": "10.0.0.5", "captive_portal": "https://p.example/"}}));
+        assert_eq!(get(&v4, "new_captive_portal"), Some("https://p.example/"));
     }
 }

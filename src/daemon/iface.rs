@@ -560,14 +560,16 @@ impl Iface {
         let mac = self
             .mac
             .or_else(|| crate::net::hwaddr::current_mac(&self.sh.ifname).ok());
-        crate::daemon::status_json::iface(
+        let mut st = crate::daemon::status_json::iface(
             &self.sh.ifname,
             self.sh.ifindex,
             mac,
             (&self.duid, self.iaid),
             self.v4.as_ref().map(|d| d.status_json(now)),
             self.v6.as_ref().map(|d| d.status_json(now)),
-        )
+        );
+        st.captive_portal = crate::state::captive::status(&self.sh.ifname);
+        st
     }
 
     /// SIGUSR1: one log line per client with its state and lease.

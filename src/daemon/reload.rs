@@ -59,6 +59,8 @@ pub const KEYS: &[(&str, When)] = &[
     ("dhcp4.request", NEXT_MESSAGE),
     ("dhcp4.send", NEXT_MESSAGE),
     ("dhcp4.rapid_commit", NEXT_MESSAGE),
+    ("dhcp4.ipv6_only_preferred", NEXT_MESSAGE),
+    ("dhcp4.captive_portal", NEXT_MESSAGE),
     ("dhcp4.initial_interval", NEXT_TIMER),
     ("dhcp4.max_interval", NEXT_TIMER),
     ("dhcp4.timeout", NEXT_TIMER),
@@ -93,6 +95,10 @@ pub const KEYS: &[(&str, When)] = &[
     ("dhcp6.send_hostname", Restart),
     ("dhcp6.user_class", Restart),
     ("dhcp6.request", Restart),
+    ("dhcp6.vendor_class", Restart),
+    ("dhcp6.vendor_enterprise", Restart),
+    ("dhcp6.send", Restart),
+    ("dhcp6.captive_portal", Restart),
     ("dhcp6.use_dns", NOW),
     ("dhcp6.pd_downstream", Restart),
     // Which file (or resolved) owns DNS is decided per interface at start.
@@ -330,8 +336,16 @@ mod tests {
         c.dhcp4.vendor_class = Some("vc".into());
         c.dhcp4.user_class = Some("uc".into());
         c.dhcp4.request = vec![42];
-        c.dhcp4.send.insert("224".into(), "01:02".into());
+        c.dhcp4.send.insert(
+            "224".into(),
+            crate::config::OptionValue::Hex("01:02".into()),
+        );
         c.dhcp6.user_class = Some("uc6".into());
+        c.dhcp6.vendor_class = Some("vc6".into());
+        c.dhcp6.vendor_enterprise = Some(32473);
+        c.dhcp6
+            .send
+            .insert("17".into(), crate::config::OptionValue::Hex("01:02".into()));
         c.dhcp6.request = vec![31];
         c.dhcp6.iaid_pd = Some("2".into());
         c.dhcp4.fallback_address = Some("192.168.1.50/24".into());

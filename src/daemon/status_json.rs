@@ -28,6 +28,9 @@ pub struct Client<L> {
     /// DHCPv6: the delegated prefix handed on downstream (`dhcp/pd.rs`), `null` if none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delegated: Option<Value>,
+    /// DHCPv4 in RFC 8925's pause (state `IPV6-ONLY`): seconds until it starts again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6_only_secs_left: Option<u64>,
 }
 
 /// A DHCPv4 lease.
@@ -51,6 +54,8 @@ pub struct Lease4Status {
     pub routes: Vec<String>,
     /// Option 33, as `dest/len via gateway`.
     pub static_routes: Vec<String>,
+    /// RFC 8910 option 114.
+    pub captive_portal: Option<String>,
 }
 
 /// A DHCPv6 lease.
@@ -63,6 +68,8 @@ pub struct Lease6Status {
     pub dns: Vec<Ipv6Addr>,
     pub domains: Vec<String>,
     pub ntp: Vec<Ipv6Addr>,
+    /// RFC 8910 option 103.
+    pub captive_portal: Option<String>,
 }
 
 /// A DHCPv6 address and what is left of its lifetimes (`null`: infinite).
@@ -81,6 +88,8 @@ pub struct IfaceStatus {
     /// `null`: the family is disabled.
     pub dhcp4: Option<Client<Lease4Status>>,
     pub dhcp6: Option<Client<Lease6Status>>,
+    /// RFC 8910: `null`, or the portal URI and each source's (`state::captive`).
+    pub captive_portal: Value,
     /// Set in the `interfaces` list; the top level has the policy's answer instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub online: Option<bool>,
@@ -232,12 +241,14 @@ pub fn dhcp4(state: &'static str, lease: Option<&Lease4>, now: Instant) -> Clien
         chaddr: fmt_mac(&l.chaddr),
         routes: routes(&l.routes),
         static_routes: routes(&l.static_routes),
+        captive_portal: l.captive_portal.clone(),
     });
     Client {
         state,
         lease,
         fallbacks: None,
         delegated: None,
+        ipv6_only_secs_left: None,
     }
 }
 
@@ -265,6 +276,7 @@ pub fn dhcp6(state: &'static str, lease: Option<&Lease6>, now: Instant) -> Clien
             dns: l.dns.clone(),
             domains: l.domains.clone(),
             ntp: l.ntp.clone(),
+            captive_portal: l.captive_portal.clone(),
         }
     });
     Client {
@@ -272,6 +284,7 @@ pub fn dhcp6(state: &'static str, lease: Option<&Lease6>, now: Instant) -> Clien
         lease,
         fallbacks: None,
         delegated: None,
+        ipv6_only_secs_left: None,
     }
 }
 
@@ -296,6 +309,8 @@ pub fn iface(
         },
         dhcp4,
         dhcp6,
+        // The interface task sets it (`state::captive::status`).
+        captive_portal: Value::Null,
         online: None,
     }
 }
@@ -513,6 +528,7 @@ mod tests {
             t2_secs: 3150,
             acquired: Instant::from_secs(400),
             chaddr: [2, 0, 0, 0, 0, 1],
+            captive_portal: None,
         };
         let l6 = Lease6 {
             server_id: vec![0, 1, 0, 1, 0x2e, 0x2d, 1, 0xbd, 2, 0, 0, 0, 0, 9],
@@ -532,6 +548,7 @@ mod tests {
             dns: vec!["2001:db8::53".parse().unwrap()],
             domains: vec!["example.com".into()],
             ntp: vec!["2001:db8::123".parse().unwrap()],
+            captive_portal: None,
             acquired: Instant::from_secs(700),
         };
         let duid: Duid = "00:02:00:00:ab:11:01:02:03:04".parse().unwrap();

@@ -181,10 +181,13 @@ impl Fallbacks {
     /// `leased` whether it holds a lease (one being bound counts).
     pub async fn pump(&mut self, sh: &mut Shared, state: &str, leased: bool) {
         let now = sh.clock.now();
-        if leased || state == "STOPPED" || sh.ifindex.is_none() {
+        // RFC 8925: while the network prefers IPv6-only, no IPv4 address at all.
+        let v6only = state == "IPV6-ONLY";
+        if leased || v6only || state == "STOPPED" || sh.ifindex.is_none() {
             self.since = None;
-            if leased {
-                self.drop_all(sh, "lease").await;
+            if leased || v6only {
+                self.drop_all(sh, if leased { "lease" } else { "ipv6-only" })
+                    .await;
             }
             return;
         }

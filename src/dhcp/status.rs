@@ -135,6 +135,12 @@ fn render_clients(o: &mut String, st: &Value) {
             list(&l["dns"])
         );
     }
+    if let Some(left) = d4["ipv6_only_secs_left"].as_u64() {
+        let _ = writeln!(
+            o,
+            "           the network prefers IPv6-only (RFC 8925): DHCPv4 again in {left} s"
+        );
+    }
     if !d4.is_null() {
         crate::dhcp::fallback::render(o, d4);
     }
@@ -159,6 +165,10 @@ fn render_clients(o: &mut String, st: &Value) {
     }
     if !d6.is_null() {
         crate::dhcp::pd::render(o, d6);
+    }
+    if let Some(uri) = st["captive_portal"]["uri"].as_str() {
+        // Checked printable ASCII (netbond_proto::captive): safe to print as it is.
+        let _ = writeln!(o, "Portal:    {uri} (RFC 8910 captive portal)");
     }
 }
 
@@ -196,6 +206,15 @@ mod tests {
         assert!(super::render(&v).ends_with("Online:    yes\n"));
         v["online"] = false.into();
         assert!(super::render(&v).contains("Online:    no"));
+        v["dhcp4"] =
+            serde_json::json!({"state": "IPV6-ONLY", "lease": null, "ipv6_only_secs_left": 280});
+        v["captive_portal"] = serde_json::json!({"uri": "https://portal.example/"});
+        let out = super::render(&v);
+        assert!(out.contains("DHCPv4:    IPV6-ONLY (no lease)\n           the network prefers IPv6-only (RFC 8925): DHCPv4 again in 280 s\n"), "{out}");
+        assert!(
+            out.contains("Portal:    https://portal.example/ (RFC 8910 captive portal)"),
+            "{out}"
+        );
     }
 
     #[test]

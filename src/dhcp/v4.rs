@@ -12,6 +12,7 @@ use crate::net::arp::Arp;
 use crate::net::hwaddr::{current_mac, fmt_mac};
 use crate::net::packet::{PacketSocket, Received};
 use crate::net::udp4::Udp4Socket;
+use crate::state::captive::Source;
 use crate::state::store::SavedLease4;
 use netbond_proto::dhcp4::{
     Client, ClientId, Config as EngineConfig, Event4, Lease4, ReconfirmCause, State, Transmit4,
@@ -103,8 +104,35 @@ pub fn engine_config(sh: &Shared, duid: &Duid, iaid: Iaid) -> EngineConfig {
     c.extra_request = sh.cfg.dhcp4.request.clone();
     c.rapid_commit = sh.cfg.dhcp4.rapid_commit;
     c.extra_options = sh.cfg.dhcp4_send().unwrap_or_default();
+    if sh.cfg.dhcp4.captive_portal && !c.extra_request.contains(&114) {
+        // RFC 8910: ask for the captive portal URI.
+        c.extra_request.push(114);
+    }
+    c.ipv6_only_preferred = sh.cfg.dhcp4.ipv6_only_preferred;
+    c.min_v6only_wait = min_v6only_wait();
     c.seed = rand::random();
     c
+}
+
+/// RFC 8925's MIN_V6ONLY_WAIT (300 s), unless NETBOND_TEST_MIN_V6ONLY_WAIT (seconds,
+/// 1 to 300) lowers it. That variable is for the tests only (they cannot wait five
+/// minutes for DHCPv4 to come back); it is not a configuration key on purpose.
+fn min_v6only_wait() -> std::time::Duration {
+    let min = netbond_proto::dhcp4::MIN_V6ONLY_WAIT;
+    match std::env::var("NETBOND_TEST_MIN_V6ONLY_WAIT")
+        .ok()
+        .map(|v| v.parse::<u64>())
+    {
+        None => min,
+        Some(Ok(s @ 1..=300)) => {
+            warn!("NETBOND_TEST_MIN_V6ONLY_WAIT: the RFC 8925 minimum wait is {s} s, not 300 s (a test setting)");
+            std::time::Duration::from_secs(s)
+        }
+        Some(_) => {
+            warn!("NETBOND_TEST_MIN_V6ONLY_WAIT is not 1 to 300 seconds: ignored");
+            min
+        }
+    }
 }
 
 impl Driver<V4> {
@@ -364,6 +392,7 @@ impl Family for V4 {
     fn status_json(&self, engine: &Client, now: Instant) -> Client4Status {
         let mut c = crate::daemon::status_json::dhcp4(engine.state().as_str(), engine.lease(), now);
         c.fallbacks = Some(self.fallbacks.status_json());
+        c.ipv6_only_secs_left = engine.ipv6_only_until().map(|t| (t - now).as_secs());
         c
     }
 
@@ -575,6 +604,15 @@ impl V4 {
                 let from = self.last_from.unwrap_or(Ipv4Addr::UNSPECIFIED);
                 warn!("dhcp4: {}: ignored an option from {from}: {why}", sh.ifname);
             }
+            Event4::Ipv6OnlyPreferred { server, wait } => {
+                info!(
+                    "dhcp4: {}: {server} prefers IPv6-only (RFC 8925): no IPv4 address, DHCPv4 paused for {} s",
+                    sh.ifname,
+                    wait.as_secs()
+                );
+                let ev = json!({"server": server.to_string(), "wait_secs": wait.as_secs()});
+                crate::daemon::events::emit("dhcp4-ipv6-only", Some(&sh.ifname), ev);
+            }
             _ => {}
         }
     }
@@ -667,6 +705,11 @@ impl V4 {
         sh.dns4 = dns;
         sh.update_dns();
         crate::state::ntp::set(&sh.ifname, 4, &l.ntp);
+        let portal = l
+            .captive_portal
+            .as_deref()
+            .filter(|_| sh.cfg.dhcp4.captive_portal);
+        crate::state::captive::set(&sh.ifname, Source::Dhcp4, portal);
     }
 
     async fn deconfigure(&mut self, sh: &mut Shared, lease: &Lease4) {
@@ -696,6 +739,7 @@ impl V4 {
         sh.dns4 = Dns4::default();
         sh.update_dns();
         crate::state::ntp::clear(&sh.ifname, 4);
+        crate::state::captive::set(&sh.ifname, Source::Dhcp4, None);
     }
 }
 

@@ -7,6 +7,7 @@ use crate::dhcp::driver::{maybe, Driver, Family};
 use crate::dhcp::shared::{Dns6, Shared};
 use crate::net::ra::{RaFlags, RaWatcher};
 use crate::net::udp6::{is_address_not_ready, Udp6Socket};
+use crate::state::captive::Source;
 use crate::state::store::SavedLease6;
 use netbond_proto::dhcp6::{
     Addr6, Client, Config as EngineConfig, Event6, Lease6, ModeSetting, State, Transmit6,
@@ -50,7 +51,15 @@ fn engine_config(sh: &Shared, iaid: Iaid) -> EngineConfig {
             .then(|| crate::state::identity::host_name(&sh.cfg))
             .flatten(),
         user_class: c.user_class.as_ref().map(|u| u.as_bytes().to_vec()),
-        extra_request: c.request.clone(),
+        // RFC 8910: ask for the captive portal URI (option 103).
+        extra_request: c
+            .request
+            .iter()
+            .copied()
+            .chain(c.captive_portal.then_some(103))
+            .collect(),
+        vendor_class: sh.cfg.dhcp6_vendor_class(),
+        extra_options: sh.cfg.dhcp6_send().unwrap_or_default(),
         seed: rand::random(),
     }
 }
@@ -122,6 +131,8 @@ pub struct V6 {
     ra_dns_dirty: bool,
     /// The delegated prefix handed on to downstream interfaces (`pd.rs`).
     pd: crate::dhcp::pd::Delegation,
+    /// `[dhcp6] captive_portal`: show the RA's and DHCPv6's portal URI.
+    captive_portal: bool,
 }
 
 impl Driver<V6> {
@@ -169,6 +180,7 @@ impl Driver<V6> {
             ra_domains: Vec::new(),
             ra_dns_dirty: false,
             pd: crate::dhcp::pd::Delegation::new(sh),
+            captive_portal: sh.cfg.dhcp6.captive_portal,
         };
         Driver::with(engine, fam)
     }
@@ -257,6 +269,14 @@ impl Family for V6 {
                 self.next_rs = None;
                 engine.ra_flags(now, f.managed, f.other);
                 self.learn_ra_dns(now, &f);
+                if let Some(why) = f.captive_refused {
+                    warn!(
+                        "dhcp6: {ifname}: ignored the captive portal URI of router {}: {why}",
+                        f.router
+                    );
+                }
+                let uri = f.captive_portal.as_deref().filter(|_| self.captive_portal);
+                crate::state::captive::ra(ifname, f.router, uri);
             }
             Input6::Ra(Err(e)) => debug!("dhcp6: {ifname}: RA socket: {e}"),
         }
@@ -363,6 +383,8 @@ impl Family for V6 {
             self.ra_domains.clear();
             self.set_dns(sh, Dns6::default());
             crate::state::ntp::clear(&sh.ifname, 6);
+            crate::state::captive::set(&sh.ifname, Source::Dhcp6, None);
+            crate::state::captive::set(&sh.ifname, Source::Ra, None);
         }
         if let Some(l) = lost {
             let kind = if release {
@@ -581,6 +603,7 @@ impl V6 {
                     self.kept = false;
                     self.set_dns(sh, Dns6::default());
                     crate::state::ntp::clear(&sh.ifname, 6);
+                    crate::state::captive::set(&sh.ifname, Source::Dhcp6, None);
                     sh.leases.remove(6, &sh.ifname);
                 }
             }
@@ -600,6 +623,8 @@ impl V6 {
                 crate::daemon::events::emit("dhcp6-info", Some(&sh.ifname), info);
                 self.set_dns(sh, dns);
                 crate::state::ntp::set(&sh.ifname, 6, &i.ntp);
+                let portal = i.captive_portal.as_deref().filter(|_| self.captive_portal);
+                crate::state::captive::set(&sh.ifname, Source::Dhcp6, portal);
             }
             Event6::Dropped(why) => debug!("dhcp6: {}: dropped: {why}", sh.ifname),
             Event6::Backoff {
@@ -657,6 +682,8 @@ impl V6 {
         };
         self.set_dns(sh, dns);
         crate::state::ntp::set(&sh.ifname, 6, &l.ntp);
+        let portal = l.captive_portal.as_deref().filter(|_| self.captive_portal);
+        crate::state::captive::set(&sh.ifname, Source::Dhcp6, portal);
     }
 
     async fn remove(&mut self, sh: &Shared, addrs: &[Addr6]) {

@@ -44,11 +44,18 @@ pub struct RaFlags {
     pub rdnss: Vec<(Ipv6Addr, u32)>,
     /// RFC 8106 DNSSL: search domains (validated DNS names) with their lifetime.
     pub dnssl: Vec<(String, u32)>,
+    /// RFC 8910 option 37: the captive portal URI, checked (`None` also for the
+    /// "unrestricted" URN, which says there is no portal).
+    pub captive_portal: Option<String>,
+    /// Why an option 37 was refused, for the log.
+    pub captive_refused: Option<&'static str>,
 }
 
 /// RDNSS and DNSSL option types (RFC 8106).
 const OPT_RDNSS: u8 = 25;
 const OPT_DNSSL: u8 = 31;
+/// Captive portal option type (RFC 8910 section 2.3).
+const OPT_CAPTIVE: u8 = 37;
 /// At most this many servers and domains are taken from one RA.
 const MAX_RA_DNS: usize = 8;
 
@@ -259,6 +266,8 @@ pub fn parse_ra(src: Ipv6Addr, hop_limit: Option<u8>, msg: &[u8]) -> Result<RaFl
         lifetime_secs: u16::from_be_bytes([msg[6], msg[7]]),
         rdnss: Vec::new(),
         dnssl: Vec::new(),
+        captive_portal: None,
+        captive_refused: None,
     };
     let mut opts = &msg[16..];
     while !opts.is_empty() {
@@ -272,7 +281,17 @@ pub fn parse_ra(src: Ipv6Addr, hop_limit: Option<u8>, msg: &[u8]) -> Result<RaFl
         if len > opts.len() {
             return Err("option exceeds message");
         }
-        dns_option(&opts[..len], &mut flags);
+        if opts[0] == OPT_CAPTIVE {
+            // The URI, padded with NULs to the 8-octet boundary.
+            let uri = &opts[2..len];
+            let end = uri.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            match netbond_proto::captive::parse(&uri[..end]) {
+                Ok(u) => flags.captive_portal = u,
+                Err(why) => flags.captive_refused = Some(why),
+            }
+        } else {
+            dns_option(&opts[..len], &mut flags);
+        }
         opts = &opts[len..];
     }
     Ok(flags)
@@ -371,6 +390,8 @@ mod tests {
                     lifetime_secs: 1800,
                     rdnss: vec![],
                     dnssl: vec![],
+                    captive_portal: None,
+                    captive_refused: None,
                 }
             );
         }
@@ -467,6 +488,31 @@ mod tests {
         for cut in 0..m.len() {
             let _ = parse_ra(LL, Some(255), &m[..cut]);
         }
+    }
+
+    #[test]
+    fn captive_portal_option() {
+        let with = |uri: &[u8]| {
+            let mut m = ra(0x00, 1800);
+            let mut o = vec![37, 0];
+            o.extend_from_slice(uri);
+            while o.len() % 8 != 0 {
+                o.push(0);
+            }
+            o[1] = (o.len() / 8) as u8;
+            m.extend_from_slice(&o);
+            parse_ra(LL, Some(255), &m).unwrap()
+        };
+        let f = with(b"https://portal.example/api");
+        assert_eq!(
+            f.captive_portal.as_deref(),
+            Some("https://portal.example/api")
+        );
+        let f = with(b"https://bad\x07uri");
+        assert_eq!(f.captive_portal, None);
+        assert!(f.captive_refused.is_some());
+        let f = with(b"urn:ietf:params:capport:unrestricted");
+        assert_eq!((f.captive_portal, f.captive_refused), (None, None));
     }
 
     #[test]

@@ -387,6 +387,7 @@ pub(crate) mod tests {
                 t2_secs: 3150,
                 acquired: Instant::from_millis(12_345),
                 chaddr: [2, 0, 0, 0, 0, 1],
+                captive_portal: None,
             },
             acquired_unix: 1_700_000_000,
         }
@@ -413,6 +414,7 @@ pub(crate) mod tests {
             dns: vec!["2001:db8::53".parse().unwrap()],
             domains: vec!["example.com".into()],
             ntp: vec![],
+            captive_portal: None,
             acquired: Instant::from_millis(12_345),
         }
     }

@@ -151,6 +151,11 @@ impl Client {
                 self.phase = Phase::Renewing(ex);
             }
             Phase::Stopped | Phase::Init(_) => self.begin(now),
+            // An explicit renewal ends an RFC 8925 pause early.
+            Phase::Ipv6Only(_) => {
+                self.acquiring_since = None;
+                self.start_discover(now);
+            }
             _ => {}
         }
     }

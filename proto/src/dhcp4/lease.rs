@@ -61,6 +61,13 @@ pub struct Lease4 {
     pub acquired: Instant,
     /// The hardware address the acknowledged REQUEST carried.
     pub chaddr: [u8; 6],
+    /// RFC 8910 captive portal URI (option 114), checked by [`crate::captive::parse`].
+    /// Defaulted so lease files written before this field existed still load.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub captive_portal: Option<String>,
 }
 
 impl Lease4 {
@@ -194,6 +201,9 @@ pub enum LostReason {
     Declined,
     /// The caller stopped the client.
     Stopped,
+    /// RFC 8925: the server prefers this host IPv6-only (option 108 in the INIT-REBOOT
+    /// ACK): the saved address is not kept.
+    Ipv6OnlyPreferred,
 }
 
 /// Configuration changes the caller must apply.
@@ -247,6 +257,16 @@ pub enum Event4 {
     /// shell metacharacters, an MTU below 68, a malformed option 121); it was left out
     /// of the lease. Reported before the lease event, for the caller's log.
     IgnoredOption(&'static str),
+    /// RFC 8925: the server answered with option 108 (IPv6-only preferred), which the
+    /// client asked for: no address is configured and DHCPv4 pauses for `wait` (the
+    /// option's value, at least [`super::Config::min_v6only_wait`]), or until the link
+    /// goes down and up; then it starts over with DISCOVER.
+    Ipv6OnlyPreferred {
+        /// The server that sent it.
+        server: Ipv4Addr,
+        /// How long DHCPv4 stays off.
+        wait: Duration,
+    },
 }
 
 /// Why the engine re-confirms a lease it holds.

@@ -47,6 +47,8 @@ pub const MIN_RENEW_RETRY: Duration = Duration::from_secs(60);
 pub const MIN_T1_SECS: u32 = 30;
 /// REQUESTs in REQUESTING before going back to DISCOVER.
 pub const MAX_REQUEST_ATTEMPTS: u32 = 4;
+/// RFC 8925 MIN_V6ONLY_WAIT: the shortest IPv6-only pause, whatever option 108 says.
+pub const MIN_V6ONLY_WAIT: Duration = Duration::from_secs(300);
 use crate::backoff::Failures;
 pub use crate::backoff::{failure_backoff, FAILURE_RESET_AFTER, MAX_FAILURE_BACKOFF};
 
@@ -113,6 +115,12 @@ pub struct Config {
     /// BOOTP broadcast flag, RFC 2131 4.1): for interfaces that cannot receive a
     /// unicast to an unconfigured address, such as ipvlan, whose MAC is shared.
     pub broadcast_flag: bool,
+    /// RFC 8925: ask for option 108 (IPv6-only preferred) and, when an OFFER (or the
+    /// ACK to INIT-REBOOT) carries it, take no address and pause DHCPv4. Only for a
+    /// host that works without IPv4 on this interface.
+    pub ipv6_only_preferred: bool,
+    /// The shortest such pause: [`MIN_V6ONLY_WAIT`], lowered only by tests.
+    pub min_v6only_wait: Duration,
     /// Seed for xids and jitter.
     pub seed: u64,
 }
@@ -135,6 +143,8 @@ impl Config {
             retry: Duration::from_secs(300),
             reboot: Duration::from_secs(10),
             broadcast_flag: false,
+            ipv6_only_preferred: false,
+            min_v6only_wait: MIN_V6ONLY_WAIT,
             seed: 1,
         }
     }
@@ -169,6 +179,8 @@ pub enum State {
     Reconfirming,
     /// After `stop` or `release`, until `start`.
     Stopped,
+    /// RFC 8925: the server prefers IPv6-only; no DHCPv4 until the wait ends.
+    Ipv6Only,
 }
 
 impl State {
@@ -185,6 +197,7 @@ impl State {
             State::Rebooting => "REBOOTING",
             State::Reconfirming => "RECONFIRMING",
             State::Stopped => "STOPPED",
+            State::Ipv6Only => "IPV6-ONLY",
         }
     }
 }
@@ -231,6 +244,8 @@ enum Phase {
     Reconfirming(Exchange),
     /// After `release` or `stop`: nothing happens until `start`.
     Stopped,
+    /// RFC 8925: DHCPv4 pauses until `.0` (or the link comes back).
+    Ipv6Only(Instant),
 }
 
 #[derive(Debug, Clone)]
@@ -368,6 +383,14 @@ impl Client {
         }
     }
 
+    /// When an RFC 8925 pause ends, while DHCPv4 is paused.
+    pub fn ipv6_only_until(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Ipv6Only(at) => Some(at),
+            _ => None,
+        }
+    }
+
     fn lose(&mut self, reason: LostReason) {
         if let Some(lease) = self.lease.take() {
             self.events.push_back(Event4::Lost { lease, reason });
@@ -447,6 +470,7 @@ impl Engine for Client {
             Phase::Rebooting(_) => State::Rebooting,
             Phase::Reconfirming(_) => State::Reconfirming,
             Phase::Stopped => State::Stopped,
+            Phase::Ipv6Only(_) => State::Ipv6Only,
         }
     }
 

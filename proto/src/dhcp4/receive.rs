@@ -40,6 +40,14 @@ impl Client {
             return Err("chaddr is not the one our request carried");
         }
         let sent_at = ex.last_tx.unwrap_or(now);
+        if let Some(secs) = reply.v6only {
+            if self.v6only(now, &reply, secs) {
+                return Ok(());
+            }
+            if !super::reply::is_usable_unicast(reply.yiaddr) {
+                return Err("no address offered (option 108, which was not asked for)");
+            }
+        }
         match (&self.phase, reply.kind) {
             (Phase::Selecting(ex), MessageType::Offer) => {
                 let offer = Offer {
@@ -94,6 +102,31 @@ impl Client {
         }
     }
 
+    /// RFC 8925 3.2: option 108 in an OFFER (or a rapid-commit ACK) while selecting, or
+    /// in the ACK to INIT-REBOOT, when the client asked for it: configure nothing (drop
+    /// a saved lease), pause DHCPv4 for the option's time but at least the minimum, and
+    /// say so. False when the option does not apply here (not asked for, another state).
+    fn v6only(&mut self, now: Instant, reply: &Reply, secs: u32) -> bool {
+        let applies = matches!(
+            (&self.phase, reply.kind),
+            (Phase::Selecting(_), MessageType::Offer | MessageType::Ack)
+                | (Phase::Rebooting(_), MessageType::Ack)
+        );
+        if !self.config.ipv6_only_preferred || !applies {
+            return false;
+        }
+        let wait = Duration::from_secs(u64::from(secs)).max(self.config.min_v6only_wait);
+        self.lose(LostReason::Ipv6OnlyPreferred);
+        self.acquiring_since = None;
+        self.fallback = None;
+        self.events.push_back(Event4::Ipv6OnlyPreferred {
+            server: reply.server,
+            wait,
+        });
+        self.phase = Phase::Ipv6Only(now + wait);
+        true
+    }
+
     /// Take an ACK: report its unusable option values, then the lease (new, renewed in
     /// place, or a different address), and go to BOUND.
     fn accept_ack(&mut self, now: Instant, r: Reply, sent_at: Instant) {
@@ -124,6 +157,7 @@ impl Client {
             t2_secs: t2,
             acquired: sent_at,
             chaddr: r.chaddr,
+            captive_portal: p.captive_portal.clone(),
         };
         let ev = match self.lease.take() {
             None => Event4::Bound(new.clone()),

@@ -36,6 +36,7 @@ pub struct Params {
     pub(crate) lease_secs: Option<u32>,
     pub(crate) t1: Option<u32>,
     pub(crate) t2: Option<u32>,
+    pub(crate) captive_portal: Option<String>,
 }
 
 /// A reply that passed every check that does not depend on the client's state.
@@ -49,6 +50,9 @@ pub struct Reply {
     pub(crate) params: Params,
     /// Non-fatal notes on options that were ignored, for the debug log.
     pub(crate) ignored: Vec<&'static str>,
+    /// RFC 8925 option 108 (V6ONLY_WAIT in seconds), when present with length 4. Such
+    /// a reply may offer no address (yiaddr 0.0.0.0): then nothing else is parsed.
+    pub(crate) v6only: Option<u32>,
 }
 
 /// True for an address a server may give a host: not 0/8, broadcast, loopback,
@@ -320,11 +324,24 @@ impl Reply {
                 lease_secs: None,
                 t1: None,
                 t2: None,
+                captive_portal: None,
             },
             ignored: vec![],
+            v6only: None,
         };
         if kind == MessageType::Nak {
             return Ok(reply);
+        }
+        match m.option(opt::V6ONLY_PREFERRED) {
+            // RFC 8925 3.1: a client ignores the option unless its length is 4.
+            Some(v) if v.len() != 4 => reply.ignored.push("option 108 length is not 4"),
+            Some(_) => {
+                reply.v6only = m.option_u32(opt::V6ONLY_PREFERRED);
+                if !is_usable_unicast(m.yiaddr) {
+                    return Ok(reply);
+                }
+            }
+            None => {}
         }
         if !is_usable_unicast(m.yiaddr) {
             return Err("offered address is not a usable unicast address");
@@ -419,6 +436,12 @@ fn read_params(
         match search_list(v) {
             Ok(s) => p.search = s,
             Err(why) => ignored.push(why),
+        }
+    }
+    if let Some(v) = m.option(opt::CAPTIVE_PORTAL) {
+        match crate::captive::parse(v) {
+            Ok(u) => p.captive_portal = u,
+            Err(_) => ignored.push("option 114 is not a usable captive portal URI"),
         }
     }
     Ok(())

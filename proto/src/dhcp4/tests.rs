@@ -1713,3 +1713,163 @@ fn drops_and_ignored_options_are_events() {
     assert_eq!(c.poll_event(), Some(Event4::IgnoredOption("MTU below 68")));
     assert!(matches!(c.poll_event(), Some(Event4::Bound(l)) if l.mtu.is_none()));
 }
+
+fn v6only_config() -> Config {
+    let mut cfg = config();
+    cfg.ipv6_only_preferred = true;
+    cfg
+}
+
+#[test]
+fn ipv6_only_preferred_offer_pauses_dhcp4_for_its_time_then_discovers() {
+    let mut c = TestClient::new(v6only_config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert!(msg(&d).option(opt::PARAM_REQUEST).unwrap().contains(&108));
+    // RFC 8925 3.3: the server may offer no address with it.
+    let mut r = Reply::to(&d, 2).opt(opt::V6ONLY_PREFERRED, &600u32.to_be_bytes());
+    r.yiaddr = Ipv4Addr::UNSPECIFIED;
+    c.handle_packet(t(1), &r.bytes());
+    assert_eq!(c.last_drop(), None);
+    assert_eq!(
+        c.poll_event(),
+        Some(Event4::Ipv6OnlyPreferred {
+            server: SERVER,
+            wait: Duration::from_secs(600)
+        })
+    );
+    assert_eq!(c.state_name(), "IPV6-ONLY");
+    assert!(c.lease().is_none());
+    assert_eq!(c.ipv6_only_until(), Some(t(601)));
+    assert_eq!(c.poll_timeout(), Some(t(601)));
+    assert!(
+        c.poll_transmit(t(300), MAC_A).is_none(),
+        "nothing sent while paused"
+    );
+    c.handle_timeout(t(601));
+    let again = c.poll_transmit(t(601), MAC_A).unwrap();
+    assert_eq!(mtype(&again), 1, "a DISCOVER after the wait");
+    assert_eq!(c.state_name(), "SELECTING");
+}
+
+#[test]
+fn ipv6_only_wait_is_at_least_the_minimum_and_a_link_flap_ends_it() {
+    let mut c = TestClient::new(v6only_config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(
+        t(0),
+        &Reply::to(&d, 2)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 0, 0, 0])
+            .bytes(),
+    );
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Ipv6OnlyPreferred { wait, .. }) if wait == MIN_V6ONLY_WAIT
+    ));
+    // "Until a network attachment event happens": down and up starts over at once.
+    c.link_changed(t(10), false);
+    c.link_changed(t(11), true);
+    assert_eq!(mtype(&c.poll_transmit(t(11), MAC_A).unwrap()), 1);
+}
+
+#[test]
+fn ipv6_only_preferred_is_ignored_unless_asked_and_well_formed() {
+    // Not asked: not in the parameter list, and an OFFER with an address is taken.
+    let mut c = TestClient::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    assert!(!msg(&d).option(opt::PARAM_REQUEST).unwrap().contains(&108));
+    c.handle_packet(
+        t(0),
+        &Reply::to(&d, 2)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 0, 1, 0])
+            .bytes(),
+    );
+    assert_eq!(c.state_name(), "REQUESTING");
+    // Not asked, and no address offered: nothing to take.
+    let mut c = TestClient::new(config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    let mut r = Reply::to(&d, 2).opt(opt::V6ONLY_PREFERRED, &[0, 0, 1, 0]);
+    r.yiaddr = Ipv4Addr::UNSPECIFIED;
+    c.handle_packet(t(0), &r.bytes());
+    assert!(c.last_drop().is_some());
+    assert_eq!(c.state_name(), "SELECTING");
+    // Asked, but a length other than 4 (RFC 8925 3.1): ignored.
+    let mut c = TestClient::new(v6only_config(), t(0));
+    let d = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(
+        t(0),
+        &Reply::to(&d, 2)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 1, 0])
+            .bytes(),
+    );
+    assert_eq!(c.state_name(), "REQUESTING");
+    let r = c.poll_transmit(t(0), MAC_A).unwrap();
+    c.handle_packet(
+        t(0),
+        &Reply::to(&r, 5)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 1, 0])
+            .bytes(),
+    );
+    assert_eq!(c.ignored_options(), ["option 108 length is not 4"]);
+    assert_eq!(c.state_name(), "BOUND");
+    // Asked, while renewing: only DISCOVER and INIT-REBOOT answers count.
+    let mut c = bound();
+    c.c.set_config(v6only_config());
+    c.renew(t(5));
+    let r = c.poll_transmit(t(5), MAC_A).unwrap();
+    c.handle_packet(
+        t(5),
+        &Reply::to(&r, 5)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 0, 1, 0])
+            .bytes(),
+    );
+    assert_eq!(c.state_name(), "BOUND");
+}
+
+#[test]
+fn ipv6_only_preferred_in_the_init_reboot_ack_drops_the_saved_lease() {
+    let mut c = TestClient::from_saved(v6only_config(), saved_lease(), t(100));
+    let r = c.poll_transmit(t(100), MAC_A).unwrap();
+    c.handle_packet(
+        t(100),
+        &Reply::to(&r, 5)
+            .opt(opt::V6ONLY_PREFERRED, &[0, 0, 2, 0])
+            .bytes(),
+    );
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Lost {
+            reason: LostReason::Ipv6OnlyPreferred,
+            ..
+        })
+    ));
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event4::Ipv6OnlyPreferred { .. })
+    ));
+    assert!(c.lease().is_none());
+    assert_eq!(c.state_name(), "IPV6-ONLY");
+}
+
+#[test]
+fn captive_portal_uri_is_checked_into_the_lease() {
+    let run = |uri: &[u8]| {
+        let mut c = TestClient::new(config(), t(0));
+        let d = c.poll_transmit(t(0), MAC_A).unwrap();
+        c.handle_packet(t(0), &Reply::to(&d, 2).bytes());
+        let r = c.poll_transmit(t(0), MAC_A).unwrap();
+        c.handle_packet(
+            t(0),
+            &Reply::to(&r, 5).opt(opt::CAPTIVE_PORTAL, uri).bytes(),
+        );
+        let ignored = c.ignored_options().to_vec();
+        (c.lease().unwrap().captive_portal.clone(), ignored)
+    };
+    assert_eq!(
+        run(b"https://portal.example/"),
+        (Some("https://portal.example/".into()), vec![])
+    );
+    let (uri, ignored) = run(b"https://x\n$(reboot)");
+    assert_eq!(uri, None);
+    assert_eq!(ignored, ["option 114 is not a usable captive portal URI"]);
+    assert_eq!(run(b"urn:ietf:params:capport:unrestricted"), (None, vec![]));
+}

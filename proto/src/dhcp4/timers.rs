@@ -33,6 +33,7 @@ impl Client {
                 min_opt(ex_tx(ex), self.lease.as_ref().and_then(Lease4::rebind_at))
             }
             Phase::Stopped => None,
+            Phase::Ipv6Only(until) => self.link_up.then_some(*until),
         };
         min_opt(state_t, expiry)
     }
@@ -54,7 +55,9 @@ impl Client {
         let renew_at = self.lease.as_ref().and_then(Lease4::renew_at);
         let rebind_at = self.lease.as_ref().and_then(Lease4::rebind_at);
         match &mut self.phase {
-            Phase::Init(at) if now >= *at && self.link_up => self.start_discover(now),
+            Phase::Init(at) | Phase::Ipv6Only(at) if now >= *at && self.link_up => {
+                self.start_discover(now)
+            }
             Phase::Bound if renew_at.is_some_and(|t| now >= t) => {
                 let ex = self.new_exchange(now);
                 self.phase = Phase::Renewing(ex);

@@ -136,6 +136,9 @@ impl Client {
             opt::CLASSLESS_ROUTES,
             opt::STATIC_ROUTES,
         ];
+        if self.config.ipv6_only_preferred {
+            prl.push(opt::V6ONLY_PREFERRED);
+        }
         for c in &self.config.extra_request {
             if !prl.contains(c) {
                 prl.push(*c);

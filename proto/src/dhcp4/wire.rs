@@ -46,6 +46,8 @@ pub mod opt {
     pub const RAPID_COMMIT: u8 = 80;
     pub const CLIENT_ID: u8 = 61;
     pub const CLIENT_FQDN: u8 = 81;
+    pub const V6ONLY_PREFERRED: u8 = 108;
+    pub const CAPTIVE_PORTAL: u8 = 114;
     pub const DOMAIN_SEARCH: u8 = 119;
     pub const CLASSLESS_ROUTES: u8 = 121;
     pub const END: u8 = 255;

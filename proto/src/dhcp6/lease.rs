@@ -68,6 +68,13 @@ pub struct Lease6 {
     pub domains: Vec<String>,
     /// NTP (and SNTP) servers.
     pub ntp: Vec<Ipv6Addr>,
+    /// RFC 8910 captive portal URI (option 103), checked. Defaulted so lease files
+    /// written before this field existed still load.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub captive_portal: Option<String>,
     /// When the Reply that set these lifetimes arrived, on the engine timeline. A caller
     /// persisting the lease across restarts must rebase it onto the new timeline (lease
     /// files without it read as the origin).
@@ -120,6 +127,12 @@ pub struct InfoData {
     pub domains: Vec<String>,
     /// NTP (and SNTP) servers.
     pub ntp: Vec<Ipv6Addr>,
+    /// RFC 8910 captive portal URI (option 103), checked.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub captive_portal: Option<String>,
     /// Seconds until the client asks again (`u32::MAX` = never); at least 600.
     pub refresh: u32,
     /// When the Reply arrived.

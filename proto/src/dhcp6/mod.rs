@@ -148,6 +148,12 @@ pub struct Config {
     pub user_class: Option<Vec<u8>>,
     /// More option codes for the Option Request Option.
     pub extra_request: Vec<u16>,
+    /// Option 16 (RFC 8415 21.16), when set: the enterprise number and one
+    /// vendor-class-data item, in every message but Release and Decline.
+    pub vendor_class: Option<(u32, Vec<u8>)>,
+    /// More options to send, as they are, in every message but Release and Decline
+    /// (the caller checks the codes: none the engine sends itself).
+    pub extra_options: Vec<(u16, Vec<u8>)>,
     /// Seed of the engine's random source (transaction ids and jitter).
     pub seed: u64,
 }
@@ -165,6 +171,8 @@ impl Default for Config {
             fqdn: None,
             user_class: None,
             extra_request: Vec::new(),
+            vendor_class: None,
+            extra_options: Vec::new(),
             seed: 0,
         }
     }

@@ -246,6 +246,7 @@ impl Client {
             new.dns = old.dns;
             new.domains = old.domains;
             new.ntp = old.ntp;
+            new.captive_portal = old.captive_portal;
         }
         let lease = finalize(new, r.server_t1, r.server_t2);
         self.lease = Some(lease.clone());
@@ -301,6 +302,7 @@ impl Client {
             } else {
                 Vec::new()
             },
+            captive_portal: msg.captive_portal.clone(),
             refresh,
             received: now,
         };
@@ -457,6 +459,7 @@ impl Client {
                 } else {
                     Vec::new()
                 },
+                captive_portal: msg.captive_portal.clone(),
                 acquired: now,
             },
         }

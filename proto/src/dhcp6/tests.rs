@@ -709,6 +709,7 @@ fn ia_with_t1_greater_than_t2_is_discarded() {
             dns: vec![],
             domains: vec![],
             ntp: vec![],
+            captive_portal: None,
             acquired: Instant::ZERO,
         },
         0,
@@ -2192,4 +2193,61 @@ fn the_hardware_address_is_not_the_identity() {
     c.hw_address_changed(now, [2, 0, 0, 0, 0, 0x99]);
     assert_eq!(c.state(), State::Bound);
     assert!(c.poll_event().is_none());
+}
+
+#[test]
+fn vendor_class_and_extra_options_in_every_message_but_release() {
+    let mut now = Instant::ZERO;
+    let mut c = Client::new(
+        Config {
+            vendor_class: Some((32473, b"nb".to_vec())),
+            extra_options: vec![(17, vec![0, 0, 0x7e, 0x59]), (65001, b"rack-7".to_vec())],
+            ..cfg()
+        },
+        duid(),
+        now,
+    );
+    let sol = fire(&mut c, &mut now);
+    let has = |t: &Transmit6, o: &[u8]| t.payload.windows(o.len()).any(|w| w == o);
+    let vc = [0, 16, 0, 8, 0, 0, 0x7e, 0xd9, 0, 2, b'n', b'b'];
+    let x17 = [0, 17, 0, 4, 0, 0, 0x7e, 0x59];
+    let x65001 = [0xfd, 0xe9, 0, 6, b'r', b'a', b'c', b'k', b'-', b'7'];
+    for o in [&vc[..], &x17, &x65001] {
+        assert!(has(&sol, o), "Solicit lacks {o:?}");
+    }
+    let l = {
+        let srv = Srv::new(SRV);
+        c.handle_packet(now, &srv.advertise(&sol.payload));
+        let req = fire(&mut c, &mut now);
+        assert!(has(&req, &vc) && has(&req, &x65001), "Request");
+        c.handle_packet(now, &srv.reply(&req.payload));
+        c.lease().cloned().unwrap()
+    };
+    assert!(!l.addresses.is_empty());
+    c.release(now);
+    let rel = c.poll_transmit(now).unwrap();
+    assert_eq!(rel.msg_type, MessageType::Release);
+    assert!(
+        !has(&rel, &vc) && !has(&rel, &x65001),
+        "Release carries only what it must"
+    );
+}
+
+#[test]
+fn captive_portal_uri_from_the_reply_is_checked() {
+    let run = |uri: &[u8]| {
+        let mut now = Instant::ZERO;
+        let mut c = Client::new(cfg(), duid(), now);
+        let srv = Srv {
+            extra: vec![(code::CAPTIVE_PORTAL, uri.to_vec())],
+            ..Srv::new(SRV)
+        };
+        bind(&mut c, &mut now, &srv).captive_portal
+    };
+    assert_eq!(
+        run(b"https://portal.example/"),
+        Some("https://portal.example/".into())
+    );
+    assert_eq!(run(b"https://x\x1b]0;pwned\x07"), None);
+    assert_eq!(run(b"urn:ietf:params:capport:unrestricted"), None);
 }

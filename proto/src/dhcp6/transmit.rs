@@ -85,12 +85,17 @@ impl Client {
         let mut b = wire::Builder::new(kind, xid);
         b.opt(code::CLIENTID, self.duid.as_bytes());
         b.opt(code::ELAPSED_TIME, &elapsed.to_be_bytes());
-        if let Some(u) = self.config.user_class.as_ref().filter(|u| !u.is_empty()) {
-            if !matches!(kind, MessageType::Release | MessageType::Decline) {
-                let n = u.len().min(u16::MAX as usize - 2);
-                let mut v = (n as u16).to_be_bytes().to_vec();
-                v.extend_from_slice(&u[..n]);
-                b.opt(code::USER_CLASS, &v);
+        if !matches!(kind, MessageType::Release | MessageType::Decline) {
+            if let Some(u) = self.config.user_class.as_ref().filter(|u| !u.is_empty()) {
+                b.opt(code::USER_CLASS, &opaque_data(u));
+            }
+            if let Some((enterprise, data)) = &self.config.vendor_class {
+                let mut v = enterprise.to_be_bytes().to_vec();
+                v.extend_from_slice(&opaque_data(data));
+                b.opt(code::VENDOR_CLASS, &v);
+            }
+            for (c, data) in &self.config.extra_options {
+                b.opt(*c, data);
             }
         }
         if let Some(f) = &self.config.fqdn {
@@ -216,4 +221,13 @@ fn add_signed(base: u64, delta: i64) -> u64 {
     } else {
         base.saturating_sub(delta.unsigned_abs())
     }
+}
+
+/// One RFC 8415 opaque-data item (user and vendor class data): a 2-octet length, then
+/// the octets (cut to what the length can say).
+fn opaque_data(d: &[u8]) -> Vec<u8> {
+    let n = d.len().min(u16::MAX as usize - 2);
+    let mut v = (n as u16).to_be_bytes().to_vec();
+    v.extend_from_slice(&d[..n]);
+    v
 }

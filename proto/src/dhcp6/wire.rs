@@ -25,6 +25,7 @@ pub(crate) mod code {
     pub const STATUS_CODE: u16 = 13;
     pub const RAPID_COMMIT: u16 = 14;
     pub const USER_CLASS: u16 = 15;
+    pub const VENDOR_CLASS: u16 = 16;
     pub const DNS_SERVERS: u16 = 23;
     pub const DOMAIN_LIST: u16 = 24;
     pub const IA_PD: u16 = 25;
@@ -33,6 +34,7 @@ pub(crate) mod code {
     pub const CLIENT_FQDN: u16 = 39;
     pub const INFO_REFRESH_TIME: u16 = 32;
     pub const NTP_SERVER: u16 = 56;
+    pub const CAPTIVE_PORTAL: u16 = 103;
     pub const SOL_MAX_RT: u16 = 82;
     pub const INF_MAX_RT: u16 = 83;
 }
@@ -235,6 +237,8 @@ pub(crate) struct Message {
     pub sol_max_rt: Option<u32>,
     pub inf_max_rt: Option<u32>,
     pub info_refresh: Option<u32>,
+    /// RFC 8910 option 103, when it is a usable URI ([`crate::captive::parse`]).
+    pub captive_portal: Option<String>,
 }
 
 /// Split an option area into (code, data) pairs, rejecting truncation.
@@ -495,6 +499,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Message, &'static str> {
         sol_max_rt: None,
         inf_max_rt: None,
         info_refresh: None,
+        captive_portal: None,
     };
     let mut sntp = Vec::new();
     let mut seen: Vec<u16> = Vec::new();
@@ -606,6 +611,8 @@ fn take_option(
         code::SNTP_SERVERS => parse_addr_list(d, sntp, MAX_NTP)?,
         code::DOMAIN_LIST => parse_domains(d, &mut m.domains)?,
         code::NTP_SERVER => parse_ntp(d, &mut m.ntp)?,
+        // An unusable URI is left out; the rest of the message still counts.
+        code::CAPTIVE_PORTAL => m.captive_portal = crate::captive::parse(d).ok().flatten(),
         code::SOL_MAX_RT => m.sol_max_rt = Some(fixed_u32(d, "SOL_MAX_RT option is not 4 octets")?),
         code::INF_MAX_RT => m.inf_max_rt = Some(fixed_u32(d, "INF_MAX_RT option is not 4 octets")?),
         code::INFO_REFRESH_TIME => {

@@ -107,7 +107,8 @@ impl Attachment {
                     self.link_down().await;
                 }
             }
-            Event4::Timeout | Event4::Reconfirming(_) => {}
+            // The CNI engines never ask for option 108, so never pause.
+            Event4::Timeout | Event4::Reconfirming(_) | Event4::Ipv6OnlyPreferred { .. } => {}
             Event4::Dropped(why) => {
                 let from = self.last_src4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
                 debug!(

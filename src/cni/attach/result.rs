@@ -193,6 +193,7 @@ mod tests {
             t2_secs: 105,
             acquired: Instant::ZERO,
             chaddr: [2, 0, 0, 0, 0, 1],
+            captive_portal: None,
         }
     }
 

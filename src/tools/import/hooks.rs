@@ -12,9 +12,12 @@ fn not_needed(name: &str) -> Option<&'static str> {
     Some(match name {
         "rfc3442-classless-routes" => "netbond applies option 121 itself",
         "chrony" => "netbond writes chrony's sources itself ([ntp] chrony_dir)",
-        "ntp" | "ntpsec" | "timesyncd" => {
-            "netbond hands NTP servers to chrony only ([ntp] chrony_dir); for another \
-             time daemon port it as a netbond hook"
+        "timesyncd" => {
+            "netbond writes systemd-timesyncd's runtime drop-in itself ([ntp] timesyncd_dir)"
+        }
+        "ntp" | "ntpsec" => {
+            "netbond hands NTP servers to chrony and systemd-timesyncd only ([ntp]); for \
+             another time daemon port it as a netbond hook"
         }
         "debug" => "`netbond monitor` shows every event",
         "resolvconf" | "resolved" => "netbond writes DNS itself ([dns] resolv_conf)",
