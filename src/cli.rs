@@ -423,41 +423,7 @@ pub fn main() -> ExitCode {
         #[cfg(not(feature = "import"))]
         Command::Import { .. } => crate::features::import_refused(),
         #[cfg(feature = "import")]
-        Command::Import {
-            dhclient_conf,
-            dhcp6c_conf,
-            dhcp6c_duid,
-            primary,
-            master_unit,
-            bonding_conf,
-            wpa_conf,
-            supplicant_unit,
-            unit_dir,
-            wifi_iface,
-            dhclient_hooks,
-            output,
-            force,
-        } => {
-            let mut src = crate::tools::import::ImportSources::defaults();
-            for (slot, given) in [
-                (&mut src.dhclient_conf, dhclient_conf),
-                (&mut src.dhcp6c_conf, dhcp6c_conf),
-                (&mut src.dhcp6c_duid, dhcp6c_duid),
-                (&mut src.primary_conf, primary),
-                (&mut src.master_unit, master_unit),
-                (&mut src.bonding_conf, bonding_conf),
-                (&mut src.wpa_conf, wpa_conf),
-                (&mut src.supplicant_unit, supplicant_unit),
-                (&mut src.unit_dir, unit_dir),
-                (&mut src.dhclient_hooks, dhclient_hooks),
-            ] {
-                if given.is_some() {
-                    *slot = given;
-                }
-            }
-            src.wifi_ifaces = wifi_iface;
-            crate::tools::import::cli(&src, &output, force)
-        }
+        cmd @ Command::Import { .. } => import(cmd),
         Command::Status {
             json,
             cni_socket,
@@ -520,6 +486,48 @@ pub fn main() -> ExitCode {
         Command::Cni { cmd } => crate::cni::run(cmd),
         Command::Duid { config, state_dir } => duid(config.as_deref(), state_dir),
     }
+}
+
+/// `netbond import`: the sources given on the command line over the defaults.
+#[cfg(feature = "import")]
+fn import(cmd: Command) -> ExitCode {
+    let Command::Import {
+        dhclient_conf,
+        dhcp6c_conf,
+        dhcp6c_duid,
+        primary,
+        master_unit,
+        bonding_conf,
+        wpa_conf,
+        supplicant_unit,
+        unit_dir,
+        wifi_iface,
+        dhclient_hooks,
+        output,
+        force,
+    } = cmd
+    else {
+        unreachable!("import() is only called for the import command")
+    };
+    let mut src = crate::tools::import::ImportSources::defaults();
+    for (slot, given) in [
+        (&mut src.dhclient_conf, dhclient_conf),
+        (&mut src.dhcp6c_conf, dhcp6c_conf),
+        (&mut src.dhcp6c_duid, dhcp6c_duid),
+        (&mut src.primary_conf, primary),
+        (&mut src.master_unit, master_unit),
+        (&mut src.bonding_conf, bonding_conf),
+        (&mut src.wpa_conf, wpa_conf),
+        (&mut src.supplicant_unit, supplicant_unit),
+        (&mut src.unit_dir, unit_dir),
+        (&mut src.dhclient_hooks, dhclient_hooks),
+    ] {
+        if given.is_some() {
+            *slot = given;
+        }
+    }
+    src.wifi_ifaces = wifi_iface;
+    crate::tools::import::cli(&src, &output, force)
 }
 
 /// `wait-online --any` / `--all`; neither: the daemon's `[daemon] online`.
