@@ -11,13 +11,13 @@ impl Client {
     /// is only recorded. A change while a lease is configured keeps the lease, enters
     /// RECONFIRMING (a broadcast REQUEST for the same address from the new chaddr) and
     /// says so with [`Event4::Reconfirming`]; a change during an acquisition restarts
-    /// its transmissions under a fresh xid so the server sees the new chaddr at once.
+    /// its transmissions at once, under a fresh xid from the next packet on.
     pub(super) fn set_mac(&mut self, now: Instant, mac: [u8; 6]) {
         let old = self.mac.replace(mac);
         let Some(old) = old.filter(|m| *m != mac) else {
             return;
         };
-        match &self.phase {
+        match &mut self.phase {
             Phase::Bound | Phase::Renewing(_) | Phase::Rebinding(_) | Phase::Reconfirming(_)
                 if self.lease.is_some() =>
             {
@@ -29,15 +29,12 @@ impl Client {
                         new: mac,
                     }));
             }
-            Phase::Selecting(_) | Phase::Requesting(..) | Phase::Rebooting(_) => {
-                // The server must see the new chaddr at once; a fresh xid keeps replies
-                // to the old chaddr from matching.
-                let xid = self.rng.next_u32();
-                if let Phase::Selecting(ex) | Phase::Requesting(ex, _) | Phase::Rebooting(ex) =
-                    &mut self.phase
-                {
-                    ex.xid = xid;
-                    ex.chaddr = None;
+            Phase::Selecting(ex) | Phase::Requesting(ex, _) | Phase::Rebooting(ex) => {
+                // The server must see the new chaddr at once. The xid changes when the
+                // packet is built (`transmit.rs`), and only if the chaddr really differs
+                // from the one last sent: a MAC that flips back before the next send (a
+                // netlink event that was queued behind the change) costs no transaction.
+                if ex.chaddr.is_some_and(|c| c != mac) {
                     ex.next_tx = now;
                 }
             }

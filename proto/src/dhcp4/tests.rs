@@ -1686,6 +1686,33 @@ fn broadcast_flag_is_set_only_while_the_client_has_no_address() {
 }
 
 #[test]
+fn a_mac_that_flips_back_before_the_next_send_keeps_the_transaction() {
+    // A bond settling on its backup port: the DISCOVER went out with the new MAC, then
+    // a netlink event queued before the change reports the old one, then the new one
+    // again. The server must see one transaction, not two.
+    let mut c = Client::new(config(), t(0));
+    c.hw_address_changed(t(0), MAC_B);
+    let d1 = c.poll_transmit(t(0)).unwrap();
+    c.hw_address_changed(t(0), MAC_A);
+    c.hw_address_changed(t(0), MAC_B);
+    let next = c.poll_timeout().unwrap();
+    let d2 = c.poll_transmit(next).unwrap();
+    assert_eq!(
+        msg(&d2).xid,
+        msg(&d1).xid,
+        "a flip back started a new transaction"
+    );
+    assert_eq!(d2.chaddr, MAC_B);
+    // A real change still goes out at once, under a new xid.
+    c.hw_address_changed(next, MAC_A);
+    let d3 = c
+        .poll_transmit(next)
+        .expect("sent at once after a real change");
+    assert_eq!(d3.chaddr, MAC_A);
+    assert_ne!(msg(&d3).xid, msg(&d2).xid);
+}
+
+#[test]
 fn nothing_is_sent_before_the_hardware_address_is_known() {
     let mut c = Client::new(config(), t(0));
     assert!(c.poll_transmit(t(0)).is_none());

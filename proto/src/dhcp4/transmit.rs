@@ -88,6 +88,11 @@ impl Client {
             }
             _ => return None,
         };
+        if ex.chaddr.is_some_and(|c| c != mac) {
+            // A MAC change mid-acquisition (see `set_mac`): a fresh xid, so replies to
+            // the old chaddr no longer match.
+            ex.xid = self.rng.next_u32();
+        }
         ex.chaddr = Some(mac);
         ex.last_tx = Some(now);
         ex.attempts += 1;
