@@ -29,14 +29,14 @@ impl Client {
                         new: mac,
                     }));
             }
-            Phase::Selecting(ex) | Phase::Requesting(ex, _) | Phase::Rebooting(ex) => {
-                // The server must see the new chaddr at once. The xid changes when the
-                // packet is built (`transmit.rs`), and only if the chaddr really differs
-                // from the one last sent: a MAC that flips back before the next send (a
-                // netlink event that was queued behind the change) costs no transaction.
-                if ex.chaddr.is_some_and(|c| c != mac) {
-                    ex.next_tx = now;
-                }
+            // The server must see the new chaddr at once. The xid changes when the
+            // packet is built (`transmit.rs`), and only if the chaddr really differs from
+            // the one last sent: a MAC that flips back before the next send (a netlink
+            // event that was queued behind the change) costs no transaction.
+            Phase::Selecting(ex) | Phase::Requesting(ex, _) | Phase::Rebooting(ex)
+                if ex.chaddr.is_some_and(|c| c != mac) =>
+            {
+                ex.next_tx = now;
             }
             _ => {}
         }
