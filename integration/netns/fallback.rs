@@ -167,7 +167,9 @@ fn ipv4ll_conflict_makes_it_pick_another_address() {
         &lab.sns,
         &["addr", "add", &format!("{taken}/16"), "dev", "s0"],
     );
-    lab.write_config(&v4_only("link_local = \"fallback\"\nlink_local_after = 0"));
+    // Two seconds before probing: the monitor below is subscribed before the
+    // conflict is published (events are not replayed to late subscribers).
+    lab.write_config(&v4_only("link_local = \"fallback\"\nlink_local_after = 2"));
     let mut nb = lab.start_netbond(&[]);
     let mon = raw_monitor(&lab, &mut nb, true);
     let got = wait_nb(&mut nb, LL_TIMEOUT * 2, "a 169.254 address on c0", || {

@@ -27,6 +27,9 @@ use tracing::{debug, info, warn};
 /// The `dhcp4` object of `netbond status --json`.
 type Client4Status = crate::daemon::status_json::Client<crate::daemon::status_json::Lease4Status>;
 
+/// How long a first MTU change waits for the interface's own MTU to reach the disk.
+const MTU_RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The DHCPv4 driver of one interface.
 pub type V4Driver = Driver<V4>;
 
@@ -666,9 +669,18 @@ impl V4 {
                 if now_mtu != Some(mtu) {
                     if self.original_mtu.is_none() {
                         self.original_mtu = now_mtu;
-                        // Kept on the writer thread, not on the loop.
+                        // Kept on the writer thread, not on the loop, and on disk
+                        // before the MTU changes: a process killed right after the
+                        // change must still find it to put it back after a restart.
                         if now_mtu.is_some() {
                             sh.leases.original_mtu(&sh.ifname, now_mtu);
+                            if !sh.leases.flush(MTU_RECORD_WAIT).await {
+                                warn!(
+                                    "dhcp4: {}: the original MTU is not on disk yet; a restart \
+                                     now could not put it back",
+                                    sh.ifname
+                                );
+                            }
                         }
                     }
                     if let Err(e) = a.set_mtu(mtu).await {
