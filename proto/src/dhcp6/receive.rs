@@ -294,15 +294,12 @@ impl Client {
             INFINITY => INFINITY,
             v => v.max(params::IRT_MINIMUM),
         };
+        let (dns, domains, ntp, captive_portal) = self.offered_settings(msg);
         let info = InfoData {
-            dns: msg.dns.clone(),
-            domains: msg.domains.clone(),
-            ntp: if self.config.request_ntp {
-                msg.ntp.clone()
-            } else {
-                Vec::new()
-            },
-            captive_portal: msg.captive_portal.clone(),
+            dns,
+            domains,
+            ntp,
+            captive_portal,
             refresh,
             received: now,
         };
@@ -312,6 +309,25 @@ impl Client {
         self.phase = Phase::InfoBound { refresh_at };
         self.events.push_back(Event6::Info(info));
         Ok(())
+    }
+
+    /// The settings a Reply carries, as a lease or an information reply keeps them:
+    /// DNS servers, search domains, NTP servers (only when asked for) and the portal.
+    fn offered_settings(
+        &self,
+        msg: &Message,
+    ) -> (Vec<Ipv6Addr>, Vec<String>, Vec<Ipv6Addr>, Option<String>) {
+        let ntp = if self.config.request_ntp {
+            msg.ntp.clone()
+        } else {
+            Vec::new()
+        };
+        (
+            msg.dns.clone(),
+            msg.domains.clone(),
+            ntp,
+            msg.captive_portal.clone(),
+        )
     }
 
     pub(super) fn finish_confirm(&mut self, now: Instant) {
@@ -438,6 +454,7 @@ impl Client {
             .map(|p| (p.prefix, p.len))
             .collect();
         let nonzero_min = |v: &[u32]| v.iter().copied().filter(|&t| t > 0).min().unwrap_or(0);
+        let (dns, domains, ntp, captive_portal) = self.offered_settings(msg);
         ReplyData {
             top: msg.status.unwrap_or(StatusCode::Success),
             na,
@@ -452,14 +469,10 @@ impl Client {
                 prefixes: prefixes.into_iter().filter(|p| p.valid > 0).collect(),
                 t1: 0,
                 t2: 0,
-                dns: msg.dns.clone(),
-                domains: msg.domains.clone(),
-                ntp: if self.config.request_ntp {
-                    msg.ntp.clone()
-                } else {
-                    Vec::new()
-                },
-                captive_portal: msg.captive_portal.clone(),
+                dns,
+                domains,
+                ntp,
+                captive_portal,
                 acquired: now,
             },
         }
