@@ -591,7 +591,7 @@ fn run(
     match rt.block_on(daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
+            crate::logging::error!("{e}");
             ExitCode::FAILURE
         }
     }

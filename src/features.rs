@@ -164,7 +164,7 @@ pub mod hooks {
     pub fn configure(cfg: &HooksConfig) {
         let has_programs = std::fs::read_dir(&cfg.dir).is_ok_and(|mut d| d.next().is_some());
         if has_programs {
-            tracing::warn!(
+            crate::logging::warn!(
                 "hooks: {}",
                 super::without(
                     "hooks",

@@ -26,6 +26,7 @@ pub mod logging;
 pub mod net;
 pub mod state;
 pub mod tools;
+pub mod utc;
 #[cfg(feature = "wifi")]
 pub mod wifi;
 #[cfg(not(feature = "wifi"))]

@@ -17,6 +17,7 @@ use super::netns;
 use super::store::{Key, Record};
 use super::{code, CniError};
 use crate::daemon::clock::Clock;
+use crate::logging::{debug, info, warn};
 use crate::net::hwaddr::current_mac;
 use crate::net::packet::PacketSocket;
 use crate::net::udp4::Udp4Socket;
@@ -33,7 +34,6 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
 
 /// How the attachment was configured at ADD (kept in its record so that a restarted
 /// daemon resumes it the same way).

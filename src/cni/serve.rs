@@ -11,6 +11,7 @@ use super::{code, CniError, Reply, Request};
 use crate::config::HooksConfig;
 use crate::daemon::clock::Clock;
 use crate::daemon::control::Request as ControlRequest;
+use crate::logging::{debug, error, info, warn};
 use netbond_proto::duid::{rfc4361_client_id, Iaid};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -20,7 +21,6 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tracing::{debug, error, info, warn};
 
 /// Largest request accepted (a config with a long valid-attachments list fits).
 const MAX_REQUEST: u64 = 4 << 20;

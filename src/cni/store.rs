@@ -154,7 +154,7 @@ impl Store {
             }
             let too_big = e.metadata().map(|m| m.len() > MAX_FILE).unwrap_or(true);
             if too_big {
-                tracing::warn!(file = %p.display(), "ignoring attachment file: too large or unreadable");
+                crate::logging::warn!(file = %p.display(), "ignoring attachment file: too large or unreadable");
                 continue;
             }
             match fs::read(&p)
@@ -163,9 +163,11 @@ impl Store {
             {
                 Ok(r) if r.format == FORMAT && self.path(&r.key) == p => out.push(r),
                 Ok(_) => {
-                    tracing::warn!(file = %p.display(), "ignoring attachment file: not {FORMAT} or misnamed")
+                    crate::logging::warn!(file = %p.display(), "ignoring attachment file: not {FORMAT} or misnamed")
                 }
-                Err(e) => tracing::warn!(file = %p.display(), "ignoring attachment file: {e}"),
+                Err(e) => {
+                    crate::logging::warn!(file = %p.display(), "ignoring attachment file: {e}")
+                }
             }
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));

@@ -7,10 +7,10 @@
 //! on disk: only the attachment that asked waits, not the loop.
 
 use super::store::{Key, Record, Store};
+use crate::logging::{debug, warn};
 use crate::state::worker::Worker;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tracing::{debug, warn};
 
 /// The longest ADD or DEL waits for its record before answering anyway: a hung disk
 /// must not hold the container runtime.

@@ -5,6 +5,7 @@
 //! unless `[control] group` grants a group read access; commands that change state
 //! also require the peer's uid (SO_PEERCRED) to be 0 or the daemon's own.
 
+use crate::logging::{debug, warn};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -13,7 +14,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, warn};
 
 /// The socket's file name inside the run dir.
 pub const SOCKET_NAME: &str = "netbond.sock";

@@ -7,13 +7,13 @@
 //! the daemon, the other monitors and the hooks go on. The format is documented in the
 //! README ("Events"); `v` is bumped on an incompatible change.
 
+use crate::logging::debug;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tracing::debug;
 
 /// The format version in every event (`"v"`).
 pub const VERSION: u32 = 1;
@@ -182,31 +182,7 @@ pub async fn shutdown(hooks_for: Duration) {
 
 /// UTC now as RFC 3339 with milliseconds (`2026-12-03T15:04:05.123Z`).
 pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(d.as_secs(), d.subsec_millis())
-}
-
-fn rfc3339(secs: u64, millis: u32) -> String {
-    let days = i64::try_from(secs / 86400).unwrap_or(0);
-    let rem = secs % 86400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    crate::utc::now(3)
 }
 
 fn strs<T: ToString>(v: &[T]) -> Vec<String> {
@@ -341,13 +317,6 @@ pub fn dns6(iface: &str, old: &crate::dhcp::shared::Dns6, new: &crate::dhcp::sha
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
-        assert_eq!(rfc3339(1_796_309_045, 123), "2026-12-03T14:44:05.123Z");
-    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_full_queue_loses_events_without_waiting_and_says_so() {

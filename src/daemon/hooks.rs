@@ -15,6 +15,7 @@
 //! hooks get no capabilities at all.
 
 use crate::config::HooksConfig;
+use crate::logging::{debug, info, warn};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -22,7 +23,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
-use tracing::{debug, info, warn};
 
 /// Events waiting for one interface's hooks before new ones are dropped (and logged).
 const QUEUE: usize = 64;

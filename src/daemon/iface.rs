@@ -14,6 +14,7 @@ use crate::dhcp::driver::{maybe, Driver};
 use crate::dhcp::shared::Shared;
 use crate::dhcp::v4::{Input4, V4Driver};
 use crate::dhcp::v6::{Input6, V6Driver};
+use crate::logging::{debug, info, warn};
 use crate::net::apply::Applier;
 use crate::net::link::{self, LinkInfo};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
@@ -23,7 +24,6 @@ use netbond_proto::{Duid, Iaid, Instant};
 use std::net::Ipv6Addr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
-use tracing::{debug, info, warn};
 
 /// What the daemon tells one interface. Data flows one way: the daemon routes events
 /// here; replies go back only on the oneshot channels of requests.

@@ -164,7 +164,7 @@ pub fn hand_dirs_to(cfg: &crate::config::Config, user: &str) {
         }
         for p in paths {
             if let Err(e) = std::os::unix::fs::chown(&p, Some(uid), Some(gid)) {
-                tracing::warn!("cannot hand {} to {user}: {e}", p.display());
+                crate::logging::warn!("cannot hand {} to {user}: {e}", p.display());
             }
         }
     }

@@ -8,8 +8,8 @@
 //! a new key cannot be silently ignored by a reload.
 
 use crate::config::Config;
+use crate::logging::{error, info, warn};
 use serde_json::Value;
-use tracing::{error, info, warn};
 
 /// When a changed key takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,12 +4,12 @@
 
 use super::Daemon;
 use crate::daemon::iface::{IfaceHandle, Mail};
+use crate::logging::{debug, error, warn};
 use crate::net::apply::AddrEvent;
 use crate::net::link::{self, LinkEvent};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use std::net::IpAddr;
-use tracing::{debug, error, warn};
 
 impl Daemon {
     /// A link event, with every one already queued behind it.

@@ -5,12 +5,12 @@ use super::{Daemon, Inputs};
 use crate::daemon::control::{Family, Pending, Request};
 use crate::daemon::iface::Mail;
 use crate::daemon::stop::Stop;
+use crate::logging::info;
 use crate::net::apply::AddrEvent;
 use crate::net::bond::BondManager;
 use crate::net::link::LinkEvent;
 use futures::StreamExt;
 use std::future::Future;
-use tracing::info;
 
 /// What woke the loop.
 enum Wake {

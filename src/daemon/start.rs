@@ -8,6 +8,7 @@ use crate::daemon::clock::Clock;
 use crate::daemon::iface::{Iface, IfaceHandle, StatusBoard};
 use crate::dhcp::pace::Pacer;
 use crate::dhcp::shared::{Dns4, Dns6, Shared};
+use crate::logging::{debug, info, warn};
 use crate::net::apply::addr_events;
 use crate::net::bond::BondManager;
 use crate::net::hwaddr::HostMacs;
@@ -21,7 +22,6 @@ use netbond_proto::duid::Duid;
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
 
 impl Daemon {
     /// Open everything and spawn the interfaces' tasks. Errors are setup failures,

@@ -5,11 +5,11 @@
 use super::Daemon;
 use crate::config::Config;
 use crate::daemon::control::Response;
+use crate::logging::{info, warn};
 use crate::state::lease_writer::LeaseWriter;
 use crate::state::resolv::DnsWriter;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tracing::{info, warn};
 
 /// Why the loop ended.
 pub(super) enum Stop {

@@ -3,12 +3,12 @@
 //! decline it.
 
 use crate::dhcp::shared::Shared;
+use crate::logging::{debug, warn};
 use crate::net::arp::{Arp, ArpSocket};
 use crate::net::hwaddr::{current_mac, fmt_mac, HostMacs};
 use netbond_proto::Instant;
 use std::io;
 use std::net::Ipv4Addr;
-use tracing::{debug, warn};
 
 /// ARP probes sent for a new address (RFC 5227 PROBE_NUM).
 const PROBES: u8 = 3;

@@ -9,9 +9,9 @@
 //! advertisement watcher for v6) and how a lease reaches the kernel (`v4.rs`, `v6.rs`).
 
 use crate::dhcp::shared::Shared;
+use crate::logging::debug;
 use netbond_proto::{Engine, Instant};
 use std::future::Future;
-use tracing::debug;
 
 /// Await `f` if there is one, otherwise never complete (a socket that is not open).
 pub async fn maybe<F: Future>(f: Option<F>) -> F::Output {

@@ -12,6 +12,7 @@ use crate::config::Dhcp4Config;
 use crate::daemon::events::emit;
 use crate::dhcp::ipv4ll::LinkLocal;
 use crate::dhcp::shared::{Dns4, Shared};
+use crate::logging::{info, warn};
 use crate::net::arp::{Arp, ArpSocket};
 use crate::net::hwaddr::HostMacs;
 use netbond_proto::dhcp4::prefix_to_mask;
@@ -20,7 +21,6 @@ use serde_json::{json, Value};
 use std::io;
 use std::net::Ipv4Addr;
 use std::time::Duration;
-use tracing::{info, warn};
 
 /// The static fallback, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@
 
 use crate::daemon::events::emit;
 use crate::dhcp::shared::Shared;
+use crate::logging::{debug, info, warn};
 use crate::net::arp::{Arp, ArpSocket};
 use crate::net::hwaddr::{current_mac, fmt_mac, HostMacs};
 use netbond_proto::ipv4ll::{Action, DropReason, Ipv4Ll};
@@ -17,7 +18,6 @@ use netbond_proto::Instant;
 use serde_json::{json, Value};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
-use tracing::{debug, info, warn};
 
 /// The prefix length RFC 3927 2.1 gives a link-local address.
 const PREFIX: u8 = 16;

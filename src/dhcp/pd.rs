@@ -12,12 +12,12 @@
 
 use crate::daemon::events::emit;
 use crate::dhcp::shared::Shared;
+use crate::logging::{info, warn};
 use crate::net::apply::Applier;
 use netbond_proto::dhcp6::{Lease6, Prefix6};
 use netbond_proto::Instant;
 use serde_json::{json, Value};
 use std::net::Ipv6Addr;
-use tracing::{info, warn};
 
 /// Parse `pd_downstream`: each entry `"name"` or `"name/subnet-id"` (decimal, or hex
 /// with 0x); an entry without an id gets its position in the list. Names and ids must

@@ -1,10 +1,10 @@
 //! The routes a DHCPv4 lease asks for (options 3, 33 and 121), in install order and
 //! under the route policy (`net::apply::classify_route`).
 
+use crate::logging::warn;
 use crate::net::apply::{classify_route, RoutePolicy};
 use netbond_proto::dhcp4::{prefix_to_mask, Lease4};
 use std::net::Ipv4Addr;
-use tracing::warn;
 
 /// A route as installed: destination, prefix length, gateway.
 pub type Route = (Ipv4Addr, u8, Option<Ipv4Addr>);

@@ -8,6 +8,7 @@ use crate::dhcp::conflict::Probe;
 use crate::dhcp::driver::{maybe, Driver, Family};
 use crate::dhcp::routes4::{wanted_routes, Route};
 use crate::dhcp::shared::{Dns4, Shared};
+use crate::logging::{debug, info, warn};
 use crate::net::arp::Arp;
 use crate::net::hwaddr::{current_mac, fmt_mac};
 use crate::net::packet::{PacketSocket, Received};
@@ -22,7 +23,6 @@ use netbond_proto::{Engine, Instant};
 use serde_json::{json, Value};
 use std::io;
 use std::net::Ipv4Addr;
-use tracing::{debug, info, warn};
 
 /// The `dhcp4` object of `netbond status --json`.
 type Client4Status = crate::daemon::status_json::Client<crate::daemon::status_json::Lease4Status>;

@@ -5,6 +5,7 @@
 
 use crate::dhcp::driver::{maybe, Driver, Family};
 use crate::dhcp::shared::{Dns6, Shared};
+use crate::logging::{debug, info, warn};
 use crate::net::ra::{RaFlags, RaWatcher};
 use crate::net::udp6::{is_address_not_ready, Udp6Socket};
 use crate::state::captive::Source;
@@ -18,7 +19,6 @@ use serde_json::{json, Value};
 use std::io;
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::time::Duration;
-use tracing::{debug, info, warn};
 
 /// Router solicitations sent while waiting for the first RA (RFC 4861: 3).
 const MAX_RS: u32 = 3;

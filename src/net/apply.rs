@@ -385,7 +385,7 @@ impl Applier {
                 if !self.optimistic_refused.swap(true, Ordering::Relaxed) {
                     let why = crate::net::link::ext_ack_message(&m.header)
                         .unwrap_or_else(|| m.to_string());
-                    tracing::warn!(
+                    crate::logging::warn!(
                         iface = %self.ifname,
                         "kernel refused optimistic DAD ({why}); adding IPv6 addresses without it"
                     );

@@ -5,6 +5,7 @@
 //! after a sleep (the reference setup needed `ExecStartPre=sleep 8`).
 
 use crate::config::{glob_match, BondConfig};
+use crate::logging::{debug, info, warn};
 use crate::net::hwaddr::fmt_mac;
 use crate::net::link::{self, LinkEvent, LinkInfo, NlError};
 use futures::TryStreamExt;
@@ -14,7 +15,6 @@ use rtnetlink::{Handle, LinkBond, LinkUnspec};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
 
 /// First wait before trying a failed enslave again; doubled per failure up to
 /// [`RETRY_MAX`].

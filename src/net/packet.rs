@@ -99,7 +99,7 @@ impl PacketSocket {
             }
         }
         if drained > 0 {
-            tracing::debug!(
+            crate::logging::debug!(
                 ifindex,
                 drained,
                 "discarded frames queued before the filter"
@@ -165,11 +165,11 @@ impl PacketSocket {
             } else {
                 "not addressed to this host"
             };
-            tracing::debug!(ifindex, pkttype = meta.pkttype, "dropping frame: {reason}");
+            crate::logging::debug!(ifindex, pkttype = meta.pkttype, "dropping frame: {reason}");
             return None;
         }
         if meta.truncated {
-            tracing::debug!(
+            crate::logging::debug!(
                 ifindex,
                 len = meta.len,
                 "dropping frame: larger than buffer"
@@ -184,7 +184,7 @@ impl PacketSocket {
                 payload: payload.to_vec(),
             }),
             Err(reason) => {
-                tracing::debug!(ifindex, len = frame.len(), "dropping frame: {reason}");
+                crate::logging::debug!(ifindex, len = frame.len(), "dropping frame: {reason}");
                 None
             }
         }

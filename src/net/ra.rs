@@ -165,7 +165,7 @@ impl RaWatcher {
             }
         }
         if drained > 0 {
-            tracing::debug!(ifname, drained, "discarded ICMPv6 queued before the filter");
+            crate::logging::debug!(ifname, drained, "discarded ICMPv6 queued before the filter");
         }
 
         // SAFETY: socket2::Socket owns its descriptor; it stays open and
@@ -193,18 +193,18 @@ impl RaWatcher {
     /// Parse a received ICMPv6 message; `None` (logged) unless it is a valid RA.
     fn accept(&self, meta: IcmpMeta, buf: &[u8]) -> Option<RaFlags> {
         let Some(src) = meta.src else {
-            tracing::debug!(ifname = %self.ifname, "dropping ICMPv6: no IPv6 source address");
+            crate::logging::debug!(ifname = %self.ifname, "dropping ICMPv6: no IPv6 source address");
             return None;
         };
         if meta.truncated {
-            tracing::debug!(ifname = %self.ifname, %src, "dropping RA: truncated");
+            crate::logging::debug!(ifname = %self.ifname, %src, "dropping RA: truncated");
             return None;
         }
         let msg = &buf[..meta.len.min(buf.len())];
         match parse_ra(src, meta.hop_limit, msg) {
             Ok(flags) => Some(flags),
             Err(reason) => {
-                tracing::debug!(ifname = %self.ifname, %src, "dropping RA: {reason}");
+                crate::logging::debug!(ifname = %self.ifname, %src, "dropping RA: {reason}");
                 None
             }
         }

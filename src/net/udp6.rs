@@ -106,7 +106,7 @@ impl Udp6Socket {
             match got {
                 Ok((SocketAddr::V6(a), data)) => return Ok((a, data)),
                 Ok((SocketAddr::V4(a), _)) => {
-                    tracing::debug!(%a, "dropping datagram with IPv4 source on an IPv6-only socket");
+                    crate::logging::debug!(%a, "dropping datagram with IPv4 source on an IPv6-only socket");
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

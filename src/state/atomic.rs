@@ -47,7 +47,7 @@ pub fn writes_on_loop() -> u64 {
 pub(crate) fn note_write(path: &Path) {
     if LOOP_THREAD.get() == Some(&std::thread::current().id()) {
         WRITES_ON_LOOP.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(
+        crate::logging::error!(
             "internal error: {} was written on the event loop (it should be queued to a writer thread); please report this",
             path.display()
         );

@@ -100,8 +100,8 @@ pub fn ra(iface: &str, router: Ipv6Addr, uri: Option<&str>) {
 
 fn announce(iface: &str, source: Source, uri: Option<&str>) {
     match uri {
-        Some(u) => tracing::info!("{iface}: captive portal ({}): {u}", source.name()),
-        None => tracing::info!("{iface}: captive portal ({}): none", source.name()),
+        Some(u) => crate::logging::info!("{iface}: captive portal ({}): {u}", source.name()),
+        None => crate::logging::info!("{iface}: captive portal ({}): none", source.name()),
     }
     crate::daemon::events::emit(
         "captive-portal",

@@ -5,9 +5,9 @@
 //! on the same system keeps the identity) or random, saved for next time.
 
 use crate::config::Config;
+use crate::logging::{info, warn};
 use crate::state::store::Store;
 use netbond_proto::duid::{Duid, Iaid};
-use tracing::{info, warn};
 
 /// The host name to send: `[dhcp4] hostname`, else the system's (gethostname), when it
 /// is a valid DNS name and not a placeholder such as `localhost`.
@@ -29,7 +29,7 @@ pub fn host_name(cfg: &Config) -> Option<String> {
     match valid {
         Some(n) if !matches!(n.as_str(), "localhost" | "localhost.localdomain") => Some(n),
         _ => {
-            tracing::debug!("host name {name:?} is not sent (not a usable DNS name)");
+            crate::logging::debug!("host name {name:?} is not sent (not a usable DNS name)");
             None
         }
     }

@@ -33,7 +33,7 @@ fn write_batch(store: &Store, batch: Vec<((u8, String), LeaseJob)>) {
             }
             LeaseJob::OriginalMtu(m) => {
                 if let Err(e) = store.save_original_mtu(&ifname, m) {
-                    tracing::warn!(
+                    crate::logging::warn!(
                         "dhcp4: {ifname}: could not keep the MTU to restore in {}: {e}; a restart will not know it",
                         store.dir().display()
                     );
@@ -60,12 +60,12 @@ fn write_batch(store: &Store, batch: Vec<((u8, String), LeaseJob)>) {
 
 fn warn_lease(store: &Store, fam: &str, ifname: &str, save: bool, e: &io::Error) {
     if save {
-        tracing::warn!(
+        crate::logging::warn!(
             "{fam}: {ifname}: could not save the lease in {}: {e}; it will not survive a restart",
             store.dir().display()
         );
     } else {
-        tracing::warn!(
+        crate::logging::warn!(
             "{fam}: {ifname}: could not remove the saved lease in {}: {e}",
             store.dir().display()
         );
@@ -144,7 +144,7 @@ impl LeaseWriter {
     /// newer save replaced it: that one is what counts, and the caller goes on.
     async fn durable(rx: oneshot::Receiver<()>) {
         if tokio::time::timeout(DURABLE_WAIT, rx).await.is_err() {
-            tracing::debug!(
+            crate::logging::debug!(
                 "lease save not on disk after {} s; configuring anyway",
                 DURABLE_WAIT.as_secs()
             );

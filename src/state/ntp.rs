@@ -17,13 +17,13 @@
 //! processes awaited asynchronously, bounded by a timeout). Each change is also an
 //! `ntp-changed` event.
 
+use crate::logging::{debug, info, warn};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
 
 /// Where chronyc usually is (it is not run when absent).
 const CHRONYC: &str = "/usr/bin/chronyc";

@@ -143,21 +143,21 @@ impl Store {
             Ok(Some(b)) => b,
             Ok(None) => return None,
             Err(why) => {
-                tracing::warn!(file = %path.display(), "ignoring DUID file: {why}");
+                crate::logging::warn!(file = %path.display(), "ignoring DUID file: {why}");
                 return None;
             }
         };
         let text = match std::str::from_utf8(&bytes) {
             Ok(t) => t.trim(),
             Err(_) => {
-                tracing::warn!(file = %path.display(), "ignoring DUID file: not text");
+                crate::logging::warn!(file = %path.display(), "ignoring DUID file: not text");
                 return None;
             }
         };
         match text.parse::<Duid>() {
             Ok(d) => Some(d),
             Err(e) => {
-                tracing::warn!(file = %path.display(), "ignoring DUID file: {e}");
+                crate::logging::warn!(file = %path.display(), "ignoring DUID file: {e}");
                 None
             }
         }
@@ -205,12 +205,12 @@ impl Store {
         let path = match self.lease_path(family, ifname) {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!("not loading a lease: {e}");
+                crate::logging::warn!("not loading a lease: {e}");
                 return None;
             }
         };
         let warn = |why: &str| {
-            tracing::warn!(file = %path.display(), "ignoring lease file: {why}");
+            crate::logging::warn!(file = %path.display(), "ignoring lease file: {why}");
         };
         let bytes = match read_capped(&path, MAX_LEASE_FILE) {
             Ok(Some(b)) => b,

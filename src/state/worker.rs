@@ -146,7 +146,7 @@ where
         if let Err(e) = spawned {
             // Without the thread nothing would ever be written: run the queue here,
             // once, and try again at the next job.
-            tracing::error!(
+            crate::logging::error!(
                 "cannot start the {} thread: {e}; doing its work on the event loop",
                 self.inner.name
             );

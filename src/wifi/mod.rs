@@ -9,6 +9,7 @@ pub mod nl80211;
 pub mod wpa;
 
 use crate::config::WifiConfig;
+use crate::logging::{info, warn};
 use crate::net::link::{LinkEvent, LinkInfo};
 use crate::wifi::wpa::{
     SuperviseConfig, SupplicantState, WpaConfig, WpaHandle, WpaMode, WpaSupervisor,
@@ -16,7 +17,6 @@ use crate::wifi::wpa::{
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing::{info, warn};
 
 struct Running {
     handle: WpaHandle,

@@ -6,12 +6,12 @@ use crate::cni::events as cev;
 use crate::cni::netns;
 use crate::cni::store::SavedLease6;
 use crate::daemon::events as ev;
+use crate::logging::{debug, info, warn};
 use crate::state::store::SavedLease4;
 use netbond_proto::dhcp4::{self, Event4, Lease4};
 use netbond_proto::dhcp6::{self, Event6, Lease6};
 use netbond_proto::Engine;
 use serde_json::{json, Value};
-use tracing::{debug, info, warn};
 
 impl Attachment {
     /// Queue the record's save (the writer thread logs a failure).

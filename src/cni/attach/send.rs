@@ -14,10 +14,10 @@ use netbond_proto::dhcp4::{self, Client, ClientId, Transmit4};
 use netbond_proto::dhcp6::Transmit6;
 use netbond_proto::{Engine, Instant};
 
+use crate::logging::{debug, info, warn};
 use serde_json::json;
 use std::io;
 use std::net::Ipv4Addr;
-use tracing::{debug, info, warn};
 
 impl Attachment {
     pub(super) async fn send4(&mut self, tx: &Transmit4, releasing: bool) {

@@ -81,7 +81,7 @@ pub fn nameservers(state: &DnsState) -> Vec<String> {
         .filter(|a| {
             let ok = valid_v4_server(**a);
             if !ok {
-                tracing::warn!(server = %a, "ignoring unusable IPv4 DNS server");
+                crate::logging::warn!(server = %a, "ignoring unusable IPv4 DNS server");
             }
             ok
         })
@@ -92,13 +92,13 @@ pub fn nameservers(state: &DnsState) -> Vec<String> {
         .iter()
         .filter_map(|a| {
             if !valid_v6_server(*a) {
-                tracing::warn!(server = %a, "ignoring unusable IPv6 DNS server");
+                crate::logging::warn!(server = %a, "ignoring unusable IPv6 DNS server");
                 None
             } else if is_link_local6(*a) {
                 match scope {
                     Some(ifname) => Some(format!("{a}%{ifname}")),
                     None => {
-                        tracing::warn!(server = %a, "ignoring link-local DNS server without an interface");
+                        crate::logging::warn!(server = %a, "ignoring link-local DNS server without an interface");
                         None
                     }
                 }
@@ -135,11 +135,11 @@ pub fn search_domains(state: &DnsState) -> Vec<String> {
                     out.push(v);
                 }
             }
-            None => tracing::warn!(domain = ?d, "ignoring invalid search domain"),
+            None => crate::logging::warn!(domain = ?d, "ignoring invalid search domain"),
         }
     }
     if out.len() > MAX_SEARCH {
-        tracing::warn!(
+        crate::logging::warn!(
             dropped = ?&out[MAX_SEARCH..],
             "more than {MAX_SEARCH} search domains; keeping the first {MAX_SEARCH}"
         );

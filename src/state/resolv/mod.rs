@@ -357,7 +357,7 @@ impl DnsWriter {
         DnsWriter {
             worker: Worker::new("netbond-dns", move |target: DnsTarget, job| {
                 if let Err(e) = b.run(&target, job) {
-                    tracing::warn!(
+                    crate::logging::warn!(
                         "could not update DNS in {}: {e}; DNS settings are not applied (will retry on the next change)",
                         target.describe()
                     );

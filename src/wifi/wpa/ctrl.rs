@@ -7,6 +7,7 @@
 //! commands, one ATTACHed for events.
 
 use super::parse::{self, ScanResult, WpaEvent, MAX_EVENT_LEN};
+use crate::logging::debug;
 use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -16,7 +17,6 @@ use std::time::Duration;
 use tokio::net::UnixDatagram;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use tracing::debug;
 
 /// The usual time to wait for a reply.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -19,13 +19,13 @@ pub use handle::WpaHandle;
 
 use super::ctrl::{fmt_duration, MonitorEvent, WpaMonitor, DEFAULT_TIMEOUT};
 use super::parse::{self, WpaEvent};
+use crate::logging::{debug, error, info, warn};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn};
 
 /// wpa_supplicant's usual control directory (`/var/run/wpa_supplicant` is the same place
 /// on current systems, and what `wpa_cli` uses by default).

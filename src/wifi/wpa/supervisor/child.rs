@@ -4,6 +4,7 @@
 
 use super::super::parse;
 use super::SuperviseConfig;
+use crate::logging::{debug, warn};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -15,7 +16,6 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, Interest};
 use tokio::time::Instant;
-use tracing::{debug, warn};
 
 /// Lines of the child's output kept for the exit report.
 const TAIL_LINES: usize = 20;
@@ -59,7 +59,7 @@ impl Child {
             cmd.arg("-I").arg(extra);
         }
         cmd.args(&sc.extra_args);
-        // Output goes to one pipe, forwarded to tracing at debug and kept for exit reports.
+        // Output goes to one pipe, forwarded to the log at debug and kept for exit reports.
         let (read_end, write_end) = pipe()?;
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(write_end.try_clone()?))
