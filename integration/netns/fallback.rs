@@ -221,8 +221,9 @@ fn static_fallback_after_its_time_and_dropped_when_a_lease_arrives() {
             .iter()
             .any(|r| r.dst == "default" && r.gateway.as_deref() == Some(router.as_str()))
     };
+    // The route follows the address by a moment.
     assert!(
-        default_via(&lab),
+        lab::wait_until(TIMEOUT, || default_via(&lab)),
         "no default route via {router}: {:?}",
         lab.routes4()
     );
@@ -243,16 +244,24 @@ fn static_fallback_after_its_time_and_dropped_when_a_lease_arrives() {
         lab.addrs4()
     );
     assert!(
-        !default_via(&lab),
+        lab::wait_until(TIMEOUT, || !default_via(&lab)),
         "fallback route still there: {:?}",
         lab.routes4()
     );
-    assert!(!resolv().contains("192.0.2.53"), "{}", resolv());
-    let gw = lab.gw4().to_string();
+    // resolv.conf is written off the loop: give the writer its moment.
     assert!(
+        lab::wait_until(TIMEOUT, || !resolv().contains("192.0.2.53")),
+        "{}",
+        resolv()
+    );
+    let gw = lab.gw4().to_string();
+    let lease_default = || {
         lab.routes4()
             .iter()
-            .any(|r| r.dst == "default" && r.gateway.as_deref() == Some(gw.as_str())),
+            .any(|r| r.dst == "default" && r.gateway.as_deref() == Some(gw.as_str()))
+    };
+    assert!(
+        lab::wait_until(TIMEOUT, lease_default),
         "the lease's default route: {:?}",
         lab.routes4()
     );

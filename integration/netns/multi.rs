@@ -128,10 +128,15 @@ fn one_process_serves_three_interfaces() {
     iaids.dedup();
     assert_eq!(iaids.len(), 3, "IAIDs are not distinct: {ids:02x?}");
 
-    // Each interface has its own default route; the first listed is preferred.
-    let metrics: Vec<Option<u32>> = (0..3)
-        .map(|k| default_metric(&lab, &format!("c{k}")))
-        .collect();
+    // Each interface has its own default route; the first listed is preferred. The
+    // routes follow the address by a moment: wait for them.
+    let metrics = || -> Vec<Option<u32>> {
+        (0..3)
+            .map(|k| default_metric(&lab, &format!("c{k}")))
+            .collect()
+    };
+    lab::wait_until(TIMEOUT, || metrics().iter().all(Option::is_some));
+    let metrics = metrics();
     assert_eq!(
         metrics,
         vec![Some(1024), Some(1025), Some(1026)],
