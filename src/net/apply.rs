@@ -503,4 +503,79 @@ mod tests {
         assert_eq!(lifetimes(Some(100), None), (100, 100));
         assert_eq!(lifetimes(Some(100), Some(50)), (100, 50));
     }
+
+    fn addr_event(kind: u16, family: u8, flags: u32, attrs: &[u8]) -> Option<AddrEvent> {
+        let mut body = vec![family, 64, 0, 0];
+        body.extend_from_slice(&5u32.to_ne_bytes());
+        put_u32(&mut body, IFA_FLAGS, flags);
+        body.extend_from_slice(attrs);
+        let d = request(kind, 0, 0, &body);
+        let m = messages(&d).next().unwrap().unwrap();
+        to_addr_event(&m)
+    }
+
+    #[test]
+    fn address_events_carry_dad_state_and_origin() {
+        let a6: Ipv6Addr = "fd77::1".parse().unwrap();
+        let mut attrs = Vec::new();
+        put(&mut attrs, IFA_ADDRESS, &a6.octets());
+        put_u8(&mut attrs, IFA_PROTO, IFAPROT_KERNEL_RA);
+        assert_eq!(
+            addr_event(RTM_NEWADDR, AF_INET6, IFA_F_TENTATIVE, &attrs),
+            Some(AddrEvent::New {
+                ifindex: 5,
+                addr: IpAddr::V6(a6),
+                prefix_len: 64,
+                tentative: true,
+                from_ra: true,
+            })
+        );
+        assert_eq!(
+            addr_event(RTM_DELADDR, AF_INET6, IFA_F_DADFAILED, &attrs),
+            Some(AddrEvent::Deleted {
+                ifindex: 5,
+                addr: IpAddr::V6(a6),
+                prefix_len: 64,
+                dad_failed: true,
+            })
+        );
+        // No address at all, or another message kind: nothing.
+        assert_eq!(addr_event(RTM_NEWADDR, AF_INET6, 0, &[]), None);
+        assert_eq!(addr_event(RTM_NEWLINK, AF_INET6, 0, &attrs), None);
+    }
+
+    /// The real socket, read-only: the loopback exists in every namespace, an
+    /// unknown name is `None`, and a refused change names operation and errno.
+    #[tokio::test]
+    async fn the_kernel_answers_lookups_dumps_and_refusals() {
+        let h = Handle::connect().unwrap();
+        let lo = crate::net::link::get_link_by_name(&h, "lo")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(lo.name, "lo");
+        let by_index = crate::net::link::get_link_by_index(&h, lo.index)
+            .await
+            .unwrap();
+        assert_eq!(by_index.map(|l| l.name), Some("lo".to_string()));
+        let all = crate::net::link::list_links(&h).await.unwrap();
+        assert!(all.iter().any(|l| l.index == lo.index));
+        let none = crate::net::link::get_link_by_name(&h, "nb-no-such0")
+            .await
+            .unwrap();
+        assert_eq!(none, None);
+        // An index no interface has: ENODEV (EPERM first without CAP_NET_ADMIN).
+        let a = Applier::new(h.clone(), 0x7fff_fff0, "ghost0", 100);
+        let e = a.set_mtu(1400).await.unwrap_err();
+        assert!(e.is_errno(libc::ENODEV) || e.is_errno(libc::EPERM), "{e}");
+        assert!(
+            e.to_string().starts_with("set mtu 1400 on ghost0 failed: "),
+            "{e}"
+        );
+        // Many requests at once on the one socket each get their own reply.
+        let lookups = (0..32).map(|_| crate::net::link::get_link_by_index(&h, lo.index));
+        for r in futures::future::join_all(lookups).await {
+            assert_eq!(r.unwrap().map(|l| l.index), Some(lo.index));
+        }
+    }
 }
