@@ -48,7 +48,7 @@ pub fn check(cfg: &Config) -> Result<(), (&'static str, &'static str, String)> {
 pub mod bond {
     use crate::config::BondConfig;
     use crate::net::link::LinkEvent;
-    use rtnetlink::Handle;
+    use crate::net::netlink::Handle;
     use tokio::time::Instant;
 
     /// Never manages a bond.

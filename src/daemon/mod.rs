@@ -114,7 +114,7 @@ struct Daemon {
     /// Re-applied after each reload.
     overrides: Overrides,
     /// rtnetlink, for listing links and addresses again after lost events.
-    handle: rtnetlink::Handle,
+    handle: crate::net::netlink::Handle,
     /// One handle per managed interface, in the order given.
     ifaces: Vec<IfaceHandle>,
     /// Whether each interface is online: READY=1, `wait-online` and status read it.

@@ -70,7 +70,7 @@ impl Daemon {
 /// its index now) and by index (a rename away from a managed name). Keeps `host_macs`
 /// current on the way.
 async fn route_link(
-    handle: &rtnetlink::Handle,
+    handle: &crate::net::netlink::Handle,
     ifaces: &mut [IfaceHandle],
     host_macs: &crate::net::hwaddr::HostMacs,
     ev: LinkEvent,
@@ -163,7 +163,7 @@ impl Slaac {
     /// Read them all again (at start, and when address events were lost).
     pub(super) async fn reread(
         &mut self,
-        handle: &rtnetlink::Handle,
+        handle: &crate::net::netlink::Handle,
         ifaces: &[IfaceHandle],
         online: &crate::daemon::online::Board,
     ) {

@@ -17,7 +17,6 @@ use crate::state::identity;
 use crate::state::lease_writer::LeaseWriter;
 use crate::state::resolv::{DnsSink, DnsTarget, DnsWriter};
 use crate::state::store::Store;
-use futures::StreamExt;
 use netbond_proto::duid::Duid;
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
@@ -139,15 +138,12 @@ impl Daemon {
 impl Inputs {
     /// The netlink link and address event streams and the signals; also the rtnetlink
     /// handle for requests.
-    fn subscribe() -> Result<(Inputs, rtnetlink::Handle), String> {
-        let (link_conn, links) = link::link_events()
+    fn subscribe() -> Result<(Inputs, crate::net::netlink::Handle), String> {
+        let links = link::link_events()
             .map_err(|e| format!("cannot listen to netlink link events: {e}"))?;
-        tokio::spawn(link_conn);
-        let (addr_conn, addrs) =
+        let addrs =
             addr_events().map_err(|e| format!("cannot listen to netlink address events: {e}"))?;
-        tokio::spawn(addr_conn);
-        let (conn, handle) = link::connect().map_err(|e| format!("cannot open netlink: {e}"))?;
-        tokio::spawn(conn);
+        let handle = link::connect().map_err(|e| format!("cannot open netlink: {e}"))?;
         let sig = |kind| signal(kind).map_err(|e| e.to_string());
         let inputs = Inputs {
             sigterm: sig(SignalKind::terminate())?,
@@ -155,8 +151,8 @@ impl Inputs {
             sighup: sig(SignalKind::hangup())?,
             sigusr1: sig(SignalKind::user_defined1())?,
             sigusr2: sig(SignalKind::user_defined2())?,
-            links: links.boxed(),
-            addrs: addrs.boxed(),
+            links,
+            addrs,
         };
         Ok((inputs, handle))
     }
@@ -201,7 +197,7 @@ struct Common<'a> {
     ifnames: &'a [String],
     clock: Clock,
     store: &'a Store,
-    handle: &'a rtnetlink::Handle,
+    handle: &'a crate::net::netlink::Handle,
     leases: &'a LeaseWriter,
     dns: &'a DnsWriter,
     pacer: &'a Option<Arc<Pacer>>,

@@ -17,7 +17,7 @@ use netbond_proto::ipv4ll::{Action, DropReason, Ipv4Ll};
 use netbond_proto::Instant;
 use serde_json::{json, Value};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 /// The prefix length RFC 3927 2.1 gives a link-local address.
 const PREFIX: u8 = 16;
@@ -146,14 +146,12 @@ impl LinkLocal {
 
     async fn configure(&mut self, sh: &Shared, addr: Ipv4Addr) {
         let Some(index) = sh.ifindex else { return };
-        let mut req = sh
-            .handle
-            .address()
-            .add(index, IpAddr::V4(addr), PREFIX)
-            .replace();
         // Link scope: never picked as the source for a routed destination.
-        req.message_mut().header.scope = rtnetlink::packet_route::address::AddressScope::Link;
-        if let Err(e) = req.execute().await {
+        let brd = Ipv4Addr::from(u32::from(addr) | (u32::MAX >> PREFIX));
+        let scope = crate::net::netlink::attr::RT_SCOPE_LINK;
+        let added =
+            crate::net::apply::replace_addr4(&sh.handle, index, (addr, PREFIX), brd, scope, None);
+        if let Err(e) = added.await {
             warn!("ipv4ll: {}: could not add {addr}/{PREFIX}: {e}", sh.ifname);
             return;
         }

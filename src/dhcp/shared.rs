@@ -4,10 +4,10 @@
 use crate::config::Config;
 use crate::daemon::clock::Clock;
 use crate::net::apply::Applier;
+use crate::net::netlink::Handle;
 use crate::state::lease_writer::LeaseWriter;
 use crate::state::resolv::{DnsSink, DnsState};
 use crate::state::store::Store;
-use rtnetlink::Handle;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// DNS data learned by one family.

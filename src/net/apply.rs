@@ -10,18 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::io;
 
-use futures::{Stream, StreamExt, TryStreamExt};
-use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
-use rtnetlink::packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol, CacheInfo,
-};
-use rtnetlink::packet_route::route::{RouteMessage, RouteProtocol, RouteScope};
-use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::proto::Connection;
-use rtnetlink::sys::AsyncSocket;
-use rtnetlink::{AddressMessageBuilder, Handle, LinkUnspec, MulticastGroup, RouteMessageBuilder};
+use futures::stream::BoxStream;
 
 use crate::net::link::NlError;
+use crate::net::netlink::attr::*;
+use crate::net::netlink::msg::{self, AddrMsg, Route4};
+use crate::net::netlink::{socket, Fail, Handle};
 
 /// The kernel's "forever" lifetime (`INFINITY_LIFE_TIME`).
 pub const INFINITE_LIFETIME: u32 = 0xffff_ffff;
@@ -71,74 +65,38 @@ pub fn classify_route(dest: Ipv4Addr, prefix_len: u8, accept_wide_routes: bool) 
     RoutePolicy::Accept
 }
 
-fn lifetimes(valid: Option<u32>, preferred: Option<u32>) -> CacheInfo {
-    let mut ci = CacheInfo::default();
-    ci.ifa_valid = valid.unwrap_or(INFINITE_LIFETIME);
+/// `(valid, preferred)`: `None` is infinite.
+fn lifetimes(valid: Option<u32>, preferred: Option<u32>) -> (u32, u32) {
+    let valid = valid.unwrap_or(INFINITE_LIFETIME);
     // The kernel rejects preferred > valid (EINVAL); clamp instead of failing.
-    ci.ifa_preferred = preferred.unwrap_or(INFINITE_LIFETIME).min(ci.ifa_valid);
-    ci
+    (valid, preferred.unwrap_or(INFINITE_LIFETIME).min(valid))
 }
 
-fn all_flags(msg: &AddressMessage) -> AddressFlags {
-    msg.attributes
-        .iter()
-        .find_map(|a| match a {
-            AddressAttribute::Flags(f) => Some(*f),
-            _ => None,
-        })
-        .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(msg.header.flags.bits())))
-}
-
-/// The kernel made this address from a router advertisement (SLAAC).
-fn from_ra(msg: &AddressMessage) -> bool {
-    msg.attributes.iter().any(|a| {
-        matches!(
-            a,
-            AddressAttribute::Protocol(AddressProtocol::RouterAnnouncement)
-        )
-    })
-}
-
-fn local_addr(msg: &AddressMessage) -> Option<IpAddr> {
-    // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on
-    // point-to-point links. Prefer IFA_LOCAL when present.
-    let mut addr = None;
-    for a in &msg.attributes {
-        match a {
-            AddressAttribute::Local(ip) => return Some(*ip),
-            AddressAttribute::Address(ip) => addr = Some(*ip),
-            _ => {}
-        }
-    }
-    addr
-}
-
-async fn dump_addrs(
+/// The addresses of one family on `ifindex`.
+pub(crate) async fn dump_addrs(
     handle: &Handle,
     ifindex: u32,
-    family: AddressFamily,
-) -> Result<Vec<AddressMessage>, NlError> {
-    let mut req = handle.address().get().set_link_index_filter(ifindex);
-    req.message_mut().header.family = family;
-    let msgs: Vec<AddressMessage> = req
-        .execute()
-        .try_collect()
+    family: u8,
+) -> Result<Vec<AddrMsg>, NlError> {
+    let msgs = handle
+        .dump(RTM_GETADDR, &msg::addr_dump(family))
         .await
-        .map_err(|e| NlError::from_rtnl("list addresses", format!("#{ifindex}"), e))?;
+        .map_err(|f| NlError::new("list addresses", format!("#{ifindex}"), f))?;
     Ok(msgs
-        .into_iter()
-        .filter(|m| m.header.index == ifindex && m.header.family == family)
+        .iter()
+        .filter_map(|b| msg::parse_addr(b))
+        .filter(|m| m.index == ifindex && (family == AF_UNSPEC || m.family == family))
         .collect())
 }
 
 /// IPv4 addresses configured on `ifindex`, with prefix lengths (for tests and for
 /// adopting a lease after a restart).
 pub async fn list_addrs4(handle: &Handle, ifindex: u32) -> Result<Vec<(Ipv4Addr, u8)>, NlError> {
-    Ok(dump_addrs(handle, ifindex, AddressFamily::Inet)
+    Ok(dump_addrs(handle, ifindex, AF_INET)
         .await?
         .iter()
-        .filter_map(|m| match local_addr(m) {
-            Some(IpAddr::V4(a)) => Some((a, m.header.prefix_len)),
+        .filter_map(|m| match m.local {
+            Some(IpAddr::V4(a)) => Some((a, m.prefix_len)),
             _ => None,
         })
         .collect())
@@ -146,10 +104,10 @@ pub async fn list_addrs4(handle: &Handle, ifindex: u32) -> Result<Vec<(Ipv4Addr,
 
 /// IPv6 addresses configured on `ifindex` (for adopting a lease after a restart).
 pub async fn list_addrs6(handle: &Handle, ifindex: u32) -> Result<Vec<Ipv6Addr>, NlError> {
-    Ok(dump_addrs(handle, ifindex, AddressFamily::Inet6)
+    Ok(dump_addrs(handle, ifindex, AF_INET6)
         .await?
         .iter()
-        .filter_map(|m| match local_addr(m) {
+        .filter_map(|m| match m.local {
             Some(IpAddr::V6(a)) => Some(a),
             _ => None,
         })
@@ -158,11 +116,11 @@ pub async fn list_addrs6(handle: &Handle, ifindex: u32) -> Result<Vec<Ipv6Addr>,
 
 /// Usable SLAAC addresses on `ifindex`: made from a router advertisement, DAD done.
 pub async fn list_ra_addrs6(handle: &Handle, ifindex: u32) -> Result<Vec<Ipv6Addr>, NlError> {
-    Ok(dump_addrs(handle, ifindex, AddressFamily::Inet6)
+    Ok(dump_addrs(handle, ifindex, AF_INET6)
         .await?
         .iter()
-        .filter(|m| from_ra(m) && !all_flags(m).contains(AddressFlags::Tentative))
-        .filter_map(|m| match local_addr(m) {
+        .filter(|m| m.from_ra && m.flags & IFA_F_TENTATIVE == 0)
+        .filter_map(|m| match m.local {
             Some(IpAddr::V6(a)) => Some(a),
             _ => None,
         })
@@ -201,42 +159,76 @@ pub enum AddrEvent {
     Overrun,
 }
 
-fn to_addr_event(msg: NetlinkMessage<RouteNetlinkMessage>) -> Option<AddrEvent> {
-    match msg.payload {
-        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(m)) => Some(AddrEvent::New {
-            ifindex: m.header.index,
-            addr: local_addr(&m)?,
-            prefix_len: m.header.prefix_len,
-            tentative: all_flags(&m).contains(AddressFlags::Tentative),
-            from_ra: from_ra(&m),
-        }),
-        NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(m)) => {
-            Some(AddrEvent::Deleted {
-                ifindex: m.header.index,
-                addr: local_addr(&m)?,
-                prefix_len: m.header.prefix_len,
-                dad_failed: all_flags(&m).contains(AddressFlags::Dadfailed),
-            })
+fn to_addr_event(m: &Message<'_>) -> Option<AddrEvent> {
+    let a = match m.kind {
+        RTM_NEWADDR | RTM_DELADDR => msg::parse_addr(m.body)?,
+        _ => return None,
+    };
+    let (ifindex, addr, prefix_len) = (a.index, a.local?, a.prefix_len);
+    Some(if m.kind == RTM_NEWADDR {
+        AddrEvent::New {
+            ifindex,
+            addr,
+            prefix_len,
+            tentative: a.flags & IFA_F_TENTATIVE != 0,
+            from_ra: a.from_ra,
         }
-        NetlinkPayload::Overrun(_) => Some(AddrEvent::Overrun),
-        _ => None,
-    }
+    } else {
+        AddrEvent::Deleted {
+            ifindex,
+            addr,
+            prefix_len,
+            dad_failed: a.flags & IFA_F_DADFAILED != 0,
+        }
+    })
 }
 
 /// Subscribe to IPv4 and IPv6 address changes (RTNLGRP_IPV4_IFADDR/IPV6_IFADDR), to
-/// learn DAD outcomes and notice addresses removed behind netbond's back. Spawn the
-/// returned connection; filter on `ifindex` yourself.
-pub fn addr_events() -> io::Result<(
-    Connection<RouteNetlinkMessage>,
-    impl Stream<Item = AddrEvent> + Unpin + Send,
-)> {
-    let (mut conn, _handle, messages) = rtnetlink::new_multicast_connection(&[
-        MulticastGroup::Ipv4Ifaddr,
-        MulticastGroup::Ipv6Ifaddr,
-    ])?;
-    let _ = conn.socket_mut().socket_mut().set_rx_buf_sz(1 << 20);
-    let stream = messages.filter_map(|(msg, _)| futures::future::ready(to_addr_event(msg)));
-    Ok((conn, stream))
+/// learn DAD outcomes and notice addresses removed behind netbond's back. Filter on
+/// `ifindex` yourself; lost events come out as [`AddrEvent::Overrun`].
+pub fn addr_events() -> io::Result<BoxStream<'static, AddrEvent>> {
+    socket::events(
+        RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+        to_addr_event,
+        || AddrEvent::Overrun,
+    )
+}
+
+/// Delete an address (`ifaddrmsg` plus the address). Removing an absent address is
+/// not an error.
+pub(crate) async fn del_addr(
+    handle: &Handle,
+    index: u32,
+    addr: IpAddr,
+    prefix_len: u8,
+) -> Result<(), Fail> {
+    let body = msg::addr_base(index, addr, prefix_len, 0, 0);
+    match handle.ack(RTM_DELADDR, 0, &body).await {
+        Err(f) if f.errno() == Some(libc::EADDRNOTAVAIL) => Ok(()),
+        r => r,
+    }
+}
+
+/// Add an IPv4 address with `scope`, or update it in place (NLM_F_CREATE |
+/// NLM_F_REPLACE). `broadcast` applies below /31; `lifetimes` are (valid, preferred).
+pub(crate) async fn replace_addr4(
+    handle: &Handle,
+    index: u32,
+    (addr, prefix_len): (Ipv4Addr, u8),
+    broadcast: Ipv4Addr,
+    scope: u8,
+    lifetimes: Option<(u32, u32)>,
+) -> Result<(), Fail> {
+    let mut body = msg::addr_base(index, IpAddr::V4(addr), prefix_len, 0, scope);
+    if prefix_len < 31 {
+        put(&mut body, IFA_BROADCAST, &broadcast.octets());
+    }
+    if let Some((valid, preferred)) = lifetimes {
+        msg::put_lifetimes(&mut body, valid, preferred);
+    }
+    handle
+        .ack(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, &body)
+        .await
 }
 
 impl Applier {
@@ -251,8 +243,8 @@ impl Applier {
         }
     }
 
-    fn err(&self, op: String, e: rtnetlink::Error) -> NlError {
-        NlError::from_rtnl(op, self.ifname.clone(), e)
+    fn err(&self, op: String, f: Fail) -> NlError {
+        NlError::new(op, self.ifname.clone(), f)
     }
 
     /// Add an IPv4 address, or update it in place if already present.
@@ -270,89 +262,48 @@ impl Applier {
         valid_secs: Option<u32>,
         preferred_secs: Option<u32>,
     ) -> Result<(), NlError> {
-        let mut req = self
-            .handle
-            .address()
-            .add(self.ifindex, IpAddr::V4(addr), prefix_len)
-            .replace();
-        let msg = req.message_mut();
-        // The builder derives a broadcast for < /31; use the caller's instead.
-        msg.attributes
-            .retain(|a| !matches!(a, AddressAttribute::Broadcast(_)));
-        if prefix_len < 31 {
-            msg.attributes.push(AddressAttribute::Broadcast(broadcast));
-        }
-        msg.attributes.push(AddressAttribute::CacheInfo(lifetimes(
-            valid_secs,
-            preferred_secs,
-        )));
-        req.execute()
-            .await
-            .map_err(|e| self.err(format!("add address {addr}/{prefix_len}"), e))
+        let life = lifetimes(valid_secs, preferred_secs);
+        replace_addr4(
+            &self.handle,
+            self.ifindex,
+            (addr, prefix_len),
+            broadcast,
+            RT_SCOPE_UNIVERSE,
+            Some(life),
+        )
+        .await
+        .map_err(|f| self.err(format!("add address {addr}/{prefix_len}"), f))
     }
 
     /// Remove an IPv4 address. Removing an absent address is not an error.
     pub async fn del_addr4(&self, addr: Ipv4Addr, prefix_len: u8) -> Result<(), NlError> {
-        let msg = AddressMessageBuilder::<Ipv4Addr>::new()
-            .index(self.ifindex)
-            .address(addr, prefix_len)
-            .build();
-        self.del_addr(msg, format!("delete address {addr}/{prefix_len}"))
+        del_addr(&self.handle, self.ifindex, IpAddr::V4(addr), prefix_len)
             .await
-    }
-
-    async fn del_addr(&self, msg: AddressMessage, op: String) -> Result<(), NlError> {
-        match self.handle.address().del(msg).execute().await {
-            Ok(()) => Ok(()),
-            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::EADDRNOTAVAIL => {
-                Ok(())
-            }
-            Err(e) => Err(self.err(op, e)),
-        }
-    }
-
-    fn addr6_msg(
-        &self,
-        addr: Ipv6Addr,
-        prefix_len: u8,
-        valid: Option<u32>,
-        preferred: Option<u32>,
-        optimistic: bool,
-    ) -> AddressMessage {
-        let mut msg = AddressMessageBuilder::<Ipv6Addr>::new()
-            .index(self.ifindex)
-            .address(addr, prefix_len)
-            .build();
-        let mut flags = AddressFlags::empty();
-        if optimistic {
-            flags |= AddressFlags::Optimistic;
-        }
-        if prefix_len == 128 {
-            // A DHCPv6 IA_NA address carries no on-link information (RFC 8415 21.6);
-            // the on-link prefix comes from Router Advertisements.
-            flags |= AddressFlags::Noprefixroute;
-        }
-        msg.header.flags = AddressHeaderFlags::from_bits_retain(flags.bits() as u8);
-        msg.attributes.push(AddressAttribute::Flags(flags));
-        msg.attributes
-            .push(AddressAttribute::CacheInfo(lifetimes(valid, preferred)));
-        msg
+            .map_err(|f| self.err(format!("delete address {addr}/{prefix_len}"), f))
     }
 
     async fn send_addr6(
         &self,
         addr: Ipv6Addr,
-        msg: AddressMessage,
-    ) -> Result<(), rtnetlink::Error> {
-        // AddressAddRequest has no constructor from a message; build the request for
-        // the same address and swap its message in.
-        let mut req = self
-            .handle
-            .address()
-            .add(self.ifindex, IpAddr::V6(addr), msg.header.prefix_len)
-            .replace();
-        *req.message_mut() = msg;
-        req.execute().await
+        prefix_len: u8,
+        (valid, preferred): (u32, u32),
+        optimistic: bool,
+    ) -> Result<(), Fail> {
+        let mut flags = 0;
+        if optimistic {
+            flags |= IFA_F_OPTIMISTIC;
+        }
+        if prefix_len == 128 {
+            // A DHCPv6 IA_NA address carries no on-link information (RFC 8415 21.6);
+            // the on-link prefix comes from Router Advertisements.
+            flags |= IFA_F_NOPREFIXROUTE;
+        }
+        let mut body = msg::addr_base(self.ifindex, IpAddr::V6(addr), prefix_len, flags, 0);
+        put_u32(&mut body, IFA_FLAGS, flags);
+        msg::put_lifetimes(&mut body, valid, preferred);
+        self.handle
+            .ack(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, &body)
+            .await
     }
 
     /// Add an IPv6 address, or update its lifetimes in place if already present.
@@ -376,37 +327,33 @@ impl Applier {
     ) -> Result<(), NlError> {
         let op = || format!("add address {addr}/{prefix_len}");
         let want_opt = optimistic && !self.optimistic_refused.load(Ordering::Relaxed);
-        let msg = self.addr6_msg(addr, prefix_len, valid_secs, preferred_secs, want_opt);
-        match self.send_addr6(addr, msg).await {
+        let life = lifetimes(valid_secs, preferred_secs);
+        match self.send_addr6(addr, prefix_len, life, want_opt).await {
             Ok(()) => Ok(()),
-            Err(rtnetlink::Error::NetlinkError(m))
-                if want_opt && matches!(m.raw_code().abs(), libc::EOPNOTSUPP | libc::EINVAL) =>
+            Err(Fail::Kernel { errno, ext_ack })
+                if want_opt && matches!(errno, libc::EOPNOTSUPP | libc::EINVAL) =>
             {
                 if !self.optimistic_refused.swap(true, Ordering::Relaxed) {
-                    let why = crate::net::link::ext_ack_message(&m.header)
-                        .unwrap_or_else(|| m.to_string());
+                    let why =
+                        ext_ack.unwrap_or_else(|| io::Error::from_raw_os_error(errno).to_string());
                     crate::logging::warn!(
                         iface = %self.ifname,
                         "kernel refused optimistic DAD ({why}); adding IPv6 addresses without it"
                     );
                 }
-                let msg = self.addr6_msg(addr, prefix_len, valid_secs, preferred_secs, false);
-                self.send_addr6(addr, msg)
+                self.send_addr6(addr, prefix_len, life, false)
                     .await
-                    .map_err(|e| self.err(op(), e))
+                    .map_err(|f| self.err(op(), f))
             }
-            Err(e) => Err(self.err(op(), e)),
+            Err(f) => Err(self.err(op(), f)),
         }
     }
 
     /// Remove an IPv6 address. Removing an absent address is not an error.
     pub async fn del_addr6(&self, addr: Ipv6Addr, prefix_len: u8) -> Result<(), NlError> {
-        let msg = AddressMessageBuilder::<Ipv6Addr>::new()
-            .index(self.ifindex)
-            .address(addr, prefix_len)
-            .build();
-        self.del_addr(msg, format!("delete address {addr}/{prefix_len}"))
+        del_addr(&self.handle, self.ifindex, IpAddr::V6(addr), prefix_len)
             .await
+            .map_err(|f| self.err(format!("delete address {addr}/{prefix_len}"), f))
     }
 
     fn route4_msg(
@@ -415,21 +362,17 @@ impl Applier {
         prefix_len: u8,
         gateway: Option<Ipv4Addr>,
         src: Option<Ipv4Addr>,
-        scope: RouteScope,
-    ) -> RouteMessage {
-        let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(dest, prefix_len)
-            .output_interface(self.ifindex)
-            .priority(self.metric)
-            .protocol(RouteProtocol::Dhcp)
-            .scope(scope);
-        if let Some(gw) = gateway.filter(|g| !g.is_unspecified()) {
-            b = b.gateway(gw);
-        }
-        if let Some(s) = src {
-            b = b.pref_source(s);
-        }
-        b.build()
+        scope: u8,
+    ) -> Vec<u8> {
+        msg::route4(&Route4 {
+            dest,
+            prefix_len,
+            gateway: gateway.filter(|g| !g.is_unspecified()),
+            src,
+            oif: self.ifindex,
+            metric: self.metric,
+            scope,
+        })
     }
 
     /// Install or replace an IPv4 route via this interface with this applier's metric.
@@ -448,18 +391,15 @@ impl Applier {
     ) -> Result<(), NlError> {
         let gateway = gateway.filter(|g| !g.is_unspecified());
         let scope = if gateway.is_some() {
-            RouteScope::Universe
+            RT_SCOPE_UNIVERSE
         } else {
-            RouteScope::Link
+            RT_SCOPE_LINK
         };
-        let msg = self.route4_msg(dest, prefix_len, gateway, src, scope);
+        let body = self.route4_msg(dest, prefix_len, gateway, src, scope);
         self.handle
-            .route()
-            .add(msg)
-            .replace()
-            .execute()
+            .ack(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, &body)
             .await
-            .map_err(|e| self.err(route_op("replace", dest, prefix_len, gateway), e))
+            .map_err(|f| self.err(route_op("replace", dest, prefix_len, gateway), f))
     }
 
     /// Remove an IPv4 route this applier installed (matched on destination, gateway,
@@ -472,11 +412,12 @@ impl Applier {
     ) -> Result<(), NlError> {
         let gateway = gateway.filter(|g| !g.is_unspecified());
         // Scope NOWHERE matches any scope, as `ip route del` does.
-        let msg = self.route4_msg(dest, prefix_len, gateway, None, RouteScope::NoWhere);
-        match self.handle.route().del(msg).execute().await {
-            Ok(()) => Ok(()),
-            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::ESRCH => Ok(()),
-            Err(e) => Err(self.err(route_op("delete", dest, prefix_len, gateway), e)),
+        let body = self.route4_msg(dest, prefix_len, gateway, None, RT_SCOPE_NOWHERE);
+        match self.handle.ack(RTM_DELROUTE, 0, &body).await {
+            Err(f) if f.errno() != Some(libc::ESRCH) => {
+                Err(self.err(route_op("delete", dest, prefix_len, gateway), f))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -484,12 +425,12 @@ impl Applier {
     /// for IPv4 links with IPv6 (1280 is the IPv6 minimum; the kernel drops IPv6 on the
     /// link below that).
     pub async fn set_mtu(&self, mtu: u32) -> Result<(), NlError> {
+        let mut body = msg::ifinfo(self.ifindex, 0, 0);
+        put_u32(&mut body, IFLA_MTU, mtu);
         self.handle
-            .link()
-            .set(LinkUnspec::new_with_index(self.ifindex).mtu(mtu).build())
-            .execute()
+            .ack(RTM_SETLINK, 0, &body)
             .await
-            .map_err(|e| self.err(format!("set mtu {mtu}"), e))
+            .map_err(|f| self.err(format!("set mtu {mtu}"), f))
     }
 }
 
@@ -555,14 +496,86 @@ mod tests {
 
     #[test]
     fn lifetimes_default_to_infinite_and_clamp_preferred() {
-        let c = lifetimes(None, None);
         assert_eq!(
-            (c.ifa_valid, c.ifa_preferred),
+            lifetimes(None, None),
             (INFINITE_LIFETIME, INFINITE_LIFETIME)
         );
-        let c = lifetimes(Some(100), None);
-        assert_eq!((c.ifa_valid, c.ifa_preferred), (100, 100));
-        let c = lifetimes(Some(100), Some(50));
-        assert_eq!((c.ifa_valid, c.ifa_preferred), (100, 50));
+        assert_eq!(lifetimes(Some(100), None), (100, 100));
+        assert_eq!(lifetimes(Some(100), Some(50)), (100, 50));
+    }
+
+    fn addr_event(kind: u16, family: u8, flags: u32, attrs: &[u8]) -> Option<AddrEvent> {
+        let mut body = vec![family, 64, 0, 0];
+        body.extend_from_slice(&5u32.to_ne_bytes());
+        put_u32(&mut body, IFA_FLAGS, flags);
+        body.extend_from_slice(attrs);
+        let d = request(kind, 0, 0, &body);
+        let m = messages(&d).next().unwrap().unwrap();
+        to_addr_event(&m)
+    }
+
+    #[test]
+    fn address_events_carry_dad_state_and_origin() {
+        let a6: Ipv6Addr = "fd77::1".parse().unwrap();
+        let mut attrs = Vec::new();
+        put(&mut attrs, IFA_ADDRESS, &a6.octets());
+        put_u8(&mut attrs, IFA_PROTO, IFAPROT_KERNEL_RA);
+        assert_eq!(
+            addr_event(RTM_NEWADDR, AF_INET6, IFA_F_TENTATIVE, &attrs),
+            Some(AddrEvent::New {
+                ifindex: 5,
+                addr: IpAddr::V6(a6),
+                prefix_len: 64,
+                tentative: true,
+                from_ra: true,
+            })
+        );
+        assert_eq!(
+            addr_event(RTM_DELADDR, AF_INET6, IFA_F_DADFAILED, &attrs),
+            Some(AddrEvent::Deleted {
+                ifindex: 5,
+                addr: IpAddr::V6(a6),
+                prefix_len: 64,
+                dad_failed: true,
+            })
+        );
+        // No address at all, or another message kind: nothing.
+        assert_eq!(addr_event(RTM_NEWADDR, AF_INET6, 0, &[]), None);
+        assert_eq!(addr_event(RTM_NEWLINK, AF_INET6, 0, &attrs), None);
+    }
+
+    /// The real socket, read-only: the loopback exists in every namespace, an
+    /// unknown name is `None`, and a refused change names operation and errno.
+    #[tokio::test]
+    async fn the_kernel_answers_lookups_dumps_and_refusals() {
+        let h = Handle::connect().unwrap();
+        let lo = crate::net::link::get_link_by_name(&h, "lo")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(lo.name, "lo");
+        let by_index = crate::net::link::get_link_by_index(&h, lo.index)
+            .await
+            .unwrap();
+        assert_eq!(by_index.map(|l| l.name), Some("lo".to_string()));
+        let all = crate::net::link::list_links(&h).await.unwrap();
+        assert!(all.iter().any(|l| l.index == lo.index));
+        let none = crate::net::link::get_link_by_name(&h, "nb-no-such0")
+            .await
+            .unwrap();
+        assert_eq!(none, None);
+        // An index no interface has: ENODEV (EPERM first without CAP_NET_ADMIN).
+        let a = Applier::new(h.clone(), 0x7fff_fff0, "ghost0", 100);
+        let e = a.set_mtu(1400).await.unwrap_err();
+        assert!(e.is_errno(libc::ENODEV) || e.is_errno(libc::EPERM), "{e}");
+        assert!(
+            e.to_string().starts_with("set mtu 1400 on ghost0 failed: "),
+            "{e}"
+        );
+        // Many requests at once on the one socket each get their own reply.
+        let lookups = (0..32).map(|_| crate::net::link::get_link_by_index(&h, lo.index));
+        for r in futures::future::join_all(lookups).await {
+            assert_eq!(r.unwrap().map(|l| l.index), Some(lo.index));
+        }
     }
 }

@@ -8,10 +8,9 @@ use crate::config::{glob_match, BondConfig};
 use crate::logging::{debug, info, warn};
 use crate::net::hwaddr::fmt_mac;
 use crate::net::link::{self, LinkEvent, LinkInfo, NlError};
-use futures::TryStreamExt;
-use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{BondFailOverMac, BondMode, BondPrimaryReselect};
-use rtnetlink::{Handle, LinkBond, LinkUnspec};
+use crate::net::netlink::attr::{AF_UNSPEC, IFF_UP, IFLA_MASTER, NLM_F_CREATE, NLM_F_EXCL};
+use crate::net::netlink::attr::{RTM_DELLINK, RTM_NEWLINK};
+use crate::net::netlink::{msg, Handle};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -224,25 +223,18 @@ impl BondManager {
 
     async fn create(&mut self) -> Result<(), String> {
         let name = self.cfg.name.clone();
-        let fom = match self.cfg.fail_over_mac_value() {
-            0 => BondFailOverMac::None,
-            2 => BondFailOverMac::Follow,
-            _ => BondFailOverMac::Active,
-        };
-        let reselect = match self.cfg.primary_reselect_value() {
-            1 => BondPrimaryReselect::Better,
-            2 => BondPrimaryReselect::Failure,
-            _ => BondPrimaryReselect::Always,
-        };
-        let msg = LinkBond::new(&name)
-            .mode(BondMode::ActiveBackup)
-            .fail_over_mac(fom)
-            .miimon(self.cfg.miimon)
-            .primary_reselect(reselect)
-            .up()
-            .build();
-        if let Err(e) = self.handle.link().add(msg).execute().await {
-            let e = NlError::from_rtnl("create bond", name.clone(), e);
+        let msg = msg::bond_create(
+            &name,
+            self.cfg.fail_over_mac_value(),
+            self.cfg.miimon,
+            self.cfg.primary_reselect_value(),
+        );
+        if let Err(f) = self
+            .handle
+            .ack(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &msg)
+            .await
+        {
+            let e = NlError::new("create bond", name.clone(), f);
             let hint = if e.is_errno(libc::EOPNOTSUPP) {
                 " (this kernel has no bonding driver: load the `bonding` module or enable CONFIG_BONDING)"
             } else if e.is_errno(libc::EPERM) {
@@ -411,58 +403,44 @@ impl BondManager {
             return Ok(());
         };
         let h = &self.handle;
-        h.link()
-            .change(LinkUnspec::new_with_index(l.index).down().build())
-            .execute()
-            .await
-            .map_err(|e| NlError::from_rtnl("set link down", l.name.clone(), e))?;
+        let name = l.name.clone();
+        link::change_link(h, &msg::ifinfo(l.index, 0, IFF_UP), "set link down", name).await?;
         self.flush_addresses(l).await;
-        if let Err(e) = h
-            .link()
-            .change(LinkUnspec::new_with_index(l.index).controller(bond).build())
-            .execute()
-            .await
-        {
+        let mut body = msg::ifinfo(l.index, 0, 0);
+        crate::net::netlink::attr::put_u32(&mut body, IFLA_MASTER, bond);
+        let op = format!("enslave to {}", self.cfg.name);
+        if let Err(e) = link::change_link(h, &body, &op, l.name.clone()).await {
             // Leave the port as it was found (up), not down and useless until the retry.
             if l.up {
                 let _ = link::set_link_up(h, l.index).await;
             }
-            return Err(NlError::from_rtnl(
-                format!("enslave to {}", self.cfg.name),
-                l.name.clone(),
-                e,
-            ));
+            return Err(e);
         }
-        h.link()
-            .change(LinkUnspec::new_with_index(l.index).up().build())
-            .execute()
-            .await
-            .map_err(|e| NlError::from_rtnl("set link up", l.name.clone(), e))?;
-        Ok(())
+        let up = msg::ifinfo(l.index, IFF_UP, IFF_UP);
+        link::change_link(h, &up, "set link up", l.name.clone()).await
     }
 
     async fn flush_addresses(&self, l: &LinkInfo) {
-        let mut stream = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(l.index)
-            .execute();
-        let mut doomed = Vec::new();
-        while let Ok(Some(msg)) = stream.try_next().await {
-            let link_local = msg.attributes.iter().any(|a| match a {
-                AddressAttribute::Address(std::net::IpAddr::V6(v6)) => {
-                    v6.segments()[0] & 0xffc0 == 0xfe80
-                }
-                _ => false,
-            });
-            if msg.header.index == l.index && !link_local {
-                doomed.push(msg);
+        let addrs = match crate::net::apply::dump_addrs(&self.handle, l.index, AF_UNSPEC).await {
+            Ok(a) => a,
+            Err(e) => {
+                warn!("{e}");
+                return;
             }
-        }
-        for msg in doomed {
-            if let Err(e) = self.handle.address().del(msg).execute().await {
-                let e = NlError::from_rtnl("flush an address before enslaving", l.name.clone(), e);
+        };
+        for a in addrs {
+            let Some(addr) = a.local else { continue };
+            let link_local = match addr {
+                std::net::IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+                std::net::IpAddr::V4(_) => false,
+            };
+            if link_local {
+                continue;
+            }
+            if let Err(f) =
+                crate::net::apply::del_addr(&self.handle, l.index, addr, a.prefix_len).await
+            {
+                let e = NlError::new("flush an address before enslaving", l.name.clone(), f);
                 warn!("{e}");
             }
         }
@@ -482,15 +460,8 @@ impl BondManager {
         if self.primary_set == Some(port) {
             return;
         }
-        // By index only: a message that also names the bond reads as a rename, which
-        // the kernel refuses for an up interface (EBUSY) after applying the option.
-        let msg = rtnetlink::LinkMessageBuilder::<LinkBond>::new_with_info_kind(
-            rtnetlink::packet_route::link::InfoKind::Bond,
-        )
-        .index(bond)
-        .primary(port)
-        .build();
-        match self.handle.link().change(msg).execute().await {
+        let body = msg::bond_primary(bond, port);
+        match link::change_link(&self.handle, &body, "set primary", self.cfg.name.clone()).await {
             Ok(()) => {
                 info!(
                     "{}: primary is {}",
@@ -499,10 +470,7 @@ impl BondManager {
                 );
                 self.primary_set = Some(port);
             }
-            Err(e) => warn!(
-                "{}",
-                NlError::from_rtnl("set primary", self.cfg.name.clone(), e)
-            ),
+            Err(e) => warn!("{e}"),
         }
     }
 
@@ -631,12 +599,13 @@ impl BondManager {
             info!("{}: left in place (keep_on_stop)", self.cfg.name);
             return;
         }
-        match self.handle.link().del(index).execute().await {
+        match self
+            .handle
+            .ack(RTM_DELLINK, 0, &msg::ifinfo(index, 0, 0))
+            .await
+        {
             Ok(()) => info!("{}: deleted; ports released", self.cfg.name),
-            Err(e) => warn!(
-                "{}",
-                NlError::from_rtnl("delete bond", self.cfg.name.clone(), e)
-            ),
+            Err(f) => warn!("{}", NlError::new("delete bond", self.cfg.name.clone(), f)),
         }
         self.index = None;
     }

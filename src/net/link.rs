@@ -11,13 +11,11 @@
 use std::fmt;
 use std::io;
 
-use futures::{Stream, StreamExt, TryStreamExt};
-use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage, State};
-use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::proto::Connection;
-use rtnetlink::sys::AsyncSocket;
-use rtnetlink::{Handle, LinkUnspec, MulticastGroup};
+use futures::stream::BoxStream;
+
+use crate::net::netlink::attr::*;
+pub use crate::net::netlink::Handle;
+use crate::net::netlink::{msg, socket, Fail};
 
 /// What netbond needs to know about one interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,54 +79,55 @@ pub struct BondPortInfo {
     pub perm_mac: Option<[u8; 6]>,
 }
 
-fn parse_link_info(infos: &[rtnetlink::packet_route::link::LinkInfo], out: &mut LinkInfo) {
-    use rtnetlink::packet_route::link::{
-        BondPortState, InfoBond, InfoBondPort, InfoData, InfoKind, InfoPortData, LinkInfo as Nl,
-        MiiStatus,
-    };
-    for i in infos {
-        match i {
-            Nl::Kind(k) => {
-                out.kind = Some(match k {
-                    InfoKind::Bond => "bond".to_string(),
-                    InfoKind::Veth => "veth".to_string(),
-                    InfoKind::Bridge => "bridge".to_string(),
-                    other => format!("{other:?}").to_lowercase(),
-                })
-            }
-            Nl::Data(InfoData::Bond(items)) => {
-                let mut b = BondInfo::default();
-                for it in items {
-                    match it {
-                        InfoBond::Mode(m) => b.mode = Some(u8::from(*m)),
-                        InfoBond::FailOverMac(f) => b.fail_over_mac = Some(u8::from(*f)),
-                        InfoBond::MiiMon(m) => b.miimon = Some(*m),
-                        InfoBond::ActivePort(p) if *p != 0 => b.active_port = Some(*p),
-                        InfoBond::Primary(p) if *p != 0 => b.primary = Some(*p),
-                        InfoBond::PrimaryReselect(r) => b.primary_reselect = Some(u8::from(*r)),
-                        _ => {}
-                    }
-                }
-                out.bond = Some(b);
-            }
-            Nl::PortData(InfoPortData::BondPort(items)) => {
-                let mut p = BondPortInfo::default();
-                for it in items {
-                    match it {
-                        InfoBondPort::BondPortState(BondPortState::Active) => p.active = true,
-                        InfoBondPort::MiiStatus(MiiStatus::Up) => p.mii_up = true,
-                        InfoBondPort::LinkFailureCount(n) => p.link_failures = *n,
-                        InfoBondPort::PermHwaddr(a) => {
-                            p.perm_mac = <[u8; 6]>::try_from(a.as_slice()).ok()
-                        }
-                        _ => {}
-                    }
-                }
-                out.bond_port = Some(p);
-            }
+/// Read `IFLA_LINKINFO`: the kind, and the bond's or bond port's data.
+fn parse_link_info(nest: &[u8], out: &mut LinkInfo) {
+    let (mut data, mut port_kind, mut port_data) = (None, None, None);
+    for (kind, d) in attrs(nest) {
+        match kind {
+            IFLA_INFO_KIND => out.kind = Some(get_str(d)),
+            IFLA_INFO_DATA => data = Some(d),
+            IFLA_INFO_SLAVE_KIND => port_kind = Some(get_str(d)),
+            IFLA_INFO_SLAVE_DATA => port_data = Some(d),
             _ => {}
         }
     }
+    if let (Some("bond"), Some(d)) = (out.kind.as_deref(), data) {
+        out.bond = Some(parse_bond(d));
+    }
+    if let (Some("bond"), Some(d)) = (port_kind.as_deref(), port_data) {
+        out.bond_port = Some(parse_bond_port(d));
+    }
+}
+
+fn parse_bond(d: &[u8]) -> BondInfo {
+    let mut b = BondInfo::default();
+    for (kind, v) in attrs(d) {
+        match kind {
+            IFLA_BOND_MODE => b.mode = get_u8(v),
+            IFLA_BOND_FAIL_OVER_MAC => b.fail_over_mac = get_u8(v),
+            IFLA_BOND_MIIMON => b.miimon = get_u32(v),
+            IFLA_BOND_ACTIVE_SLAVE => b.active_port = get_u32(v).filter(|&p| p != 0),
+            IFLA_BOND_PRIMARY => b.primary = get_u32(v).filter(|&p| p != 0),
+            IFLA_BOND_PRIMARY_RESELECT => b.primary_reselect = get_u8(v),
+            _ => {}
+        }
+    }
+    b
+}
+
+fn parse_bond_port(d: &[u8]) -> BondPortInfo {
+    // BOND_STATE_ACTIVE and BOND_LINK_UP are both 0.
+    let mut p = BondPortInfo::default();
+    for (kind, v) in attrs(d) {
+        match kind {
+            IFLA_BOND_SLAVE_STATE => p.active = get_u8(v) == Some(0),
+            IFLA_BOND_SLAVE_MII_STATUS => p.mii_up = get_u8(v) == Some(0),
+            IFLA_BOND_SLAVE_LINK_FAILURE_COUNT => p.link_failures = get_u32(v).unwrap_or(0),
+            IFLA_BOND_SLAVE_PERM_HWADDR => p.perm_mac = get_mac(v),
+            _ => {}
+        }
+    }
+    p
 }
 
 /// A change on the link multicast group.
@@ -165,46 +164,24 @@ pub struct NlError {
 }
 
 impl NlError {
-    /// Wrap an rtnetlink error with the operation and interface it concerns.
-    pub fn from_rtnl(op: impl Into<String>, iface: impl Into<String>, e: rtnetlink::Error) -> Self {
-        let mut err = NlError {
+    /// A failed request, with the operation and interface it concerns.
+    pub fn new(op: impl Into<String>, iface: impl Into<String>, fail: Fail) -> Self {
+        let (errno, ext_ack, detail) = match fail {
+            Fail::Kernel { errno, ext_ack } => (Some(errno), ext_ack, None),
+            Fail::Other(d) => (None, None, Some(d)),
+        };
+        NlError {
             op: op.into(),
             iface: iface.into(),
-            errno: None,
-            ext_ack: None,
-            detail: None,
-        };
-        match e {
-            rtnetlink::Error::NetlinkError(msg) => {
-                err.errno = Some(msg.raw_code().abs());
-                err.ext_ack = ext_ack_message(&msg.header);
-            }
-            other => err.detail = Some(rtnl_detail(&other)),
+            errno,
+            ext_ack,
+            detail,
         }
-        err
     }
 
     /// True when the kernel answered with this errno (e.g. `libc::ENODEV`).
     pub fn is_errno(&self, errno: i32) -> bool {
         self.errno == Some(errno)
-    }
-}
-
-/// The text of a non-kernel rtnetlink failure. Not rtnetlink's own `Display`: that
-/// prints an unexpected reply with `{:?}`, which links the `Debug` code of every
-/// route-netlink message type into the binary (a large share of the static build) for
-/// a message no user reads.
-fn rtnl_detail(e: &rtnetlink::Error) -> String {
-    match e {
-        rtnetlink::Error::UnexpectedMessage(_) => "unexpected netlink reply".to_string(),
-        rtnetlink::Error::NetlinkError(m) => m.to_string(),
-        rtnetlink::Error::RequestFailed => "the netlink request failed".to_string(),
-        rtnetlink::Error::NamespaceError(s) => format!("namespace error: {s}"),
-        rtnetlink::Error::InvalidHardwareAddress(_) => "invalid hardware address".to_string(),
-        rtnetlink::Error::InvalidIp(_) | rtnetlink::Error::InvalidAddress(..) => {
-            "invalid IP address in a netlink message".to_string()
-        }
-        rtnetlink::Error::InvalidNla(s) => format!("invalid netlink attribute: {s}"),
     }
 }
 
@@ -235,91 +212,45 @@ impl From<NlError> for io::Error {
     }
 }
 
-/// Extract `NLMSGERR_ATTR_MSG` from the payload of an `NLMSG_ERROR` that follows the
-/// error code: the original request header, the original request body unless the
-/// kernel capped it (`NETLINK_CAP_ACK`), then the ack TLVs.
-///
-/// netlink-packet-core does not expose the outer header's `NLM_F_CAPPED` flag, so the
-/// body is skipped using the echoed request length when it fits, and treated as capped
-/// otherwise. [`connect`] never sets `NETLINK_CAP_ACK`, so the first case is the norm.
-pub fn ext_ack_message(payload: &[u8]) -> Option<String> {
-    const NLMSG_HDRLEN: usize = 16;
-    const NLMSGERR_ATTR_MSG: u16 = 1;
-    if payload.len() < NLMSG_HDRLEN {
-        return None;
-    }
-    let orig_len = u32::from_ne_bytes(payload[0..4].try_into().ok()?) as usize;
-    let uncapped = align4(orig_len.max(NLMSG_HDRLEN));
-    let start = if uncapped <= payload.len() {
-        uncapped
-    } else {
-        NLMSG_HDRLEN
-    };
-    let mut tlvs = &payload[start..];
-    while tlvs.len() >= 4 {
-        let len = usize::from(u16::from_ne_bytes([tlvs[0], tlvs[1]]));
-        let kind = u16::from_ne_bytes([tlvs[2], tlvs[3]]) & 0x3fff;
-        if len < 4 || len > tlvs.len() {
-            return None;
-        }
-        if kind == NLMSGERR_ATTR_MSG {
-            let raw = &tlvs[4..len];
-            let raw = raw.split(|&b| b == 0).next().unwrap_or(raw);
-            let s = String::from_utf8_lossy(raw).trim().to_string();
-            return (!s.is_empty()).then_some(s);
-        }
-        tlvs = &tlvs[align4(len).min(tlvs.len())..];
-    }
-    None
+/// The request socket (extended ack on, so that [`NlError`]s carry the kernel's
+/// explanation). Clone it freely: clones share the socket.
+pub fn connect() -> io::Result<Handle> {
+    Handle::connect()
 }
 
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
-/// A request connection with extended ack turned on, so that [`NlError`]s carry the
-/// kernel's explanation. Spawn the connection future (`tokio::spawn(conn)`) and keep
-/// the handle; unsolicited messages are not wanted on this socket and are dropped.
-pub fn connect() -> io::Result<(Connection<RouteNetlinkMessage>, Handle)> {
-    let (mut conn, handle, _unsolicited) = rtnetlink::new_connection()?;
-    // Best effort: kernels before 4.12 lack NETLINK_EXT_ACK; errors then just have
-    // no kernel text.
-    let _ = conn.socket_mut().socket_mut().set_ext_ack(true);
-    Ok((conn, handle))
-}
-
-/// Parse a link message into a [`LinkInfo`].
+/// Parse a link message body into a [`LinkInfo`].
 ///
 /// Returns `None` for messages that do not describe an interface as a whole:
 /// `AF_BRIDGE` notifications (a port joining or leaving a bridge sends an `AF_BRIDGE`
-/// `RTM_DELLINK` while the interface itself stays) and messages without a name.
-pub fn parse_link(msg: &LinkMessage) -> Option<LinkInfo> {
-    if !matches!(msg.header.interface_family, AddressFamily::Unspec) {
+/// `RTM_DELLINK` while the interface itself stays), messages without a name, and
+/// messages too short for their header.
+pub fn parse_link(body: &[u8]) -> Option<LinkInfo> {
+    let h = msg::link_header(body)?;
+    if h.family != AF_UNSPEC {
         return None;
     }
-    let flags = msg.header.flags;
     let mut info = LinkInfo {
-        index: msg.header.index,
+        index: h.index,
         name: String::new(),
         mac: None,
-        up: flags.contains(LinkFlags::Up),
-        carrier: flags.contains(LinkFlags::LowerUp),
+        up: h.flags & IFF_UP != 0,
+        carrier: h.flags & IFF_LOWER_UP != 0,
         mtu: 0,
         controller: None,
-        is_port: flags.contains(LinkFlags::Port),
+        is_port: h.flags & IFF_SLAVE != 0,
         kind: None,
         bond: None,
         bond_port: None,
     };
     let mut oper_up = false;
-    for attr in &msg.attributes {
-        match attr {
-            LinkAttribute::IfName(n) => info.name = n.clone(),
-            LinkAttribute::Address(a) => info.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
-            LinkAttribute::Mtu(m) => info.mtu = *m,
-            LinkAttribute::Controller(c) if *c != 0 => info.controller = Some(*c),
-            LinkAttribute::OperState(State::Up) => oper_up = true,
-            LinkAttribute::LinkInfo(infos) => parse_link_info(infos, &mut info),
+    for (kind, d) in attrs(h.attrs) {
+        match kind {
+            IFLA_IFNAME => info.name = get_str(d),
+            IFLA_ADDRESS => info.mac = get_mac(d),
+            IFLA_MTU => info.mtu = get_u32(d).unwrap_or(0),
+            IFLA_MASTER => info.controller = get_u32(d).filter(|&c| c != 0),
+            IFLA_OPERSTATE => oper_up = get_u8(d) == Some(IF_OPER_UP),
+            IFLA_LINKINFO => parse_link_info(d, &mut info),
             _ => {}
         }
     }
@@ -330,166 +261,229 @@ pub fn parse_link(msg: &LinkMessage) -> Option<LinkInfo> {
     Some(info)
 }
 
-async fn get_one(
-    req: rtnetlink::LinkGetRequest,
-    iface: String,
-) -> Result<Option<LinkInfo>, NlError> {
-    let mut stream = req.execute();
-    match stream.try_next().await {
-        Ok(Some(msg)) => Ok(parse_link(&msg)),
-        Ok(None) => Ok(None),
-        Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::ENODEV => Ok(None),
-        Err(e) => Err(NlError::from_rtnl("get link", iface, e)),
+async fn get_one(handle: &Handle, req: &[u8], iface: String) -> Result<Option<LinkInfo>, NlError> {
+    match handle.get(RTM_GETLINK, req).await {
+        Ok(reply) => Ok(reply.and_then(|b| parse_link(&b))),
+        Err(f) if f.errno() == Some(libc::ENODEV) => Ok(None),
+        Err(f) => Err(NlError::new("get link", iface, f)),
     }
 }
 
 /// Look an interface up by index. `Ok(None)` when no such interface exists.
 pub async fn get_link_by_index(handle: &Handle, index: u32) -> Result<Option<LinkInfo>, NlError> {
-    let req = handle.link().get().match_index(index);
-    get_one(req, format!("#{index}")).await
+    get_one(handle, &msg::ifinfo(index, 0, 0), format!("#{index}")).await
 }
 
 /// Look an interface up by name. `Ok(None)` when no such interface exists.
 pub async fn get_link_by_name(handle: &Handle, name: &str) -> Result<Option<LinkInfo>, NlError> {
-    let req = handle.link().get().match_name(name);
-    get_one(req, name.to_string()).await
+    let mut req = msg::ifinfo(0, 0, 0);
+    put_str(&mut req, IFLA_IFNAME, name);
+    get_one(handle, &req, name.to_string()).await
 }
 
 /// Every interface in this namespace.
 pub async fn list_links(handle: &Handle) -> Result<Vec<LinkInfo>, NlError> {
-    let mut stream = handle.link().get().execute();
-    let mut out = Vec::new();
-    loop {
-        match stream.try_next().await {
-            Ok(Some(msg)) => out.extend(parse_link(&msg)),
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(NlError::from_rtnl("list links", "all", e)),
-        }
-    }
+    let msgs = handle
+        .dump(RTM_GETLINK, &msg::ifinfo(0, 0, 0))
+        .await
+        .map_err(|f| NlError::new("list links", "all", f))?;
+    Ok(msgs.iter().filter_map(|b| parse_link(b)).collect())
+}
+
+/// Change a link with `RTM_NEWLINK` (`body` from [`msg::ifinfo`] plus attributes).
+pub async fn change_link(
+    handle: &Handle,
+    body: &[u8],
+    op: &str,
+    iface: impl Into<String>,
+) -> Result<(), NlError> {
+    handle
+        .ack(RTM_NEWLINK, 0, body)
+        .await
+        .map_err(|f| NlError::new(op, iface, f))
 }
 
 /// Set `IFF_UP` on an interface (like `ip link set dev X up`).
 pub async fn set_link_up(handle: &Handle, index: u32) -> Result<(), NlError> {
     handle
-        .link()
-        .set(LinkUnspec::new_with_index(index).up().build())
-        .execute()
+        .ack(RTM_SETLINK, 0, &msg::ifinfo(index, IFF_UP, IFF_UP))
         .await
-        .map_err(|e| NlError::from_rtnl("set link up", format!("#{index}"), e))
+        .map_err(|f| NlError::new("set link up", format!("#{index}"), f))
 }
 
-fn to_event(msg: NetlinkMessage<RouteNetlinkMessage>) -> Option<LinkEvent> {
-    match msg.payload {
-        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => {
-            parse_link(&m).map(LinkEvent::New)
-        }
-        NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(m)) => {
-            parse_link(&m).map(|i| LinkEvent::Deleted {
-                index: i.index,
-                name: i.name,
-            })
-        }
-        NetlinkPayload::Overrun(_) => Some(LinkEvent::Overrun),
+fn to_event(m: &Message<'_>) -> Option<LinkEvent> {
+    match m.kind {
+        RTM_NEWLINK => parse_link(m.body).map(LinkEvent::New),
+        RTM_DELLINK => parse_link(m.body).map(|i| LinkEvent::Deleted {
+            index: i.index,
+            name: i.name,
+        }),
         _ => None,
     }
 }
 
 /// Subscribe to `RTNLGRP_LINK`.
 ///
-/// Returns the connection future, which must be spawned (or polled) for events to
-/// flow, and the event stream. The stream ends only if the socket fails; treat that
-/// like [`LinkEvent::Overrun`] and resubscribe. Subscribe *before* the initial
-/// lookup so that no change between the two is missed.
-pub fn link_events() -> io::Result<(
-    Connection<RouteNetlinkMessage>,
-    impl Stream<Item = LinkEvent> + Unpin + Send,
-)> {
-    let (mut conn, _handle, messages) =
-        rtnetlink::new_multicast_connection(&[MulticastGroup::Link])?;
-    // A bond flapping ports can emit bursts; a bigger buffer makes overruns rarer.
-    let _ = conn.socket_mut().socket_mut().set_rx_buf_sz(1 << 20);
-    let stream = messages.filter_map(|(msg, _addr)| futures::future::ready(to_event(msg)));
-    Ok((conn, stream))
+/// The stream ends only if the socket fails; lost events come out as
+/// [`LinkEvent::Overrun`]. Subscribe *before* the initial lookup so that no change
+/// between the two is missed.
+pub fn link_events() -> io::Result<BoxStream<'static, LinkEvent>> {
+    socket::events(RTMGRP_LINK, to_event, || LinkEvent::Overrun)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tlv(kind: u16, data: &[u8]) -> Vec<u8> {
-        let len = 4 + data.len();
-        let mut v = Vec::new();
-        v.extend_from_slice(&(len as u16).to_ne_bytes());
-        v.extend_from_slice(&kind.to_ne_bytes());
-        v.extend_from_slice(data);
-        while v.len() % 4 != 0 {
-            v.push(0);
-        }
-        v
-    }
-
-    fn hdr(len: u32) -> Vec<u8> {
-        let mut v = len.to_ne_bytes().to_vec();
-        v.extend_from_slice(&[0u8; 12]);
-        v
-    }
-
-    #[test]
-    fn ext_ack_uncapped_skips_request_body() {
-        let mut p = hdr(16 + 8);
-        p.extend_from_slice(&[0xaa; 8]);
-        p.extend_from_slice(&tlv(2, &7u32.to_ne_bytes()));
-        p.extend_from_slice(&tlv(1, b"Invalid prefix for given prefix length\0"));
-        assert_eq!(
-            ext_ack_message(&p).as_deref(),
-            Some("Invalid prefix for given prefix length")
-        );
-    }
-
-    #[test]
-    fn ext_ack_capped_and_absent() {
-        let mut p = hdr(200);
-        p.extend_from_slice(&tlv(1, b"Nexthop device is not up\0"));
-        assert_eq!(
-            ext_ack_message(&p).as_deref(),
-            Some("Nexthop device is not up")
-        );
-        assert_eq!(ext_ack_message(&hdr(16)), None);
-        assert_eq!(ext_ack_message(&[1, 2, 3]), None);
-        let mut bad = hdr(16);
-        bad.extend_from_slice(&[0xff, 0xff, 1, 0]);
-        assert_eq!(ext_ack_message(&bad), None);
-    }
-
     #[test]
     fn display_names_op_iface_and_kernel_text() {
-        let e = NlError {
-            op: "add address 192.0.2.1/24".into(),
-            iface: "eth0".into(),
-            errno: Some(libc::EINVAL),
-            ext_ack: Some("bad thing".into()),
-            detail: None,
-        };
+        let e = NlError::new(
+            "add address 192.0.2.1/24",
+            "eth0",
+            Fail::Kernel {
+                errno: libc::EINVAL,
+                ext_ack: Some("bad thing".into()),
+            },
+        );
         let s = e.to_string();
         assert!(
             s.starts_with("add address 192.0.2.1/24 on eth0 failed: "),
             "{s}"
         );
         assert!(s.ends_with("(kernel: bad thing)"), "{s}");
+        let e = NlError::new(
+            "set mtu 1400",
+            "eth0",
+            Fail::Kernel {
+                errno: 1,
+                ext_ack: None,
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "set mtu 1400 on eth0 failed: Operation not permitted (os error 1)"
+        );
+    }
+
+    /// An `RTM_NEWLINK` body as the kernel sends it: ifinfomsg, then attributes.
+    fn link_body(family: u8, index: u32, flags: u32, attrs: &[u8]) -> Vec<u8> {
+        let mut b = vec![family, 0, 1, 0];
+        b.extend_from_slice(&index.to_ne_bytes());
+        b.extend_from_slice(&flags.to_ne_bytes());
+        b.extend_from_slice(&0u32.to_ne_bytes());
+        b.extend_from_slice(attrs);
+        b
     }
 
     #[test]
     fn bridge_family_messages_are_ignored() {
-        let mut m = LinkMessage::default();
-        m.header.index = 3;
-        m.attributes.push(LinkAttribute::IfName("eth0".into()));
-        m.attributes
-            .push(LinkAttribute::Address(vec![2, 0, 0, 0, 0, 1]));
-        m.header.flags = LinkFlags::Up | LinkFlags::LowerUp;
-        let i = parse_link(&m).unwrap();
+        let mut a = Vec::new();
+        put_str(&mut a, IFLA_IFNAME, "eth0");
+        put(&mut a, IFLA_ADDRESS, &[2, 0, 0, 0, 0, 1]);
+        let i = parse_link(&link_body(0, 3, IFF_UP | IFF_LOWER_UP, &a)).unwrap();
         assert_eq!(i.mac, Some([2, 0, 0, 0, 0, 1]));
         assert!(i.up && i.carrier);
-        m.header.interface_family = AddressFamily::Bridge;
-        assert_eq!(parse_link(&m), None);
+        // AF_BRIDGE (7).
+        assert_eq!(parse_link(&link_body(7, 3, IFF_UP, &a)), None);
+    }
+
+    #[test]
+    fn oper_state_up_counts_as_carrier_and_names_are_required() {
+        let mut a = Vec::new();
+        put_str(&mut a, IFLA_IFNAME, "dummy0");
+        put_u32(&mut a, IFLA_MTU, 9000);
+        put_u32(&mut a, IFLA_MASTER, 0);
+        put_u8(&mut a, IFLA_OPERSTATE, IF_OPER_UP);
+        let i = parse_link(&link_body(0, 4, IFF_UP, &a)).unwrap();
+        assert!(i.carrier);
+        assert_eq!((i.mtu, i.controller, i.mac), (9000, None, None));
+        let mut nameless = Vec::new();
+        put_u32(&mut nameless, IFLA_MTU, 1500);
+        assert_eq!(parse_link(&link_body(0, 4, 0, &nameless)), None);
+        // Truncated: the header alone is cut, or an attribute runs past the end.
+        assert_eq!(parse_link(&link_body(0, 4, 0, &a)[..12]), None);
+        let full = link_body(0, 4, 0, &a);
+        let cut = parse_link(&full[..full.len() - 4]).unwrap();
+        assert_eq!(cut.name, "dummy0");
+        assert!(!cut.carrier);
+    }
+
+    #[test]
+    fn bond_and_bond_port_data_are_read() {
+        let mut bond = Vec::new();
+        put_str(&mut bond, IFLA_IFNAME, "bond0");
+        nest(&mut bond, IFLA_LINKINFO, |b| {
+            put_str(b, IFLA_INFO_KIND, "bond");
+            nest(b, IFLA_INFO_DATA, |b| {
+                put_u8(b, IFLA_BOND_MODE, 1);
+                put_u32(b, IFLA_BOND_ACTIVE_SLAVE, 7);
+                put_u32(b, IFLA_BOND_MIIMON, 100);
+                put_u32(b, IFLA_BOND_PRIMARY, 0);
+                put_u8(b, IFLA_BOND_PRIMARY_RESELECT, 2);
+                put_u8(b, IFLA_BOND_FAIL_OVER_MAC, 1);
+            });
+        });
+        let i = parse_link(&link_body(0, 5, IFF_UP, &bond)).unwrap();
+        assert_eq!(i.kind.as_deref(), Some("bond"));
+        assert_eq!(
+            i.bond,
+            Some(BondInfo {
+                mode: Some(1),
+                fail_over_mac: Some(1),
+                miimon: Some(100),
+                active_port: Some(7),
+                primary: None,
+                primary_reselect: Some(2),
+            })
+        );
+        let mut port = Vec::new();
+        put_str(&mut port, IFLA_IFNAME, "veth1");
+        put_u32(&mut port, IFLA_MASTER, 5);
+        nest(&mut port, IFLA_LINKINFO, |b| {
+            put_str(b, IFLA_INFO_KIND, "veth");
+            put_str(b, IFLA_INFO_SLAVE_KIND, "bond");
+            nest(b, IFLA_INFO_SLAVE_DATA, |b| {
+                put_u8(b, IFLA_BOND_SLAVE_STATE, 1);
+                put_u8(b, IFLA_BOND_SLAVE_MII_STATUS, 0);
+                put_u32(b, IFLA_BOND_SLAVE_LINK_FAILURE_COUNT, 3);
+                put(b, IFLA_BOND_SLAVE_PERM_HWADDR, &[2, 0, 0, 0, 0, 9]);
+            });
+        });
+        let i = parse_link(&link_body(0, 7, IFF_UP | IFF_SLAVE, &port)).unwrap();
+        assert_eq!(
+            (i.kind.as_deref(), i.controller, i.is_port),
+            (Some("veth"), Some(5), true)
+        );
+        assert_eq!(i.bond, None);
+        assert_eq!(
+            i.bond_port,
+            Some(BondPortInfo {
+                active: false,
+                mii_up: true,
+                link_failures: 3,
+                perm_mac: Some([2, 0, 0, 0, 0, 9]),
+            })
+        );
+    }
+
+    #[test]
+    fn link_events_map_new_and_deleted_and_skip_others() {
+        let mut a = Vec::new();
+        put_str(&mut a, IFLA_IFNAME, "eth1");
+        let body = link_body(0, 9, 0, &a);
+        let ev = |kind| {
+            let d = request(kind, 0, 0, &body);
+            let m = messages(&d).next().unwrap().unwrap();
+            to_event(&m)
+        };
+        assert!(matches!(ev(RTM_NEWLINK), Some(LinkEvent::New(i)) if i.index == 9));
+        assert_eq!(
+            ev(RTM_DELLINK),
+            Some(LinkEvent::Deleted {
+                index: 9,
+                name: "eth1".into()
+            })
+        );
+        assert_eq!(ev(RTM_NEWADDR), None);
     }
 }

@@ -11,6 +11,7 @@ pub use crate::features::bond;
 pub mod hwaddr;
 pub mod ifname;
 pub mod link;
+pub mod netlink;
 pub mod packet;
 pub mod ra;
 pub mod sock;

@@ -7,6 +7,9 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+// The attribute codec is route-netlink's: generic netlink frames attributes the same way.
+use crate::net::netlink::attr::{attrs, put as attr, NLA_F_NESTED, NLMSG_ERROR};
+
 const GENL_ID_CTRL: u16 = 0x10;
 const CTRL_CMD_GETFAMILY: u8 = 3;
 const CTRL_ATTR_FAMILY_ID: u16 = 1;
@@ -18,8 +21,6 @@ const NL80211_ATTR_WIPHY_COVERAGE_CLASS: u16 = 89;
 const NL80211_ATTR_TX_RATES: u16 = 90;
 const NL80211_BAND_2GHZ: u16 = 0;
 const NL80211_TXRATE_LEGACY: u16 = 1;
-const NLA_F_NESTED: u16 = 0x8000;
-const NLMSG_ERROR: u16 = 2;
 
 /// 6, 9, 12, 18, 24, 36, 48, 54 Mb/s in 500 kb/s units: the OFDM rates the classic
 /// unit kept (`iw set bitrates legacy-2.4 6 9 12 18 24 36 48 54`).
@@ -29,16 +30,6 @@ pub const OFDM_RATES: [u8; 8] = [12, 18, 24, 36, 48, 72, 96, 108];
 /// adds 3 us of slot time, i.e. 450 m of round trip).
 pub fn coverage_class(distance_m: u32) -> u8 {
     u8::try_from(distance_m.div_ceil(450)).unwrap_or(u8::MAX)
-}
-
-fn attr(out: &mut Vec<u8>, kind: u16, data: &[u8]) {
-    let len = 4 + data.len();
-    out.extend_from_slice(&(len as u16).to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(data);
-    while out.len() % 4 != 0 {
-        out.push(0);
-    }
 }
 
 /// A generic netlink request: header, genl header (cmd, version), attributes.
@@ -54,23 +45,6 @@ fn message(family: u16, cmd: u8, version: u8, seq: u32, attrs: &[u8]) -> Vec<u8>
     m.extend_from_slice(&[cmd, version, 0, 0]);
     m.extend_from_slice(attrs);
     m
-}
-
-/// Walk netlink attributes (bounds-checked; malformed input ends the walk).
-fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        if b.len() < 4 {
-            return None;
-        }
-        let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
-        let kind = u16::from_ne_bytes([b[2], b[3]]) & 0x3fff;
-        if len < 4 || len > b.len() {
-            return None;
-        }
-        let data = &b[4..len];
-        b = &b[len.next_multiple_of(4).min(b.len())..];
-        Some((kind, data))
-    })
 }
 
 struct Genl {
