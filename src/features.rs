@@ -187,11 +187,9 @@ pub mod hooks {
 pub mod cni {
     use std::process::ExitCode;
 
-    /// `netbond cni ...`: any subcommand, refused by [`run`].
-    #[derive(clap::Subcommand, Debug)]
+    /// `netbond cni ...`: any arguments, refused by [`run`].
+    #[derive(Debug)]
     pub enum CniCommand {
-        /// (not in this build)
-        #[command(external_subcommand)]
         Any(Vec<String>),
     }
 

@@ -109,39 +109,20 @@ pub struct Reply {
     pub error: Option<CniError>,
 }
 
-/// `netbond cni ...`.
-#[derive(clap::Subcommand, Debug)]
+/// `netbond cni ...` (its options and help texts: `cli/table.rs`).
+#[derive(Debug)]
 pub enum CniCommand {
-    /// Run the host daemon that holds the containers' leases (one event loop).
+    /// Run the host daemon that holds the containers' leases.
     Serve {
-        /// The socket the plugin connects to [default: /run/netbond/cni.sock]. Ignored
-        /// when systemd passes a socket (netbond-cni.socket).
-        #[arg(long)]
         socket: Option<PathBuf>,
-        /// The host DUID and the leases [default: /var/lib/netbond/cni].
-        #[arg(long)]
         state_dir: Option<PathBuf>,
-        /// Run the programs in DIR on the attachments' events, as the host daemon runs
-        /// its `[hooks] dir` (README, Hooks); they run as root, as this daemon does.
-        /// [default: no hooks]
-        #[arg(long)]
+        /// `None`: no hooks.
         hooks_dir: Option<PathBuf>,
-        /// Seconds a hook may run before it is killed.
-        #[arg(long, default_value_t = 30)]
         hooks_timeout: u64,
-        /// error, warn, info, debug or trace (RUST_LOG overrides).
-        #[arg(long, default_value = "info")]
         log_level: String,
     },
     /// List the attachments the daemon holds.
-    Status {
-        /// The daemon's socket [default: /run/netbond/cni.sock].
-        #[arg(long)]
-        socket: Option<PathBuf>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
+    Status { socket: Option<PathBuf>, json: bool },
 }
 
 /// Run a `netbond cni` command.

@@ -35,9 +35,7 @@ pub enum Family {
 
 /// What `netbond wifi IFACE ACTION` asks for (the CLI argument and the control
 /// protocol's value).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WifiAction {
     /// wpa_supplicant's STATUS.

@@ -1,250 +1,127 @@
-//! The command line: `netbond run`, `netbond check-config`, `netbond duid`.
+//! The command line: `netbond run`, `netbond check-config`, `netbond duid`, ...
+//! Parsed by netbond's own small parser (`args.rs`) from the table in `table.rs`.
+
+mod args;
+mod table;
 
 use crate::config::Config;
 use crate::daemon::control::{self, Family, Request};
 use crate::daemon::{self, Overrides, RunOptions};
-use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Default configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/netbond/netbond.toml";
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "netbond",
-    version,
-    about = "Network agent: DHCPv4 + DHCPv6 with one stable identity that survives MAC changes"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
+/// A command line, parsed by [`table::command`]; the commands' and options' help
+/// texts are in `table.rs`. An option not given is `None` (or its table default).
+#[derive(Debug)]
 enum Command {
-    /// Run in the foreground, logging to stderr.
     Run {
-        /// An interface to configure; repeat it (or give a comma list) to serve several
-        /// from one process. In bond mode, extra interfaces beside the bond.
-        #[arg(long, value_delimiter = ',')]
         iface: Vec<String>,
-        /// Configuration file [default: /etc/netbond/netbond.toml when it exists].
-        #[arg(long)]
         config: Option<PathBuf>,
-        /// Lease store and DUID directory [default: /var/lib/netbond].
-        #[arg(long)]
         state_dir: Option<PathBuf>,
-        /// Runtime directory [default: /run/netbond].
-        #[arg(long)]
         run_dir: Option<PathBuf>,
-        /// resolv.conf to write, or "none" [default: /etc/resolv.conf].
-        #[arg(long)]
         resolv_conf: Option<String>,
-        /// Do not run the DHCPv4 client.
-        #[arg(long)]
         no_dhcp4: bool,
-        /// Do not run the DHCPv6 client.
-        #[arg(long)]
         no_dhcp6: bool,
-        /// error, warn, info, debug or trace (RUST_LOG overrides).
-        #[arg(long)]
         log_level: Option<String>,
     },
-    /// Build a throwaway lab (namespaces, dnsmasq; a bond when the kernel has one), show
-    /// a failover live, and clean up. Touches nothing of the host's network.
     Demo,
-    /// Show the interface, bond, leases, identity (from the running daemon), and the
-    /// CNI daemon's container attachments when it runs.
     Status {
-        /// Machine-readable output (stable; see README).
-        #[arg(long)]
         json: bool,
-        /// The CNI daemon's socket, whose attachments are listed too [default:
-        /// RUN_DIR/cni.sock when it exists].
-        #[arg(long)]
         cni_socket: Option<PathBuf>,
-        #[command(flatten)]
         at: DaemonAt,
     },
-    /// Follow events (leases, DNS, NTP, bond, Wi-Fi, daemon; and the CNI daemon's
-    /// container attachments when it runs) as they happen; see the README for the JSON
-    /// format.
     Monitor {
-        /// One JSON object per line (stable, versioned; see README).
-        #[arg(long)]
         json: bool,
-        /// The CNI daemon's socket, whose events are followed too [default:
-        /// RUN_DIR/cni.sock when it exists].
-        #[arg(long)]
         cni_socket: Option<PathBuf>,
-        #[command(flatten)]
         at: DaemonAt,
     },
-    /// Renew the lease(s) now.
     Renew {
-        #[command(flatten)]
         family: FamilyArgs,
-        #[command(flatten)]
         at: DaemonAt,
     },
-    /// Release the lease(s) and stop the client(s) until `start`.
     Release {
-        #[command(flatten)]
         family: FamilyArgs,
-        #[command(flatten)]
         at: DaemonAt,
     },
-    /// Stop or start the DHCPv4 client alone.
     Dhcp4 {
-        /// stop or start
         action: StopStart,
-        #[command(flatten)]
         at: DaemonAt,
     },
-    /// Stop or start the DHCPv6 client alone.
     Dhcp6 {
-        /// stop or start
         action: StopStart,
-        #[command(flatten)]
         at: DaemonAt,
     },
-    /// Control a wireless port's wpa_supplicant.
     Wifi {
-        /// The wireless interface.
         iface: String,
-        /// status, reconfigure, reassociate, scan, stop or start
         action: crate::wifi::WifiAction,
-        /// The daemon's run directory [default: /run/netbond].
-        #[arg(long, default_value = "/run/netbond")]
         run_dir: PathBuf,
     },
-    /// Stop the running daemon. Without --release the network stays as it is
-    /// (addresses, routes, DNS, the bond; the leases are saved and the next start
-    /// confirms them). With --release: release both families' leases, remove the
-    /// addresses, routes, DNS and MTU, delete the bond (unless [bond] keep_on_stop),
-    /// then exit. Returns when the daemon has done it.
     Stop {
-        /// Release the leases and remove the configuration first.
-        #[arg(long)]
         release: bool,
-        /// The daemon's run directory.
-        #[arg(long, default_value = "/run/netbond")]
         run_dir: PathBuf,
     },
-    /// Wait until the running daemon says the host is online: exit 0; 1 when the
-    /// timeout passes first; 3 when no daemon answered at all. A daemon still starting
-    /// (no control socket yet) is waited for, checking every 250 ms.
     WaitOnline {
-        /// Seconds to wait.
-        #[arg(long, default_value_t = 120.0)]
         timeout: f64,
-        /// One interface with a lease is enough [default: the daemon's `online`].
-        #[arg(long, conflicts_with = "all")]
         any: bool,
-        /// Every managed interface (or the --iface one) must have one.
-        #[arg(long)]
         all: bool,
-        /// Only this interface.
-        #[arg(long)]
         iface: Option<String>,
-        /// Only this family: 4 (a DHCPv4 lease) or 6 (a global IPv6 address: DHCPv6 or
-        /// SLAAC).
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["4", "6"]))]
         family: Option<String>,
-        /// The daemon's run directory.
-        #[arg(long, default_value = "/run/netbond")]
         run_dir: PathBuf,
     },
-    /// Make the running daemon re-read its configuration (like SIGHUP).
     Reload {
-        #[command(flatten)]
         at: DaemonAt,
     },
-    /// Convert a classic dhclient/dhcp6c/bonding setup into a netbond.toml, keeping the
-    /// exact DUID so the DHCP servers' fixed addresses still match.
-    Import {
-        /// dhclient.conf [default: /etc/dhclient.conf, else /etc/dhcp/dhclient.conf].
-        #[arg(long, value_name = "PATH")]
-        dhclient_conf: Option<PathBuf>,
-        /// WIDE dhcp6c.conf [default: /etc/wide-dhcpv6/dhcp6c.conf].
-        #[arg(long, value_name = "PATH")]
-        dhcp6c_conf: Option<PathBuf>,
-        /// dhcp6c's DUID file [default: /var/lib/dhcpv6/dhcp6c_duid].
-        #[arg(long, value_name = "PATH")]
-        dhcp6c_duid: Option<PathBuf>,
-        /// The bond primary: PRI=ifname [default: /etc/primary.conf].
-        #[arg(long, value_name = "PATH")]
-        primary: Option<PathBuf>,
-        /// The classic master unit [default: /etc/systemd/system/master@.service].
-        #[arg(long, value_name = "PATH")]
-        master_unit: Option<PathBuf>,
-        /// Bonding module options [default: /etc/modprobe.d/bonding.conf].
-        #[arg(long, value_name = "PATH")]
-        bonding_conf: Option<PathBuf>,
-        /// wpa_supplicant.conf [default: /etc/wpa_supplicant/wpa_supplicant.conf].
-        #[arg(long, value_name = "PATH")]
-        wpa_conf: Option<PathBuf>,
-        /// The classic supplicant unit template, for its -c, -D and iw settings
-        /// [default: /etc/systemd/system/supplicant@.service].
-        #[arg(long, value_name = "PATH")]
-        supplicant_unit: Option<PathBuf>,
-        /// Where the enabled supplicant@IFACE.service links are (`*.wants/`)
-        /// [default: /etc/systemd/system].
-        #[arg(long, value_name = "DIR")]
-        unit_dir: Option<PathBuf>,
-        /// A Wi-Fi interface to write a [[wifi]] table for (repeatable); replaces the
-        /// enabled supplicant@IFACE.service instances found in the unit directory.
-        #[arg(long, value_name = "IFACE")]
-        wifi_iface: Vec<String>,
-        /// dhclient's exit hooks, named in the notes [default: /etc/dhcp/dhclient-exit-hooks.d].
-        #[arg(long, value_name = "DIR")]
-        dhclient_hooks: Option<PathBuf>,
-        /// Where to write the configuration; "-" is standard output.
-        #[arg(long, short, value_name = "PATH", default_value = "-")]
-        output: PathBuf,
-        /// Replace an existing output file.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Check a configuration file and report the first error with its position.
+    #[cfg_attr(not(feature = "import"), allow(dead_code))]
+    Import(ImportArgs),
     CheckConfig {
-        /// The file [default: /etc/netbond/netbond.toml].
         path: Option<PathBuf>,
     },
-    /// Containers: the CNI IPAM daemon and its status (see README, Containers).
     Cni {
-        #[command(subcommand)]
         cmd: crate::cni::CniCommand,
     },
-    /// Print the DUID netbond uses (from the config or the state dir).
     Duid {
-        /// Configuration file.
-        #[arg(long)]
         config: Option<PathBuf>,
-        /// State directory [default: /var/lib/netbond].
-        #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+}
+
+/// `netbond import`: the sources' paths (`None`: the default) and where to write. (A
+/// build without the import feature parses them and refuses the command.)
+#[derive(Debug)]
+#[cfg_attr(not(feature = "import"), allow(dead_code))]
+struct ImportArgs {
+    dhclient_conf: Option<PathBuf>,
+    dhcp6c_conf: Option<PathBuf>,
+    dhcp6c_duid: Option<PathBuf>,
+    primary: Option<PathBuf>,
+    master_unit: Option<PathBuf>,
+    bonding_conf: Option<PathBuf>,
+    wpa_conf: Option<PathBuf>,
+    supplicant_unit: Option<PathBuf>,
+    unit_dir: Option<PathBuf>,
+    wifi_iface: Vec<String>,
+    dhclient_hooks: Option<PathBuf>,
+    output: PathBuf,
+    force: bool,
 }
 
 /// Where the running daemon's control socket is.
-#[derive(clap::Args, Debug)]
+#[derive(Debug)]
 struct DaemonAt {
     /// The daemon's run directory [default: /run/netbond].
-    #[arg(long, default_value = "/run/netbond")]
     run_dir: PathBuf,
     /// One of the daemon's interfaces [default: all of them].
     iface: Option<String>,
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(Debug)]
 struct FamilyArgs {
     /// DHCPv4 only.
-    #[arg(long, conflicts_with = "v6")]
     v4: bool,
     /// DHCPv6 only.
-    #[arg(long)]
     v6: bool,
 }
 
@@ -258,7 +135,7 @@ impl FamilyArgs {
     }
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug)]
 enum StopStart {
     Stop,
     Start,
@@ -398,8 +275,11 @@ fn load_config(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), String>
 
 /// Parse the command line and run it.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    let command = match parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match command {
         Command::Run {
             iface,
             config,
@@ -421,9 +301,9 @@ pub fn main() -> ExitCode {
         }
         Command::Demo => crate::tools::demo::main(),
         #[cfg(not(feature = "import"))]
-        Command::Import { .. } => crate::features::import_refused(),
+        Command::Import(_) => crate::features::import_refused(),
         #[cfg(feature = "import")]
-        cmd @ Command::Import { .. } => import(cmd),
+        Command::Import(a) => import(a),
         Command::Status {
             json,
             cni_socket,
@@ -488,46 +368,47 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The command line as a [`Command`]; help, the version and usage errors are printed
+/// here (usage errors exit 2).
+fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Command, ExitCode> {
+    use std::io::Write;
+    let usage = |text: &str| {
+        let _ = std::io::stderr().write_all(text.as_bytes());
+        ExitCode::from(2)
+    };
+    match args::parse(&table::ROOT, args) {
+        args::Outcome::Run(p) => table::command(&p).map_err(|e| usage(&p.error(&e))),
+        args::Outcome::Print(text) => {
+            // A closed pipe (`netbond --help | head`) is no error.
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            Err(ExitCode::SUCCESS)
+        }
+        args::Outcome::Usage(text) => Err(usage(&text)),
+    }
+}
+
 /// `netbond import`: the sources given on the command line over the defaults.
 #[cfg(feature = "import")]
-fn import(cmd: Command) -> ExitCode {
-    let Command::Import {
-        dhclient_conf,
-        dhcp6c_conf,
-        dhcp6c_duid,
-        primary,
-        master_unit,
-        bonding_conf,
-        wpa_conf,
-        supplicant_unit,
-        unit_dir,
-        wifi_iface,
-        dhclient_hooks,
-        output,
-        force,
-    } = cmd
-    else {
-        unreachable!("import() is only called for the import command")
-    };
+fn import(a: ImportArgs) -> ExitCode {
     let mut src = crate::tools::import::ImportSources::defaults();
     for (slot, given) in [
-        (&mut src.dhclient_conf, dhclient_conf),
-        (&mut src.dhcp6c_conf, dhcp6c_conf),
-        (&mut src.dhcp6c_duid, dhcp6c_duid),
-        (&mut src.primary_conf, primary),
-        (&mut src.master_unit, master_unit),
-        (&mut src.bonding_conf, bonding_conf),
-        (&mut src.wpa_conf, wpa_conf),
-        (&mut src.supplicant_unit, supplicant_unit),
-        (&mut src.unit_dir, unit_dir),
-        (&mut src.dhclient_hooks, dhclient_hooks),
+        (&mut src.dhclient_conf, a.dhclient_conf),
+        (&mut src.dhcp6c_conf, a.dhcp6c_conf),
+        (&mut src.dhcp6c_duid, a.dhcp6c_duid),
+        (&mut src.primary_conf, a.primary),
+        (&mut src.master_unit, a.master_unit),
+        (&mut src.bonding_conf, a.bonding_conf),
+        (&mut src.wpa_conf, a.wpa_conf),
+        (&mut src.supplicant_unit, a.supplicant_unit),
+        (&mut src.unit_dir, a.unit_dir),
+        (&mut src.dhclient_hooks, a.dhclient_hooks),
     ] {
         if given.is_some() {
             *slot = given;
         }
     }
-    src.wifi_ifaces = wifi_iface;
-    crate::tools::import::cli(&src, &output, force)
+    src.wifi_ifaces = a.wifi_iface;
+    crate::tools::import::cli(&src, &a.output, a.force)
 }
 
 /// `wait-online --any` / `--all`; neither: the daemon's `[daemon] online`.
@@ -716,3 +597,6 @@ fn stop_start(a: StopStart, family: Family, iface: Option<String>) -> Request {
         StopStart::Start => Request::Start { family, iface },
     }
 }
+
+#[cfg(test)]
+mod tests;
