@@ -55,6 +55,12 @@ pub fn parse(text: &str) -> Result<Value> {
             }
             p.skip_ws();
             p.depth = current.len() + keys.len();
+            if p.depth > MAX_DEPTH {
+                return Err(err(
+                    format!("tables nest more than {MAX_DEPTH} deep"),
+                    start..p.pos,
+                ));
+            }
             let value = p.value()?;
             let table = table_at(&mut root, &current)
                 .ok_or_else(|| err("internal: lost the current table", start..p.pos))?;
