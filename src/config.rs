@@ -6,6 +6,7 @@
 
 mod options;
 mod sections;
+pub mod toml;
 mod validate;
 
 pub use options::{OptionValue, TextValue};
@@ -111,8 +112,8 @@ impl Config {
     pub fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| ConfigError {
             path: path.map(Path::to_path_buf),
-            position: e.span().map(|s| line_col(text, s.start)),
-            message: e.message().trim().to_string(),
+            position: e.span.map(|s| line_col(text, s.start)),
+            message: e.message,
         })?;
         cfg.validate()
             .map_err(|(section, key, message)| ConfigError {
@@ -279,6 +280,25 @@ mod tests {
     }
 
     #[test]
+    fn syntax_errors_and_dates_have_their_position() {
+        let e = Config::parse("[dhcp4]\nretry = \n", None).unwrap_err();
+        assert_eq!(e.position, Some((2, 9)), "{e}");
+        assert!(e.message.contains("expected a value"), "{e}");
+        let e = Config::parse("[dhcp4]\n[dhcp4]\n", None).unwrap_err();
+        assert_eq!(e.position, Some((2, 2)), "{e}");
+        assert!(e.message.contains("defined twice"), "{e}");
+        let e = Config::parse("\n[dns]\nresolv_conf = 2024-01-01\n", None).unwrap_err();
+        assert_eq!(e.position, Some((3, 15)), "{e}");
+        assert!(e.message.contains("no date values"), "{e}");
+        // A value that fails inside an array or an inline table is pointed at itself.
+        let e = Config::parse("[dhcp4]\nrequest = [1,\n  300]\n", None).unwrap_err();
+        assert_eq!(e.position, Some((3, 3)), "{e}");
+        let e = Config::parse("[dhcp4]\nsend = { 224 = 5 }\n", None).unwrap_err();
+        assert_eq!(e.position, Some((2, 16)), "{e}");
+        assert!(e.message.contains("hex octets"), "{e}");
+    }
+
+    #[test]
     fn wrong_type_is_rejected_with_its_position() {
         let e = Config::parse("[dhcp4]\nretry = \"soon\"\n", None).unwrap_err();
         assert_eq!(e.position.map(|p| p.0), Some(2));
@@ -385,6 +405,16 @@ mod tests {
         assert!(e.message.contains("config file"), "{e}");
         assert!(Config::parse("[[wifi]]\niface = \"wlan0\"\nmode = \"x\"\n", None).is_err());
         assert!(Config::parse("[[wifi]]\niface = \"wlan0\"\nssid = \"x\"\n", None).is_err());
+        // A table missing a key is pointed at by its header; an unknown key by itself.
+        let e = Config::parse(
+            "[[wifi]]\niface = \"w0\"\n[[wifi]]\nconfig = \"/x\"\n",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.position, Some((3, 1)), "{e}");
+        assert!(e.message.contains("missing field `iface`"), "{e}");
+        let e = Config::parse("[[wifi]]\niface = \"w0\"\n  ssid = 1\n", None).unwrap_err();
+        assert_eq!(e.position, Some((3, 3)), "{e}");
     }
 
     #[test]
@@ -425,8 +455,11 @@ mod tests {
         ] {
             let c = Config::parse(&format!("[dhcp6]\nmode = \"{text}\"\n"), None).unwrap();
             assert_eq!(c.dhcp6.mode, mode);
-            let back = toml::to_string(&c.dhcp6).unwrap();
-            assert!(back.contains(&format!("mode = \"{text}\"")), "{back}");
+            // The reload path: serialized to JSON, read back through the same deserializer.
+            let json = serde_json::to_value(&c.dhcp6).unwrap();
+            assert_eq!(json["mode"], text);
+            let back: Dhcp6Config = toml::from_value(toml::Value::from_json(json)).unwrap();
+            assert_eq!(back, c.dhcp6);
         }
         assert_eq!(
             Config::parse("", None).unwrap().dhcp6.mode,

@@ -185,7 +185,7 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
             Some(Restart) | None => plan.restart.push(path),
         }
     }
-    match serde_json::from_value(running) {
+    match crate::config::toml::from_value(crate::config::toml::Value::from_json(running)) {
         Ok(c) => plan.running = c,
         Err(_) => {
             plan.restart.extend(plan.live.drain(..).map(|(p, _)| p));
@@ -450,7 +450,8 @@ mod tests {
             let new = changed(orig).into_iter().find_map(|v| {
                 let mut j = old_json.clone();
                 *pointer_mut(&mut j, &key).unwrap() = v;
-                serde_json::from_value::<Config>(j).ok()
+                crate::config::toml::from_value::<Config>(crate::config::toml::Value::from_json(j))
+                    .ok()
             });
             let new = new.unwrap_or_else(|| panic!("cannot make a changed value for {key}"));
             let p = plan(&old, &new);

@@ -355,7 +355,9 @@ pub(super) fn write(bond: Option<&BondFound>, out: &mut Out, notes: &mut Notes) 
     out.set(
         "bond",
         "ports",
-        toml::Value::Array(defaults.ports.iter().map(|p| toml::Value::from(p.as_str())).collect()),
+        crate::config::toml::Value::from(
+            defaults.ports.iter().map(|p| crate::config::toml::Value::from(p.as_str())).collect::<Vec<_>>(),
+        ),
         Some("the reference hard-linked slave@.service per port (enp3s0@, wlp2s0@); netbond enslaves matching ports as they appear".into()),
     );
     if !bond.mode_ok && bond.options_read {

@@ -7,7 +7,7 @@ use super::Note;
 #[derive(Clone)]
 pub(super) struct Entry {
     pub(super) key: &'static str,
-    pub(super) value: toml::Value,
+    pub(super) value: crate::config::toml::Value,
     pub(super) comment: Option<String>,
 }
 
@@ -30,7 +30,7 @@ impl Out {
         &mut self,
         section: &'static str,
         key: &'static str,
-        value: impl Into<toml::Value>,
+        value: impl Into<crate::config::toml::Value>,
         comment: Option<String>,
     ) {
         self.section(section);

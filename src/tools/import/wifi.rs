@@ -349,7 +349,7 @@ fn entries(unit: Option<&SupplicantUnit>, conf: String, conf_at: String) -> Vec<
     let Some(u) = unit else {
         return entries;
     };
-    let mut add = |key, value: toml::Value, comment| {
+    let mut add = |key, value: crate::config::toml::Value, comment| {
         entries.push(Entry {
             key,
             value,
