@@ -386,17 +386,11 @@ impl Parser<'_> {
             self.skip_ws();
             let start = self.pos;
             let name = match self.peek() {
-                Some(b'"') => {
-                    if self.s[self.pos..].starts_with("\"\"\"") {
+                Some(q @ (b'"' | b'\'')) => {
+                    if self.s.as_bytes()[self.pos..].starts_with(&[q; 3]) {
                         return Err(self.err_here("a key cannot be a multi-line string"));
                     }
-                    self.basic_string()?
-                }
-                Some(b'\'') => {
-                    if self.s[self.pos..].starts_with("'''") {
-                        return Err(self.err_here("a key cannot be a multi-line string"));
-                    }
-                    self.literal_string()?
+                    self.string(q, false)?
                 }
                 Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' => {
                     while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
@@ -429,14 +423,10 @@ impl Parser<'_> {
     fn value(&mut self) -> Result<Value> {
         let start = self.pos;
         let kind = match self.peek() {
-            Some(b'"') if self.s[self.pos..].starts_with("\"\"\"") => {
-                Kind::String(self.ml_basic_string()?)
+            Some(q @ (b'"' | b'\'')) => {
+                let multiline = self.s.as_bytes()[self.pos..].starts_with(&[q; 3]);
+                Kind::String(self.string(q, multiline)?)
             }
-            Some(b'"') => Kind::String(self.basic_string()?),
-            Some(b'\'') if self.s[self.pos..].starts_with("'''") => {
-                Kind::String(self.ml_literal_string()?)
-            }
-            Some(b'\'') => Kind::String(self.literal_string()?),
             Some(b'[') => Kind::Array(self.nested(Self::array)?),
             Some(b'{') => Kind::Table(self.nested(Self::inline_table)?),
             Some(b't') if self.s[self.pos..].starts_with("true") => {

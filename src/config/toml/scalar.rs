@@ -126,60 +126,40 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// `"..."`.
-    pub(super) fn basic_string(&mut self) -> Result<String> {
+    /// A string of any of the four forms: `quote` `"` (basic: `\` escapes) or `'`
+    /// (literal: none), `multiline` for the tripled quotes. A multi-line string drops a
+    /// line break right after its opening quotes, keeps the others as `\n`, and in
+    /// the basic form a `\` at the end of a line drops the break and the whitespace
+    /// after it.
+    pub(super) fn string(&mut self, quote: u8, multiline: bool) -> Result<String> {
         let start = self.pos;
-        self.pos += 1;
+        let q = char::from(quote);
+        let escapes = quote == b'"';
+        if multiline {
+            self.pos += 3;
+            self.eat_newline()?;
+        } else {
+            self.pos += 1;
+        }
         let mut out = String::new();
         loop {
             let Some(c) = self.s[self.pos..].chars().next() else {
                 return Err(self.unterminated(start));
             };
             match c {
-                '"' => {
+                c if c == q && !multiline => {
                     self.pos += 1;
                     return Ok(out);
                 }
-                '\\' => self.escape(&mut out)?,
-                '\n' | '\r' => return Err(self.unterminated(start)),
-                c => {
-                    self.check_char(c)?;
-                    out.push(c);
-                    self.pos += c.len_utf8();
+                c if c == q && self.s.as_bytes()[self.pos..].starts_with(&[quote; 3]) => {
+                    return self.close_ml(out, quote);
                 }
-            }
-        }
-    }
-
-    /// `"""..."""`: a newline right after the opening quotes is dropped, and a `\` at
-    /// the end of a line drops the line break and the whitespace after it.
-    pub(super) fn ml_basic_string(&mut self) -> Result<String> {
-        let start = self.pos;
-        self.pos += 3;
-        self.eat_newline()?;
-        let mut out = String::new();
-        loop {
-            let Some(c) = self.s[self.pos..].chars().next() else {
-                return Err(self.unterminated(start));
-            };
-            match c {
-                '"' if self.s[self.pos..].starts_with("\"\"\"") => {
-                    return self.close_ml(out, b'"');
-                }
-                '\\' => {
-                    let after = self.s[self.pos + 1..].trim_start_matches([' ', '\t']);
-                    if after.starts_with('\n') || after.starts_with("\r\n") {
-                        self.pos = self.s.len() - after.len();
-                        loop {
-                            self.skip_ws();
-                            if !self.eat_newline()? {
-                                break;
-                            }
-                        }
-                    } else {
+                '\\' if escapes => {
+                    if !(multiline && self.line_ending_backslash()?) {
                         self.escape(&mut out)?;
                     }
                 }
+                '\n' | '\r' if !multiline => return Err(self.unterminated(start)),
                 '\n' | '\r' => {
                     self.eat_newline()?;
                     out.push('\n');
@@ -189,6 +169,22 @@ impl Parser<'_> {
                     out.push(c);
                     self.pos += c.len_utf8();
                 }
+            }
+        }
+    }
+
+    /// At a `\` in a multi-line basic string: when only blanks follow it on its line,
+    /// skip it, the line break and all whitespace and line breaks after it.
+    fn line_ending_backslash(&mut self) -> Result<bool> {
+        let after = self.s[self.pos + 1..].trim_start_matches([' ', '\t']);
+        if !(after.starts_with('\n') || after.starts_with("\r\n")) {
+            return Ok(false);
+        }
+        self.pos = self.s.len() - after.len();
+        loop {
+            self.skip_ws();
+            if !self.eat_newline()? {
+                return Ok(true);
             }
         }
     }
@@ -262,56 +258,5 @@ impl Parser<'_> {
         }
         self.pos += len;
         Ok(())
-    }
-
-    /// `'...'`: no escapes.
-    pub(super) fn literal_string(&mut self) -> Result<String> {
-        let start = self.pos;
-        self.pos += 1;
-        let mut out = String::new();
-        loop {
-            let Some(c) = self.s[self.pos..].chars().next() else {
-                return Err(self.unterminated(start));
-            };
-            match c {
-                '\'' => {
-                    self.pos += 1;
-                    return Ok(out);
-                }
-                '\n' | '\r' => return Err(self.unterminated(start)),
-                c => {
-                    self.check_char(c)?;
-                    out.push(c);
-                    self.pos += c.len_utf8();
-                }
-            }
-        }
-    }
-
-    /// `'''...'''`.
-    pub(super) fn ml_literal_string(&mut self) -> Result<String> {
-        let start = self.pos;
-        self.pos += 3;
-        self.eat_newline()?;
-        let mut out = String::new();
-        loop {
-            let Some(c) = self.s[self.pos..].chars().next() else {
-                return Err(self.unterminated(start));
-            };
-            match c {
-                '\'' if self.s[self.pos..].starts_with("'''") => {
-                    return self.close_ml(out, b'\'');
-                }
-                '\n' | '\r' => {
-                    self.eat_newline()?;
-                    out.push('\n');
-                }
-                c => {
-                    self.check_char(c)?;
-                    out.push(c);
-                    self.pos += c.len_utf8();
-                }
-            }
-        }
     }
 }
