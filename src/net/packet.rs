@@ -79,7 +79,7 @@ impl PacketSocket {
         // Tells us when the kernel left the UDP checksum to the NIC
         // (veth, virtio, local senders): then the on-wire field is not a
         // final checksum and must not be verified.
-        set_int_opt(&sock, libc::SOL_PACKET, PACKET_AUXDATA, 1)
+        crate::net::sock::set_int_opt(&sock, libc::SOL_PACKET, PACKET_AUXDATA, 1)
             .map_err(|e| ctx(e, format!("{}: setting PACKET_AUXDATA", what())))?;
         let bind_addr = ll_addr(ifindex, [0; 6], 0);
         sock.bind(&bind_addr)
@@ -243,29 +243,6 @@ fn ll_addr(ifindex: u32, mac: [u8; 6], halen: u8) -> SockAddr {
     let len = mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
     // SAFETY: storage holds an initialised sockaddr_ll of length `len`.
     unsafe { SockAddr::new(storage, len) }
-}
-
-fn set_int_opt(
-    sock: &Socket,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: passes a pointer to a live c_int with its exact size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
 }
 
 /// Adds context to an error (see [`crate::net::sock::ctx`]).

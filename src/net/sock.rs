@@ -1,10 +1,34 @@
 //! What the socket drivers share: one `recvmsg(2)` with a source address and a control
-//! message (the packet socket's PACKET_AUXDATA, the RA socket's IPV6_HOPLIMIT), and
-//! errors that say what was being done.
+//! message (the packet socket's PACKET_AUXDATA, the RA socket's IPV6_HOPLIMIT), integer
+//! socket options, and errors that say what was being done.
 
 use std::io;
 use std::mem;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
+
+/// Set an integer socket option (`setsockopt(2)` with a C `int`).
+pub fn set_int_opt(
+    sock: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live c_int with its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
 
 /// Adds what was being done to an error, keeping its kind, and names the capabilities
 /// `needs` when the kernel refused for lack of privilege.

@@ -10,6 +10,8 @@ use futures::stream::{BoxStream, StreamExt};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Mutex;
 
+use crate::net::sock::set_int_opt;
+
 use super::attr::{self, Message, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR};
 
 /// Large enough for any route-netlink message netbond asks for: the kernel sizes dump
@@ -101,23 +103,6 @@ impl Sock {
         Ok(Sock { fd })
     }
 
-    fn set_int(&self, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
-        // SAFETY: setsockopt(2) with an int that lives for the call.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                level,
-                opt,
-                (&v as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
     async fn send(&self, msg: &[u8]) -> io::Result<()> {
         loop {
             let mut ready = self.fd.writable().await?;
@@ -201,7 +186,7 @@ impl Handle {
         let sock = Sock::open(0)?;
         // Best effort: kernels before 4.12 lack NETLINK_EXT_ACK; errors then just have
         // no kernel text.
-        let _ = sock.set_int(libc::SOL_NETLINK, NETLINK_EXT_ACK, 1);
+        let _ = set_int_opt(sock.fd.get_ref(), libc::SOL_NETLINK, NETLINK_EXT_ACK, 1);
         Ok(Handle {
             conn: Arc::new(Mutex::new(Conn {
                 sock,
@@ -315,7 +300,12 @@ pub fn events<T: Send + 'static>(
 ) -> io::Result<BoxStream<'static, T>> {
     let sock = Sock::open(groups)?;
     // A bond flapping ports can emit bursts; a bigger buffer makes overruns rarer.
-    let _ = sock.set_int(libc::SOL_SOCKET, libc::SO_RCVBUF, 1 << 20);
+    let _ = set_int_opt(
+        sock.fd.get_ref(),
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUF,
+        1 << 20,
+    );
     let state = (sock, VecDeque::new(), vec![0u8; RECV_BUF]);
     let stream = futures::stream::unfold(state, move |(sock, mut queue, mut buf)| async move {
         loop {
