@@ -117,23 +117,33 @@ fn new_table(origin: Origin, span: Range<usize>) -> Value {
 }
 
 /// Insert `keys = value` into `table`, creating the tables of a dotted key.
+/// The index of `key` in `t`, after adding it as an empty table (made by `origin`,
+/// spanning `span`) when it is not there yet.
+fn find_or_add_table(
+    t: &mut Table,
+    key: &str,
+    key_span: &Range<usize>,
+    origin: Origin,
+    span: &Range<usize>,
+) -> usize {
+    if let Some(idx) = t.iter().position(|e| e.key == key) {
+        return idx;
+    }
+    t.push(Entry {
+        key: key.to_string(),
+        key_span: key_span.clone(),
+        value: new_table(origin, span.clone()),
+    });
+    t.len() - 1
+}
+
 fn insert_dotted(table: &mut Table, keys: &[Key], value: Value) -> Result<()> {
     let Some(((last, last_span), prefix)) = keys.split_last() else {
         return Ok(());
     };
     let mut t = table;
     for (i, (k, span)) in prefix.iter().enumerate() {
-        let idx = match t.iter().position(|e| e.key == *k) {
-            Some(idx) => idx,
-            None => {
-                t.push(Entry {
-                    key: k.clone(),
-                    key_span: span.clone(),
-                    value: new_table(Origin::Dotted, span.clone()),
-                });
-                t.len() - 1
-            }
-        };
+        let idx = find_or_add_table(t, k, span, Origin::Dotted, span);
         let v = &mut t[idx].value;
         match (&mut v.kind, v.origin) {
             (Kind::Table(inner), Origin::Dotted | Origin::Implicit) => t = inner,
@@ -172,17 +182,7 @@ fn define(root: &mut Value, keys: &[Key], array: bool, span: Range<usize>) -> Re
         let Kind::Table(t) = &mut v.kind else {
             return Err(err("internal: not a table", kspan.clone()));
         };
-        let idx = match t.iter().position(|e| e.key == *k) {
-            Some(idx) => idx,
-            None => {
-                t.push(Entry {
-                    key: k.clone(),
-                    key_span: kspan.clone(),
-                    value: new_table(Origin::Implicit, span.clone()),
-                });
-                t.len() - 1
-            }
-        };
+        let idx = find_or_add_table(t, k, kspan, Origin::Implicit, &span);
         let next = &mut t[idx].value;
         let extensible = matches!(
             (&next.kind, next.origin),
